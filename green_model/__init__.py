@@ -1,0 +1,3 @@
+"""The living green layer: species library, growth, phenology, plant meshes, services."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Numeric kernels (noise, air, rasterisation) on NumPy or CuPy; no I/O."""
+
+__all__: list[str] = []
