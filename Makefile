@@ -32,13 +32,8 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# mypy cannot follow setuptools' editable import hooks, so it reads the packages
-# through a tree of links that mirrors the installed layout (greentwin.<package>).
 typecheck: setup
-	rm -rf .typecheck && mkdir -p .typecheck/greentwin
-	for p in $(PACKAGES); do ln -s ../../$$p .typecheck/greentwin/$$p; done
-	$(VENV)/bin/mypy -p greentwin.core -p greentwin.citygml -p greentwin.green_model \
-		-p greentwin.tiles -p greentwin.kernels -p greentwin.server
+	bash scripts/typecheck.sh
 
 pytest: setup
 	$(PY) -m pytest -p no:cacheprovider
