@@ -1,0 +1,170 @@
+"""The aiohttp application: ``create_app(config)`` wires store, routes and background work.
+
+Modules plug in by adding a ``RouteTableDef`` (``routes_*.py``) and, for long-lived
+resources, a ``cleanup_ctx`` generator; typed state lives under the keys of
+:mod:`greentwin.server.keys`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Handler
+from greentwin.core import GreentwinError, ScenarioError, ServerError
+from greentwin.server import routes_api, routes_tiles, routes_web
+from greentwin.server.config import Config
+from greentwin.server.keys import CONFIG, DEMO, FILES, IO_POOL, STARTED, STORE
+from greentwin.server.routes_tiles import FileServer
+from greentwin.server.store import TileStore
+
+__all__ = ["AccessLogger", "create_app", "json_errors", "redact_query"]
+
+log = logging.getLogger(__name__)
+
+#: Query keys whose values never reach a log.
+_SECRET_KEYS = re.compile(r"token|key|secret|pass|auth|sig|session|code", re.IGNORECASE)
+#: Values that look like credentials (long runs of base64/hex-ish characters, JWTs).
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-+/=.~]{24,}")
+
+
+def redact_query(query: list[tuple[str, str]]) -> str:
+    """The query string for a log line, with every secret-looking value replaced by ``***``."""
+    out = []
+    for key, value in query:
+        if _SECRET_KEYS.search(key) or (
+            _TOKEN_LIKE.fullmatch(value) and any(c.isdigit() for c in value)
+        ):
+            value = "***"
+        out.append(f"{key}={value}" if value else key)
+    return "&".join(out)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One JSON line per request on the ``greentwin.access`` logger.
+
+    Fields: ``method``, ``path``, ``query`` (redacted), ``status``, ``bytes``, ``ms``,
+    ``remote``. Headers are never logged (they may carry tokens).
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        """Write the line (called by aiohttp after each response)."""
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        query = redact_query(list(request.rel_url.query.items()))
+        record = {
+            "method": request.method,
+            "path": request.rel_url.raw_path,
+            "status": response.status,
+            "bytes": response.body_length,
+            "ms": round(time * 1000.0, 2),
+            "remote": request.remote,
+        }
+        if query:
+            record["query"] = query
+        self.logger.info("%s", json.dumps(record, separators=(",", ":")))
+
+    @property
+    def enabled(self) -> bool:
+        """Skip building the line when nobody listens."""
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+def _error_body(status: int, message: str) -> web.Response:
+    payload = {"error": {"status": status, "message": message}}
+    return web.json_response(payload, status=status, headers={"Cache-Control": "no-store"})
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into a JSON body ``{"error": {"status", "message"}}``."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        response = _error_body(exc.status, message or exc.reason)
+        for name in ("Allow", "Location", "Retry-After"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except ScenarioError as exc:
+        return _error_body(400, str(exc))
+    except GreentwinError as exc:
+        log.error("%s %s failed: %s", request.method, request.rel_url.raw_path, exc)
+        return _error_body(500, str(exc))
+    except Exception:
+        log.exception("%s %s failed", request.method, request.rel_url.raw_path)
+        return _error_body(500, "internal server error")
+
+
+async def _io_pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="greentwin-io")
+    app[IO_POOL] = pool
+    app[FILES] = FileServer(app[CONFIG].file_cache_bytes, pool)
+    try:
+        yield
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
+    from greentwin.server.demo import DemoBuilder
+
+    config = app[CONFIG]
+    builder = DemoBuilder(
+        app[STORE],
+        config.demo_inputs,
+        scenario=config.default_scenario,
+        executor=app[IO_POOL],
+    )
+    app[DEMO] = builder
+    builder.start()
+    try:
+        yield
+    finally:
+        await builder.stop()
+
+
+def create_app(
+    config: Config,
+    *,
+    extra_contexts: tuple[Callable[[web.Application], AsyncIterator[None]], ...] = (),
+) -> web.Application:
+    """Build the application.
+
+    Parameters
+    ----------
+    config : the server configuration; ``config.demo`` builds and serves the demo district.
+    extra_contexts : more ``cleanup_ctx`` generators (run after the built-in ones).
+
+    Raises
+    ------
+    ServerError
+        The data directory cannot be created.
+    """
+    store = TileStore(config.data_dir)
+    try:
+        store.ensure()
+    except OSError as exc:
+        raise ServerError(f"cannot create the data directory {config.data_dir}: {exc}") from exc
+    app = web.Application(middlewares=[json_errors], client_max_size=1024**2)
+    app[CONFIG] = config
+    app[STORE] = store
+    app[STARTED] = time.monotonic()
+    app.cleanup_ctx.append(_io_pool_ctx)
+    if config.demo:
+        app.cleanup_ctx.append(_demo_ctx)
+    for ctx in extra_contexts:
+        app.cleanup_ctx.append(ctx)
+    app.add_routes(routes_api.routes)
+    app.add_routes(routes_tiles.routes)
+    app.add_routes(routes_web.routes)
+    return app

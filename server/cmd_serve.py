@@ -1,0 +1,117 @@
+"""``greentwin serve``: run the HTTP server (tiles, web viewer, JSON API)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from greentwin.core import ExitCode, ServerError
+
+__all__ = ["add_parser", "add_server_arguments", "config_from_args", "run", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``serve`` and ``demo`` share."""
+    parser.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (default 8765; 0 picks a free one)")
+    parser.add_argument("--data", type=Path, metavar="DIR", help="data directory (default ./var)")
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML configuration file (see docs/server.md)"
+    )
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``serve``."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve tiles, the web viewer and the JSON API",
+        description="Serve the city's 3D Tiles, the planners' viewer and the JSON API.",
+    )
+    add_server_arguments(parser)
+    parser.add_argument(
+        "--demo", action="store_true", default=None, help="also build and serve the demo district"
+    )
+    parser.set_defaults(demo=None)
+
+
+def config_from_args(args: argparse.Namespace, **extra: object) -> Any:
+    """The configuration: defaults < TOML file < ``GREENTWIN_*`` < command line."""
+    from greentwin.server.config import load_config
+
+    overrides: dict[str, object] = {
+        "host": args.host,
+        "port": args.port,
+        "data_dir": args.data,
+        **extra,
+    }
+    return load_config(args.config, overrides=overrides)
+
+
+def _display_url(host: str, port: int) -> str:
+    shown = "localhost" if host in ("", "0.0.0.0", "::") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
+async def serve(config: Any) -> None:
+    """Run the server until SIGINT/SIGTERM, then shut down gracefully.
+
+    Raises
+    ------
+    ServerError
+        The address cannot be bound or the data directory cannot be created.
+    """
+    from aiohttp import web
+    from greentwin.server.app import AccessLogger, create_app
+
+    app = create_app(config)
+    runner = web.AppRunner(
+        app,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("greentwin.access") if config.access_log else None,
+        shutdown_timeout=config.shutdown_timeout,
+        handle_signals=False,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ServerError(
+                f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
+            ) from exc
+        port = config.port
+        for addr in runner.addresses:
+            if isinstance(addr, tuple):
+                port = int(addr[1])
+                break
+        url = _display_url(config.host, port)
+        sys.stdout.write(f"greentwin is running: open {url} in a browser (Ctrl-C stops it)\n")
+        sys.stdout.flush()
+        log.info("serving %s from data directory %s", url, config.data_dir.absolute())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``greentwin serve``."""
+    config = config_from_args(args, demo=args.demo)
+    asyncio.run(serve(config))
+    return int(ExitCode.OK)

@@ -1,0 +1,118 @@
+"""The JSON API: ``/api/health``, ``/api/layers``, ``/api/time``.
+
+Responses are ``application/json`` with ``Cache-Control: no-cache``; errors are JSON too
+(see :func:`greentwin.server.app.json_errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+from greentwin.core import ScenarioError, __version__
+from greentwin.server.keys import CONFIG, DEMO, IO_POOL, STARTED, STORE
+from greentwin.server.store import ID_RE
+
+__all__ = ["json_response", "routes"]
+
+routes = web.RouteTableDef()
+
+_NO_CACHE = {"Cache-Control": "no-cache"}
+_MAX_BODY = 16 * 1024
+
+
+def json_response(payload: object, *, status: int = 200) -> web.Response:
+    """A compact JSON response that must be revalidated before reuse."""
+    return web.json_response(
+        payload,
+        status=status,
+        headers=_NO_CACHE,
+        dumps=lambda o: json.dumps(o, separators=(",", ":")),
+    )
+
+
+def _scenario(request: web.Request) -> str:
+    scenario = request.query.get("scenario") or request.app[CONFIG].default_scenario
+    if not ID_RE.fullmatch(scenario):
+        raise ScenarioError(f"invalid scenario id {scenario[:64]!r}: use a-z, 0-9, '_' or '-'")
+    return scenario
+
+
+def _known(request: web.Request, scenario: str) -> None:
+    if scenario == request.app[CONFIG].default_scenario:
+        return  # the default scenario always exists, even before anything is published
+    if scenario not in request.app[STORE].scenarios():
+        raise web.HTTPNotFound(text=f"no scenario {scenario!r}")
+
+
+@routes.get("/api/health", name="health")
+async def health(request: web.Request) -> web.Response:
+    """Liveness and readiness: version, uptime, whether the data dir is writable, demo state."""
+    app = request.app
+    loop = asyncio.get_running_loop()
+    writable = await loop.run_in_executor(app[IO_POOL], app[STORE].writable)
+    demo = app.get(DEMO)
+    payload: dict[str, Any] = {
+        "status": "ok" if writable else "degraded",
+        "version": __version__,
+        "uptime_s": round(time.monotonic() - app[STARTED], 3),
+        "data_dir_writable": writable,
+        "demo": demo.status() if demo is not None else {"state": "off", "message": ""},
+    }
+    return json_response(payload)
+
+
+@routes.get("/api/layers", name="layers")
+async def layers(request: web.Request) -> web.Response:
+    """Every layer of a scenario with the URL of its current version."""
+    scenario = _scenario(request)
+    _known(request, scenario)
+    store = request.app[STORE]
+    loop = asyncio.get_running_loop()
+
+    def read() -> dict[str, Any]:
+        return {
+            "scenario": scenario,
+            "version": store.revision(scenario),
+            "time": store.get_time(scenario),
+            "layers": {
+                name: {"url": info.url, "kind": info.kind, "version": info.version}
+                for name, info in store.layers(scenario).items()
+            },
+        }
+
+    return json_response(await loop.run_in_executor(request.app[IO_POOL], read))
+
+
+@routes.get("/api/time", name="time")
+async def get_time(request: web.Request) -> web.Response:
+    """The scenario's display time: ``{"scenario", "time": {"year", "date"}}``."""
+    scenario = _scenario(request)
+    _known(request, scenario)
+    store = request.app[STORE]
+    loop = asyncio.get_running_loop()
+    value = await loop.run_in_executor(request.app[IO_POOL], store.get_time, scenario)
+    return json_response({"scenario": scenario, "time": value})
+
+
+@routes.put("/api/time")
+async def put_time(request: web.Request) -> web.Response:
+    """Set the display time from a JSON body ``{"year": 2030, "date": "2030-06-21"}``."""
+    scenario = _scenario(request)
+    _known(request, scenario)
+    if request.content_length is not None and request.content_length > _MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=_MAX_BODY, actual_size=request.content_length)
+    raw = await request.content.read(_MAX_BODY + 1)
+    if len(raw) > _MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=_MAX_BODY, actual_size=len(raw))
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ScenarioError(f"the body is not JSON: {exc}") from exc
+    store = request.app[STORE]
+    loop = asyncio.get_running_loop()
+    value = await loop.run_in_executor(request.app[IO_POOL], store.set_time, scenario, body)
+    return json_response({"scenario": scenario, "time": value})
