@@ -257,7 +257,16 @@ class GlbBuilder:
             raise TilingError(f"cannot store an array of shape {arr.shape} as an accessor")
         if arr.shape[0] == 0:
             raise TilingError("glTF accessors must not be empty")
-        view = self.add_buffer_view(np.ascontiguousarray(arr), target=target)
+        data = np.ascontiguousarray(arr)
+        stride = None
+        elem = arr.dtype.itemsize * (arr.size // arr.shape[0])
+        if target == ARRAY_BUFFER and elem % 4:
+            # vertex attribute elements must start on 4-byte boundaries: pad each one
+            stride = elem + (-elem) % 4
+            padded = np.zeros((arr.shape[0], stride), np.uint8)
+            padded[:, :elem] = data.view(np.uint8).reshape(arr.shape[0], elem)
+            data = padded
+        view = self.add_buffer_view(data, target=target, byte_stride=stride)
         acc: dict[str, Any] = {
             "bufferView": view,
             "componentType": comp,
@@ -444,7 +453,8 @@ class GlbBuilder:
             schema["type"] = "STRING"
             if col.no_data is not None:
                 schema["noData"] = miss
-            table["values"] = self.add_buffer_view(data)
+            # a buffer view cannot be empty: all-empty strings get one unused byte
+            table["values"] = self.add_buffer_view(data or b"\x00")
             table["stringOffsets"] = self.add_buffer_view(offsets)
             table["stringOffsetType"] = "UINT32"
         elif col.type == "STRING[]":
@@ -456,7 +466,7 @@ class GlbBuilder:
             np.cumsum(counts, out=array_offsets[1:])
             schema["type"] = "STRING"
             schema["array"] = True
-            table["values"] = self.add_buffer_view(data)
+            table["values"] = self.add_buffer_view(data or b"\x00")
             table["stringOffsets"] = self.add_buffer_view(offsets)
             table["stringOffsetType"] = "UINT32"
             table["arrayOffsets"] = self.add_buffer_view(array_offsets)

@@ -56,6 +56,8 @@ def _box_glb(textured: bool) -> bytes:
         ),
         "NORMAL": b.add_accessor(zup_to_yup(normals), target=ARRAY_BUFFER),
         "_FEATURE_ID_0": b.add_accessor(fid.astype(np.float32), target=ARRAY_BUFFER),
+        # 2-byte elements: padded to a 4-byte stride
+        "_PADDED": b.add_accessor(fid, target=ARRAY_BUFFER),
     }
     mat_args: dict[str, Any] = {"base_color": (0.8, 0.3, 0.2, 1.0)}
     if textured:

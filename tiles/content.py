@@ -1,0 +1,342 @@
+"""Tile content: feature meshes (or their coarse prisms) to one GLB with metadata.
+
+Each tile's GLB holds one mesh with one primitive per material, positions in the
+tileset's root east-north-up frame relative to the tile centre (float32 offsets of
+at most a few kilometres, so no jitter), rotated to glTF's y-up axes, and a node
+translation that puts them back. Two feature-id sets per vertex (EXT_mesh_features):
+
+* ``_FEATURE_ID_0`` -> property table ``object`` (a row per Building / BuildingPart /
+  city object: id, parent_id, class, lod and the attributes);
+* ``_FEATURE_ID_1`` -> property table ``surface`` (surface_type, surface_id, object
+  row), absent in coarse tiles.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from greentwin.citygml.model import AttributeValue
+from greentwin.core import TilingError
+from greentwin.tiles.gltf import ARRAY_BUFFER, Column, GlbBuilder, feature_ids_extension, zup_to_yup
+from greentwin.tiles.mesh import SEMANTIC_COLOURS, Coarse, FeatureMesh, MaterialKey
+
+__all__ = ["CoarseItem", "TileContent", "build_tile"]
+
+log = logging.getLogger(__name__)
+
+F64 = npt.NDArray[np.float64]
+
+#: Columns every object table has, in this order.
+BASE_COLUMNS = ("id", "parent_id", "class", "lod")
+
+_INT32_NODATA = -(2**31)
+_FLOAT_NODATA = -3.4028234663852886e38
+
+_WRAP = {"wrap": 10497, "mirror": 33648}
+_CLAMP = 33071
+
+
+@dataclass(slots=True)
+class CoarseItem:
+    """What a coarse tile needs of a feature: its origin, prism and attribute row."""
+
+    origin: F64
+    coarse: Coarse
+    row: dict[str, AttributeValue | None]
+
+
+@dataclass(slots=True)
+class TileContent:
+    """A written tile: GLB bytes and the box of its positions in the root frame.
+
+    Attributes
+    ----------
+    glb : the GLB file.
+    lo, hi : (3,) float64 metres, root ENU frame: min and max over all positions.
+    objects : rows in the object table.
+    """
+
+    glb: bytes
+    lo: F64
+    hi: F64
+    objects: int
+
+
+def _safe_name(name: str, taken: set[str]) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", name) or "_"
+    if safe[0].isdigit():
+        safe = "_" + safe
+    base, k = safe, 2
+    while safe in taken:
+        safe = f"{base}_{k}"
+        k += 1
+    taken.add(safe)
+    return safe
+
+
+def _columns(rows: Sequence[dict[str, AttributeValue | None]]) -> list[Column]:
+    keys: list[str] = list(BASE_COLUMNS)
+    seen = set(keys)
+    for row in rows:
+        for k in row:
+            if k not in seen:
+                seen.add(k)
+                keys.append(k)
+    taken: set[str] = set()
+    cols: list[Column] = []
+    for key in keys:
+        values = [row.get(key) for row in rows]
+        present = [v for v in values if v is not None]
+        name = _safe_name(key, taken)
+        desc = None if name == key else key
+        if present and all(isinstance(v, bool) for v in present) and len(present) == len(values):
+            cols.append(Column(name, "BOOLEAN", values, description=desc))
+        elif (
+            present
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in present)
+            and all(-(2**31) < int(v) < 2**31 for v in present)
+        ):
+            cols.append(Column(name, "INT32", values, no_data=_INT32_NODATA, description=desc))
+        elif present and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in present
+        ):
+            vals = [None if v is None or v != v else v for v in values]  # NaN -> no data
+            cols.append(Column(name, "FLOAT64", vals, no_data=_FLOAT_NODATA, description=desc))
+        else:
+            cols.append(
+                Column(
+                    name, "STRING", ["" if v is None else str(v) for v in values], description=desc
+                )
+            )
+    return cols
+
+
+def _fid_accessor(b: GlbBuilder, ids: npt.NDArray[Any], count: int) -> int:
+    # float32 holds ids exactly up to 2**24; custom attributes may not be UNSIGNED_INT
+    if count >= 2**24:
+        raise TilingError(f"{count} features in one tile: lower max_features_per_tile")
+    return b.add_accessor(ids.astype(np.float32), target=ARRAY_BUFFER)
+
+
+class _Textures:
+    """Loads each image once per tile; non-PNG/JPEG images are re-encoded as PNG."""
+
+    def __init__(self, builder: GlbBuilder) -> None:
+        self.b = builder
+        self.images: dict[str, int | None] = {}
+        self.samplers: dict[int, int] = {}
+
+    def texture(self, path: str, wrap: str) -> int | None:
+        if path not in self.images:
+            self.images[path] = self._load(path)
+        image = self.images[path]
+        if image is None:
+            return None
+        mode = _WRAP.get(wrap, _CLAMP)
+        if mode not in self.samplers:
+            self.samplers[mode] = self.b.add_sampler(mode, mode)
+        return self.b.add_texture(image, self.samplers[mode])
+
+    def _load(self, path: str) -> int | None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            log.warning("texture %s unreadable (%s): surfaces keep their colour", path, exc)
+            return None
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return self.b.add_image(data, "image/png")
+        if data[:3] == b"\xff\xd8\xff":
+            return self.b.add_image(data, "image/jpeg")
+        try:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as im:
+                out = io.BytesIO()
+                im.convert("RGBA").save(out, format="PNG")
+        except Exception as exc:  # Pillow raises many types for bad images
+            log.warning("texture %s could not be decoded (%s)", path, exc)
+            return None
+        return self.b.add_image(out.getvalue(), "image/png")
+
+
+def _material(b: GlbBuilder, key: MaterialKey, textures: _Textures) -> tuple[int, bool]:
+    """glTF material for a key; returns (index, uses TEXCOORD_0)."""
+    kind = key[0]
+    if kind == "tex":
+        tex = textures.texture(str(key[1]), str(key[3]))
+        if tex is not None:
+            return b.add_material(base_color_texture=tex, double_sided=True, name="texture"), True
+        return b.add_material(base_color=(*SEMANTIC_COLOURS[""], 1.0), double_sided=True), False
+    if kind == "x3d":
+        r, g, bl, er, eg, eb, tr = (float(x) for x in key[1:8])
+        alpha = 1.0 - tr
+        return (
+            b.add_material(
+                base_color=(r, g, bl, alpha),
+                emissive=(er, eg, eb),
+                double_sided=True,
+                alpha_mode="BLEND" if alpha < 1.0 else "OPAQUE",
+                name="X3DMaterial",
+            ),
+            False,
+        )
+    colour = SEMANTIC_COLOURS.get(str(key[1]), SEMANTIC_COLOURS[""])
+    return b.add_material(
+        base_color=(*colour, 1.0), double_sided=True, name=str(key[1]) or "surface"
+    ), False
+
+
+def build_tile(
+    meshes: Sequence[FeatureMesh],
+    coarse: Sequence[CoarseItem],
+    root_inv: F64,
+    shift: float,
+) -> TileContent:
+    """Encode a tile from full feature meshes (leaf) or coarse prisms (parent).
+
+    Parameters
+    ----------
+    meshes : full features (leaf tiles); empty for coarse tiles.
+    coarse : coarse items (parent tiles); empty for leaf tiles.
+    root_inv : (4, 4) float64 ECEF -> root ENU matrix.
+    shift : metres to move every feature down along its local vertical
+        (``--height-mode ground``); 0 otherwise.
+    """
+    rot = root_inv[:3, :3]
+    b = GlbBuilder()
+    b.use_extension("EXT_mesh_features")
+    textures = _Textures(b)
+
+    def to_root(origin: F64, rel: npt.NDArray[np.float32]) -> F64:
+        o = origin
+        if shift:
+            o = origin - shift * _up(origin)
+        base = root_inv[:3, :3] @ o + root_inv[:3, 3]
+        out: F64 = rel.astype(np.float64) @ rot.T + base
+        return out
+
+    # gather per material: positions (root frame), normals, uv, ids, triangles
+    parts: dict[MaterialKey, list[tuple[F64, Any, Any, Any, Any, Any]]] = {}
+    rows: list[dict[str, AttributeValue | None]] = []
+    surf_rows: list[tuple[str, str, int]] = []
+    if meshes:
+        for m in meshes:
+            obj0 = len(rows)
+            surf0 = len(surf_rows)
+            rows.extend(m.objects)
+            surf_rows.extend((t, sid, obj0 + o) for t, sid, o in m.surfaces)
+            pos = to_root(m.origin, m.positions)
+            nrm = m.normals @ rot.T
+            for key, t0, t1, v0, v1 in m.groups:
+                parts.setdefault(key, []).append(
+                    (
+                        pos[v0:v1],
+                        nrm[v0:v1],
+                        m.uv[v0:v1],
+                        m.vertex_object[v0:v1].astype(np.uint32) + obj0,
+                        m.vertex_surface[v0:v1] + surf0,
+                        m.triangles[t0:t1] - np.uint32(v0),
+                    )
+                )
+    else:
+        key = ("sem", "coarse")
+        for c in coarse:
+            obj = len(rows)
+            rows.append(c.row)
+            n = len(c.coarse.positions)
+            parts.setdefault(key, []).append(
+                (
+                    to_root(c.origin, c.coarse.positions),
+                    c.coarse.normals @ rot.T,
+                    None,
+                    np.full(n, obj, np.uint32),
+                    None,
+                    c.coarse.triangles,
+                )
+            )
+    all_pos = np.concatenate([p[0] for plist in parts.values() for p in plist])
+    lo = all_pos.min(axis=0)
+    hi = all_pos.max(axis=0)
+    centre = 0.5 * (lo + hi)
+    n_obj = len(rows)
+    n_surf = len(surf_rows)
+    obj_table = b.add_property_table("object", _columns(rows), n_obj, name="city objects")
+    surf_table = -1
+    if surf_rows:
+        surf_table = b.add_property_table(
+            "surface",
+            [
+                Column("surface_type", "STRING", [s[0] for s in surf_rows]),
+                Column("surface_id", "STRING", [s[1] for s in surf_rows]),
+                Column("object", "UINT32", np.array([s[2] for s in surf_rows], np.uint32)),
+            ],
+            n_surf,
+            name="surfaces",
+        )
+    prims = []
+    for key, plist in parts.items():
+        mat, use_uv = _material(b, key, textures)
+        offsets = np.cumsum([0] + [len(p[0]) for p in plist[:-1]])
+        pos = np.concatenate([p[0] for p in plist]) - centre
+        nrm = np.concatenate([p[1] for p in plist]).astype(np.float32)
+        fid0 = np.concatenate([p[3] for p in plist])
+        tris = np.concatenate(
+            [p[5].astype(np.int64) + off for p, off in zip(plist, offsets, strict=True)]
+        )
+        attrs = {
+            "POSITION": b.add_accessor(
+                zup_to_yup(pos).astype(np.float32), target=ARRAY_BUFFER, min_max=True
+            ),
+            "NORMAL": b.add_accessor(zup_to_yup(nrm), target=ARRAY_BUFFER),
+            "_FEATURE_ID_0": _fid_accessor(b, fid0, n_obj),
+        }
+        sets: list[dict[str, Any]] = [
+            {
+                "featureCount": len(np.unique(fid0)),
+                "attribute": 0,
+                "propertyTable": obj_table,
+                "label": "object",
+            }
+        ]
+        if surf_table >= 0:
+            fid1 = np.concatenate([p[4] for p in plist])
+            attrs["_FEATURE_ID_1"] = _fid_accessor(b, fid1, n_surf)
+            sets.append(
+                {
+                    "featureCount": len(np.unique(fid1)),
+                    "attribute": 1,
+                    "propertyTable": surf_table,
+                    "label": "surface",
+                }
+            )
+        if use_uv:
+            attrs["TEXCOORD_0"] = b.add_accessor(
+                np.concatenate([p[2] for p in plist]).astype(np.float32), target=ARRAY_BUFFER
+            )
+        prims.append(
+            {
+                "attributes": attrs,
+                "indices": b.add_indices(tris),
+                "material": mat,
+                "mode": 4,
+                "extensions": feature_ids_extension(sets),
+            }
+        )
+    mesh = b.add_mesh(prims)
+    b.add_node(mesh, translation=zup_to_yup(centre.reshape(1, 3))[0].tolist())
+    return TileContent(b.to_bytes(), lo, hi, n_obj)
+
+
+def _up(origin: F64) -> F64:
+    """Approximate ellipsoid normal at an ECEF point (geodetic up, metres-scale accuracy)."""
+    from greentwin.tiles.geodesy import up_vector
+
+    return up_vector(origin)

@@ -1,0 +1,463 @@
+"""CityGML to a 3D Tiles 1.1 tileset, with bounded memory and atomic output.
+
+Pass 1 streams the features of every input (the main process parses), triangulates
+and reprojects them (in a process pool with ``jobs > 1``), and spills each record
+to a temporary file; only a small numeric index (origin, radius, sizes) stays in
+memory. Pass 2 builds a quadtree over the index, writes the leaves (full geometry,
+in parallel) and then the parents (coarse prisms), and writes tileset.json.
+
+Everything is written into a temporary folder beside ``out_dir`` that replaces
+``out_dir`` only once complete; a failed run leaves a previous output untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from greentwin.citygml.model import Feature, SkippedFeature
+from greentwin.core import TilingError
+from greentwin.tiles.content import CoarseItem, build_tile
+from greentwin.tiles.geodesy import ecef_to_enu_matrix, enu_to_ecef_matrix
+from greentwin.tiles.mesh import FeatureMesh, build_record
+from greentwin.tiles.tileset import Node, build_quadtree, geometric_errors, tileset_json
+
+__all__ = ["ConversionSummary", "HeightMode", "convert"]
+
+log = logging.getLogger(__name__)
+
+HeightMode = Literal["crs", "ground"]
+F64 = npt.NDArray[np.float64]
+
+#: Features sent to a worker at once.
+CHUNK = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionSummary:
+    """What a conversion did.
+
+    Attributes
+    ----------
+    features : top-level features converted.
+    objects : city objects converted (features and their parts).
+    skipped : features or polygons left out, with reasons.
+    tiles : tiles with content.
+    bytes : bytes written (GLB files and tileset.json).
+    seconds : wall-clock time.
+    lods_used : LoD -> number of features converted at it.
+    fallbacks : features converted at another LoD than ``--lod`` asked for.
+    tileset : path of the written tileset.json.
+    """
+
+    features: int
+    objects: int
+    skipped: list[SkippedFeature]
+    tiles: int
+    bytes: int
+    seconds: float
+    lods_used: dict[int, int]
+    fallbacks: int
+    tileset: Path
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        """Counts of skipped items per reason."""
+        return dict(Counter(s.reason.split(" in ")[0] for s in self.skipped))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {
+            "features": self.features,
+            "objects": self.objects,
+            "skipped": [{"id": s.id, "line": s.line, "reason": s.reason} for s in self.skipped],
+            "skipped_by_reason": self.skipped_by_reason(),
+            "tiles": self.tiles,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "lods_used": {str(k): v for k, v in sorted(self.lods_used.items())},
+            "fallbacks": self.fallbacks,
+            "tileset": str(self.tileset),
+        }
+
+
+# -- pass 1 ----------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Meta:
+    """The in-memory index entry of one spilled feature."""
+
+    origin: F64
+    radius: float
+    detail_error: float
+    ground_h: float
+    full: tuple[int, int]
+    coarse: tuple[int, int]
+
+
+def _mesh_chunk(
+    features: list[Feature], lod: int | None, crs: str | None
+) -> list[
+    tuple[bytes, bytes, F64, float, float, float, int, bool, int, list[SkippedFeature]]
+    | SkippedFeature
+]:
+    """Worker: features -> (record bytes, coarse bytes, index values) or skips."""
+    out: list[Any] = []
+    for f in features:
+        rec = build_record(f, lod=lod, crs=crs)
+        if isinstance(rec, SkippedFeature):
+            out.append(rec)
+            continue
+        full = pickle.dumps(rec, protocol=5)
+        coarse = pickle.dumps(CoarseItem(rec.origin, rec.coarse, rec.objects[0]), protocol=5)
+        out.append(
+            (
+                full,
+                coarse,
+                rec.origin,
+                rec.radius,
+                rec.detail_error,
+                rec.ground_h,
+                rec.lod,
+                rec.fallback,
+                len(rec.objects),
+                rec.skipped,
+            )
+        )
+    return out
+
+
+def _features(
+    inputs: Sequence[Path],
+    crs: str | None,
+    appearance_theme: str | None,
+    skipped: list[SkippedFeature],
+) -> Iterator[Feature]:
+    from greentwin.citygml.reader import CityGMLReader
+
+    for path in inputs:
+        reader = CityGMLReader(path, crs=crs, appearance_theme=appearance_theme)
+        yield from reader.features()
+        skipped.extend(reader.skipped)
+
+
+class _Spill:
+    """Append-only temporary file of pickled records."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = open(path, "wb")
+        self._pos = 0
+
+    def write(self, data: bytes) -> tuple[int, int]:
+        self._fh.write(data)
+        at = self._pos
+        self._pos += len(data)
+        return at, len(data)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _read(fh: Any, where: tuple[int, int]) -> Any:
+    fh.seek(where[0])
+    return pickle.loads(fh.read(where[1]))
+
+
+# -- pass 2 ----------------------------------------------------------------------------
+def _write_leaf(
+    spill: str, wheres: list[tuple[int, int]], root_inv: F64, shift: float, out: str
+) -> tuple[F64, F64, int]:
+    """Worker: read full records, write one leaf GLB; returns (lo, hi, bytes)."""
+    with open(spill, "rb") as fh:
+        meshes: list[FeatureMesh] = [_read(fh, w) for w in wheres]
+    tile = build_tile(meshes, [], root_inv, shift)
+    Path(out).write_bytes(tile.glb)
+    return tile.lo, tile.hi, len(tile.glb)
+
+
+def _write_coarse(
+    spill: str, wheres: list[tuple[int, int]], root_inv: F64, shift: float, out: str
+) -> tuple[F64, F64, int]:
+    """Worker: read coarse items, write one parent GLB; returns (lo, hi, bytes)."""
+    with open(spill, "rb") as fh:
+        items: list[CoarseItem] = [_read(fh, w) for w in wheres]
+    tile = build_tile([], items, root_inv, shift)
+    Path(out).write_bytes(tile.glb)
+    return tile.lo, tile.hi, len(tile.glb)
+
+
+class _Inline(Executor):
+    """An executor that runs each call at once in this process (``jobs=1``)."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller through result()
+            fut.set_exception(exc)
+        return fut
+
+
+@dataclass(slots=True)
+class _Pass1:
+    metas: list[_Meta] = field(default_factory=list)
+    skipped: list[SkippedFeature] = field(default_factory=list)
+    lods: Counter[int] = field(default_factory=Counter)
+    fallbacks: int = 0
+    objects: int = 0
+
+
+def _pass1(
+    features: Iterator[Feature],
+    pool: Executor,
+    jobs: int,
+    spill: _Spill,
+    lod: int | None,
+    crs: str | None,
+    bar: Any,
+) -> _Pass1:
+    res = _Pass1()
+    pending: deque[Future[Any]] = deque()
+
+    def collect(fut: Future[Any]) -> None:
+        for item in fut.result():
+            if isinstance(item, SkippedFeature):
+                res.skipped.append(item)
+                continue
+            full, coarse, origin, radius, derr, gh, used, fell, nobj, skips = item
+            res.metas.append(
+                _Meta(origin, radius, derr, gh, spill.write(full), spill.write(coarse))
+            )
+            res.lods[used] += 1
+            res.fallbacks += int(fell)
+            res.objects += nobj
+            res.skipped.extend(skips)
+        bar.update(len(fut.result()))
+
+    chunk: list[Feature] = []
+    for feature in features:
+        chunk.append(feature)
+        if len(chunk) >= CHUNK:
+            pending.append(pool.submit(_mesh_chunk, chunk, lod, crs))
+            chunk = []
+            while len(pending) > 2 * jobs:  # back-pressure: bounded features in flight
+                collect(pending.popleft())
+    if chunk:
+        pending.append(pool.submit(_mesh_chunk, chunk, lod, crs))
+    while pending:
+        collect(pending.popleft())
+    return res
+
+
+def _coarse_selection(root: Node, radius: F64, max_coarse: int) -> dict[str, npt.NDArray[np.int64]]:
+    """Features shown as prisms by each inner tile: the largest ones, at most ``max_coarse``."""
+    out: dict[str, npt.NDArray[np.int64]] = {}
+    for node in root.walk():
+        if node.is_leaf:
+            continue
+        sub = node.subtree
+        if len(sub) > max_coarse:
+            order = np.argsort(-radius[sub], kind="stable")[:max_coarse]
+            sub = np.sort(sub[order])
+        out[node.address] = sub
+    return out
+
+
+def _pass2(
+    p1: _Pass1,
+    pool: Executor,
+    spill: Path,
+    work: Path,
+    height_mode: HeightMode,
+    max_features: int,
+    max_bytes: int,
+    max_coarse: int,
+) -> tuple[int, int]:
+    metas = p1.metas
+    origins = np.array([m.origin for m in metas])
+    radius = np.array([m.radius for m in metas])
+    derr = np.array([m.detail_error for m in metas])
+    sizes = np.array([m.full[1] for m in metas], np.int64)
+    shift = float(min(m.ground_h for m in metas)) if height_mode == "ground" else 0.0
+    if shift:
+        log.info("height mode ground: moving the model down by %.2f m", shift)
+    centre_ecef = 0.5 * (origins.min(axis=0) + origins.max(axis=0))
+    to_ecef = enu_to_ecef_matrix(centre_ecef)
+    root_inv = ecef_to_enu_matrix(centre_ecef)
+    centres = origins @ root_inv[:3, :3].T + root_inv[:3, 3]
+    root = build_quadtree(centres[:, :2], sizes, max_features=max_features, max_bytes=max_bytes)
+    coarse_of = _coarse_selection(root, radius, max_coarse)
+    geometric_errors(root, derr, radius, coarse_of)
+    (work / "tiles").mkdir()
+    nodes = root.walk()
+    futures: dict[str, Future[tuple[F64, F64, int]]] = {}
+    for node in nodes:
+        name = f"tiles/t{node.address or 'r'}.glb"
+        node.content = name
+        if node.is_leaf:
+            wheres = [metas[i].full for i in node.features]
+            futures[node.address] = pool.submit(
+                _write_leaf, str(spill), wheres, root_inv, shift, str(work / name)
+            )
+        else:
+            wheres = [metas[i].coarse for i in coarse_of[node.address]]
+            futures[node.address] = pool.submit(
+                _write_coarse, str(spill), wheres, root_inv, shift, str(work / name)
+            )
+    total = 0
+    for node in reversed(nodes):  # children before parents
+        lo, hi, nbytes = futures[node.address].result()
+        total += nbytes
+        for c in node.children:
+            lo = np.minimum(lo, c.lo)
+            hi = np.maximum(hi, c.hi)
+        node.lo, node.hi = lo, hi
+    doc = tileset_json(root, to_ecef)
+    text = json.dumps(doc, indent=1).encode("utf-8")
+    (work / "tileset.json").write_bytes(text)
+    return len(nodes), total + len(text)
+
+
+def _replace_dir(work: Path, out_dir: Path) -> None:
+    """Move ``work`` to ``out_dir``; an existing ``out_dir`` is removed only afterwards."""
+    old: Path | None = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        os.replace(out_dir, old)
+    try:
+        os.replace(work, out_dir)
+    except OSError:
+        if old is not None:
+            os.replace(old, out_dir)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def convert(
+    inputs: Sequence[Path],
+    out_dir: Path,
+    *,
+    lod: int | None = None,
+    crs: str | None = None,
+    jobs: int = 1,
+    height_mode: HeightMode = "crs",
+    progress: bool = False,
+    appearance_theme: str | None = None,
+    max_features_per_tile: int = 500,
+    max_bytes_per_tile: int = 8_000_000,
+    max_coarse_per_tile: int = 1000,
+) -> ConversionSummary:
+    """Convert CityGML files into one 3D Tiles 1.1 tileset at ``out_dir``.
+
+    Parameters
+    ----------
+    inputs : CityGML files (1.0, 2.0, 3.0); all go into one tileset.
+    out_dir : output folder (``tileset.json`` and ``tiles/*.glb``); replaced atomically.
+    lod : LoD to convert (None: the highest per feature); see docs/convert.md for fallback.
+    crs : CRS overriding or providing the documents' (any pyproj definition).
+    jobs : worker processes (1: everything in this process).
+    height_mode : ``"crs"`` heights as the CRS says; ``"ground"`` moves the model
+        down so its lowest ground point lies on the ellipsoid.
+    progress : show a progress bar on stderr.
+    appearance_theme : appearance theme to use (None: the reader's default).
+    max_features_per_tile, max_bytes_per_tile : leaf limits.
+    max_coarse_per_tile : prisms per parent tile.
+
+    Raises
+    ------
+    CityGMLError, InputFileError, UnsafeInputError, CRSError
+        From reading; nothing is written then.
+    TilingError
+        Nothing convertible, or the output could not be written.
+    """
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.spill-", dir=out_dir.parent))
+    reader_skips: list[SkippedFeature] = []
+    pool: Executor = ProcessPoolExecutor(jobs) if jobs > 1 else _Inline()
+    bar = tqdm(
+        desc="converting",
+        unit="feat",
+        disable=not progress,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    )
+    try:
+        spill = _Spill(scratch / "records.bin")
+        try:
+            p1 = _pass1(
+                _features(inputs, crs, appearance_theme, reader_skips),
+                pool,
+                jobs,
+                spill,
+                lod,
+                crs,
+                bar,
+            )
+        finally:
+            spill.close()
+        bar.close()
+        if not p1.metas:
+            raise TilingError(
+                f"no feature with convertible geometry in {', '.join(str(p) for p in inputs)}"
+            )
+        try:
+            tiles, nbytes = _pass2(
+                p1,
+                pool,
+                spill.path,
+                work,
+                height_mode,
+                max_features_per_tile,
+                max_bytes_per_tile,
+                max_coarse_per_tile,
+            )
+            _replace_dir(work, out_dir)
+        except OSError as exc:
+            raise TilingError(f"could not write the tileset to {out_dir}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    finally:
+        bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    seconds = time.perf_counter() - t0
+    summary = ConversionSummary(
+        features=len(p1.metas),
+        objects=p1.objects,
+        skipped=reader_skips + p1.skipped,
+        tiles=tiles,
+        bytes=nbytes,
+        seconds=seconds,
+        lods_used=dict(p1.lods),
+        fallbacks=p1.fallbacks,
+        tileset=out_dir / "tileset.json",
+    )
+    log.info(
+        "converted %d features (%d objects) into %d tiles, %.1f MB in %.1f s (%.0f features/s)",
+        summary.features,
+        summary.objects,
+        tiles,
+        nbytes / 1e6,
+        seconds,
+        summary.features / max(seconds, 1e-9),
+    )
+    return summary
