@@ -1,0 +1,290 @@
+"""HTTP API of scenarios: list, create, read, edit, undo/redo, publish, archive, duplicate.
+
+Authentication is ``Authorization: Bearer <token>`` only (tokens never go in URLs);
+no header means an anonymous viewer when the live configuration allows it. Edits
+take the same validation and the same path as WebSocket edits, so every change is
+broadcast to ``/ws`` subscribers. Errors answer ``{"error": {"code", "message"}}``
+with the protocol's error codes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from greentwin.server.ops import OpError, ScenarioState
+from greentwin.server.protocol import LayerInfo, MessageError, Role, role_at_least
+from greentwin.server.scenarios import EventRow, ScenarioInfo, UnknownScenarioError
+from greentwin.server.ws import Hub
+
+__all__ = ["HUB_KEY", "Exporter", "json_exporter", "routes"]
+
+HUB_KEY = web.AppKey("greentwin_live_hub", Hub)
+
+#: An export format: (scenario, state, its events, current layers) -> (body, media type).
+Exporter = Callable[
+    [ScenarioInfo, ScenarioState, list[EventRow], dict[str, LayerInfo]],
+    Awaitable[tuple[bytes, str]],
+]
+EXPORTERS_KEY = web.AppKey("greentwin_exporters", dict[str, Exporter])
+
+routes = web.RouteTableDef()
+
+_STATUS = {
+    "bad_json": 400,
+    "schema": 400,
+    "too_large": 413,
+    "rate_limited": 429,
+    "forbidden": 403,
+    "unknown_scenario": 404,
+    "invalid_op": 422,
+    "conflict": 409,
+    "internal": 500,
+}
+_LAYER = re.compile(r"^[a-z_]{1,32}$")
+
+
+def _fail(code: str, message: str) -> web.HTTPException:
+    body = json.dumps({"error": {"code": code, "message": message}})
+    exc = web.HTTPException(text=body, content_type="application/json")
+    exc.set_status(_STATUS.get(code, 400))
+    return exc
+
+
+def _role(request: web.Request) -> Role:
+    cfg = request.app[HUB_KEY].config
+    header = request.headers.get("Authorization")
+    if header is None:
+        if cfg.allow_anonymous:
+            return "viewer"
+        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": "Bearer"})
+    scheme, _, token = header.partition(" ")
+    role = cfg.role_for_token(token.strip()) if scheme.lower() == "bearer" else None
+    if role is None:
+        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return role
+
+
+def _need(request: web.Request, role: Role) -> Role:
+    have = _role(request)
+    if not role_at_least(have, role):
+        raise _fail("forbidden", f"this needs the {role} role (you are {have})")
+    return have
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    limit = request.app[HUB_KEY].config.max_frame_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _fail("too_large", f"body larger than {limit} bytes")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise _fail("too_large", f"body larger than {limit} bytes")
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise _fail("bad_json", f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _fail("schema", "the body must be a JSON object")
+    return data
+
+
+async def _guard(coro: Awaitable[Any]) -> Any:
+    try:
+        return await coro
+    except MessageError as exc:
+        raise _fail(exc.code, str(exc)) from None
+    except OpError as exc:
+        raise _fail(exc.code, str(exc)) from None
+    except UnknownScenarioError as exc:
+        raise _fail("unknown_scenario", str(exc)) from None
+
+
+async def _visible(request: web.Request, sid: str) -> tuple[ScenarioInfo, Role]:
+    role = _role(request)
+    info: ScenarioInfo = await _guard(request.app[HUB_KEY].store.get(sid))
+    if info.status != "published" and not role_at_least(role, "planner"):
+        raise _fail("unknown_scenario", f"unknown scenario {sid!r}")
+    return info, role
+
+
+@routes.get("/api/scenarios")
+async def list_scenarios(request: web.Request) -> web.Response:
+    role = _role(request)
+    rows = await request.app[HUB_KEY].store.list_all()
+    if not role_at_least(role, "planner"):
+        rows = [r for r in rows if r.status == "published"]
+    status = request.query.get("status")
+    if status is not None:
+        rows = [r for r in rows if r.status == status]
+    return web.json_response({"scenarios": [r.to_json() for r in rows]})
+
+
+@routes.post("/api/scenarios")
+async def create_scenario(request: web.Request) -> web.Response:
+    role = _need(request, "planner")
+    body = await _body(request)
+    name, parent, sid = body.get("name"), body.get("parent", "baseline"), body.get("id")
+    if not isinstance(name, str) or not isinstance(parent, str):
+        raise _fail("schema", "expected {name: string, parent?: string, id?: string}")
+    if sid is not None and not isinstance(sid, str):
+        raise _fail("schema", "id must be a string")
+    hub = request.app[HUB_KEY]
+    info = await _guard(hub.store.create(name, parent=parent, author=role, sid=sid))
+    return web.json_response(info.to_json(), status=201)
+
+
+@routes.get("/api/scenarios/{id}")
+async def get_scenario(request: web.Request) -> web.Response:
+    info, _ = await _visible(request, request.match_info["id"])
+    layers = await request.app[HUB_KEY].recompute.snapshot(info.id, info.seq)
+    return web.json_response(
+        {**info.to_json(), "epoch": request.app[HUB_KEY].store.epoch, "layers": layers}
+    )
+
+
+@routes.post("/api/scenarios/{id}/edits")
+async def post_edit(request: web.Request) -> web.Response:
+    role = _need(request, "planner")
+    body = await _body(request)
+    base_seq = body.get("base_seq")
+    if base_seq is not None and (not isinstance(base_seq, int) or base_seq < 0):
+        raise _fail("schema", "base_seq must be a non-negative integer")
+    hub = request.app[HUB_KEY]
+    ack = await _guard(
+        hub.apply_edit(
+            request.match_info["id"],
+            body.get("op"),
+            role=role,
+            author=f"{role}#http",
+            base_seq=base_seq,
+        )
+    )
+    return web.json_response({"scenario": ack["scenario"], "seq": ack["seq"]})
+
+
+async def _undo_redo(request: web.Request, kind: str) -> web.Response:
+    role = _need(request, "planner")
+    hub = request.app[HUB_KEY]
+    ack = await _guard(
+        hub.apply_undo(request.match_info["id"], kind, role=role, author=f"{role}#http")
+    )
+    return web.json_response({"scenario": ack["scenario"], "seq": ack["seq"]})
+
+
+@routes.post("/api/scenarios/{id}/undo")
+async def post_undo(request: web.Request) -> web.Response:
+    return await _undo_redo(request, "undo")
+
+
+@routes.post("/api/scenarios/{id}/redo")
+async def post_redo(request: web.Request) -> web.Response:
+    return await _undo_redo(request, "redo")
+
+
+@routes.post("/api/scenarios/{id}/publish")
+async def post_publish(request: web.Request) -> web.Response:
+    _need(request, "planner")
+    info = await _guard(
+        request.app[HUB_KEY].store.set_status(request.match_info["id"], "published")
+    )
+    return web.json_response(info.to_json())
+
+
+@routes.post("/api/scenarios/{id}/archive")
+async def post_archive(request: web.Request) -> web.Response:
+    _need(request, "planner")
+    info = await _guard(request.app[HUB_KEY].store.set_status(request.match_info["id"], "archived"))
+    return web.json_response(info.to_json())
+
+
+@routes.post("/api/scenarios/{id}/duplicate")
+async def post_duplicate(request: web.Request) -> web.Response:
+    role = _need(request, "planner")
+    body = await _body(request)
+    name = body.get("name", "")
+    if not isinstance(name, str):
+        raise _fail("schema", "name must be a string")
+    info = await _guard(
+        request.app[HUB_KEY].store.duplicate(request.match_info["id"], name, author=role)
+    )
+    return web.json_response(info.to_json(), status=201)
+
+
+@routes.get("/api/scenarios/{id}/events")
+async def get_events(request: web.Request) -> web.Response:
+    _need(request, "planner")
+    try:
+        after = int(request.query.get("after", "0"))
+    except ValueError:
+        raise _fail("schema", "after must be an integer") from None
+    rows = await _guard(request.app[HUB_KEY].store.events(request.match_info["id"], after))
+    return web.json_response(
+        {
+            "events": [
+                {
+                    "seq": e.seq,
+                    "kind": e.kind,
+                    "op": e.op,
+                    "target": e.target,
+                    "author": e.author,
+                    "ts": e.ts,
+                    "undone": e.undone,
+                }
+                for e in rows
+            ]
+        }
+    )
+
+
+@routes.get(r"/api/scenarios/{id}/layers/{layer}/{version:\d+}.geojson")
+async def get_layer(request: web.Request) -> web.Response:
+    info, _ = await _visible(request, request.match_info["id"])
+    layer = request.match_info["layer"]
+    if not _LAYER.match(layer):
+        raise web.HTTPNotFound()
+    found = await request.app[HUB_KEY].store.get_layer(
+        info.id, layer, int(request.match_info["version"])
+    )
+    if found is None:
+        raise web.HTTPNotFound()
+    body, media_type = found
+    return web.Response(
+        body=body,
+        content_type=media_type,
+        headers={
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "ETag": f'"{info.id}-{layer}-{request.match_info["version"]}"',
+        },
+    )
+
+
+async def json_exporter(
+    info: ScenarioInfo, state: ScenarioState, events: list[EventRow], layers: dict[str, LayerInfo]
+) -> tuple[bytes, str]:
+    """The built-in export: scenario, effective edit log, derived state and layer URLs."""
+    doc = {
+        "scenario": info.to_json(),
+        "edits": [e.op for e in events if e.kind == "edit" and not e.undone],
+        "state": state.to_dict(),
+        "layers": layers,
+    }
+    return json.dumps(doc, indent=1).encode(), "application/json"
+
+
+@routes.get("/api/scenarios/{id}/export")
+async def get_export(request: web.Request) -> web.Response:
+    info, _ = await _visible(request, request.match_info["id"])
+    fmt = request.query.get("format", "json")
+    exporters: dict[str, Exporter] = request.app[EXPORTERS_KEY]
+    exporter = exporters.get(fmt)
+    if exporter is None:
+        raise _fail("schema", f"unknown export format {fmt!r}; known: {sorted(exporters)}")
+    hub = request.app[HUB_KEY]
+    state = await hub.store.state(info.id)
+    events = await hub.store.events(info.id, 0, limit=1_000_000)
+    layers = await hub.recompute.snapshot(info.id, info.seq)
+    body, media_type = await exporter(info, state, events, layers)
+    return web.Response(body=body, content_type=media_type)

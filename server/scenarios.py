@@ -1,0 +1,684 @@
+"""The scenario store: scenarios, their edit event logs and published layer versions, in SQLite.
+
+One SQLite file in WAL mode. Every write runs on one connection in a single-thread
+executor, so the event loop never blocks on disk and writes are serialised.
+An edit's transaction commits with ``synchronous=FULL`` (the WAL is fsynced) before
+:meth:`ScenarioStore.append` returns, so an acknowledged edit survives a crash or
+power cut. Derived data (layer versions, the broadcast update of each event) is
+written with ``synchronous=NORMAL``: it can be rebuilt from the log.
+
+Tables
+------
+``meta``: ``epoch`` (random id of this store, kept across restarts: clients resume
+with it). ``scenarios``: id, parent, base_seq, name, status (draft / published /
+archived), created, author, seq (last event), base_state and state (JSON of
+:class:`~greentwin.server.ops.ScenarioState`), extent, time. ``events``: scenario,
+seq, kind (edit / undo / redo), op (JSON), target (the seq an undo/redo acts on),
+author, ts, undone flag, update_msg (the JSON broadcast for it). ``layer_versions``:
+scenario, layer, version, seq, media_type, body (immutable rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from greentwin.core import ScenarioError
+from greentwin.server.ops import (
+    WORLD,
+    EditOp,
+    Extent,
+    OpError,
+    ScenarioState,
+    op_from_dict,
+    op_to_dict,
+)
+from greentwin.server.protocol import ScenarioTime
+
+__all__ = [
+    "BASELINE",
+    "Appended",
+    "EventRow",
+    "ScenarioInfo",
+    "ScenarioStore",
+    "Status",
+    "UnknownScenarioError",
+]
+
+log = logging.getLogger(__name__)
+
+BASELINE = "baseline"
+Status = Literal["draft", "published", "archived"]
+EventKind = Literal["edit", "undo", "redo"]
+SCENARIO_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+DEFAULT_TIME: ScenarioTime = {"year": 2025, "date": "06-21"}
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS scenarios (
+    id TEXT PRIMARY KEY,
+    parent TEXT REFERENCES scenarios(id),
+    base_seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('draft', 'published', 'archived')),
+    created REAL NOT NULL,
+    author TEXT NOT NULL,
+    seq INTEGER NOT NULL DEFAULT 0,
+    base_state TEXT NOT NULL,
+    state TEXT NOT NULL,
+    extent TEXT NOT NULL,
+    time TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    scenario TEXT NOT NULL REFERENCES scenarios(id),
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('edit', 'undo', 'redo')),
+    op TEXT,
+    target INTEGER,
+    author TEXT NOT NULL,
+    ts REAL NOT NULL,
+    undone INTEGER NOT NULL DEFAULT 0,
+    update_msg TEXT,
+    PRIMARY KEY (scenario, seq)
+);
+CREATE TABLE IF NOT EXISTS layer_versions (
+    scenario TEXT NOT NULL REFERENCES scenarios(id),
+    layer TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (scenario, layer, version)
+);
+"""
+
+
+class UnknownScenarioError(ScenarioError, KeyError):
+    """No scenario has this id."""
+
+    def __init__(self, scenario: str) -> None:
+        super().__init__(f"unknown scenario {scenario!r}; list them with GET /api/scenarios")
+        self.scenario = scenario
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioInfo:
+    """One scenario's row (without its state)."""
+
+    id: str
+    parent: str | None
+    base_seq: int
+    name: str
+    status: Status
+    created: float
+    author: str
+    seq: int
+    extent: Extent
+    time: ScenarioTime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "parent": self.parent,
+            "base_seq": self.base_seq,
+            "name": self.name,
+            "status": self.status,
+            "created": self.created,
+            "author": self.author,
+            "seq": self.seq,
+            "extent": self.extent.to_json(),
+            "time": dict(self.time),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The result of one durable log append (edit, undo or redo).
+
+    ``ops`` are the ops whose effect changed (the new op, or the op undone/redone);
+    ``state`` is the scenario's state after the step (a private copy).
+    """
+
+    scenario: str
+    seq: int
+    kind: EventKind
+    ops: tuple[EditOp, ...]
+    state: ScenarioState
+    author: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    scenario: str
+    seq: int
+    kind: EventKind
+    op: dict[str, Any] | None
+    target: int | None
+    author: str
+    ts: float
+    undone: bool
+    update_msg: str | None
+
+
+def _info(row: sqlite3.Row) -> ScenarioInfo:
+    return ScenarioInfo(
+        id=row["id"],
+        parent=row["parent"],
+        base_seq=row["base_seq"],
+        name=row["name"],
+        status=row["status"],
+        created=row["created"],
+        author=row["author"],
+        seq=row["seq"],
+        extent=Extent.from_json(json.loads(row["extent"])),
+        time=json.loads(row["time"]),
+    )
+
+
+class ScenarioStore:
+    """SQLite-backed scenarios and event logs (see the module docstring).
+
+    Parameters
+    ----------
+    path : Path
+        The database file (created if missing).
+    extent : Extent
+        The city's extent, given to new scenarios that have no parent.
+
+    Use ``await store.open()`` / ``await store.close()``, or ``async with``.
+    """
+
+    def __init__(self, path: Path | str, *, extent: Extent = WORLD) -> None:
+        self.path = Path(path)
+        self.extent = extent
+        self.epoch = ""
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenario-store")
+        self._db: sqlite3.Connection | None = None
+        self._states: dict[str, ScenarioState] = {}
+
+    # --- plumbing ---------------------------------------------------------------
+
+    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise ScenarioError("the scenario store is not open: call `await store.open()`")
+        return self._db
+
+    def _write(self, durable: bool) -> _Tx:
+        return _Tx(self.db, durable)
+
+    async def __aenter__(self) -> ScenarioStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Open (or create) the database, read or create the epoch and the baseline."""
+        await self._run(self._open_sync)
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(_SCHEMA)
+        self._db = db
+        with self._write(durable=True):
+            row = db.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()
+            if row is None:
+                self.epoch = secrets.token_hex(8)
+                db.execute("INSERT INTO meta VALUES ('epoch', ?)", (self.epoch,))
+            else:
+                self.epoch = row[0]
+            if db.execute("SELECT 1 FROM scenarios WHERE id=?", (BASELINE,)).fetchone() is None:
+                self._insert(
+                    BASELINE,
+                    None,
+                    0,
+                    "Baseline",
+                    "published",
+                    "system",
+                    ScenarioState(),
+                    self.extent,
+                    DEFAULT_TIME,
+                )
+        log.info("scenario store %s open (epoch %s)", self.path.name, self.epoch)
+
+    async def close(self) -> None:
+        """Close the database and stop the executor."""
+        if self._db is not None:
+            await self._run(self.db.close)
+            self._db = None
+        self._pool.shutdown(wait=True)
+
+    def _insert(
+        self,
+        sid: str,
+        parent: str | None,
+        base_seq: int,
+        name: str,
+        status: Status,
+        author: str,
+        state: ScenarioState,
+        extent: Extent,
+        time_: ScenarioTime,
+    ) -> None:
+        state_json = json.dumps(state.to_dict())
+        self.db.execute(
+            "INSERT INTO scenarios (id, parent, base_seq, name, status, created, author, seq,"
+            " base_state, state, extent, time) VALUES (?,?,?,?,?,?,?,0,?,?,?,?)",
+            (
+                sid,
+                parent,
+                base_seq,
+                name,
+                status,
+                time.time(),
+                author,
+                state_json,
+                state_json,
+                json.dumps(extent.to_json()),
+                json.dumps(time_),
+            ),
+        )
+
+    def _row(self, sid: str) -> sqlite3.Row:
+        row = self.db.execute("SELECT * FROM scenarios WHERE id=?", (sid,)).fetchone()
+        if row is None:
+            raise UnknownScenarioError(sid)
+        result: sqlite3.Row = row
+        return result
+
+    def _state(self, sid: str) -> ScenarioState:
+        state = self._states.get(sid)
+        if state is None:
+            state = ScenarioState.from_dict(json.loads(self._row(sid)["state"]))
+            self._states[sid] = state
+        return state
+
+    # --- scenarios ----------------------------------------------------------------
+
+    async def get(self, sid: str) -> ScenarioInfo:
+        """A scenario's row; raises :class:`UnknownScenarioError`."""
+        return await self._run(lambda: _info(self._row(sid)))
+
+    async def state(self, sid: str) -> ScenarioState:
+        """A copy of the scenario's current state."""
+        return await self._run(lambda: self._state(sid).copy())
+
+    async def list_all(self, status: Status | None = None) -> list[ScenarioInfo]:
+        """All scenarios (optionally of one status), oldest first."""
+
+        def q() -> list[ScenarioInfo]:
+            if status is None:
+                rows = self.db.execute("SELECT * FROM scenarios ORDER BY created, id")
+            else:
+                rows = self.db.execute(
+                    "SELECT * FROM scenarios WHERE status=? ORDER BY created, id", (status,)
+                )
+            return [_info(r) for r in rows]
+
+        return await self._run(q)
+
+    async def create(
+        self,
+        name: str,
+        *,
+        parent: str = BASELINE,
+        author: str,
+        sid: str | None = None,
+    ) -> ScenarioInfo:
+        """Branch a new draft scenario from ``parent`` at its current seq."""
+        if sid is not None and not SCENARIO_ID.match(sid):
+            raise OpError("invalid_op", f"scenario id {sid!r} must match {SCENARIO_ID.pattern}")
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise OpError("invalid_op", "scenario name must have 1 to 200 characters")
+
+        def tx() -> ScenarioInfo:
+            new_id = sid or f"s-{uuid.uuid4().hex[:10]}"
+            with self._write(durable=True):
+                prow = self._row(parent)
+                if self.db.execute("SELECT 1 FROM scenarios WHERE id=?", (new_id,)).fetchone():
+                    raise OpError("conflict", f"scenario {new_id!r} already exists")
+                self._insert(
+                    new_id,
+                    parent,
+                    prow["seq"],
+                    name,
+                    "draft",
+                    author,
+                    self._state(parent),
+                    Extent.from_json(json.loads(prow["extent"])),
+                    json.loads(prow["time"]),
+                )
+            return _info(self._row(new_id))
+
+        return await self._run(tx)
+
+    async def duplicate(self, sid: str, name: str, *, author: str) -> ScenarioInfo:
+        """Copy a scenario with its whole event log (undo history included) as a new draft."""
+
+        def tx() -> ScenarioInfo:
+            new_id = f"s-{uuid.uuid4().hex[:10]}"
+            with self._write(durable=True):
+                r = self._row(sid)
+                self.db.execute(
+                    "INSERT INTO scenarios (id, parent, base_seq, name, status, created, author,"
+                    " seq, base_state, state, extent, time)"
+                    " SELECT ?, parent, base_seq, ?, 'draft', ?, ?, seq, base_state, state,"
+                    " extent, time FROM scenarios WHERE id=?",
+                    (new_id, name.strip() or r["name"], time.time(), author, sid),
+                )
+                self.db.execute(
+                    "INSERT INTO events (scenario, seq, kind, op, target, author, ts, undone)"
+                    " SELECT ?, seq, kind, op, target, author, ts, undone FROM events"
+                    " WHERE scenario=?",
+                    (new_id, sid),
+                )
+            return _info(self._row(new_id))
+
+        return await self._run(tx)
+
+    async def set_status(self, sid: str, status: Status) -> ScenarioInfo:
+        """Publish or archive a scenario (the baseline cannot change)."""
+
+        def tx() -> ScenarioInfo:
+            with self._write(durable=True):
+                r = self._row(sid)
+                if sid == BASELINE:
+                    raise OpError("conflict", "the baseline cannot be published or archived")
+                if r["status"] == "archived" and status != "archived":
+                    raise OpError("conflict", f"scenario {sid!r} is archived")
+                self.db.execute("UPDATE scenarios SET status=? WHERE id=?", (status, sid))
+            return _info(self._row(sid))
+
+        return await self._run(tx)
+
+    async def set_time(self, sid: str, value: ScenarioTime) -> ScenarioInfo:
+        """Store the scenario's shared time of year."""
+
+        def tx() -> ScenarioInfo:
+            with self._write(durable=False):
+                self._row(sid)
+                self.db.execute("UPDATE scenarios SET time=? WHERE id=?", (json.dumps(value), sid))
+            return _info(self._row(sid))
+
+        return await self._run(tx)
+
+    # --- the event log -------------------------------------------------------------
+
+    def _editable(self, r: sqlite3.Row) -> None:
+        if r["id"] == BASELINE:
+            raise OpError("conflict", "the baseline is read-only: branch a scenario to edit")
+        if r["status"] != "draft":
+            raise OpError(
+                "conflict", f"scenario {r['id']!r} is {r['status']}: duplicate it to edit"
+            )
+
+    def _commit_event(
+        self,
+        r: sqlite3.Row,
+        kind: EventKind,
+        op: EditOp | None,
+        target: int | None,
+        author: str,
+        state: ScenarioState,
+    ) -> int:
+        seq = int(r["seq"]) + 1
+        self.db.execute(
+            "INSERT INTO events (scenario, seq, kind, op, target, author, ts) VALUES (?,?,?,?,?,?,?)",
+            (
+                r["id"],
+                seq,
+                kind,
+                json.dumps(op_to_dict(op)) if op else None,
+                target,
+                author,
+                time.time(),
+            ),
+        )
+        self.db.execute(
+            "UPDATE scenarios SET seq=?, state=? WHERE id=?",
+            (seq, json.dumps(state.to_dict()), r["id"]),
+        )
+        return seq
+
+    async def append(
+        self, sid: str, op: EditOp, *, author: str, base_seq: int | None = None
+    ) -> Appended:
+        """Check ``op`` against the state and append it; returns once the commit is durable.
+
+        Raises
+        ------
+        UnknownScenarioError, OpError
+            ``conflict`` when the scenario is not an editable draft, when ``base_seq``
+            is given and is not the current seq, or when the op contradicts the state.
+        """
+
+        def tx() -> Appended:
+            try:
+                with self._write(durable=True):
+                    r = self._row(sid)
+                    self._editable(r)
+                    if base_seq is not None and base_seq != r["seq"]:
+                        raise OpError(
+                            "conflict",
+                            f"scenario {sid!r} is at seq {r['seq']}, not {base_seq}: "
+                            "apply the missed updates and retry",
+                        )
+                    state = self._state(sid).copy()
+                    state.check(op)
+                    state.apply(op)
+                    seq = self._commit_event(r, "edit", op, None, author, state)
+            except BaseException:
+                self._states.pop(sid, None)
+                raise
+            self._states[sid] = state
+            return Appended(sid, seq, "edit", (op,), state.copy(), author)
+
+        return await self._run(tx)
+
+    def _replay(self, r: sqlite3.Row) -> ScenarioState:
+        state = ScenarioState.from_dict(json.loads(r["base_state"]))
+        rows = self.db.execute(
+            "SELECT op FROM events WHERE scenario=? AND kind='edit' AND undone=0 ORDER BY seq",
+            (r["id"],),
+        )
+        for (op_json,) in rows:
+            state.apply(op_from_dict(json.loads(op_json)))
+        return state
+
+    def _redo_target(self, sid: str) -> int | None:
+        last_edit = self.db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE scenario=? AND kind='edit'", (sid,)
+        ).fetchone()[0]
+        stack: list[int] = []
+        for kind, target in self.db.execute(
+            "SELECT kind, target FROM events WHERE scenario=? AND seq>? ORDER BY seq",
+            (sid, last_edit),
+        ):
+            if kind == "undo":
+                stack.append(target)
+            elif stack:
+                stack.pop()
+        return stack[-1] if stack else None
+
+    async def undo(self, sid: str, *, author: str) -> Appended:
+        """Undo the scenario's latest effective edit (a new event with its own seq)."""
+        return await self._run(self._undo_redo, sid, "undo", author)
+
+    async def redo(self, sid: str, *, author: str) -> Appended:
+        """Redo the most recently undone edit, unless a new edit came since."""
+        return await self._run(self._undo_redo, sid, "redo", author)
+
+    def _undo_redo(self, sid: str, kind: Literal["undo", "redo"], author: str) -> Appended:
+        try:
+            with self._write(durable=True):
+                r = self._row(sid)
+                self._editable(r)
+                if kind == "undo":
+                    target = self.db.execute(
+                        "SELECT MAX(seq) FROM events WHERE scenario=? AND kind='edit' AND undone=0",
+                        (sid,),
+                    ).fetchone()[0]
+                else:
+                    target = self._redo_target(sid)
+                if target is None:
+                    raise OpError("conflict", f"nothing to {kind} in scenario {sid!r}")
+                self.db.execute(
+                    "UPDATE events SET undone=? WHERE scenario=? AND seq=?",
+                    (1 if kind == "undo" else 0, sid, target),
+                )
+                (op_json,) = self.db.execute(
+                    "SELECT op FROM events WHERE scenario=? AND seq=?", (sid, target)
+                ).fetchone()
+                state = self._replay(r)
+                seq = self._commit_event(r, kind, None, target, author, state)
+        except BaseException:
+            self._states.pop(sid, None)
+            raise
+        self._states[sid] = state
+        op = op_from_dict(json.loads(op_json))
+        return Appended(sid, seq, kind, (op,), state.copy(), author)
+
+    async def events(self, sid: str, after: int = 0, limit: int = 1000) -> list[EventRow]:
+        """Events with ``seq > after``, in order (at most ``limit``)."""
+
+        def q() -> list[EventRow]:
+            self._row(sid)
+            rows = self.db.execute(
+                "SELECT * FROM events WHERE scenario=? AND seq>? ORDER BY seq LIMIT ?",
+                (sid, after, limit),
+            )
+            return [
+                EventRow(
+                    r["scenario"],
+                    r["seq"],
+                    r["kind"],
+                    json.loads(r["op"]) if r["op"] else None,
+                    r["target"],
+                    r["author"],
+                    r["ts"],
+                    bool(r["undone"]),
+                    r["update_msg"],
+                )
+                for r in rows
+            ]
+
+        return await self._run(q)
+
+    async def set_update(self, sid: str, seq: int, message: str) -> None:
+        """Keep the broadcast ``update`` of an event, for resumes after a restart."""
+
+        def tx() -> None:
+            with self._write(durable=False):
+                self.db.execute(
+                    "UPDATE events SET update_msg=? WHERE scenario=? AND seq=?", (message, sid, seq)
+                )
+
+        await self._run(tx)
+
+    async def updates_after(self, sid: str, after: int, limit: int) -> list[str] | None:
+        """The stored update messages after ``after``, or ``None`` if any is missing."""
+
+        def q() -> list[str] | None:
+            cur = int(self._row(sid)["seq"])
+            if cur - after > limit:
+                return None
+            msgs = [
+                m
+                for (m,) in self.db.execute(
+                    "SELECT update_msg FROM events WHERE scenario=? AND seq>? ORDER BY seq",
+                    (sid, after),
+                )
+            ]
+            if len(msgs) != cur - after or any(m is None for m in msgs):
+                return None
+            return msgs
+
+        return await self._run(q)
+
+    # --- layer versions ---------------------------------------------------------------
+
+    async def put_layer(
+        self, sid: str, layer: str, version: int, body: bytes, media_type: str
+    ) -> None:
+        """Publish an immutable layer version (a second write of the same version is a no-op)."""
+
+        def tx() -> None:
+            with self._write(durable=False):
+                self.db.execute(
+                    "INSERT OR IGNORE INTO layer_versions VALUES (?,?,?,?,?,?,?)",
+                    (sid, layer, version, version, media_type, body, time.time()),
+                )
+
+        await self._run(tx)
+
+    async def get_layer(self, sid: str, layer: str, version: int) -> tuple[bytes, str] | None:
+        """A layer version's body and media type, or ``None``."""
+
+        def q() -> tuple[bytes, str] | None:
+            row = self.db.execute(
+                "SELECT body, media_type FROM layer_versions WHERE scenario=? AND layer=?"
+                " AND version=?",
+                (sid, layer, version),
+            ).fetchone()
+            return (bytes(row[0]), str(row[1])) if row else None
+
+        return await self._run(q)
+
+    async def latest_layers(self, sid: str) -> dict[str, tuple[int, bytes]]:
+        """Each layer's newest version and body."""
+
+        def q() -> dict[str, tuple[int, bytes]]:
+            rows = self.db.execute(
+                "SELECT l.layer, l.version, l.body FROM layer_versions l JOIN"
+                " (SELECT layer, MAX(version) AS v FROM layer_versions WHERE scenario=?"
+                "  GROUP BY layer) m ON l.layer=m.layer AND l.version=m.v WHERE l.scenario=?",
+                (sid, sid),
+            )
+            return {r[0]: (int(r[1]), bytes(r[2])) for r in rows}
+
+        return await self._run(q)
+
+
+class _Tx:
+    """``BEGIN IMMEDIATE`` .. ``COMMIT`` (or ``ROLLBACK``) with the chosen durability."""
+
+    def __init__(self, db: sqlite3.Connection, durable: bool) -> None:
+        self.db = db
+        self.durable = durable
+
+    def __enter__(self) -> None:
+        self.db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")

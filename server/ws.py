@@ -1,0 +1,618 @@
+"""The live hub: the ``/ws`` endpoint of the ``greentwin/1`` protocol and the fan-out.
+
+Each connection is a :class:`Session` with a reader (this module's handler loop,
+one message at a time, in order) and a writer task that drains the session's own
+send queue, so a slow client only ever blocks its own writer. Broadcasts encode a
+message once and append it to every subscriber's queue; a subscriber whose queue
+is longer than ``LiveConfig.send_queue`` has fallen too far behind: its queue is
+dropped and it gets ``error{code: "resync"}`` followed by a fresh ``snapshot``.
+
+Robustness: every inbound frame goes through a token bucket (``rate_per_s``,
+``burst``), a size check (``max_frame_bytes``: ``error{too_large}``, the
+connection stays), JSON decoding and schema validation. Frames beyond
+``hard_frame_bytes`` are refused by aiohttp itself while reading, which closes the
+connection with 1009 (message too big): the frame is never buffered. A client
+that keeps sending after being rate limited (more than ``abuse_limit`` refused
+frames in a row) gets an error frame and is closed with 1008 (policy violation).
+aiohttp's ``heartbeat`` pings every ``heartbeat_s`` and closes silent peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import secrets
+import socket
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from greentwin.core import __version__
+from greentwin.server.glb import GlbProducer, default_glb_producer
+from greentwin.server.ops import WORLD, Extent, OpError, parse_op
+from greentwin.server.protocol import (
+    PROTOCOL,
+    ROLES,
+    AckMsg,
+    ErrorCode,
+    GlbHeader,
+    Limits,
+    MessageError,
+    Role,
+    ScenarioTime,
+    encode_glb_frame,
+    error_msg,
+    role_at_least,
+    validate_message,
+)
+from greentwin.server.recompute import LayerChanges, Recompute
+from greentwin.server.scenarios import (
+    BASELINE,
+    Appended,
+    ScenarioInfo,
+    ScenarioStore,
+    UnknownScenarioError,
+)
+
+__all__ = ["Hub", "LiveConfig", "Session", "dumps"]
+
+log = logging.getLogger(__name__)
+
+_RESYNC: Final = object()
+_CLOSE: Final = object()
+
+
+def dumps(msg: Mapping[str, Any]) -> str:
+    """Compact JSON for the wire."""
+    return json.dumps(msg, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """Settings of the live channel (the application's configuration fills them in).
+
+    ``tokens`` maps bearer tokens to roles; they are compared in constant time and
+    never logged. Without a token a client is a ``viewer`` (if ``allow_anonymous``).
+    """
+
+    tokens: Mapping[str, Role] = field(default_factory=dict)
+    allow_anonymous: bool = True
+    max_frame_bytes: int = 64 * 1024
+    hard_frame_bytes: int = 1024 * 1024
+    rate_per_s: float = 20.0
+    burst: int = 40
+    abuse_limit: int = 200
+    send_queue: int = 256
+    heartbeat_s: float = 20.0
+    retain: int = 1000
+    extent: Extent = WORLD
+    #: SO_SNDBUF of accepted sockets (bytes); ``None`` keeps the kernel default.
+    send_buffer_bytes: int | None = None
+
+    def role_for_token(self, token: str) -> Role | None:
+        """The role a token grants, or ``None`` for an unknown token."""
+        found: Role | None = None
+        given = token.encode()
+        for known, role in self.tokens.items():
+            if hmac.compare_digest(known.encode(), given):
+                found = role
+        return found
+
+    def limits(self) -> Limits:
+        return {
+            "max_frame_bytes": self.max_frame_bytes,
+            "hard_frame_bytes": self.hard_frame_bytes,
+            "rate_per_s": self.rate_per_s,
+            "burst": self.burst,
+            "send_queue": self.send_queue,
+            "heartbeat_s": self.heartbeat_s,
+            "retain": self.retain,
+        }
+
+
+class TokenBucket:
+    """Token bucket: ``rate`` tokens per second, at most ``burst`` stored."""
+
+    __slots__ = ("burst", "last", "rate", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.last = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Session:
+    """One WebSocket connection: its role, subscriptions and send queue."""
+
+    def __init__(self, ws: web.WebSocketResponse, config: LiveConfig) -> None:
+        self.id = secrets.token_hex(8)
+        self.ws = ws
+        self.role: Role | None = None
+        self.subs: set[str] = set()
+        self.lagging: set[str] = set()
+        self.pending_resync: set[str] = set()
+        self.out: deque[object] = deque()
+        self.wake = asyncio.Event()
+        self.limit = config.send_queue
+        self.bucket = TokenBucket(config.rate_per_s, config.burst)
+        self.strikes = 0
+        self.time: ScenarioTime | None = None
+        self.closing = False
+
+    @property
+    def author(self) -> str:
+        return f"{self.role}#{self.id[:8]}"
+
+    def send(self, item: object) -> None:
+        """Queue a direct reply (not bounded: replies are one per inbound frame)."""
+        self.out.append(item)
+        self.wake.set()
+
+    def offer(self, scenario: str, text: str) -> None:
+        """Queue a broadcast; past the queue limit, switch to resync."""
+        if scenario in self.lagging:
+            return
+        if len(self.out) >= self.limit:
+            log.info("session %s fell behind on %s: resync", self.id, scenario)
+            self.out.clear()
+            self.lagging |= self.subs
+            self.pending_resync |= self.subs
+            self.out.append(_RESYNC)
+        else:
+            self.out.append(text)
+        self.wake.set()
+
+
+class Hub:
+    """Sessions, subscriptions, the edit path and the fan-out.
+
+    Parameters
+    ----------
+    store : ScenarioStore
+        The open scenario store.
+    recompute : Recompute
+        Publishes new layer versions after each edit.
+    config : LiveConfig
+        Limits, tokens, extent.
+    glb_producer : GlbProducer
+        Builds the glb for ``request_glb``.
+    """
+
+    def __init__(
+        self,
+        store: ScenarioStore,
+        recompute: Recompute,
+        config: LiveConfig,
+        glb_producer: GlbProducer = default_glb_producer,
+    ) -> None:
+        self.store = store
+        self.recompute = recompute
+        self.config = config
+        self.glb_producer = glb_producer
+        self.sessions: set[Session] = set()
+        self.subscribers: dict[str, set[Session]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._ring: dict[str, deque[tuple[int, str]]] = {}
+
+    def lock(self, scenario: str) -> asyncio.Lock:
+        lk = self._locks.get(scenario)
+        if lk is None:
+            lk = self._locks[scenario] = asyncio.Lock()
+        return lk
+
+    # --- the edit path (shared by WebSocket and HTTP) ------------------------------------
+
+    async def apply_edit(
+        self,
+        scenario: str,
+        raw_op: Any,
+        *,
+        role: str,
+        author: str,
+        ref: str = "http",
+        base_seq: int | None = None,
+        session: Session | None = None,
+    ) -> AckMsg:
+        """Validate, append durably, acknowledge, recompute and broadcast one edit.
+
+        Raises
+        ------
+        MessageError
+            ``forbidden`` below the planner role.
+        OpError, UnknownScenarioError
+            From validation and the store.
+        """
+        if not role_at_least(role, "planner"):
+            raise MessageError("forbidden", f"editing needs the planner role (you are {role})")
+        async with self.lock(scenario):
+            info = await self.store.get(scenario)
+            op = parse_op(raw_op, info.extent)
+            appended = await self.store.append(scenario, op, author=author, base_seq=base_seq)
+            return await self._acked(appended, ref, session)
+
+    async def apply_undo(
+        self,
+        scenario: str,
+        kind: str,
+        *,
+        role: str,
+        author: str,
+        ref: str = "http",
+        session: Session | None = None,
+    ) -> AckMsg:
+        """Undo or redo (``kind``) the scenario's latest edit; same flow as an edit."""
+        if not role_at_least(role, "planner"):
+            raise MessageError("forbidden", f"{kind} needs the planner role (you are {role})")
+        async with self.lock(scenario):
+            if kind == "undo":
+                appended = await self.store.undo(scenario, author=author)
+            else:
+                appended = await self.store.redo(scenario, author=author)
+            return await self._acked(appended, ref, session)
+
+    async def _acked(self, appended: Appended, ref: str, session: Session | None) -> AckMsg:
+        ack: AckMsg = {
+            "type": "ack",
+            "ref": ref,
+            "scenario": appended.scenario,
+            "seq": appended.seq,
+        }
+        if session is not None:
+            session.send(dumps(ack))  # the commit is durable at this point
+        await self._publish(appended)
+        return ack
+
+    async def _publish(self, a: Appended) -> None:
+        try:
+            result: LayerChanges = await self.recompute.apply(a.scenario, a.seq, a.ops, a.state)
+        except Exception as exc:
+            log.exception("recompute failed for %s seq %d", a.scenario, a.seq)
+            result = {
+                "layers": {},
+                "changes": [
+                    {"op": op.op, "id": op.id, "affected": {}, "error": type(exc).__name__}
+                    for op in a.ops
+                ],
+            }
+        changes = list(result["changes"])
+        if a.kind == "undo":
+            for c in changes:
+                c["undone"] = True
+        update = {
+            "type": "update",
+            "scenario": a.scenario,
+            "seq": a.seq,
+            "kind": a.kind,
+            "author": a.author,
+            "changes": changes,
+            "layers": result["layers"],
+        }
+        text = dumps(update)
+        ring = self._ring.setdefault(a.scenario, deque(maxlen=self.config.retain))
+        ring.append((a.seq, text))
+        self.fanout(a.scenario, text)
+        try:
+            await self.store.set_update(a.scenario, a.seq, text)
+        except Exception:
+            log.exception("could not keep update %s seq %d for resumes", a.scenario, a.seq)
+
+    def fanout(self, scenario: str, text: str) -> None:
+        """Queue one encoded message for every subscriber of ``scenario``."""
+        for s in self.subscribers.get(scenario, ()):
+            s.offer(scenario, text)
+
+    # --- snapshots, subscriptions, resume ------------------------------------------------
+
+    def _visible(self, role: str, info: ScenarioInfo) -> bool:
+        return info.status == "published" or role_at_least(role, "planner")
+
+    async def _snapshot_text(self, info: ScenarioInfo, ref: str | None) -> str:
+        layers = await self.recompute.snapshot(info.id, info.seq)
+        snap: dict[str, Any] = {
+            "type": "snapshot",
+            "scenario": info.id,
+            "seq": info.seq,
+            "epoch": self.store.epoch,
+            "name": info.name,
+            "status": info.status,
+            "parent": info.parent,
+            "time": info.time,
+            "layers": layers,
+        }
+        if ref is not None:
+            snap["ref"] = ref
+        return dumps(snap)
+
+    async def subscribe(self, s: Session, scenario: str, ref: str | None = None) -> None:
+        role = s.role or "viewer"
+        async with self.lock(scenario):
+            info = await self.store.get(scenario)
+            if not self._visible(role, info):
+                raise MessageError("forbidden", f"scenario {scenario!r} is not published", ref)
+            text = await self._snapshot_text(info, ref)
+            self._add(s, scenario)
+            s.send(text)
+
+    def _add(self, s: Session, scenario: str) -> None:
+        s.subs.add(scenario)
+        s.lagging.discard(scenario)
+        s.pending_resync.discard(scenario)
+        self.subscribers.setdefault(scenario, set()).add(s)
+
+    def _remove(self, s: Session, scenario: str) -> None:
+        s.subs.discard(scenario)
+        subs = self.subscribers.get(scenario)
+        if subs is not None:
+            subs.discard(s)
+            if not subs:
+                del self.subscribers[scenario]
+
+    async def resume(self, s: Session, scenario: str, epoch: str, seq: int) -> None:
+        """Replay the updates after ``seq``, or send a snapshot when that is impossible."""
+        role = s.role or "viewer"
+        async with self.lock(scenario):
+            info = await self.store.get(scenario)
+            if not self._visible(role, info):
+                raise MessageError("forbidden", f"scenario {scenario!r} is not published")
+            msgs: list[str] | None = None
+            if epoch == self.store.epoch and seq <= info.seq:
+                ring = self._ring.get(scenario)
+                if ring and ring[0][0] <= seq + 1 and ring[-1][0] == info.seq:
+                    msgs = [t for q, t in ring if q > seq]
+                else:
+                    msgs = await self.store.updates_after(scenario, seq, self.config.retain)
+            if msgs is None:
+                text = await self._snapshot_text(info, None)
+                self._add(s, scenario)
+                s.send(text)
+                return
+            self._add(s, scenario)
+            for t in msgs:
+                s.send(t)
+
+    async def _resync(self, s: Session) -> None:
+        while s.pending_resync:
+            scenario = s.pending_resync.pop()
+            if scenario not in s.subs:
+                continue
+            err = error_msg("resync", "you fell behind: a fresh snapshot follows", None, scenario)
+            await s.ws.send_str(dumps(err))
+            async with self.lock(scenario):
+                info = await self.store.get(scenario)
+                text = await self._snapshot_text(info, None)
+                s.lagging.discard(scenario)
+            await s.ws.send_str(text)
+
+    # --- the connection ------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """``GET /ws``: upgrade and serve one session until it closes."""
+        cfg = self.config
+        ws = web.WebSocketResponse(
+            heartbeat=cfg.heartbeat_s, max_msg_size=cfg.hard_frame_bytes, compress=False
+        )
+        await ws.prepare(request)
+        if cfg.send_buffer_bytes is not None and request.transport is not None:
+            sock = request.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, cfg.send_buffer_bytes)
+        s = Session(ws, cfg)
+        self.sessions.add(s)
+        writer = asyncio.create_task(self._writer(s), name=f"ws-writer-{s.id}")
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_text(s, msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    self._error(s, "schema", "binary frames go from server to client only")
+                if s.closing:
+                    break
+            if s.closing:
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(writer), 2.0)
+        finally:
+            for scenario in list(s.subs):
+                self._remove(s, scenario)
+            self.sessions.discard(s)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    async def _writer(self, s: Session) -> None:
+        ws = s.ws
+        try:
+            while True:
+                if not s.out:
+                    s.wake.clear()
+                    await s.wake.wait()
+                    continue
+                item = s.out.popleft()
+                if isinstance(item, str):
+                    await ws.send_str(item)
+                elif isinstance(item, bytes):
+                    await ws.send_bytes(item)
+                elif item is _RESYNC:
+                    await self._resync(s)
+                elif item is _CLOSE:
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"rate limit abuse")
+                    return
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("session %s writer stopped: %s", s.id, exc)
+
+    def _error(self, s: Session, code: ErrorCode, message: str, ref: str | None = None) -> None:
+        s.send(dumps(error_msg(code, message, ref)))
+
+    async def _on_text(self, s: Session, data: str) -> None:
+        cfg = self.config
+        if not s.bucket.take():
+            s.strikes += 1
+            if s.strikes > cfg.abuse_limit:
+                self._error(s, "rate_limited", "rate limit exceeded persistently: closing (1008)")
+                s.send(_CLOSE)
+                s.closing = True
+            elif s.strikes == 1 or s.strikes % 10 == 0:
+                # one error frame per burst of refusals, not one per refused frame
+                self._error(
+                    s, "rate_limited", f"more than {cfg.rate_per_s:g} messages/s: frame dropped"
+                )
+            return
+        s.strikes = 0
+        if len(data) > cfg.max_frame_bytes or len(data.encode()) > cfg.max_frame_bytes:
+            self._error(s, "too_large", f"frame larger than {cfg.max_frame_bytes} bytes")
+            return
+        try:
+            msg = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            self._error(s, "bad_json", f"not valid JSON: {exc}")
+            return
+        ref = msg.get("ref") if isinstance(msg, dict) and isinstance(msg.get("ref"), str) else None
+        try:
+            validate_message(msg, "client")
+            await self._dispatch(s, msg)
+        except MessageError as exc:
+            self._error(s, exc.code, str(exc), exc.ref or ref)
+        except OpError as exc:
+            self._error(s, exc.code, str(exc), ref)
+        except UnknownScenarioError as exc:
+            self._error(s, "unknown_scenario", str(exc), ref)
+        except Exception:
+            log.exception("session %s: internal error on %s", s.id, msg.get("type"))
+            self._error(s, "internal", "internal server error", ref)
+
+    async def _dispatch(self, s: Session, msg: dict[str, Any]) -> None:
+        kind = msg["type"]
+        ref: str | None = msg.get("ref")
+        if kind == "ping":
+            pong: dict[str, Any] = {"type": "pong", "ts": time.time()}
+            if ref is not None:
+                pong["ref"] = ref
+            s.send(dumps(pong))
+            return
+        if kind == "hello":
+            await self._hello(s, msg)
+            return
+        if s.role is None:
+            raise MessageError("forbidden", "send hello first", ref)
+        role: Role = s.role
+        if kind == "subscribe":
+            await self.subscribe(s, msg["scenario"], ref)
+        elif kind == "unsubscribe":
+            scenario = msg["scenario"]
+            self._remove(s, scenario)
+            info = await self.store.get(scenario)
+            out: dict[str, Any] = {"type": "unsubscribed", "scenario": scenario, "seq": info.seq}
+            if ref is not None:
+                out["ref"] = ref
+            s.send(dumps(out))
+        elif kind == "edit":
+            await self.apply_edit(
+                msg["scenario"],
+                msg["op"],
+                role=role,
+                author=s.author,
+                ref=msg["ref"],
+                base_seq=msg.get("base_seq"),
+                session=s,
+            )
+        elif kind in ("undo", "redo"):
+            await self.apply_undo(
+                msg["scenario"], kind, role=role, author=s.author, ref=msg["ref"], session=s
+            )
+        elif kind == "set_time":
+            await self._set_time(s, msg)
+        elif kind == "request_glb":
+            await self._glb(s, msg)
+
+    async def _hello(self, s: Session, msg: dict[str, Any]) -> None:
+        cfg = self.config
+        wanted: Role | None = msg.get("role")
+        token: str | None = msg.get("token")
+        if token is not None:
+            granted = cfg.role_for_token(token)
+            if granted is None:
+                raise MessageError("forbidden", "unknown token")
+        elif cfg.allow_anonymous:
+            granted = "viewer"
+        else:
+            raise MessageError("forbidden", "this server needs a token")
+        if wanted is not None and ROLES.index(wanted) > ROLES.index(granted):
+            raise MessageError("forbidden", f"role {wanted} needs a token granting it")
+        s.role = wanted or granted
+        welcome = {
+            "type": "welcome",
+            "protocol": PROTOCOL,
+            "session": s.id,
+            "epoch": self.store.epoch,
+            "role": s.role,
+            "server_version": __version__,
+            "limits": cfg.limits(),
+        }
+        s.send(dumps(welcome))
+        resume = msg.get("resume")
+        if resume is not None:
+            await self.resume(s, resume["scenario"], resume["epoch"], resume["seq"])
+
+    async def _set_time(self, s: Session, msg: dict[str, Any]) -> None:
+        value: ScenarioTime = msg["time"]
+        ref = msg.get("ref")
+        scenario = msg.get("scenario")
+        if scenario is None:
+            s.time = value
+            out: dict[str, Any] = {"type": "time", "time": value}
+            if ref is not None:
+                out["ref"] = ref
+            s.send(dumps(out))
+            return
+        if not role_at_least(s.role or "viewer", "planner"):
+            raise MessageError("forbidden", "a scenario's shared time needs the planner role", ref)
+        if scenario == BASELINE:
+            raise OpError("conflict", "the baseline's time is fixed; set your own (no scenario)")
+        async with self.lock(scenario):
+            info = await self.store.set_time(scenario, value)
+            out = {"type": "time", "scenario": scenario, "seq": info.seq, "time": value}
+            self.fanout(scenario, dumps(out))
+            if scenario not in s.subs:
+                s.send(dumps(out))
+
+    async def _glb(self, s: Session, msg: dict[str, Any]) -> None:
+        obj = msg["object"]
+        lod = int(msg["lod"])
+        if obj["kind"] == "building":
+            parse_op(
+                {"op": "add_building", "footprint": obj["footprint"], "height_m": obj["height_m"]},
+                self.config.extent,
+            )
+        glb = await self.glb_producer(obj, lod)
+        header: GlbHeader = {
+            "type": "glb",
+            "ref": msg["ref"],
+            "kind": obj["kind"],
+            "lod": lod,
+            "byte_length": len(glb),
+        }
+        s.send(encode_glb_frame(header, glb))
+
+    async def close_all(self) -> None:
+        """Close every session with 1001 (going away), e.g. on shutdown."""
+        for s in list(self.sessions):
+            with contextlib.suppress(Exception):
+                await s.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
