@@ -23,6 +23,7 @@ __all__ = [
     "SEMANTIC_COLOURS",
     "FeatureMesh",
     "MaterialKey",
+    "attribute_column",
     "build_record",
     "choose_lod",
 ]
@@ -186,8 +187,18 @@ def _object_row(feature: Feature) -> dict[str, AttributeValue | None]:
         "class": feature.cls,
     }
     for key, value in feature.attributes.items():
-        row.setdefault(key, value)
+        row[attribute_column(key)] = value
     return row
+
+
+def attribute_column(key: str) -> str:
+    """The object-table column of an attribute: CityGML ``class`` becomes ``class_code``
+    (``class`` holds the CityGML class name); other clashes get an ``attr_`` prefix."""
+    if key == "class":
+        return "class_code"
+    if key in ("id", "parent_id", "lod", "class_code"):
+        return f"attr_{key}"
+    return key
 
 
 def _material_key(poly: Polygon, textured: bool) -> MaterialKey:
@@ -417,10 +428,15 @@ def _prism(xy: F64, zmin: float, zmax: float, rot: F64) -> Coarse:
     support = (xy @ _DIRS.T).max(axis=0)  # (16,)
     rhs = np.stack((support, support[_NEXT]), axis=1)  # (16, 2)
     verts = np.einsum("kij,kj->ki", _INV, rhs)
-    keep = np.ones(16, dtype=bool)
-    keep[1:] = np.linalg.norm(np.diff(verts, axis=0), axis=1) > 1e-3
-    if np.linalg.norm(verts[-1] - verts[0]) <= 1e-3:
-        keep[-1] = False
+    keep = np.zeros(16, dtype=bool)
+    last = verts[0]
+    keep[0] = True
+    for k in range(1, 16):  # drop vertices that coincide with the previous kept one
+        if np.abs(verts[k] - last).max() > 1e-3:
+            keep[k] = True
+            last = verts[k]
+    if keep.sum() > 1 and np.abs(last - verts[0]).max() <= 1e-3:
+        keep[np.flatnonzero(keep)[-1]] = False
     ring = verts[keep]
     m = len(ring)
     if m < 3 or zmax - zmin < 1e-3:
@@ -443,7 +459,7 @@ def _prism(xy: F64, zmin: float, zmax: float, rot: F64) -> Coarse:
     ).reshape(-1, 3)
     edge = b - a
     wn = np.c_[edge[:, 1], -edge[:, 0], np.zeros(m)]
-    wn /= np.linalg.norm(wn, axis=1, keepdims=True)
+    wn /= np.maximum(np.linalg.norm(wn, axis=1, keepdims=True), 1e-12)
     pos = np.concatenate((top, walls))
     nrm = np.concatenate((np.tile([0.0, 0.0, 1.0], (m, 1)), np.repeat(wn, 4, axis=0)))
     fan = np.stack((np.zeros(m - 2), np.arange(1, m - 1), np.arange(2, m)), axis=1)
