@@ -1,0 +1,474 @@
+"""GML geometry parsing: rings, polygons, surfaces, solids, implicit geometry.
+
+Works on lxml elements of one top-level city object at a time. All state of that
+object (ids for ``xlink:href``, ring ids for textures, problems found) lives in a
+:class:`GeometryContext`; the reader resolves references when the object is complete,
+because CityGML writes a ``lod2Solid`` that refers forward to boundary-surface polygons.
+
+Rules (see the feature model): rings are returned open (the closing point dropped),
+as (n, 3) float64 in the source CRS with the axis order normalised; 2D coordinates
+get z = 0. A ring that is unclosed, has fewer than 3 distinct points, or holds a
+non-finite or non-numeric value rejects its polygon, and the context records why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+from greentwin.citygml.model import ImplicitGeometry, Polygon
+from greentwin.citygml.namespaces import XLINK_HREF, split_tag
+
+__all__ = [
+    "GeometryContext",
+    "PendingRef",
+    "parse_coordinates",
+    "parse_geometry",
+    "parse_implicit",
+    "parse_point",
+]
+
+F64 = npt.NDArray[np.float64]
+Element = Any  # lxml.etree._Element (lxml ships no complete stubs)
+
+POLYGON_TAGS: Final = frozenset({"Polygon", "PolygonPatch", "Triangle", "Rectangle"})
+AGGREGATE_TAGS: Final = frozenset(
+    {
+        "MultiSurface",
+        "CompositeSurface",
+        "Shell",
+        "Solid",
+        "MultiSolid",
+        "CompositeSolid",
+        "MultiGeometry",
+        "Surface",
+        "TriangulatedSurface",
+        "Tin",
+        "PolyhedralSurface",
+        "OrientableSurface",
+        "GeometricComplex",
+        "CompositeGeometry",
+    }
+)
+MEMBER_PROPS: Final = frozenset(
+    {
+        "surfaceMember",
+        "surfaceMembers",
+        "exterior",
+        "interior",
+        "geometryMember",
+        "geometryMembers",
+        "solidMember",
+        "solidMembers",
+        "baseSurface",
+        "patches",
+        "trianglePatches",
+        "polygonPatches",
+        "element",
+    }
+)
+_IDENTITY4: Final = np.eye(4, dtype=np.float64)
+
+
+@dataclass(slots=True)
+class PendingRef:
+    """An ``xlink:href`` to a surface, resolved when the city object is complete."""
+
+    target: str
+    surface_type: str
+    surface_id: str | None
+    out: list[Polygon]
+    line: int
+
+
+@dataclass(slots=True)
+class GeometryContext:
+    """Geometry state of one top-level city object.
+
+    Attributes
+    ----------
+    id_attr : Clark name of ``gml:id`` for the document's GML version.
+    swap : swap the first two axes (latitude-first geographic CRS).
+    dim : default srsDimension when a coordinate list does not declare one.
+    polygons : polygon gml:id -> Polygon.
+    aggregates : gml:id of a MultiSurface/Solid/... -> its polygons.
+    ring_ids : polygon gml:id -> gml:ids of its rings, exterior first (only polygons
+        whose rings have ids; textures address rings by id).
+    refs : unresolved surface references, in document order.
+    problems : (object id, line, reason) for every polygon left out.
+    owner : gml:id of the city object being parsed (for reports).
+    """
+
+    id_attr: str
+    swap: bool = False
+    dim: int = 3
+    polygons: dict[str, Polygon] = field(default_factory=dict)
+    aggregates: dict[str, list[Polygon]] = field(default_factory=dict)
+    ring_ids: dict[str, list[str | None]] = field(default_factory=dict)
+    refs: list[PendingRef] = field(default_factory=list)
+    problems: list[tuple[str, int, str]] = field(default_factory=list)
+    owner: str = ""
+
+
+def parse_coordinates(text: str | None, dim: int, *, ring: bool, swap: bool = False) -> F64 | str:
+    """Parse a whitespace-separated coordinate list.
+
+    Parameters
+    ----------
+    text : the ``posList`` text (x y z x y z ...).
+    dim : coordinates per point, 2 or 3.
+    ring : a closed ring: check closure and >= 3 distinct points, drop the closing point.
+    swap : swap the first two axes (latitude-first CRS).
+
+    Returns
+    -------
+    (n, 3) float64 array, or a string saying why the list was rejected.
+
+    Notes
+    -----
+    One ``str.split`` and one ``numpy.array`` call per list; the closure and
+    distinct-point checks compare the text tokens, so they cost no float parsing.
+    """
+    if not text:
+        return "empty coordinate list"
+    toks = text.split()
+    n = len(toks)
+    if dim != 3 and dim != 2:
+        return f"unsupported srsDimension {dim}"
+    if n == 0 or n % dim:
+        return f"{n} coordinate values are not a multiple of srsDimension {dim}"
+    if ring:
+        if n < 4 * dim:
+            return (
+                f"ring has {n // dim} points; at least 3 distinct points and the closing "
+                "point are needed"
+            )
+        if toks[:dim] != toks[n - dim :]:
+            try:
+                closed = [float(t) for t in toks[:dim]] == [float(t) for t in toks[n - dim :]]
+            except ValueError:
+                return "non-numeric coordinate value"
+            if not closed:
+                return "ring is not closed (its last point differs from its first)"
+        del toks[n - dim :]
+        it = iter(toks)
+        distinct = len(set(zip(it, it, it))) if dim == 3 else len(set(zip(it, it)))  # noqa: B905
+        if distinct < 3:
+            return f"ring has only {distinct} distinct points"
+    try:
+        flat = np.array(toks, dtype=np.float64)
+    except ValueError:
+        return "non-numeric coordinate value"
+    if not math.isfinite(flat.sum()):
+        return "non-finite coordinate (NaN or infinity)"
+    if dim == 3:
+        pts = flat.reshape(-1, 3)
+    else:
+        pts = np.zeros((flat.size // 2, 3))
+        pts[:, :2] = flat.reshape(-1, 2)
+    if swap:
+        pts = pts[:, (1, 0, 2)]
+    return pts
+
+
+# Kinds of elements by full (Clark) tag, filled on first sight of each tag: one dict
+# look-up per element instead of splitting names.
+_G_OTHER, _G_POLYGON, _G_AGGREGATE = 0, 1, 2
+_R_OTHER, _R_EXTERIOR, _R_INTERIOR = 0, 1, 2
+_C_OTHER, _C_POSLIST, _C_POS, _C_COORDINATES, _C_POINTREF = 0, 1, 2, 3, 4
+_GEOM_KIND: dict[str, int] = {}
+_MEMBER_PROP: dict[str, bool] = {}
+_RING_PROP: dict[str, int] = {}
+_RING_CHILD: dict[str, int] = {}
+_LINEAR_RING: dict[str, bool] = {}
+
+
+def _geom_kind(tag: str) -> int:
+    loc = split_tag(tag)[1]
+    kind = _G_POLYGON if loc in POLYGON_TAGS else _G_AGGREGATE if loc in AGGREGATE_TAGS else 0
+    _GEOM_KIND[tag] = kind
+    return kind
+
+
+def _member_prop(tag: str) -> bool:
+    hit = split_tag(tag)[1] in MEMBER_PROPS
+    _MEMBER_PROP[tag] = hit
+    return hit
+
+
+def _ring_prop(tag: str) -> int:
+    loc = split_tag(tag)[1]
+    kind = (
+        _R_EXTERIOR
+        if loc in ("exterior", "outerBoundaryIs")
+        else _R_INTERIOR
+        if loc in ("interior", "innerBoundaryIs")
+        else _R_OTHER
+    )
+    _RING_PROP[tag] = kind
+    return kind
+
+
+def _ring_child(tag: str) -> int:
+    loc = split_tag(tag)[1]
+    kind = {
+        "posList": _C_POSLIST,
+        "pos": _C_POS,
+        "coordinates": _C_COORDINATES,
+        "pointProperty": _C_POINTREF,
+        "pointRep": _C_POINTREF,
+    }.get(loc, _C_OTHER)
+    _RING_CHILD[tag] = kind
+    return kind
+
+
+def _linear_ring(tag: str) -> bool:
+    hit = split_tag(tag)[1] == "LinearRing"
+    _LINEAR_RING[tag] = hit
+    return hit
+
+
+def _ring_text(ring: Element, dim: int) -> tuple[str | None, int] | str:
+    """Coordinate text and dimension of a LinearRing (posList, pos* or coordinates)."""
+    parts: list[str] = []
+    for child in ring:
+        tag = child.tag
+        kind = _RING_CHILD.get(tag)
+        if kind is None:
+            kind = _ring_child(tag)
+        if kind == _C_POSLIST:
+            d = child.get("srsDimension")
+            return child.text, int(d) if d else dim
+        if kind == _C_POS:
+            d = child.get("srsDimension")
+            if d:
+                dim = int(d)
+            parts.append(child.text or "")
+        elif kind == _C_COORDINATES:
+            text = child.text or ""
+            cs = child.get("cs", ",")
+            ts = child.get("ts")
+            tuples = [t for t in (text.split(ts) if ts else text.split()) if t]
+            if not tuples:
+                return "empty coordinates"
+            return " ".join(t.replace(cs, " ") for t in tuples), len(tuples[0].split(cs))
+        elif kind == _C_POINTREF:
+            return "points given by reference (pointProperty) are not supported"
+    if parts:
+        return " ".join(parts), dim
+    return None, dim
+
+
+def _parse_polygon(
+    ctx: GeometryContext, el: Element, stype: str, sid: str | None
+) -> Polygon | None:
+    id_attr = ctx.id_attr
+    pid = el.get(id_attr)
+    exterior: F64 | None = None
+    interiors: list[F64] = []
+    ring_ids: list[str | None] = []
+    for prop in el:
+        tag = prop.tag
+        rkind = _RING_PROP.get(tag)
+        if rkind is None:
+            rkind = _ring_prop(tag)
+        if rkind == _R_OTHER or not len(prop):
+            continue
+        ring = prop[0]
+        rtag = ring.tag
+        is_ring = _LINEAR_RING.get(rtag)
+        if is_ring is None:
+            is_ring = _linear_ring(rtag)
+        if not is_ring:
+            ctx.problems.append(
+                (ctx.owner, ring.sourceline or 0, f"polygon {pid or '(no id)'}: unsupported ring")
+            )
+            return None
+        got = _ring_text(ring, ctx.dim)
+        if isinstance(got, str):
+            ctx.problems.append(
+                (ctx.owner, ring.sourceline or 0, f"polygon {pid or '(no id)'}: {got}")
+            )
+            return None
+        arr = parse_coordinates(got[0], got[1], ring=True, swap=ctx.swap)
+        if isinstance(arr, str):
+            ctx.problems.append(
+                (ctx.owner, ring.sourceline or 0, f"polygon {pid or '(no id)'}: {arr}")
+            )
+            return None
+        if rkind == _R_EXTERIOR:
+            exterior = arr
+            ring_ids.insert(0, ring.get(id_attr))
+        else:
+            interiors.append(arr)
+            ring_ids.append(ring.get(id_attr))
+    if exterior is None:
+        ctx.problems.append(
+            (ctx.owner, el.sourceline or 0, f"polygon {pid or '(no id)'}: no exterior ring")
+        )
+        return None
+    poly = Polygon(exterior, interiors, pid, stype, sid)
+    if pid:
+        ctx.polygons[pid] = poly
+        if ring_ids[0] is not None or len(ring_ids) > 1:
+            ctx.ring_ids[pid] = ring_ids
+    return poly
+
+
+def _reverse(poly: Polygon) -> None:
+    poly.exterior = poly.exterior[::-1].copy()
+    poly.interiors = [r[::-1].copy() for r in poly.interiors]
+
+
+def parse_geometry(
+    ctx: GeometryContext,
+    el: Element,
+    stype: str,
+    sid: str | None,
+    out: list[Polygon],
+) -> None:
+    """Append the polygons of a GML geometry element to ``out``.
+
+    Parameters
+    ----------
+    ctx : the city object's geometry state (ids, references, problems).
+    el : a geometry element (Polygon, MultiSurface, CompositeSurface, Solid, ...).
+    stype : semantic surface class for the polygons ("" when none).
+    sid : gml:id of the enclosing boundary surface, if any.
+    out : the LoD's polygon list.
+
+    Notes
+    -----
+    ``xlink:href`` members are queued in ``ctx.refs`` and resolved by the reader.
+    Curves and points are ignored.
+    """
+    tag = el.tag
+    kind = _GEOM_KIND.get(tag)
+    if kind is None:
+        kind = _geom_kind(tag)
+    if kind == _G_POLYGON:
+        poly = _parse_polygon(ctx, el, stype, sid)
+        if poly is not None:
+            out.append(poly)
+        return
+    if kind != _G_AGGREGATE:
+        return
+    start = len(out)
+    for prop in el:
+        ptag = prop.tag
+        member = _MEMBER_PROP.get(ptag)
+        if member is None:
+            member = _member_prop(ptag)
+        if not member:
+            continue
+        href = prop.get(XLINK_HREF)
+        if href is not None:
+            ctx.refs.append(PendingRef(href, stype, sid, out, prop.sourceline or 0))
+            continue
+        for child in prop:
+            ckind = _GEOM_KIND.get(child.tag)
+            if ckind == _G_POLYGON:
+                poly = _parse_polygon(ctx, child, stype, sid)
+                if poly is not None:
+                    out.append(poly)
+            else:
+                parse_geometry(ctx, child, stype, sid, out)
+    if el.get("orientation") == "-" and split_tag(tag)[1] == "OrientableSurface":
+        for poly in out[start:]:
+            _reverse(poly)
+    gid = el.get(ctx.id_attr)
+    if gid:
+        ctx.aggregates[gid] = out[start:]
+
+
+def parse_point(el: Element, dim: int, swap: bool) -> F64 | str:
+    """(3,) float64 of a ``gml:Point`` (pos or coordinates), or why it failed."""
+    for child in el:
+        loc = split_tag(child.tag)[1]
+        if loc == "pos":
+            d = child.get("srsDimension")
+            text = child.text or ""
+            ndim = int(d) if d else (2 if len(text.split()) == 2 else dim)
+            arr = parse_coordinates(text, ndim, ring=False, swap=swap)
+        elif loc == "coordinates":
+            text = (child.text or "").replace(child.get("cs", ","), " ")
+            arr = parse_coordinates(text, len(text.split()), ring=False, swap=swap)
+        else:
+            continue
+        if isinstance(arr, str):
+            return arr
+        if arr.shape[0] != 1:
+            return f"a point needs one position, got {arr.shape[0]}"
+        point: F64 = arr[0].copy()
+        return point
+    return "point has no position"
+
+
+def parse_implicit(
+    ctx: GeometryContext,
+    el: Element,
+    prototypes: dict[str, list[Polygon]],
+) -> ImplicitGeometry | str:
+    """Parse a ``core:ImplicitGeometry`` element.
+
+    Parameters
+    ----------
+    ctx : the city object's geometry state (for the reference point's axis order).
+    el : the ImplicitGeometry element.
+    prototypes : gml:id -> prototype polygons seen earlier in the document; inline
+        prototypes with an id are added to it (the caller bounds its size).
+
+    Returns
+    -------
+    ImplicitGeometry (transformation (4, 4) row-major, reference point (3,)), or the
+    reason it was rejected.
+    """
+    matrix = _IDENTITY4
+    ref_point: F64 | None = None
+    library: str | None = None
+    mime: str | None = None
+    prototype: list[Polygon] = []
+    for child in el:
+        loc = split_tag(child.tag)[1]
+        if loc == "transformationMatrix":
+            try:
+                flat = np.array((child.text or "").split(), dtype=np.float64)
+            except ValueError:
+                return "transformationMatrix is not numeric"
+            if flat.size != 16 or not np.isfinite(flat).all():
+                return "transformationMatrix needs 16 finite numbers"
+            matrix = flat.reshape(4, 4)
+        elif loc == "referencePoint":
+            for point in child:
+                got = parse_point(point, ctx.dim, ctx.swap)
+                if isinstance(got, str):
+                    return f"referencePoint: {got}"
+                ref_point = got
+        elif loc == "libraryObject":
+            library = (child.text or "").strip() or None
+        elif loc == "mimeType":
+            mime = (child.text or "").strip() or None
+        elif loc in ("relativeGMLGeometry", "relativeGeometry"):
+            href = child.get(XLINK_HREF)
+            if href is not None:
+                target = href[1:] if href.startswith("#") else href
+                found = prototypes.get(target)
+                if found is None:
+                    return f"prototype geometry {href} not found (unknown reference)"
+                prototype = found
+                continue
+            local = GeometryContext(ctx.id_attr, False, ctx.dim, owner=ctx.owner)
+            for geom in child:
+                parse_geometry(local, geom, "", None, prototype)
+            for owner, line, why in local.problems:
+                ctx.problems.append((owner, line, f"prototype {why}"))
+            for gid, polys in local.aggregates.items():
+                prototypes[gid] = polys
+    if ref_point is None:
+        return "implicit geometry without referencePoint"
+    if matrix is _IDENTITY4:
+        matrix = _IDENTITY4.copy()
+    return ImplicitGeometry(matrix, ref_point, library, prototype, mime)
