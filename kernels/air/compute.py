@@ -97,7 +97,7 @@ class AirConfig:
     k: float = 100.0
     rjk_ppb: float = 20.0
     mixing_height_m: float = 500.0
-    chunk_pairs: int = 2_000_000
+    chunk_pairs: int = 1_000_000
 
     def __post_init__(self) -> None:
         if not self.reach_m > 0 or not self.spacing_m > 0:
