@@ -110,8 +110,9 @@ def triangulate_polygons(polygons: Sequence[Sequence[F64]]) -> Triangulation:
 
     Notes
     -----
-    One earcut call per polygon; the normals, projection and orientation are
-    vectorised over all polygons.
+    Single-ring strictly convex polygons (most walls and roof faces) are fanned in one
+    vectorised step; every other polygon costs one earcut call. Normals, projection,
+    convexity test and orientation are vectorised over all polygons.
     """
     npoly = len(polygons)
     if npoly == 0:
@@ -140,49 +141,82 @@ def triangulate_polygons(polygons: Sequence[Sequence[F64]]) -> Triangulation:
     drop = np.argmax(np.abs(nrm), axis=1)
     keep_axes = np.array([[1, 2], [0, 2], [0, 1]])[drop]
 
-    tris_out: list[npt.NDArray[np.uint32]] = []
-    tri_poly: list[int] = []
-    tri_counts: list[int] = []
-    vsrc: list[I64] = []
-    vpoly_counts: list[int] = []
-    skipped: list[int] = []
-    base = 0
-    ring_index = 0
-    for p in range(npoly):
-        nr = poly_nrings[p]
-        start = int(ring_starts[ring_index])
-        end = (
-            int(ring_starts[ring_index + nr]) if ring_index + nr < len(ring_starts) else len(points)
+    # polygons that are single convex rings get a fan, vectorised; the rest go to earcut
+    nrings = np.asarray(poly_nrings, dtype=np.int64)
+    ring_end = np.append(ring_starts[1:], len(points))
+    poly_start = ring_starts[poly_first_ring]
+    poly_end = ring_end[poly_first_ring + nrings - 1]
+    nverts = poly_end - poly_start
+    usable = ok & (nverts >= 3)
+    single = usable & (nrings == 1)
+    convex = np.zeros(npoly, dtype=bool)
+    if single.any():
+        # turn at every vertex of single rings: (p_i - p_{i-1}) x (p_{i+1} - p_i) . n > 0
+        ring_of_pt = np.repeat(np.arange(len(lengths)), lengths)
+        first = ring_starts[ring_of_pt]
+        last = ring_end[ring_of_pt] - 1
+        idx = np.arange(len(points))
+        prv = np.where(idx == first, last, idx - 1)
+        nxt = np.where(idx == last, first, idx + 1)
+        poly_of_ring = np.repeat(np.arange(npoly), nrings)
+        poly_of_pt = poly_of_ring[ring_of_pt]
+        turn = np.einsum(
+            "ij,ij->i",
+            np.cross(points - points[prv], points[nxt] - points),
+            nrm[poly_of_pt],
         )
-        ring_index += nr
-        nv = end - start
-        if not ok[p] or nv < 3:
-            skipped.append(p)
-            continue
+        tol = 1e-9 * length[poly_of_pt]
+        bad = np.zeros(npoly, dtype=bool)
+        np.logical_or.at(bad, poly_of_pt, turn <= tol)
+        convex = single & ~bad
+
+    kept_parts: list[npt.NDArray[np.uint32]] = []
+    kept_poly: list[npt.NDArray[np.int64]] = []
+    skipped: list[int] = [int(p) for p in np.flatnonzero(~usable)]
+    # vertex base of each usable polygon in the output (kept polygons keep input order)
+    earcut_tris: dict[int, npt.NDArray[np.uint32]] = {}
+    for p in np.flatnonzero(usable & ~convex).tolist():
+        start, end = int(poly_start[p]), int(poly_end[p])
         pts = points[start:end]
         ax = keep_axes[p]
         xy = pts[:, ax] - pts[0, ax]
-        ends = (ring_starts[ring_index - nr + 1 : ring_index] - start).astype(np.uint32)
-        ends = np.append(ends, np.uint32(nv))
-        idx = mapbox_earcut.triangulate_float64(xy, ends)
-        if idx.size == 0:
+        r0 = int(poly_first_ring[p])
+        ends = (ring_end[r0 : r0 + poly_nrings[p]] - start).astype(np.uint32)
+        tri_idx = mapbox_earcut.triangulate_float64(xy, ends)
+        if tri_idx.size == 0:
             skipped.append(p)
             continue
-        tris_out.append(idx.astype(np.uint32) + np.uint32(base))
-        tri_poly.append(p)
-        tri_counts.append(idx.size // 3)
-        vsrc.append(np.arange(start, end, dtype=np.int64))
-        vpoly_counts.append(nv)
-        base += nv
-    if not tris_out:
+        earcut_tris[p] = tri_idx.astype(np.uint32)
+    skipped.sort()
+    keep = usable.copy()
+    keep[skipped] = False
+    if not keep.any():
         z3 = np.zeros((0, 3))
         zi = np.zeros(0, np.int64)
         return Triangulation(z3, np.zeros((0, 3), np.uint32), zi, zi, unit, skipped, zi)
-    vertex_source = np.concatenate(vsrc)
+    kept = np.flatnonzero(keep)
+    kv = nverts[kept]
+    base = np.zeros(len(kept), dtype=np.int64)
+    np.cumsum(kv[:-1], out=base[1:])
+    vertex_source = np.repeat(poly_start[kept] - base, kv) + np.arange(int(kv.sum()))
+    vertex_polygon = np.repeat(kept, kv)
+    base_of = np.zeros(npoly, dtype=np.int64)
+    base_of[kept] = base
+    # fans: (b, b + i, b + i + 1) for i = 1 .. n - 2
+    fan = kept[convex[kept]]
+    if len(fan):
+        nt = nverts[fan] - 2
+        tri_fan_poly = np.repeat(fan, nt)
+        within = np.arange(int(nt.sum())) - np.repeat(np.cumsum(nt) - nt, nt)
+        b = base_of[tri_fan_poly]
+        kept_parts.append(np.stack((b, b + within + 1, b + within + 2), axis=1).astype(np.uint32))
+        kept_poly.append(tri_fan_poly)
+    for p, tri_idx in earcut_tris.items():
+        kept_parts.append(tri_idx.reshape(-1, 3) + np.uint32(base_of[p]))
+        kept_poly.append(np.full(tri_idx.size // 3, p, dtype=np.int64))
+    triangles = np.concatenate(kept_parts)
+    triangle_polygon = np.concatenate(kept_poly)
     vertices = points[vertex_source]
-    triangles = np.concatenate(tris_out).reshape(-1, 3)
-    triangle_polygon = np.repeat(np.asarray(tri_poly, np.int64), tri_counts)
-    vertex_polygon = np.repeat(np.asarray(tri_poly, np.int64), vpoly_counts)
     # orient every triangle with its polygon's normal
     a = vertices[triangles[:, 0]]
     tn = np.cross(vertices[triangles[:, 1]] - a, vertices[triangles[:, 2]] - a)

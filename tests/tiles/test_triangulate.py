@@ -78,3 +78,15 @@ def test_degenerate_polygons_are_reported() -> None:
     assert tri.skipped == [0, 1]
     assert tri.triangles.shape == (1, 3)
     assert np.allclose(tri.normals[2], [0, 0, 1])
+
+
+@given(st.integers(3, 40), st.floats(0, 3.14), st.floats(0, 6.28), st.floats(0.01, 500))
+def test_convex_fan(n: int, a: float, b: float, r: float) -> None:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    ring = np.stack((r * np.cos(t), r * np.sin(t), np.zeros(n)), axis=1) @ _rotation(a, b).T
+    tri = triangulate_polygons([[ring]])
+    assert tri.triangles.shape == (n - 2, 3)
+    v, t3 = tri.vertices, tri.triangles.astype(np.int64)
+    cross = np.cross(v[t3[:, 1]] - v[t3[:, 0]], v[t3[:, 2]] - v[t3[:, 0]])
+    assert np.isclose(0.5 * np.linalg.norm(cross, axis=1).sum(), polygon_area(ring), rtol=1e-9)
+    assert np.all(cross @ tri.normals[0] > 0)

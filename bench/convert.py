@@ -1,0 +1,98 @@
+"""Benchmark ``greentwin convert`` on a replicated city.
+
+Builds a large input by replicating a real sample over a grid (bench/make_city.py),
+times a bare ``lxml.etree.iterparse`` pass over it, then the full conversion in a
+subprocess (peak RSS of its whole process tree sampled with psutil), and prints
+buildings/s, MB/s, peak RSS and the ratio to the bare parse.
+
+    python bench/convert.py --buildings 10000 --source berlin --jobs 2
+    python bench/convert.py --buildings 2000 --scale-check     # 1x and 10x peaks
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+from lxml import etree
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_city import SOURCES, write_city
+
+
+def bare_parse(path: Path) -> float:
+    """Seconds for an iterparse pass that clears every element (the floor for any reader)."""
+    t0 = time.perf_counter()
+    for _, el in etree.iterparse(str(path), events=("end",), huge_tree=True):
+        el.clear(keep_tail=False)
+    return time.perf_counter() - t0
+
+
+def run_convert(path: Path, out: Path, jobs: int) -> tuple[float, float, dict[str, object]]:
+    """(seconds, peak RSS of the process tree in bytes, summary) of one conversion."""
+    summary = out.parent / "summary.json"
+    cmd = [
+        sys.executable, "-m", "greentwin.server", "-q", "convert", str(path), str(out),
+        "--jobs", str(jobs), "--no-progress", "--summary-json", str(summary),
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            procs = [proc, *proc.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in procs))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"conversion failed with exit code {proc.returncode}")
+    return seconds, peak, json.loads(summary.read_text())
+
+
+def one(source: Path, buildings: int, jobs: int, tmp: Path) -> int:
+    city = tmp / f"city_{buildings}.gml"
+    size = write_city(source, buildings, city)
+    parse_s = bare_parse(city)
+    seconds, peak, summary = run_convert(city, tmp / f"out_{buildings}", jobs)
+    feats = int(summary["features"])  # type: ignore[call-overload]
+    mb = size / 1e6
+    print(
+        f"{buildings} buildings ({summary['objects']} objects), {mb:.0f} MB, jobs={jobs}: "
+        f"{seconds:.1f} s = {feats / seconds:.0f} buildings/s, {mb / seconds:.1f} MB/s, "
+        f"peak RSS {peak / 2**20:.0f} MiB, bare iterparse {parse_s:.1f} s "
+        f"({feats / parse_s:.0f} buildings/s), ratio {seconds / parse_s:.2f}x, "
+        f"{summary['tiles']} tiles, {int(summary['bytes']) / 1e6:.0f} MB out"  # type: ignore[call-overload]
+    )
+    city.unlink()
+    return peak
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--buildings", type=int, default=10_000)
+    parser.add_argument("--source", default="berlin", help=f"one of {sorted(SOURCES)} or a path")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--scale-check", action="store_true", help="also run 10x the size")
+    parser.add_argument("--tmp", type=Path, help="scratch folder (default: a temporary one)")
+    args = parser.parse_args(argv)
+    source = SOURCES.get(args.source, Path(args.source))
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        peak1 = one(source, args.buildings, args.jobs, Path(tmp))
+        if args.scale_check:
+            peak10 = one(source, 10 * args.buildings, args.jobs, Path(tmp))
+            print(f"peak RSS 1x {peak1 / 2**20:.0f} MiB, 10x {peak10 / 2**20:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
