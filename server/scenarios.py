@@ -154,7 +154,8 @@ class Appended:
     """The result of one durable log append (edit, undo or redo).
 
     ``ops`` are the ops whose effect changed (the new op, or the op undone/redone);
-    ``state`` is the scenario's state after the step (a private copy).
+    ``state`` is the scenario's state after the step: the store's live object, to be
+    read (not changed) while the scenario's lock is held, i.e. before the next step.
     """
 
     scenario: str
@@ -289,7 +290,7 @@ class ScenarioStore:
         extent: Extent,
         time_: ScenarioTime,
     ) -> None:
-        state_json = json.dumps(state.to_dict())
+        state_json = state.to_json()
         self.db.execute(
             "INSERT INTO scenarios (id, parent, base_seq, name, status, created, author, seq,"
             " base_state, state, extent, time) VALUES (?,?,?,?,?,?,?,0,?,?,?,?)",
@@ -318,7 +319,7 @@ class ScenarioStore:
     def _state(self, sid: str) -> ScenarioState:
         state = self._states.get(sid)
         if state is None:
-            state = ScenarioState.from_dict(json.loads(self._row(sid)["state"]))
+            state = ScenarioState.from_json(self._row(sid)["state"])
             self._states[sid] = state
         return state
 
@@ -466,7 +467,7 @@ class ScenarioStore:
         )
         self.db.execute(
             "UPDATE scenarios SET seq=?, state=? WHERE id=?",
-            (seq, json.dumps(state.to_dict()), r["id"]),
+            (seq, state.to_json(), r["id"]),
         )
         return seq
 
@@ -493,20 +494,19 @@ class ScenarioStore:
                             f"scenario {sid!r} is at seq {r['seq']}, not {base_seq}: "
                             "apply the missed updates and retry",
                         )
-                    state = self._state(sid).copy()
-                    state.check(op)
+                    state = self._state(sid)
+                    state.check(op)  # raises before any change
                     state.apply(op)
                     seq = self._commit_event(r, "edit", op, None, author, state)
             except BaseException:
-                self._states.pop(sid, None)
+                self._states.pop(sid, None)  # reload from the database next time
                 raise
-            self._states[sid] = state
-            return Appended(sid, seq, "edit", (op,), state.copy(), author)
+            return Appended(sid, seq, "edit", (op,), state, author)
 
         return await self._run(tx)
 
     def _replay(self, r: sqlite3.Row) -> ScenarioState:
-        state = ScenarioState.from_dict(json.loads(r["base_state"]))
+        state = ScenarioState.from_json(r["base_state"])
         rows = self.db.execute(
             "SELECT op FROM events WHERE scenario=? AND kind='edit' AND undone=0 ORDER BY seq",
             (r["id"],),
@@ -566,7 +566,7 @@ class ScenarioStore:
             raise
         self._states[sid] = state
         op = op_from_dict(json.loads(op_json))
-        return Appended(sid, seq, kind, (op,), state.copy(), author)
+        return Appended(sid, seq, kind, (op,), state, author)
 
     async def events(self, sid: str, after: int = 0, limit: int = 1000) -> list[EventRow]:
         """Events with ``seq > after``, in order (at most ``limit``)."""

@@ -92,7 +92,9 @@ class LiveConfig:
     heartbeat_s: float = 20.0
     retain: int = 1000
     extent: Extent = WORLD
-    #: SO_SNDBUF of accepted sockets (bytes); ``None`` keeps the kernel default.
+    #: Per-client write buffering (bytes): the socket's SO_SNDBUF and the transport's
+    #: high-water mark. Past it a client's writer waits and its queue grows until the
+    #: resync. ``None`` keeps the defaults (kernel autotuning, 64 KiB in user space).
     send_buffer_bytes: int | None = None
 
     def role_for_token(self, token: str) -> Role | None:
@@ -404,11 +406,16 @@ class Hub:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """``GET /ws``: upgrade and serve one session until it closes."""
         cfg = self.config
+        extra: dict[str, Any] = {}
+        if cfg.send_buffer_bytes is not None:
+            extra["writer_limit"] = cfg.send_buffer_bytes
         ws = web.WebSocketResponse(
-            heartbeat=cfg.heartbeat_s, max_msg_size=cfg.hard_frame_bytes, compress=False
+            heartbeat=cfg.heartbeat_s, max_msg_size=cfg.hard_frame_bytes, compress=False, **extra
         )
         await ws.prepare(request)
         if cfg.send_buffer_bytes is not None and request.transport is not None:
+            # bound what one client may hold in kernel and user-space buffers
+            request.transport.set_write_buffer_limits(high=cfg.send_buffer_bytes)
             sock = request.transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, cfg.send_buffer_bytes)
