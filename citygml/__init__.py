@@ -3,6 +3,7 @@
 Imports nothing of greentwin's beyond :mod:`greentwin.core`.
 """
 
+from greentwin.citygml.crs import parse_srs_name
 from greentwin.citygml.model import (
     SURFACE_TYPES,
     AttributeValue,
@@ -15,10 +16,13 @@ from greentwin.citygml.model import (
     SourceCRS,
     Texture,
 )
+from greentwin.citygml.reader import CityGMLReader
+from greentwin.citygml.writer import write_citygml
 
 __all__ = [
     "SURFACE_TYPES",
     "AttributeValue",
+    "CityGMLReader",
     "CityGMLVersion",
     "Feature",
     "ImplicitGeometry",
@@ -27,4 +31,6 @@ __all__ = [
     "SkippedFeature",
     "SourceCRS",
     "Texture",
+    "parse_srs_name",
+    "write_citygml",
 ]
