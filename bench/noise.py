@@ -1,0 +1,167 @@
+"""Benchmark the CNOSSOS-EU road noise map on a synthetic inner-city district.
+
+Usage::
+
+    python bench/noise.py [--size-m 1000] [--cell 5] [--sources 2000]
+                          [--backend numpy|cupy|auto] [--change-one-road]
+
+The district is a street grid with Berlin-style perimeter blocks (courtyard
+buildings 12-24 m high, with gaps); roads run along every street, one in three
+being a main road. Receivers sit at the centres of the receiver grid cells not
+covered by buildings, 4 m above ground. Prints receivers, source points, seconds
+for the full map and for a one-road change, and receiver x source pairs per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from greentwin.kernels.backend import get_backend
+from greentwin.kernels.noise.compute import NoiseMap, NoiseParams, NoiseScene, grid_receivers
+from greentwin.kernels.noise.emission import RoadCoefficients
+from greentwin.kernels.raster import BuildingFootprint, Grid, building_height_grid
+from greentwin.kernels.roads import RoadNetwork
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def district(
+    size_m: float, n_sources: int, spacing: float, seed: int = 1
+) -> tuple[dict[str, Any], list[BuildingFootprint]]:
+    """Street grid + perimeter blocks; the street pitch is chosen to give ~n_sources points."""
+    rng = np.random.default_rng(seed)
+    # total road length = 2 * n_streets * size; points = length / spacing
+    n_streets = max(2, round(n_sources * spacing / (2.0 * size_m)))
+    pitch = size_m / n_streets
+    feats: list[dict[str, Any]] = []
+    for k in range(n_streets):
+        c = (k + 0.5) * pitch
+        for axis in (0, 1):
+            main = k % 3 == 1
+            day = (
+                {"1": 1000.0, "2": 40.0, "3": 30.0, "4b": 10.0} if main else {"1": 150.0, "2": 4.0}
+            )
+            coords = [[c, 0.0], [c, size_m]] if axis == 0 else [[0.0, c], [size_m, c]]
+            feats.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "LineString", "coordinates": coords},
+                    "properties": {
+                        "id": f"{'ns' if axis == 0 else 'ew'}{k}",
+                        "flows": {
+                            "day": day,
+                            "evening": {c2: v * 0.35 for c2, v in day.items()},
+                            "night": {c2: v * 0.12 for c2, v in day.items()},
+                        },
+                        "speed_kmh": 50 if main else 30,
+                    },
+                }
+            )
+    buildings: list[BuildingFootprint] = []
+    street_half = 10.0
+    depth = 14.0
+    for i in range(n_streets + 1):
+        for j in range(n_streets + 1):
+            x0 = (i - 0.5) * pitch + street_half
+            x1 = (i + 0.5) * pitch - street_half
+            y0 = (j - 0.5) * pitch + street_half
+            y1 = (j + 0.5) * pitch - street_half
+            x0, y0 = max(x0, 0.0), max(y0, 0.0)
+            x1, y1 = min(x1, size_m), min(y1, size_m)
+            if x1 - x0 < 2 * depth + 4 or y1 - y0 < 2 * depth + 4:
+                continue
+            # four wings with a gap in each (a perimeter block with passages)
+            wings = [
+                (x0, y0, x1 - 6.0, y0 + depth),
+                (x1 - depth, y0, x1, y1 - 6.0),
+                (x0 + 6.0, y1 - depth, x1, y1),
+                (x0, y0 + depth + 6.0, x0 + depth, y1),
+            ]
+            for n, (a0, b0, a1, b1) in enumerate(wings):
+                ring = np.array([[a0, b0], [a1, b0], [a1, b1], [a0, b1]])
+                buildings.append(
+                    BuildingFootprint(f"b{i}_{j}_{n}", ring, float(rng.uniform(12.0, 24.0)))
+                )
+    return {"type": "FeatureCollection", "crs": "EPSG:25833", "features": feats}, buildings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size-m", type=float, default=1000.0)
+    ap.add_argument(
+        "--cell", type=float, default=5.0, help="receiver grid and height raster cell, m"
+    )
+    ap.add_argument("--sources", type=int, default=2000, help="about this many road source points")
+    ap.add_argument("--spacing", type=float, default=10.0, help="source point spacing, m")
+    ap.add_argument("--max-distance", type=float, default=250.0)
+    ap.add_argument("--no-reflections", action="store_true")
+    ap.add_argument("--backend", default="auto", choices=["auto", "numpy", "cupy"])
+    ap.add_argument("--change-one-road", action="store_true")
+    args = ap.parse_args()
+
+    be = get_backend(args.backend)
+    coeffs = RoadCoefficients.from_dict(
+        json.loads((ROOT / "data/noise/cnossos_road_coefficients.json").read_text())
+    )
+    fc, buildings = district(args.size_m, args.sources, args.spacing)
+    net = RoadNetwork.from_geojson(fc)
+    grid = Grid(0.0, 0.0, args.cell, round(args.size_m / args.cell), round(args.size_m / args.cell))
+    scene = NoiseScene(grid, building_height_grid(grid, buildings))
+    rec, _ = grid_receivers(scene)
+    params = NoiseParams(
+        max_distance_m=args.max_distance,
+        source_spacing_m=args.spacing,
+        reflections=not args.no_reflections,
+    )
+    n_src = len(net.source_points(args.spacing))
+    print(f"backend          : {be.name}")
+    print(
+        f"grid             : {grid.nx} x {grid.ny} cells of {args.cell:g} m ({grid.nx * grid.ny} cells)"
+    )
+    print(f"receivers        : {len(rec)} (cells outside buildings, 4 m)")
+    print(f"buildings        : {len(buildings)}")
+    print(
+        f"roads            : {len(net.roads)}, source points: {n_src} (+ image sources: {params.reflections})"
+    )
+    if be.name == "cupy":  # warm-up: kernel compilation
+        NoiseMap.compute(net.subset([net.roads[0].id]), coeffs, scene, rec, params, be)
+    t0 = time.perf_counter()
+    nm = NoiseMap.compute(net, coeffs, scene, rec, params, be)
+    t_full = time.perf_counter() - t0
+    lden = nm.indicators()["L_den"]
+    print(f"full map         : {t_full:.2f} s")
+    print(
+        f"receivers x sources per second: {len(rec) * n_src / t_full:,.0f} (all pairs, before the {args.max_distance:g} m cutoff)"
+    )
+    print(
+        f"L_den            : median {np.median(lden):.1f} dB(A), 5-95 %: {np.percentile(lden, 5):.1f}-{np.percentile(lden, 95):.1f}"
+    )
+    if args.change_one_road:
+        road = net.roads[len(net.roads) // 2 + 1]
+        t0 = time.perf_counter()
+        touched = nm.update_roads([road], [road.with_flows(road.flows * 1.5)])
+        t_flow = time.perf_counter() - t0
+        print(
+            f"one-road traffic change (+50 % flows, {road.id}): {t_flow:.3f} s, {len(touched)} receivers"
+        )
+        moved = type(road)(
+            id=road.id,
+            coords=road.coords + np.array([3.0, 3.0]),
+            flows=road.flows,
+            speeds=road.speeds,
+        )
+        t0 = time.perf_counter()
+        touched = nm.update_roads([nm.network.road(road.id)], [moved])
+        t_geo = time.perf_counter() - t0
+        print(
+            f"one-road geometry change (moved 3 m, {road.id}): {t_geo:.2f} s, {len(touched)} receivers"
+        )
+
+
+if __name__ == "__main__":
+    main()
