@@ -17,6 +17,8 @@ from greentwin.server.protocol import decode_glb_frame, load_schema
 from greentwin.server.ws import Hub, LiveConfig
 from jsonschema import Draft202012Validator
 
+ROOT_CLIENTS = Path(__file__).resolve().parents[2] / "clients" / "python"
+
 #: The test city: a 2 km box in Helsinki.
 EXTENT = Extent.bbox(24.90, 60.15, 24.96, 60.18)
 TOKENS = {"tok-planner": "planner", "tok-admin": "admin", "tok-citizen": "citizen"}
