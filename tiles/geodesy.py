@@ -23,6 +23,7 @@ __all__ = [
     "WGS84_E2",
     "ecef_to_enu_matrix",
     "ecef_to_geodetic",
+    "enu_rotation",
     "enu_to_ecef_matrix",
     "geodetic_to_ecef",
     "to_geodetic",
@@ -155,6 +156,16 @@ def _ecef_transformer() -> Any:
     return Transformer.from_crs(4978, 4979, always_xy=True)
 
 
+def enu_rotation(lon: float, lat: float) -> F64:
+    """(3, 3) float64 rotation from ECEF axes to east-north-up at (lon, lat) degrees.
+
+    Rows are the east, north and up unit vectors (IOGP Guidance Note 7-2, EPSG 9836).
+    """
+    lam, phi = np.radians(lon), np.radians(lat)
+    sl, cl, sp, cp = np.sin(lam), np.cos(lam), np.sin(phi), np.cos(phi)
+    return np.array([[-sl, cl, 0.0], [-sp * cl, -sp * sl, cp], [cp * cl, cp * sl, sp]])
+
+
 def enu_to_ecef_matrix(origin_ecef: F64) -> F64:
     """The 4x4 matrix from the local east-north-up frame at ``origin_ecef`` to ECEF.
 
@@ -170,14 +181,8 @@ def enu_to_ecef_matrix(origin_ecef: F64) -> F64:
     (4, 4) float64, row-major (columns: east, north, up, origin).
     """
     lon, lat, _ = ecef_to_geodetic(origin_ecef.reshape(1, 3))[0]
-    lam, phi = np.radians(lon), np.radians(lat)
-    east = np.array([-np.sin(lam), np.cos(lam), 0.0])
-    north = np.array([-np.sin(phi) * np.cos(lam), -np.sin(phi) * np.sin(lam), np.cos(phi)])
-    up = np.array([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
     m = np.eye(4)
-    m[:3, 0] = east
-    m[:3, 1] = north
-    m[:3, 2] = up
+    m[:3, :3] = enu_rotation(lon, lat).T
     m[:3, 3] = origin_ecef
     return m
 

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from greentwin.citygml.model import AttributeValue, Feature, Polygon, SkippedFeature
 from greentwin.core import CRSError
-from greentwin.tiles.geodesy import ecef_to_enu_matrix, geodetic_to_ecef, to_geodetic
-from greentwin.tiles.triangulate import triangulate_polygons
+from greentwin.tiles.geodesy import enu_rotation, geodetic_to_ecef, to_geodetic
+from greentwin.tiles.triangulate import triangulate_flat
 
 __all__ = [
     "SEMANTIC_COLOURS",
@@ -279,29 +279,54 @@ def build_record(
     if not polys:
         return SkippedFeature(feature.id, feature.line, f"no polygons in LoD{chosen}")
 
-    # reproject every ring point at once (source CRS -> lon/lat/h -> ECEF)
+    # one pass over the polygons: rings, per-polygon keys and flags
     rings: list[F64] = []
-    for p in polys:
+    ring_len: list[int] = []
+    nrings: list[int] = []
+    poly_pts: list[int] = []
+    keys: list[MaterialKey] = []
+    poly_surface_l: list[int] = []
+    textured_l: list[bool] = []
+    ground_l: list[bool] = []
+    roof_l: list[bool] = []
+    surface_index: dict[tuple[int, str, str], int] = {}
+    surfaces: list[tuple[str, str, int]] = []
+    for i, p in enumerate(polys):
         rings.append(p.exterior)
-        rings.extend(p.interiors)
+        n = len(p.exterior)
+        ring_len.append(n)
+        for hole in p.interiors:
+            rings.append(hole)
+            ring_len.append(len(hole))
+            n += len(hole)
+        nrings.append(1 + len(p.interiors))
+        poly_pts.append(n)
+        tex = (
+            p.texture is not None
+            and p.uv is not None
+            and len(p.uv) == 1 + len(p.interiors)
+            and all(len(u) == ring_len[-1 - len(p.interiors) + j] for j, u in enumerate(p.uv))
+        )
+        textured_l.append(tex)
+        keys.append(_material_key(p, tex))
+        st = p.surface_type
+        ground_l.append(st == "GroundSurface")
+        roof_l.append(st == "RoofSurface")
+        skey = (poly_object[i], p.surface_id or p.id or "", st)
+        s = surface_index.get(skey)
+        if s is None:
+            s = len(surfaces)
+            surface_index[skey] = s
+            surfaces.append((st, skey[1], poly_object[i]))
+        poly_surface_l.append(s)
+    poly_surface = np.asarray(poly_surface_l, np.uint32)
+
+    # reproject every ring point at once (source CRS -> lon/lat/h -> ECEF)
     src = np.concatenate(rings).astype(np.float64, copy=False)
     geo = to_geodetic(definition, src)
     ecef = geodetic_to_ecef(geo)
     origin = 0.5 * (ecef.min(axis=0) + ecef.max(axis=0))
-    local = ecef - origin
-    # split back into rings per polygon
-    per_poly: list[list[F64]] = []
-    k = 0
-    ri = 0
-    for p in polys:
-        rr = []
-        for _ in range(1 + len(p.interiors)):
-            n = len(rings[ri])
-            ri += 1
-            rr.append(local[k : k + n])
-            k += n
-        per_poly.append(rr)
-    tri = triangulate_polygons(per_poly)
+    tri = triangulate_flat(ecef - origin, np.asarray(ring_len, np.int64), nrings)
     skipped = [
         SkippedFeature(
             polys[i].id or feature.id, feature.line, f"degenerate polygon in {feature.id}"
@@ -314,37 +339,18 @@ def build_record(
     # texture coordinates per vertex (V flipped: glTF's origin is the top-left corner)
     nv = tri.vertices.shape[0]
     uv = np.zeros((nv, 2), np.float32)
-    textured = np.zeros(len(polys), dtype=bool)
-    for i, p in enumerate(polys):
-        if p.texture is not None and p.uv is not None and len(p.uv) == 1 + len(p.interiors):
-            if all(len(u) == len(r) for u, r in zip(p.uv, [p.exterior, *p.interiors], strict=True)):
-                textured[i] = True
-    if textured.any():
+    if any(textured_l):
         uv_rings: list[F64] = []
         for i, p in enumerate(polys):
-            if textured[i] and p.uv is not None:
+            if textured_l[i] and p.uv is not None:
                 uv_rings.extend(p.uv)
             else:
-                uv_rings.extend(np.zeros((len(r), 2)) for r in [p.exterior, *p.interiors])
+                uv_rings.append(np.zeros((poly_pts[i], 2)))
         all_uv = np.concatenate(uv_rings)[tri.vertex_source]
         uv[:, 0] = all_uv[:, 0]
         uv[:, 1] = 1.0 - all_uv[:, 1]
 
-    # surfaces: one row per (object, boundary surface or polygon, type)
-    surface_index: dict[tuple[int, str, str], int] = {}
-    surfaces: list[tuple[str, str, int]] = []
-    poly_surface = np.zeros(len(polys), np.uint32)
-    for i, p in enumerate(polys):
-        key = (poly_object[i], p.surface_id or p.id or "", p.surface_type)
-        s = surface_index.get(key)
-        if s is None:
-            s = len(surfaces)
-            surface_index[key] = s
-            surfaces.append((p.surface_type, key[1], poly_object[i]))
-        poly_surface[i] = s
-
     # group triangles and vertices by material (a polygon's vertices are its own)
-    keys = [_material_key(p, bool(textured[i])) for i, p in enumerate(polys)]
     key_ids: dict[MaterialKey, int] = {}
     poly_key = np.array([key_ids.setdefault(k, len(key_ids)) for k in keys], np.int64)
     vert_key = poly_key[tri.vertex_polygon]
@@ -374,25 +380,22 @@ def build_record(
 
     # heights for ground mode and the coarse prism (in the feature's own ENU frame)
     h = geo[:, 2]
-    ground = np.array([p.surface_type == "GroundSurface" for p in polys])
+    ground = np.asarray(ground_l)
     if ground.any():
-        ring_poly = np.repeat(
-            np.arange(len(polys)), [sum(len(r) for r in [p.exterior, *p.interiors]) for p in polys]
-        )
-        ground_h = float(h[ground[ring_poly]].min())
+        ground_h = float(h[np.repeat(ground, poly_pts)].min())
     else:
         ground_h = float(h.min())
-    roof_pts = np.array([p.surface_type == "RoofSurface" for p in polys])
-    enu = ecef_to_enu_matrix(origin)
-    rot = enu[:3, :3]
+    lon, lat = geo[0, 0], geo[0, 1]
+    rot = enu_rotation(lon, lat)
     local_enu = tri.vertices @ rot.T
     zmin = float(local_enu[:, 2].min())
     zmax = float(local_enu[:, 2].max())
     coarse = _prism(local_enu[:, :2], zmin, zmax, rot)
     diag = float(np.linalg.norm(local_enu.max(axis=0) - local_enu.min(axis=0)))
     roof_span = 0.0
-    if roof_pts.any():
-        roof_z = local_enu[roof_pts[tri.vertex_polygon], 2]
+    roof = np.asarray(roof_l)
+    if roof.any():
+        roof_z = local_enu[roof[tri.vertex_polygon], 2]
         roof_span = zmax - float(roof_z.min())
     radius = float(np.sqrt((tri.vertices**2).sum(axis=1).max()))
     return FeatureMesh(
@@ -428,15 +431,8 @@ def _prism(xy: F64, zmin: float, zmax: float, rot: F64) -> Coarse:
     support = (xy @ _DIRS.T).max(axis=0)  # (16,)
     rhs = np.stack((support, support[_NEXT]), axis=1)  # (16, 2)
     verts = np.einsum("kij,kj->ki", _INV, rhs)
-    keep = np.zeros(16, dtype=bool)
-    last = verts[0]
-    keep[0] = True
-    for k in range(1, 16):  # drop vertices that coincide with the previous kept one
-        if np.abs(verts[k] - last).max() > 1e-3:
-            keep[k] = True
-            last = verts[k]
-    if keep.sum() > 1 and np.abs(last - verts[0]).max() <= 1e-3:
-        keep[np.flatnonzero(keep)[-1]] = False
+    # drop vertices equal to the next one (cyclic): runs of equal vertices keep one
+    keep = np.abs(verts - verts[_NEXT]).max(axis=1) > 1e-3
     ring = verts[keep]
     m = len(ring)
     if m < 3 or zmax - zmin < 1e-3:
@@ -445,23 +441,27 @@ def _prism(xy: F64, zmin: float, zmax: float, rot: F64) -> Coarse:
         c = xy.mean(axis=0)
         ring = c + np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
         m = 4
-    top = np.c_[ring, np.full(m, zmax)]
     nxt = np.roll(np.arange(m), -1)
     a, b = ring, ring[nxt]
-    walls = np.stack(
-        (
-            np.c_[a, np.full(m, zmin)],
-            np.c_[b, np.full(m, zmin)],
-            np.c_[b, np.full(m, zmax)],
-            np.c_[a, np.full(m, zmax)],
-        ),
-        axis=1,
-    ).reshape(-1, 3)
+    # top ring, then 4 wall corners per edge: a_low, b_low, b_high, a_high
+    pos = np.zeros((5 * m, 3))
+    pos[:m, :2] = ring
+    pos[:m, 2] = zmax
+    walls = pos[m:].reshape(m, 4, 3)
+    walls[:, 0, :2] = a
+    walls[:, 1, :2] = b
+    walls[:, 2, :2] = b
+    walls[:, 3, :2] = a
+    walls[:, :2, 2] = zmin
+    walls[:, 2:, 2] = zmax
     edge = b - a
-    wn = np.c_[edge[:, 1], -edge[:, 0], np.zeros(m)]
-    wn /= np.maximum(np.linalg.norm(wn, axis=1, keepdims=True), 1e-12)
-    pos = np.concatenate((top, walls))
-    nrm = np.concatenate((np.tile([0.0, 0.0, 1.0], (m, 1)), np.repeat(wn, 4, axis=0)))
+    wn = np.zeros((m, 3))
+    wn[:, 0] = edge[:, 1]
+    wn[:, 1] = -edge[:, 0]
+    wn /= np.maximum(np.sqrt((wn**2).sum(axis=1, keepdims=True)), 1e-12)
+    nrm = np.zeros((5 * m, 3))
+    nrm[:m, 2] = 1.0
+    nrm[m:] = np.repeat(wn, 4, axis=0)
     fan = np.stack((np.zeros(m - 2), np.arange(1, m - 1), np.arange(2, m)), axis=1)
     q = m + 4 * np.arange(m)[:, None]
     quads = np.concatenate((q + np.array([0, 1, 2]), q + np.array([0, 2, 3])))

@@ -16,7 +16,13 @@ import mapbox_earcut
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Triangulation", "newell_normals", "polygon_area", "triangulate_polygons"]
+__all__ = [
+    "Triangulation",
+    "newell_normals",
+    "polygon_area",
+    "triangulate_flat",
+    "triangulate_polygons",
+]
 
 F64 = npt.NDArray[np.float64]
 U32 = npt.NDArray[np.uint32]
@@ -73,9 +79,18 @@ def newell_normals(points: F64, ring_starts: I64) -> F64:
     origin = points[ring_starts][ring_of]
     a = points - origin
     b = points[nxt] - origin
-    cross = np.cross(a, b)
-    out: F64 = np.add.reduceat(cross, ring_starts, axis=0)
+    cross = _cross(a, b)
+    out = np.zeros((len(ring_starts), 3))
+    for k in range(3):
+        out[:, k] = np.bincount(ring_of, weights=cross[:, k], minlength=len(ring_starts))
     return out
+
+
+def _cross(a: F64, b: F64) -> F64:
+    """Row-wise cross product of (n, 3) arrays (faster than numpy.cross for 3-vectors)."""
+    a0, a1, a2 = a[:, 0], a[:, 1], a[:, 2]
+    b0, b1, b2 = b[:, 0], b[:, 1], b[:, 2]
+    return np.stack((a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0), axis=1)
 
 
 def polygon_area(exterior: F64, interiors: Sequence[F64] = ()) -> float:
@@ -114,11 +129,6 @@ def triangulate_polygons(polygons: Sequence[Sequence[F64]]) -> Triangulation:
     vectorised step; every other polygon costs one earcut call. Normals, projection,
     convexity test and orientation are vectorised over all polygons.
     """
-    npoly = len(polygons)
-    if npoly == 0:
-        z3 = np.zeros((0, 3))
-        zi = np.zeros(0, np.int64)
-        return Triangulation(z3, np.zeros((0, 3), np.uint32), zi, zi, z3, [], zi)
     ring_lengths: list[int] = []
     poly_nrings: list[int] = []
     flat: list[F64] = []
@@ -127,8 +137,27 @@ def triangulate_polygons(polygons: Sequence[Sequence[F64]]) -> Triangulation:
         for ring in rings:
             ring_lengths.append(len(ring))
             flat.append(ring)
-    points = np.concatenate(flat).astype(np.float64, copy=False)
-    lengths = np.asarray(ring_lengths, dtype=np.int64)
+    if not flat:
+        z3 = np.zeros((0, 3))
+        zi = np.zeros(0, np.int64)
+        return Triangulation(z3, np.zeros((0, 3), np.uint32), zi, zi, z3, [], zi)
+    return triangulate_flat(
+        np.concatenate(flat).astype(np.float64, copy=False),
+        np.asarray(ring_lengths, dtype=np.int64),
+        poly_nrings,
+    )
+
+
+def triangulate_flat(points: F64, lengths: I64, poly_nrings: list[int]) -> Triangulation:
+    """:func:`triangulate_polygons` on rings already concatenated.
+
+    Parameters
+    ----------
+    points : (n, 3) float64, every ring's points, polygon after polygon, exterior first.
+    lengths : (r,) int64 points per ring.
+    poly_nrings : rings per polygon (sum = r).
+    """
+    npoly = len(poly_nrings)
     ring_starts = np.zeros(len(lengths), dtype=np.int64)
     np.cumsum(lengths[:-1], out=ring_starts[1:])
     poly_first_ring = np.zeros(npoly, dtype=np.int64)
@@ -162,7 +191,7 @@ def triangulate_polygons(polygons: Sequence[Sequence[F64]]) -> Triangulation:
         poly_of_pt = poly_of_ring[ring_of_pt]
         turn = np.einsum(
             "ij,ij->i",
-            np.cross(points - points[prv], points[nxt] - points),
+            _cross(points - points[prv], points[nxt] - points),
             nrm[poly_of_pt],
         )
         tol = 1e-9 * length[poly_of_pt]
@@ -219,7 +248,7 @@ def triangulate_polygons(polygons: Sequence[Sequence[F64]]) -> Triangulation:
     vertices = points[vertex_source]
     # orient every triangle with its polygon's normal
     a = vertices[triangles[:, 0]]
-    tn = np.cross(vertices[triangles[:, 1]] - a, vertices[triangles[:, 2]] - a)
+    tn = _cross(vertices[triangles[:, 1]] - a, vertices[triangles[:, 2]] - a)
     flip = np.einsum("ij,ij->i", tn, unit[triangle_polygon]) < 0
     if flip.any():
         triangles[flip] = triangles[flip][:, ::-1]
