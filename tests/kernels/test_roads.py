@@ -185,3 +185,25 @@ def test_round_trip_and_changes() -> None:
 def test_not_a_feature_collection() -> None:
     with pytest.raises(KernelError):
         RoadNetwork.from_geojson({"type": "Feature"})
+
+
+def test_demo_roads_run_between_the_berlin_buildings() -> None:
+    import json
+
+    from greentwin.citygml.reader import CityGMLReader
+    from greentwin.kernels.raster import Grid, building_height_grid, footprints_from_features
+    from gt_testing import CITYGML, DATA
+
+    net = RoadNetwork.from_geojson(json.loads((DATA / "demo" / "roads.geojson").read_text()))
+    assert len(net.roads) >= 4 and not net.skipped
+    assert net.crs == "EPSG:25833"
+    fps = footprints_from_features(
+        CityGMLReader(CITYGML / "berlin_testarea_lod2_buildings.gml").features()
+    )
+    assert len(fps) > 10
+    grid = Grid.covering(net.bounds(), 1.0, margin=10.0)
+    heights = building_height_grid(grid, fps)
+    pts = net.source_points(spacing_m=2.0)
+    row, col = grid.index(pts.xy[:, 0], pts.xy[:, 1])
+    inside = heights[row, col] > 0
+    assert inside.mean() < 0.02, f"{inside.sum()} road points fall inside buildings"
