@@ -62,6 +62,7 @@ class GreentwinClient:
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._refs = itertools.count(1)
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def __aenter__(self) -> GreentwinClient:
         await self.connect()
@@ -221,7 +222,11 @@ class GreentwinClient:
             if seq != last + 1:
                 log.warning("gap in %s: %d after %d; re-subscribing", scenario, seq, last)
                 self.seq.pop(scenario)
-                asyncio.ensure_future(self._send({"type": "subscribe", "scenario": scenario}))
+                task = asyncio.ensure_future(
+                    self._send({"type": "subscribe", "scenario": scenario})
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
                 return
             self.seq[scenario] = seq
             self.layers.setdefault(scenario, {}).update(msg["layers"])
