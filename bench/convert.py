@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -26,21 +28,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_city import SOURCES, write_city
 
 
-def bare_parse(path: Path) -> float:
-    """Seconds for an iterparse pass that clears every element (the floor for any reader)."""
-    t0 = time.perf_counter()
+def bare_parse(path: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of an iterparse pass that clears every element."""
+    t0, c0 = time.perf_counter(), time.process_time()
     for _, el in etree.iterparse(str(path), events=("end",), huge_tree=True):
         el.clear(keep_tail=False)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
-def run_convert(path: Path, out: Path, jobs: int) -> tuple[float, float, dict[str, object]]:
-    """(seconds, peak RSS of the process tree in bytes, summary) of one conversion."""
+def _children_cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+def run_convert(path: Path, out: Path, jobs: int) -> tuple[float, float, float, dict[str, object]]:
+    """(wall s, CPU s of all its processes, peak RSS of the process tree, summary)."""
     summary = out.parent / "summary.json"
     cmd = [
         sys.executable, "-m", "greentwin.server", "-q", "convert", str(path), str(out),
         "--jobs", str(jobs), "--no-progress", "--summary-json", str(summary),
     ]  # fmt: skip
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL)
     peak = 0
@@ -52,16 +60,17 @@ def run_convert(path: Path, out: Path, jobs: int) -> tuple[float, float, dict[st
             pass
         time.sleep(0.05)
     seconds = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0
     if proc.returncode != 0:
         raise SystemExit(f"conversion failed with exit code {proc.returncode}")
-    return seconds, peak, json.loads(summary.read_text())
+    return seconds, cpu, peak, json.loads(summary.read_text())
 
 
 def one(source: Path, buildings: int, jobs: int, tmp: Path) -> int:
     city = tmp / f"city_{buildings}.gml"
     size = write_city(source, buildings, city)
-    parse_s = bare_parse(city)
-    seconds, peak, summary = run_convert(city, tmp / f"out_{buildings}", jobs)
+    parse_s, parse_cpu = bare_parse(city)
+    seconds, cpu, peak, summary = run_convert(city, tmp / f"out_{buildings}", jobs)
     feats = int(summary["features"])  # type: ignore[call-overload]
     mb = size / 1e6
     print(
@@ -70,6 +79,10 @@ def one(source: Path, buildings: int, jobs: int, tmp: Path) -> int:
         f"peak RSS {peak / 2**20:.0f} MiB, bare iterparse {parse_s:.1f} s "
         f"({feats / parse_s:.0f} buildings/s), ratio {seconds / parse_s:.2f}x, "
         f"{summary['tiles']} tiles, {int(summary['bytes']) / 1e6:.0f} MB out"  # type: ignore[call-overload]
+    )
+    print(
+        f"  CPU time: conversion {cpu:.1f} s (all processes) vs bare iterparse {parse_cpu:.1f} s "
+        f"= {cpu / parse_cpu:.2f}x; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     city.unlink()
     return peak
