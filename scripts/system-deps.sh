@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # System packages the test suite needs: Debian's Chromium for the browser tests and
-# mono-mcs to compile the C# protocol sample. Installed only when missing; needs root.
+# mono-mcs and mono-runtime to compile and run the C# protocol sample. Installed only when missing; needs root.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v mcs >/dev/null 2>&1 || need+=(mono-mcs)
+command -v mono >/dev/null 2>&1 || need+=(mono-runtime)
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi
