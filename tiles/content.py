@@ -226,13 +226,17 @@ def build_tile(
     # gather per material: positions (root frame), normals, uv, ids, triangles
     parts: dict[MaterialKey, list[tuple[F64, Any, Any, Any, Any, Any]]] = {}
     rows: list[dict[str, AttributeValue | None]] = []
-    surf_rows: list[tuple[str, str, int]] = []
+    surf_types: list[str] = []
+    surf_ids: list[str] = []
+    surf_objs: list[npt.NDArray[np.uint32]] = []
     if meshes:
         for m in meshes:
             obj0 = len(rows)
-            surf0 = len(surf_rows)
+            surf0 = len(surf_types)
             rows.extend(m.objects)
-            surf_rows.extend((t, sid, obj0 + o) for t, sid, o in m.surfaces)
+            surf_types.extend(m.surface_types)
+            surf_ids.extend(m.surface_ids)
+            surf_objs.append(m.surface_objects + np.uint32(obj0))
             pos = to_root(m.origin, m.positions)
             nrm = m.normals @ rot.T
             for key, t0, t1, v0, v1 in m.groups:
@@ -267,16 +271,16 @@ def build_tile(
     hi = all_pos.max(axis=0)
     centre = 0.5 * (lo + hi)
     n_obj = len(rows)
-    n_surf = len(surf_rows)
+    n_surf = len(surf_types)
     obj_table = b.add_property_table("object", _columns(rows), n_obj, name="city objects")
     surf_table = -1
-    if surf_rows:
+    if n_surf:
         surf_table = b.add_property_table(
             "surface",
             [
-                Column("surface_type", "STRING", [s[0] for s in surf_rows]),
-                Column("surface_id", "STRING", [s[1] for s in surf_rows]),
-                Column("object", "UINT32", np.array([s[2] for s in surf_rows], np.uint32)),
+                Column("surface_type", "STRING", surf_types),
+                Column("surface_id", "STRING", surf_ids),
+                Column("object", "UINT32", np.concatenate(surf_objs)),
             ],
             n_surf,
             name="surfaces",

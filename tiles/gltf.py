@@ -162,13 +162,19 @@ def _pad(data: bytes, align: int, fill: bytes = b"\x00") -> bytes:
 
 def _encode_strings(values: Sequence[str]) -> tuple[bytes, bytes]:
     """UTF-8 string buffer and uint32 offsets (count + 1) of a string column."""
-    encoded = [s.encode("utf-8") for s in values]
-    lengths = np.fromiter((len(e) for e in encoded), dtype=np.uint64, count=len(encoded))
-    offsets = np.zeros(len(encoded) + 1, dtype=np.uint64)
+    joined = "".join(values)
+    if joined.isascii():  # one encode; byte lengths are character counts
+        data = joined.encode("ascii")
+        lengths = np.fromiter(map(len, values), dtype=np.uint64, count=len(values))
+    else:
+        encoded = [s.encode("utf-8") for s in values]
+        data = b"".join(encoded)
+        lengths = np.fromiter(map(len, encoded), dtype=np.uint64, count=len(encoded))
+    offsets = np.zeros(len(values) + 1, dtype=np.uint64)
     np.cumsum(lengths, out=offsets[1:])
     if offsets[-1] >= 2**32:
         raise TilingError("a string column exceeds 4 GiB; split the tile")
-    return b"".join(encoded), offsets.astype(np.uint32).tobytes()
+    return data, offsets.astype(np.uint32).tobytes()
 
 
 class GlbBuilder:

@@ -90,7 +90,8 @@ class FeatureMesh:
     vertex_object : (n,) uint16 row in ``objects``.
     vertex_surface : (n,) uint32 row in ``surfaces``.
     objects : attribute rows: the feature first, then its parts.
-    surfaces : (surface_type, surface_id, object row) per surface.
+    surface_types, surface_ids : per surface its semantic class and gml:id.
+    surface_objects : (s,) uint32, per surface its row in ``objects``.
     coarse : the coarse prism.
     radius : metres, bounding-sphere radius around ``origin``.
     height : metres, vertical extent of the geometry.
@@ -110,7 +111,9 @@ class FeatureMesh:
     vertex_object: npt.NDArray[np.uint16]
     vertex_surface: npt.NDArray[np.uint32]
     objects: list[dict[str, AttributeValue | None]]
-    surfaces: list[tuple[str, str, int]]
+    surface_types: list[str]
+    surface_ids: list[str]
+    surface_objects: npt.NDArray[np.uint32]
     coarse: Coarse
     radius: float
     height: float
@@ -409,7 +412,9 @@ def build_record(
         vertex_object=vertex_object,
         vertex_surface=vertex_surface,
         objects=objects,
-        surfaces=surfaces,
+        surface_types=[t for t, _, _ in surfaces],
+        surface_ids=[i for _, i, _ in surfaces],
+        surface_objects=np.array([o for _, _, o in surfaces], np.uint32),
         coarse=coarse,
         radius=radius,
         height=zmax - zmin,
