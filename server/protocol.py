@@ -68,6 +68,7 @@ CLIENT_TYPES: Final = frozenset(
 )
 SERVER_TYPES: Final = frozenset(
     {"welcome", "snapshot", "update", "ack", "error", "unsubscribed", "time", "pong", "glb"}
+    | {"comment", "comment_hidden", "votes"}  # the planning hub's messages (docs/hub.md)
 )
 OP_NAMES: Final = (
     "plant_tree",

@@ -1,4 +1,5 @@
-"""Static web apps: ``/viewer/`` from ``web/viewer`` and ``/cesium/`` from the CesiumJS build.
+"""Static web apps: ``/viewer/`` from ``web/viewer``, ``/hub/`` from ``web/hub``, and
+``/cesium/`` from the CesiumJS build.
 
 Everything is served from the local disk (no CDN, no internet). Viewer files are
 revalidated on every load (``no-cache`` + ETag, so an edit shows at once); CesiumJS files
@@ -48,6 +49,19 @@ async def viewer_slash(request: web.Request) -> web.StreamResponse:
 async def viewer(request: web.Request) -> web.StreamResponse:
     """The planners' viewer (``web/viewer``)."""
     root = request.app[CONFIG].web_dir / "viewer"
+    return await _serve(request, root, request.match_info["tail"], VIEWER_CACHE)
+
+
+@routes.get("/hub")
+async def hub_slash(request: web.Request) -> web.StreamResponse:
+    """Relative URLs in the citizens' hub need the trailing slash."""
+    raise web.HTTPFound("/hub/")
+
+
+@routes.get("/hub/{tail:.*}", name="hub")
+async def hub(request: web.Request) -> web.StreamResponse:
+    """The citizens' planning hub (``web/hub``)."""
+    root = request.app[CONFIG].web_dir / "hub"
     return await _serve(request, root, request.match_info["tail"], VIEWER_CACHE)
 
 

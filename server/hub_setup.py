@@ -1,0 +1,139 @@
+"""Install the citizens' planning hub on an application: ``setup_hub(app)``.
+
+The hub needs the live channel (scenario store, ``/ws`` fan-out, role tokens). When
+:func:`~greentwin.server.live.setup_live` was called before, the hub uses it;
+otherwise ``setup_hub`` installs the live channel itself, with the scenario store in
+``<data_dir>/scenarios.sqlite`` and the :class:`~greentwin.server.ws.LiveConfig`
+found under :data:`LIVE_CONFIG_KEY` when the application starts (so a caller may set
+it after :func:`~greentwin.server.app.create_app`), or the defaults.
+
+The hub's own store (comments, votes, participants) is ``<data_dir>/hub.sqlite``.
+The address index of the demo district is built in the background at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from aiohttp import web
+from greentwin.server.hub import HubSettings, HubStore
+from greentwin.server.hub_places import AddressIndex
+from greentwin.server.keys import CONFIG
+from greentwin.server.recompute import VersionedLayersRecompute
+from greentwin.server.routes_hub import HUB_STATE, HubState
+from greentwin.server.routes_hub import routes as hub_routes
+from greentwin.server.routes_scenarios import EXPORTERS_KEY, HUB_KEY, Exporter, json_exporter
+from greentwin.server.routes_scenarios import routes as scenario_routes
+from greentwin.server.scenarios import ScenarioStore
+from greentwin.server.ws import Hub, LiveConfig
+
+__all__ = ["HUB_SETTINGS_KEY", "LIVE_CONFIG_KEY", "default_address_sources", "setup_hub"]
+
+log = logging.getLogger(__name__)
+
+#: The live channel's configuration used when ``setup_hub`` installs it (read at start-up).
+LIVE_CONFIG_KEY = web.AppKey("greentwin_hub_live_config", LiveConfig)
+#: The hub's limits, read at start-up (wins over the ``settings`` argument).
+HUB_SETTINGS_KEY = web.AppKey("greentwin_hub_settings", HubSettings)
+#: Set once ``setup_hub`` ran (a second call does nothing).
+_INSTALLED = web.AppKey("greentwin_hub_installed", bool)
+
+
+def default_address_sources(demo_inputs: Path) -> list[Path]:
+    """The CityGML files of the demo district's buildings layer."""
+    from greentwin.server.demo import RECIPES
+
+    return [demo_inputs / name for r in RECIPES if r.layer == "buildings" for name in r.inputs]
+
+
+def _install_live(app: web.Application, store_path: Path) -> None:
+    exporters: dict[str, Exporter] = {"json": json_exporter}
+    app[EXPORTERS_KEY] = exporters
+
+    async def live_ctx(app: web.Application) -> AsyncIterator[None]:
+        config = app.get(LIVE_CONFIG_KEY) or LiveConfig()
+        store = ScenarioStore(store_path, extent=config.extent)
+        await store.open()
+        hub = Hub(store, VersionedLayersRecompute(store), config)
+        app[HUB_KEY] = hub
+        try:
+            yield
+        finally:
+            await hub.close_all()
+            await store.close()
+
+    async def ws_handler(request: web.Request) -> web.StreamResponse:
+        return await request.app[HUB_KEY].handle(request)
+
+    app.cleanup_ctx.append(live_ctx)
+    app.router.add_get("/ws", ws_handler)
+    app.router.add_routes(scenario_routes)
+
+
+def setup_hub(
+    app: web.Application,
+    *,
+    db_path: Path | None = None,
+    scenario_db: Path | None = None,
+    settings: HubSettings | None = None,
+    address_sources: Sequence[Path] | None = None,
+) -> None:
+    """Add the hub's store (a ``cleanup_ctx``) and routes to ``app`` (not yet started).
+
+    Call it after :func:`~greentwin.server.live.setup_live` when both are used; a second
+    call does nothing.
+
+    Parameters
+    ----------
+    app : web.Application
+        Built by :func:`~greentwin.server.app.create_app` (or any app holding ``CONFIG``;
+        otherwise give ``db_path`` and ``scenario_db``).
+    db_path : Path, optional
+        The hub's SQLite file; default ``<data_dir>/hub.sqlite``.
+    scenario_db : Path, optional
+        The scenario store when the live channel is installed here; default
+        ``<data_dir>/scenarios.sqlite``.
+    settings : HubSettings, optional
+        Limits; :data:`HUB_SETTINGS_KEY` in the app wins, defaults otherwise.
+    address_sources : sequence of Path, optional
+        CityGML files to index addresses from; default the demo district's buildings.
+    """
+    if app.get(_INSTALLED):
+        return
+    app[_INSTALLED] = True
+    config = app.get(CONFIG)
+    data_dir = config.data_dir if config is not None else None
+    if db_path is None or (scenario_db is None and EXPORTERS_KEY not in app):
+        if data_dir is None:
+            raise ValueError("setup_hub: give db_path and scenario_db, or an app with CONFIG")
+    hub_db = db_path or Path(data_dir or ".") / "hub.sqlite"
+    if EXPORTERS_KEY not in app:
+        _install_live(app, scenario_db or Path(data_dir or ".") / "scenarios.sqlite")
+    if address_sources is None:
+        address_sources = default_address_sources(config.demo_inputs) if config else []
+    sources = list(address_sources)
+
+    async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
+        store = HubStore(hub_db)
+        await store.open()
+        loop = asyncio.get_running_loop()
+        index = asyncio.ensure_future(
+            loop.run_in_executor(None, AddressIndex.from_citygml, sources)
+        )
+        hub_settings = app.get(HUB_SETTINGS_KEY) or settings or HubSettings()
+        app[HUB_STATE] = HubState(store, hub_settings, index)
+        try:
+            yield
+        finally:
+            if not index.done():
+                index.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await index
+            await store.close()
+
+    app.cleanup_ctx.append(hub_ctx)
+    app.router.add_routes(hub_routes)

@@ -1,0 +1,540 @@
+"""HTTP API of the citizens' planning hub.
+
+Reading needs no account. Posting a comment or a vote needs a light identity: a
+nickname and a participant token from ``POST /api/hub/identity``, sent back in the
+``X-Participant-Token`` header (never in a URL). Moderation (hiding a comment) needs
+a planner or admin token in ``Authorization: Bearer``, the same operator-configured
+tokens as the live channel and the scenario API.
+
+Routes
+------
+``POST /api/hub/identity`` ``{nickname}`` -> 201 ``{participant, nickname, token}``
+``GET /api/hub/identity`` -> ``{participant, nickname}`` (401 for an unknown token)
+``GET /api/hub/proposals`` -> ``{proposals: [...]}`` published scenarios with summaries
+``GET /api/hub/proposals/{id}`` -> one proposal with its located changes and layers
+``GET /api/hub/proposals/{id}/here?lon=&lat=&radius=`` -> what changes near a point
+``GET /api/hub/search?q=`` or ``?lon=&lat=`` -> addresses of the district
+``GET|POST /api/scenarios/{id}/comments``, ``POST /api/scenarios/{id}/comments/{cid}/hide``
+``GET|POST /api/scenarios/{id}/votes``
+
+Errors answer ``{"error": {"status", "code", "message"}}``; 429 carries ``Retry-After``.
+New comments, hidden comments and vote counts are broadcast over ``/ws`` to the
+scenario's subscribers as ``comment``, ``comment_hidden`` and ``votes`` messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+from greentwin.server.hub import (
+    CLIENT_KEY,
+    Comment,
+    HubInputError,
+    HubSettings,
+    HubStore,
+    Participant,
+    RateLimiter,
+    VoteCounts,
+    clean_nickname,
+    clean_reason,
+    clean_text,
+)
+from greentwin.server.hub_places import AddressIndex, changes_near, summarise
+from greentwin.server.keys import STORE
+from greentwin.server.protocol import Role, role_at_least
+from greentwin.server.routes_scenarios import HUB_KEY
+from greentwin.server.scenarios import BASELINE, ScenarioInfo, UnknownScenarioError
+from greentwin.server.ws import Hub, dumps
+
+__all__ = [
+    "EFFECTS_KEY",
+    "HUB_STATE",
+    "PARTICIPANT_HEADER",
+    "EffectsProvider",
+    "HubState",
+    "routes",
+]
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+PARTICIPANT_HEADER = "X-Participant-Token"
+
+#: Point values of an indicator for a scenario: ``(scenario, lon, lat) -> value or None``
+#: per indicator (``noise_lden_db``, ``noise_lnight_db``, ``no2_ug_m3``, ``pm10_ug_m3``).
+#: Registered by whatever computes the overlays; absent, the hub reports "not computed".
+EffectsProvider = Callable[[str, float, float], Awaitable[dict[str, float | None]]]
+EFFECTS_KEY: web.AppKey[EffectsProvider] = web.AppKey("greentwin_hub_effects")
+
+#: The indicators shown before/after at an address.
+INDICATORS = ("noise_lden_db", "noise_lnight_db", "no2_ug_m3", "pm10_ug_m3")
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@dataclass(slots=True)
+class HubState:
+    """The hub's store, limits and address index (one per application)."""
+
+    store: HubStore
+    settings: HubSettings
+    index: asyncio.Future[AddressIndex]
+    comment_limit: RateLimiter = field(init=False)
+    address_limit: RateLimiter = field(init=False)
+    identity_limit: RateLimiter = field(init=False)
+    vote_limit: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.comment_limit = RateLimiter(s.comment_rate, s.comment_burst, s.limiter_size)
+        self.address_limit = RateLimiter(s.address_rate, s.address_burst, s.limiter_size)
+        self.identity_limit = RateLimiter(s.identity_rate, s.identity_burst, s.limiter_size)
+        self.vote_limit = RateLimiter(s.vote_rate, s.vote_burst, s.limiter_size)
+
+
+HUB_STATE = web.AppKey("greentwin_hub_state", HubState)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = {"error": {"status": status, "code": code, "message": message}}
+    return web.json_response(body, status=status, headers={**_NO_STORE, **(headers or {})})
+
+
+def _json(payload: object, status: int = 200) -> web.Response:
+    return web.json_response(
+        payload, status=status, headers=_NO_STORE, dumps=lambda o: json.dumps(o, ensure_ascii=False)
+    )
+
+
+def _guarded(fn: Handler) -> Handler:
+    """Answer :class:`HubInputError` and unknown scenarios as JSON errors."""
+
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await fn(request)
+        except HubInputError as exc:
+            headers = {}
+            if isinstance(exc, _RateLimited):
+                headers["Retry-After"] = str(exc.retry_after)
+            return _error(exc.status, exc.code, str(exc), headers)
+        except UnknownScenarioError:
+            sid = request.match_info.get("id", "")
+            return _error(404, "unknown_scenario", f"no published proposal {sid!r}")
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+class _RateLimited(HubInputError):
+    def __init__(self, what: str, wait: float) -> None:
+        super().__init__(429, "rate_limited", f"too many {what}: try again in {math.ceil(wait)} s")
+        self.retry_after = max(1, math.ceil(wait))
+
+
+def _limit(limiter: RateLimiter, key: str, what: str) -> None:
+    wait = limiter.take(key)
+    if wait > 0:
+        raise _RateLimited(what, wait)
+
+
+# --- request helpers -------------------------------------------------------------------
+
+
+def _live(request: web.Request) -> Hub:
+    return request.app[HUB_KEY]
+
+
+def _state(request: web.Request) -> HubState:
+    return request.app[HUB_STATE]
+
+
+def _role(request: web.Request) -> Role:
+    """The caller's role from ``Authorization: Bearer`` (no header: viewer)."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return "viewer"
+    scheme, _, token = header.partition(" ")
+    role = (
+        _live(request).config.role_for_token(token.strip()) if scheme.lower() == "bearer" else None
+    )
+    if role is None:
+        raise HubInputError(401, "forbidden", "unknown bearer token")
+    return role
+
+
+async def _participant(request: web.Request, *, required: bool) -> Participant | None:
+    token = request.headers.get(PARTICIPANT_HEADER, "").strip()
+    if not token:
+        if required:
+            raise HubInputError(
+                401, "forbidden", "choose a nickname first (POST /api/hub/identity)"
+            )
+        return None
+    if len(token) > 128:
+        raise HubInputError(401, "forbidden", "unknown participant token")
+    who = await _state(request).store.participant(token)
+    if who is None and required:
+        raise HubInputError(401, "forbidden", "unknown participant token: choose a nickname again")
+    return who
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    limit = _state(request).settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise HubInputError(413, "too_large", f"request body larger than {limit} bytes")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise HubInputError(413, "too_large", f"request body larger than {limit} bytes")
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HubInputError(400, "bad_json", f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise HubInputError(400, "schema", "the body must be a JSON object")
+    return data
+
+
+def _address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def _proposal(request: web.Request, role: Role) -> ScenarioInfo:
+    """The scenario named in the path, if the caller may see it (citizens: published)."""
+    sid = request.match_info["id"]
+    info = await _live(request).store.get(sid)
+    if info.status != "published" and not role_at_least(role, "planner"):
+        raise UnknownScenarioError(sid)
+    return info
+
+
+def _float(request: web.Request, name: str, lo: float, hi: float) -> float:
+    raw = request.query.get(name)
+    try:
+        value = float(raw) if raw is not None else math.nan
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise HubInputError(400, "schema", f"{name}: a number in {lo}..{hi} is required")
+    return value
+
+
+# --- identity ----------------------------------------------------------------------------
+
+
+@routes.post("/api/hub/identity")
+@_guarded
+async def post_identity(request: web.Request) -> web.StreamResponse:
+    """Create a light identity: a nickname and a participant token (shown once)."""
+    state = _state(request)
+    body = await _body(request)
+    nickname = clean_nickname(body.get("nickname"), state.settings.nickname_chars)
+    _limit(state.identity_limit, _address(request), "new nicknames from this address")
+    who, token = await state.store.new_participant(nickname)
+    return _json({"participant": who.id, "nickname": who.nickname, "token": token}, 201)
+
+
+@routes.get("/api/hub/identity")
+@_guarded
+async def get_identity(request: web.Request) -> web.StreamResponse:
+    """Who the participant token belongs to."""
+    who = await _participant(request, required=True)
+    assert who is not None
+    return _json({"participant": who.id, "nickname": who.nickname})
+
+
+# --- proposals -----------------------------------------------------------------------------
+
+
+def _tile_layers(request: web.Request, scenario: str) -> dict[str, Any]:
+    store = request.app.get(STORE)
+    if store is None:
+        return {}
+    try:
+        return {
+            name: {"url": info.url, "kind": info.kind, "version": info.version}
+            for name, info in store.layers(scenario).items()
+        }
+    except Exception:
+        log.warning("hub: cannot read the tile layers of %s", scenario, exc_info=True)
+        return {}
+
+
+async def _effects(
+    request: web.Request, scenario: str, parent: str | None, lon: float, lat: float
+) -> dict[str, dict[str, float | None]]:
+    """Before (parent) and after (scenario) values of each indicator at a point (None:
+    not computed)."""
+    provider = request.app.get(EFFECTS_KEY)
+    before: dict[str, float | None] = {}
+    after: dict[str, float | None] = {}
+    if provider is not None:
+        try:
+            before = await provider(parent or BASELINE, lon, lat)
+            after = await provider(scenario, lon, lat)
+        except Exception:
+            log.exception("hub: effects provider failed for %s", scenario)
+            before, after = {}, {}
+    return {k: {"before": before.get(k), "after": after.get(k)} for k in INDICATORS}
+
+
+async def _summary_json(
+    request: web.Request, info: ScenarioInfo, comments: int, votes: VoteCounts
+) -> dict[str, Any]:
+    live = _live(request)
+    state = await live.store.state(info.id)
+    return {
+        "id": info.id,
+        "name": info.name,
+        "created": info.created,
+        "seq": info.seq,
+        "parent": info.parent,
+        "time": dict(info.time),
+        "summary": summarise(state),
+        "effects": {
+            # Area-wide indicator figures come from the overlay computation; none is
+            # published for scenarios yet, so they are reported as not computed.
+            "noise_lden_db": None,
+            "no2_ug_m3": None,
+            "carbon_kg": None,
+            "shade_m2": None,
+        },
+        "comments": comments,
+        "votes": {"up": votes["up"], "down": votes["down"]},
+    }
+
+
+@routes.get("/api/hub/proposals")
+@_guarded
+async def list_proposals(request: web.Request) -> web.StreamResponse:
+    """Published proposals (the baseline excluded), newest first, with summaries."""
+    live = _live(request)
+    state = _state(request)
+    rows = [r for r in await live.store.list_all("published") if r.id != BASELINE]
+    rows.sort(key=lambda r: r.created, reverse=True)
+    counts = await state.store.comment_counts([r.id for r in rows])
+    out = []
+    for info in rows:
+        votes = await state.store.counts(info.id)
+        out.append(await _summary_json(request, info, counts.get(info.id, 0), votes))
+    return _json({"proposals": out})
+
+
+@routes.get("/api/hub/proposals/{id}")
+@_guarded
+async def get_proposal(request: web.Request) -> web.StreamResponse:
+    """One proposal: summary, located changes, its layers and the baseline's."""
+    role = _role(request)
+    info = await _proposal(request, role)
+    live = _live(request)
+    state = _state(request)
+    who = await _participant(request, required=False)
+    counts = await state.store.comment_counts([info.id])
+    votes = await state.store.counts(info.id, who.id if who else None)
+    doc = await _summary_json(request, info, counts.get(info.id, 0), votes)
+    doc["votes"] = votes
+    scen_state = await live.store.state(info.id)
+    located = changes_near(scen_state, 0.0, 0.0, math.inf)
+    doc["changes"] = [{k: v for k, v in c.items() if k != "distance_m"} for c in located]
+    if located:
+        lons = [c["lon"] for c in located]
+        lats = [c["lat"] for c in located]
+        doc["bbox"] = [min(lons), min(lats), max(lons), max(lats)]
+    else:
+        doc["bbox"] = None
+    doc["layers"] = {
+        "changes": dict(await live.recompute.snapshot(info.id, info.seq)),
+        "tiles": _tile_layers(request, info.id),
+        "baseline_tiles": _tile_layers(request, info.parent or BASELINE),
+    }
+    return _json(doc)
+
+
+@routes.get("/api/hub/proposals/{id}/here")
+@_guarded
+async def get_here(request: web.Request) -> web.StreamResponse:
+    """What changes near a point: the changes within ``radius`` metres (default 150),
+    the nearest address and the indicators before/after (None: not computed)."""
+    role = _role(request)
+    info = await _proposal(request, role)
+    lon = _float(request, "lon", -180.0, 180.0)
+    lat = _float(request, "lat", -90.0, 90.0)
+    radius = _float(request, "radius", 1.0, 2000.0) if "radius" in request.query else 150.0
+    scen_state = await _live(request).store.state(info.id)
+    place = None
+    try:  # the index is built at start-up; a slow build does not hold the answer long
+        index = await asyncio.wait_for(asyncio.shield(_state(request).index), 5.0)
+        place = index.nearest(lon, lat)
+    except TimeoutError:
+        log.info("hub: the address index is not ready yet")
+    effects = await _effects(request, info.id, info.parent, lon, lat)
+    computed = any(v["before"] is not None or v["after"] is not None for v in effects.values())
+    return _json(
+        {
+            "scenario": info.id,
+            "point": {"lon": lon, "lat": lat},
+            "radius_m": radius,
+            "place": place,
+            "changes": changes_near(scen_state, lon, lat, radius),
+            "effects": effects,
+            "effects_status": "computed" if computed else "not_computed",
+        }
+    )
+
+
+@routes.get("/api/hub/search")
+@_guarded
+async def search(request: web.Request) -> web.StreamResponse:
+    """Addresses of the district: ``?q=`` text search, or ``?lon=&lat=`` nearest one."""
+    state = _state(request)
+    index = await asyncio.shield(state.index)
+    if "lon" in request.query or "lat" in request.query:
+        lon = _float(request, "lon", -180.0, 180.0)
+        lat = _float(request, "lat", -90.0, 90.0)
+        place = index.nearest(lon, lat, 150.0)
+        results = [place] if place else []
+    else:
+        q = request.query.get("q", "")[:200]
+        results = index.search(q, 10)
+    return _json({"results": results, "indexed": len(index), "sources": index.sources})
+
+
+# --- comments --------------------------------------------------------------------------------
+
+
+def _moderator(role: Role) -> bool:
+    return role_at_least(role, "planner")
+
+
+@routes.get("/api/scenarios/{id}/comments")
+@_guarded
+async def get_comments(request: web.Request) -> web.StreamResponse:
+    """A proposal's comments, oldest first (``?after=<id>`` pages on). Hidden comments
+    are placeholders for citizens (no text, no nickname) and complete for planners."""
+    role = _role(request)
+    info = await _proposal(request, role)
+    try:
+        after = int(request.query.get("after", "0"))
+        limit = min(500, max(1, int(request.query.get("limit", "200"))))
+    except ValueError:
+        raise HubInputError(400, "schema", "after and limit must be integers") from None
+    who = await _participant(request, required=False)
+    rows = await _state(request).store.comments(info.id, after=after, limit=limit)
+    mod = _moderator(role)
+    viewer = who.id if who else None
+    return _json(
+        {
+            "scenario": info.id,
+            "comments": [c.to_json(moderator=mod, viewer=viewer) for c in rows],
+            "moderator": mod,
+        }
+    )
+
+
+def _broadcast(request: web.Request, info: ScenarioInfo, msg: dict[str, Any]) -> None:
+    live = _live(request)
+    live.fanout(info.id, dumps({"scenario": info.id, "seq": info.seq, **msg}))
+
+
+@routes.post("/api/scenarios/{id}/comments")
+@_guarded
+async def post_comment(request: web.Request) -> web.StreamResponse:
+    """Post a comment ``{text, client_key}`` as a participant.
+
+    201 with the new comment; 200 with the stored one when ``client_key`` was already
+    used (a replay); 413 for a body over the limit, 422 for text over the limit,
+    429 when flooding.
+    """
+    state = _state(request)
+    info = await _proposal(request, "viewer")
+    body = await _body(request)
+    who = await _participant(request, required=True)
+    assert who is not None
+    key = body.get("client_key")
+    if not isinstance(key, str) or not CLIENT_KEY.match(key):
+        raise HubInputError(422, "schema", "client_key: 8 to 64 characters A-Z a-z 0-9 _ -")
+    text = clean_text(body.get("text"), state.settings.max_comment_chars)
+    old = await state.store.find_comment(who, key)
+    if old is None:
+        _limit(state.address_limit, _address(request), "posts from this address")
+        _limit(state.comment_limit, who.id, "comments: please wait a little")
+    comment, created = await state.store.add_comment(info.id, who, text, key)
+    out = comment.to_json(moderator=False, viewer=who.id)
+    if created:
+        public = comment.to_json(moderator=False)
+        _broadcast(request, info, {"type": "comment", "comment": public})
+    return _json(out, 201 if created else 200)
+
+
+@routes.post(r"/api/scenarios/{id}/comments/{cid:\d{1,18}}/hide")
+@_guarded
+async def hide_comment(request: web.Request) -> web.StreamResponse:
+    """Hide a comment with a reason ``{reason}`` (planner or admin)."""
+    role = _role(request)
+    if not _moderator(role):
+        raise HubInputError(403, "forbidden", f"moderation needs the planner role (you are {role})")
+    info = await _proposal(request, role)
+    state = _state(request)
+    body = await _body(request)
+    reason = clean_reason(body.get("reason"), state.settings.max_reason_chars)
+    comment: Comment = await state.store.hide_comment(
+        info.id, int(request.match_info["cid"]), reason, role
+    )
+    _broadcast(request, info, {"type": "comment_hidden", "id": comment.id, "reason": reason})
+    return _json(comment.to_json(moderator=True))
+
+
+# --- votes ------------------------------------------------------------------------------------
+
+_VOTES: dict[object, Literal[-1, 0, 1]] = {
+    "up": 1,
+    "for": 1,
+    1: 1,
+    "down": -1,
+    "against": -1,
+    -1: -1,
+    "none": 0,
+    0: 0,
+}
+
+
+@routes.get("/api/scenarios/{id}/votes")
+@_guarded
+async def get_votes(request: web.Request) -> web.StreamResponse:
+    """Vote counts; ``mine`` is the participant's own vote (1, -1 or 0)."""
+    info = await _proposal(request, _role(request))
+    who = await _participant(request, required=False)
+    return _json(await _state(request).store.counts(info.id, who.id if who else None))
+
+
+@routes.post("/api/scenarios/{id}/votes")
+@_guarded
+async def post_vote(request: web.Request) -> web.StreamResponse:
+    """Vote ``{value: "up" | "down" | "none"}`` (or 1, -1, 0): one vote per participant
+    and proposal, changeable; replaying it changes nothing."""
+    state = _state(request)
+    info = await _proposal(request, "viewer")
+    body = await _body(request)
+    who = await _participant(request, required=True)
+    assert who is not None
+    raw = body.get("value")
+    value = _VOTES.get(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else None
+    if value is None:
+        raise HubInputError(422, "schema", 'value: one of "up", "down", "none"')
+    _limit(state.address_limit, _address(request), "posts from this address")
+    _limit(state.vote_limit, who.id, "votes")
+    counts, changed = await state.store.vote(info.id, who, value)
+    if changed:
+        _broadcast(request, info, {"type": "votes", "up": counts["up"], "down": counts["down"]})
+    return _json(counts)

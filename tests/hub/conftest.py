@@ -1,0 +1,29 @@
+"""Fixtures of the planning-hub tests (helpers in ``gt_hub``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from aiohttp.test_utils import TestClient
+from greentwin.server.hub import HubSettings
+from gt_hub import ClientFactory, make_app
+
+
+@pytest.fixture
+def hub_client(aiohttp_client: Any, tmp_path: Path) -> ClientFactory:
+    """Start the app on ``tmp_path/var`` (again on the same folder for restart tests)."""
+
+    async def make(settings: HubSettings | None = None, citygml: Path | None = None) -> TestClient:
+        empty = tmp_path / "no-citygml"
+        empty.mkdir(exist_ok=True)
+        app = make_app(tmp_path / "var", settings=settings, citygml=citygml or empty)
+        client: TestClient = await aiohttp_client(app)
+        return client
+
+    return make
