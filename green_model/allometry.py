@@ -154,16 +154,28 @@ class Curve:
     relation : the fitted relation.
     n : number of knots (default 513).
     floor : lower bound of the output (e.g. 0 for sizes).
+    y_range : (min, max) of the predicted variable over the fitted range (TS6 "Apps
+        min"/"Apps max"); predictions are clamped to it, since some polynomials leave
+        the published range inside their input range.
     """
 
     __slots__ = ("relation", "x", "y")
 
-    def __init__(self, relation: Relation, n: int = 513, floor: float = 0.0) -> None:
+    def __init__(
+        self,
+        relation: Relation,
+        n: int = 513,
+        floor: float = 0.0,
+        y_range: tuple[float, float] | None = None,
+    ) -> None:
         if not relation.x_max > relation.x_min:
             raise GreenModelError(f"empty fitted range [{relation.x_min}, {relation.x_max}]")
         self.relation = relation
         self.x: F64 = np.linspace(relation.x_min, relation.x_max, n)
-        y = np.maximum(relation(self.x), floor)
+        y = relation(self.x)
+        if y_range is not None:
+            y = np.clip(y, y_range[0], y_range[1])
+        y = np.maximum(y, floor)
         y = np.maximum.accumulate(np.nan_to_num(y, nan=floor))
         self.y: F64 = y
 

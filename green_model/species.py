@@ -124,7 +124,11 @@ class Species:
                 r = rel[name]
                 coef = tuple(float(c) for c in r["coef"])
                 relation = Relation(r["form"], cast(Any, coef), rng[0], rng[1])
-                self._curves[name] = Curve(relation, floor=0.01 if name != "age_dbh" else 0.1)
+                self._curves[name] = Curve(
+                    relation,
+                    floor=0.01 if name != "age_dbh" else 0.1,
+                    y_range=(float(r["apps_min"]), float(r["apps_max"])),
+                )
 
     def __repr__(self) -> str:
         return f"Species({self.key!r}, {self.scientific_name!r}, {self.region}/{self.spcode})"
