@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 import pytest
@@ -89,7 +90,7 @@ def test_growth_over_150_years_of_a_tree(key: str) -> None:
     tree = Tree("t", key, 0.0, 0.0, 0.0, planted=dt.date(1900, 4, 1))
     clim = Climate.for_city("Helsinki")
     heights = [tree.state_at(dt.date(1900 + y, 7, 1), clim).height_m for y in range(0, 151, 10)]
-    assert all(b >= a - 1e-9 for a, b in zip(heights, heights[1:], strict=False))
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(heights))
     assert heights[-1] <= 45.0
 
 

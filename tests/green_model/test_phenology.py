@@ -52,9 +52,9 @@ def test_phases_and_colours_through_the_year() -> None:
     clim = Climate.for_city("Helsinki")
     seen = [leaf_phase_at(sp, clim, dt.date(2021, m, 15))[0] for m in range(1, 13)]
     assert seen[0] == "bare" and seen[6] == "full_leaf" and seen[11] == "bare"
-    assert {"bud_burst", "autumn_colour"} <= set(
+    assert {"bud_burst", "autumn_colour"} <= {
         leaf_phase_at(sp, clim, dt.date(2021, 1, 1) + dt.timedelta(days=d))[0] for d in range(365)
-    )
+    }
     _, frac, colour = leaf_phase_at(sp, clim, dt.date(2021, 10, 10))
     assert colour[0] > colour[1] * 0.9  # autumn yellow/orange, no longer green
     phase, frac, _ = leaf_phase_at(sp, clim, dt.date(2021, 1, 15))
