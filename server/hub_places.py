@@ -6,6 +6,7 @@
   centre of the building's vertices, reprojected to WGS 84 longitude/latitude.
 - :func:`summarise`: counts of what a scenario changes, from its state.
 - :func:`changes_near`: the scenario's changes within a radius of a point.
+- :func:`greenery`: the scenario's new trees on a date (green model growth, carbon).
 
 Distances use the local equirectangular approximation on a sphere of radius
 6 371 008.8 m (IUGG mean Earth radius): ``dx = R cos(lat0) dlon``, ``dy = R dlat``;
@@ -14,6 +15,7 @@ its error stays below 0.1 % over the few hundred metres it is used for.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import re
@@ -33,11 +35,14 @@ __all__ = [
     "EARTH_RADIUS_M",
     "AddressIndex",
     "Change",
+    "Greenery",
     "Place",
     "Summary",
+    "TreeAt",
     "changes_near",
     "distance_m",
     "fold",
+    "greenery",
     "summarise",
 ]
 
@@ -331,3 +336,115 @@ def changes_near(state: ScenarioState, lon: float, lat: float, radius_m: float) 
     for ch in near:
         ch["distance_m"] = round(ch["distance_m"], 1)
     return near
+
+
+# --- the proposal's new trees over the years ------------------------------------------------
+
+
+class TreeAt(TypedDict):
+    """A planted tree's state on a date (sizes in m, ``colour`` sRGB 0..1)."""
+
+    id: str
+    species: str
+    lon: float
+    lat: float
+    height_m: float
+    crown_diameter_m: float
+    crown_height_m: float
+    leaf_fraction: float
+    colour: list[float]
+    carbon_kg: float | None
+
+
+class Greenery(TypedDict):
+    """The proposal's new trees on ``date`` and their totals (None: not computed)."""
+
+    date: str
+    planted_on: str
+    trees: list[TreeAt]
+    carbon_kg: float | None
+    co2_kg: float | None
+    canopy_m2: float
+
+
+def greenery(state: ScenarioState, date: dt.date, planted_on: dt.date) -> Greenery:
+    """Sizes, foliage and stored carbon of the trees a scenario plants, on ``date``.
+
+    Trees are taken as planted on ``planted_on`` with the age (or nursery girth, or
+    height) the planner gave; growth and phenology come from the green model
+    (:meth:`greentwin.green_model.growth.TreeTable.states`). Canopy is the sum of
+    crown projections ``pi (d/2)^2`` (m^2; overlaps not removed). Carbon is
+    ``0.5 x above-ground dry weight`` (i-Tree Eco, Nowak et al. 2013) and ``CO2 =
+    3.67 C``, from :func:`greentwin.green_model.services.carbon_kg` where available.
+    Removed baseline trees are not counted (their sizes are not in the scenario).
+
+    Raises
+    ------
+    GreenModelError
+        A tree cannot be modelled.
+    """
+    from greentwin.green_model.state import Tree, trees_to_table
+
+    rows: list[tuple[str, dict[str, Any]]] = [
+        (tid, t) for tid, t in state.trees.items() if t.get("position")
+    ]
+    trees = []
+    for tid, t in rows:
+        lon, lat = t["position"][:2]
+        kw: dict[str, Any] = {}
+        if t.get("age_years") is not None:
+            kw["age_at"] = (planted_on, float(t["age_years"]))
+        elif t.get("nursery_size_cm") is not None:
+            girth = float(t["nursery_size_cm"])
+            kw["planted"] = planted_on
+            kw["girth_class"] = f"{girth:g}-{girth:g}"
+        elif t.get("height_m") is not None:
+            kw["height_m"] = float(t["height_m"])
+            kw["survey_date"] = planted_on
+        else:
+            kw["planted"] = planted_on
+        trees.append(Tree(id=tid, species=str(t.get("species") or ""), x=lon, y=lat, **kw))
+    out: Greenery = {
+        "date": date.isoformat(),
+        "planted_on": planted_on.isoformat(),
+        "trees": [],
+        "carbon_kg": None,
+        "co2_kg": None,
+        "canopy_m2": 0.0,
+    }
+    if not trees:
+        out["carbon_kg"] = out["co2_kg"] = 0.0
+        return out
+    table = trees_to_table(trees)
+    st = table.states(date)
+    carbon: np.ndarray | None = None
+    try:
+        from greentwin.green_model.services import CO2_PER_C, carbon_kg
+
+        carbon = carbon_kg(table, st)
+        out["carbon_kg"] = round(float(carbon.sum()), 1)
+        out["co2_kg"] = round(float(carbon.sum()) * CO2_PER_C, 1)
+    except ImportError:
+        log.info("hub: green_model.services is not available: carbon not computed")
+    canopy = 0.0
+    for i, (tid, t) in enumerate(rows):
+        if not st.present[i]:
+            continue
+        d = float(st.crown_diameter_m[i])
+        canopy += math.pi * (d / 2.0) ** 2
+        out["trees"].append(
+            {
+                "id": tid,
+                "species": str(t.get("species") or ""),
+                "lon": float(t["position"][0]),
+                "lat": float(t["position"][1]),
+                "height_m": round(float(st.height_m[i]), 2),
+                "crown_diameter_m": round(d, 2),
+                "crown_height_m": round(float(st.crown_height_m[i]), 2),
+                "leaf_fraction": round(float(st.leaf_fraction[i]), 3),
+                "colour": [round(float(c), 3) for c in st.colour[i]],
+                "carbon_kg": None if carbon is None else round(float(carbon[i]), 1),
+            }
+        )
+    out["canopy_m2"] = round(canopy, 1)
+    return out

@@ -13,6 +13,7 @@ Routes
 ``GET /api/hub/proposals`` -> ``{proposals: [...]}`` published scenarios with summaries
 ``GET /api/hub/proposals/{id}`` -> one proposal with its located changes and layers
 ``GET /api/hub/proposals/{id}/here?lon=&lat=&radius=`` -> what changes near a point
+``GET /api/hub/proposals/{id}/trees?years=&season=`` -> the new trees then (green model)
 ``GET /api/hub/search?q=`` or ``?lon=&lat=`` -> addresses of the district
 ``GET|POST /api/scenarios/{id}/comments``, ``POST /api/scenarios/{id}/comments/{cid}/hide``
 ``GET|POST /api/scenarios/{id}/votes``
@@ -25,6 +26,7 @@ scenario's subscribers as ``comment``, ``comment_hidden`` and ``votes`` messages
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import math
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
+from greentwin.core import GreenModelError
 from greentwin.server.hub import (
     CLIENT_KEY,
     Comment,
@@ -46,8 +49,9 @@ from greentwin.server.hub import (
     clean_reason,
     clean_text,
 )
-from greentwin.server.hub_places import AddressIndex, changes_near, summarise
+from greentwin.server.hub_places import AddressIndex, changes_near, greenery, summarise
 from greentwin.server.keys import STORE
+from greentwin.server.ops import ScenarioState
 from greentwin.server.protocol import Role, role_at_least
 from greentwin.server.routes_scenarios import HUB_KEY
 from greentwin.server.scenarios import BASELINE, ScenarioInfo, UnknownScenarioError
@@ -289,6 +293,20 @@ async def _effects(
     return {k: {"before": before.get(k), "after": after.get(k)} for k in INDICATORS}
 
 
+async def _trees_20y(state: ScenarioState) -> dict[str, float | None]:
+    """Carbon stored by and crown area of the new trees in 20 years (summer)."""
+    today = dt.datetime.now(dt.UTC).date()
+    loop = asyncio.get_running_loop()
+    try:
+        g = await loop.run_in_executor(
+            None, greenery, state, dt.date(today.year + 20, 7, 15), dt.date(today.year, 1, 1)
+        )
+    except GreenModelError:
+        log.warning("hub: the new trees cannot be modelled", exc_info=True)
+        return {"carbon_kg_20y": None, "canopy_m2_20y": None}
+    return {"carbon_kg_20y": g["carbon_kg"], "canopy_m2_20y": g["canopy_m2"]}
+
+
 async def _summary_json(
     request: web.Request, info: ScenarioInfo, comments: int, votes: VoteCounts
 ) -> dict[str, Any]:
@@ -303,12 +321,11 @@ async def _summary_json(
         "time": dict(info.time),
         "summary": summarise(state),
         "effects": {
-            # Area-wide indicator figures come from the overlay computation; none is
-            # published for scenarios yet, so they are reported as not computed.
+            # Area-wide noise and air figures come from the overlay computation; none is
+            # published for scenarios yet, so they are reported as not computed (null).
             "noise_lden_db": None,
             "no2_ug_m3": None,
-            "carbon_kg": None,
-            "shade_m2": None,
+            **await _trees_20y(state),
         },
         "comments": comments,
         "votes": {"up": votes["up"], "down": votes["down"]},
@@ -391,6 +408,33 @@ async def get_here(request: web.Request) -> web.StreamResponse:
             "effects_status": "computed" if computed else "not_computed",
         }
     )
+
+
+#: The day shown for each season (northern hemisphere, mid-season).
+SEASON_DAYS = {"spring": (4, 20), "summer": (7, 15), "autumn": (10, 15), "winter": (1, 15)}
+
+
+@routes.get("/api/hub/proposals/{id}/trees")
+@_guarded
+async def get_trees(request: web.Request) -> web.StreamResponse:
+    """The proposal's new trees ``years`` (0..50) from now in a ``season``: sizes, foliage
+    colour, stored carbon and crown area, from the green model. The trees are taken as
+    planted on 1 January of the current year."""
+    info = await _proposal(request, _role(request))
+    years = int(_float(request, "years", 0, 50)) if "years" in request.query else 0
+    season = request.query.get("season", "summer")
+    if season not in SEASON_DAYS:
+        raise HubInputError(400, "schema", f"season: one of {sorted(SEASON_DAYS)}")
+    now = dt.datetime.now(dt.UTC).date()
+    month, day = SEASON_DAYS[season]
+    date = dt.date(now.year + years, month, day)
+    scen_state = await _live(request).store.state(info.id)
+    loop = asyncio.get_running_loop()
+    try:
+        doc = await loop.run_in_executor(None, greenery, scen_state, date, dt.date(now.year, 1, 1))
+    except GreenModelError as exc:
+        raise HubInputError(422, "invalid_op", f"the trees cannot be modelled: {exc}") from None
+    return _json({"scenario": info.id, "years": years, "season": season, **doc})
 
 
 @routes.get("/api/hub/search")

@@ -57,7 +57,9 @@ async def test_proposals_summary_and_detail(hub_client: ClientFactory) -> None:
     assert s["roads_closed"] == 1 and s["roads_changed"] == 0
     assert s["barriers_added"] == 1 and s["buildings_added"] == 1
     # no indicator computation is wired for scenarios: null, never an invented number
-    assert all(v is None for v in props[0]["effects"].values())
+    eff = props[0]["effects"]
+    assert eff["noise_lden_db"] is None and eff["no2_ug_m3"] is None
+    assert eff["carbon_kg_20y"] > 0 and eff["canopy_m2_20y"] > 0  # from the green model
     assert (await client.get("/api/hub/proposals/draft-1")).status == 404
     assert (await client.get("/api/hub/proposals/draft-1", headers=PLANNER)).status == 200
 
@@ -355,3 +357,22 @@ async def test_hub_pages_are_served(hub_client: ClientFactory) -> None:
     for name in ("app.js", "style.css", "i18n/en.json", "i18n/fi.json", "i18n/et.json"):
         assert (await client.get(f"/hub/{name}")).status == 200, name
     assert (await client.get("/hub/../server/hub.py")).status in (400, 404)
+
+
+async def test_trees_grow_and_change_with_the_seasons(hub_client: ClientFactory) -> None:
+    client = await hub_client()
+    await publish_proposal(client)
+    url = "/api/hub/proposals/green-street/trees"
+    now = await (await client.get(f"{url}?years=0&season=summer")).json()
+    later = await (await client.get(f"{url}?years=20&season=summer")).json()
+    winter = await (await client.get(f"{url}?years=10&season=winter")).json()
+    assert [t["id"] for t in now["trees"]] == ["t-new-1", "t-new-2", "t-far"]
+    for a, b in zip(now["trees"], later["trees"], strict=True):
+        assert b["height_m"] > a["height_m"] and b["crown_diameter_m"] > a["crown_diameter_m"]
+    assert later["canopy_m2"] > now["canopy_m2"] > 0
+    assert later["carbon_kg"] > now["carbon_kg"] > 0
+    assert later["co2_kg"] == pytest.approx(later["carbon_kg"] * 3.67, rel=1e-3)
+    assert all(t["leaf_fraction"] == 1.0 for t in now["trees"])
+    assert all(t["leaf_fraction"] < 0.2 for t in winter["trees"])  # deciduous: bare in January
+    assert later["date"].endswith("-07-15") and winter["date"].endswith("-01-15")
+    assert (await client.get(f"{url}?season=monsoon")).status == 400
