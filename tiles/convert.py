@@ -32,7 +32,7 @@ from greentwin.citygml.model import Feature, SkippedFeature
 from greentwin.core import TilingError
 from greentwin.tiles.content import CoarseItem, build_tile
 from greentwin.tiles.geodesy import ecef_to_enu_matrix, enu_to_ecef_matrix
-from greentwin.tiles.mesh import FeatureMesh, build_record
+from greentwin.tiles.mesh import FeatureMesh, build_records
 from greentwin.tiles.tileset import Node, build_quadtree, geometric_errors, tileset_json
 
 __all__ = ["ConversionSummary", "HeightMode", "convert"]
@@ -114,8 +114,7 @@ def _mesh_chunk(
 ]:
     """Worker: features -> (record bytes, coarse bytes, index values) or skips."""
     out: list[Any] = []
-    for f in features:
-        rec = build_record(f, lod=lod, crs=crs)
+    for rec in build_records(features, lod=lod, crs=crs):
         if isinstance(rec, SkippedFeature):
             out.append(rec)
             continue

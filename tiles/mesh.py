@@ -9,14 +9,14 @@ material, the attribute rows, and a coarse block (a prism over the footprint's
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 from greentwin.citygml.model import AttributeValue, Feature, Polygon, SkippedFeature
 from greentwin.core import CRSError
-from greentwin.tiles.geodesy import enu_rotation, geodetic_to_ecef, to_geodetic
+from greentwin.tiles.geodesy import geodetic_to_ecef, to_geodetic
 from greentwin.tiles.triangulate import triangulate_flat
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "MaterialKey",
     "attribute_column",
     "build_record",
+    "build_records",
     "choose_lod",
 ]
 
@@ -246,194 +247,293 @@ def build_record(
     lod: int | None,
     crs: str | None,
 ) -> FeatureMesh | SkippedFeature:
-    """Triangulate and reproject one top-level feature.
+    """Triangulate and reproject one top-level feature (see :func:`build_records`)."""
+    return build_records([feature], lod=lod, crs=crs)[0]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A feature accepted for meshing, while its chunk is processed."""
+
+    slot: int
+    feature: Feature
+    lod: int
+    fallback: bool
+    objects: list[dict[str, AttributeValue | None]]
+    surface_types: list[str]
+    surface_ids: list[str]
+    surface_objects: list[int]
+    polys: list[Polygon]
+    definition: str
+
+
+def build_records(
+    features: Sequence[Feature],
+    *,
+    lod: int | None,
+    crs: str | None,
+) -> list[FeatureMesh | SkippedFeature]:
+    """Triangulate and reproject top-level features, vectorised over the whole batch.
 
     Parameters
     ----------
-    feature : a top-level feature from the reader (parts in ``children``).
-    lod : the wanted LoD (None: the highest available).
-    crs : pyproj definition overriding the feature's CRS.
+    features : top-level features from the reader (parts in ``children``).
+    lod : the wanted LoD (None: the highest available per feature).
+    crs : pyproj definition overriding the features' CRS.
 
     Returns
     -------
-    FeatureMesh, or SkippedFeature when it has no usable geometry.
+    One FeatureMesh per feature, or a SkippedFeature when it has no usable geometry.
 
     Raises
     ------
     CRSError
-        When neither the feature nor ``crs`` gives a CRS.
+        When neither a feature nor ``crs`` gives a CRS.
+
+    Notes
+    -----
+    One pyproj call per CRS and one triangulation call for the whole batch; the
+    per-feature Python work is gathering polygons and slicing the results.
     """
-    chosen, fallback = choose_lod(feature, lod)
-    if chosen is None:
-        return SkippedFeature(feature.id, feature.line, "no geometry")
-    definition = crs or (feature.crs.pyproj_definition if feature.crs else None)
-    if definition is None:
-        raise CRSError(f"feature {feature.id} (line {feature.line}) has no CRS; pass --crs")
-
-    objects: list[dict[str, AttributeValue | None]] = []
-    polys: list[Polygon] = []
-    poly_object: list[int] = []
-    for obj, own, fell in _walk(feature, chosen):
-        fallback = fallback or fell
-        objects.append(_object_row(obj))
-        polys.extend(own)
-        poly_object.extend([len(objects) - 1] * len(own))
-    objects[0]["lod"] = chosen
-    if not polys:
-        return SkippedFeature(feature.id, feature.line, f"no polygons in LoD{chosen}")
-
-    # one pass over the polygons: rings, per-polygon keys and flags
+    out: list[FeatureMesh | SkippedFeature | None] = [None] * len(features)
+    pend: list[_Pending] = []
     rings: list[F64] = []
+    uv_rings: list[F64 | None] = []
     ring_len: list[int] = []
     nrings: list[int] = []
     poly_pts: list[int] = []
-    keys: list[MaterialKey] = []
-    poly_surface_l: list[int] = []
-    textured_l: list[bool] = []
-    ground_l: list[bool] = []
-    roof_l: list[bool] = []
-    surface_index: dict[tuple[int, str, str], int] = {}
-    surfaces: list[tuple[str, str, int]] = []
-    for i, p in enumerate(polys):
-        rings.append(p.exterior)
-        n = len(p.exterior)
-        ring_len.append(n)
-        for hole in p.interiors:
-            rings.append(hole)
-            ring_len.append(len(hole))
-            n += len(hole)
-        nrings.append(1 + len(p.interiors))
-        poly_pts.append(n)
-        tex = (
-            p.texture is not None
-            and p.uv is not None
-            and len(p.uv) == 1 + len(p.interiors)
-            and all(len(u) == ring_len[-1 - len(p.interiors) + j] for j, u in enumerate(p.uv))
-        )
-        textured_l.append(tex)
-        keys.append(_material_key(p, tex))
-        st = p.surface_type
-        ground_l.append(st == "GroundSurface")
-        roof_l.append(st == "RoofSurface")
-        skey = (poly_object[i], p.surface_id or p.id or "", st)
-        s = surface_index.get(skey)
-        if s is None:
-            s = len(surfaces)
-            surface_index[skey] = s
-            surfaces.append((st, skey[1], poly_object[i]))
-        poly_surface_l.append(s)
-    poly_surface = np.asarray(poly_surface_l, np.uint32)
-
-    # reproject every ring point at once (source CRS -> lon/lat/h -> ECEF)
-    src = np.concatenate(rings).astype(np.float64, copy=False)
-    geo = to_geodetic(definition, src)
-    ecef = geodetic_to_ecef(geo)
-    origin = 0.5 * (ecef.min(axis=0) + ecef.max(axis=0))
-    tri = triangulate_flat(ecef - origin, np.asarray(ring_len, np.int64), nrings)
-    skipped = [
-        SkippedFeature(
-            polys[i].id or feature.id, feature.line, f"degenerate polygon in {feature.id}"
-        )
-        for i in tri.skipped
-    ]
-    if tri.triangles.shape[0] == 0:
-        return SkippedFeature(feature.id, feature.line, "only degenerate polygons")
-
-    # texture coordinates per vertex (V flipped: glTF's origin is the top-left corner)
-    nv = tri.vertices.shape[0]
-    uv = np.zeros((nv, 2), np.float32)
-    if any(textured_l):
-        uv_rings: list[F64] = []
-        for i, p in enumerate(polys):
-            if textured_l[i] and p.uv is not None:
+    poly_keys: list[MaterialKey] = []
+    poly_surface: list[int] = []
+    poly_object: list[int] = []
+    poly_feat: list[int] = []
+    poly_ground: list[bool] = []
+    poly_roof: list[bool] = []
+    any_tex = False
+    for slot, feature in enumerate(features):
+        chosen, fallback = choose_lod(feature, lod)
+        if chosen is None:
+            out[slot] = SkippedFeature(feature.id, feature.line, "no geometry")
+            continue
+        definition = crs or (feature.crs.pyproj_definition if feature.crs else None)
+        if definition is None:
+            raise CRSError(f"feature {feature.id} (line {feature.line}) has no CRS; pass --crs")
+        objects: list[dict[str, AttributeValue | None]] = []
+        polys: list[Polygon] = []
+        pobj: list[int] = []
+        for obj, own, fell in _walk(feature, chosen):
+            fallback = fallback or fell
+            objects.append(_object_row(obj))
+            polys.extend(own)
+            pobj.extend([len(objects) - 1] * len(own))
+        objects[0]["lod"] = chosen
+        if not polys:
+            out[slot] = SkippedFeature(feature.id, feature.line, f"no polygons in LoD{chosen}")
+            continue
+        fidx = len(pend)
+        item = _Pending(slot, feature, chosen, fallback, objects, [], [], [], polys, definition)
+        pend.append(item)
+        surface_index: dict[tuple[int, str, str], int] = {}
+        for p, o in zip(polys, pobj, strict=True):
+            rings.append(p.exterior)
+            n = len(p.exterior)
+            ring_len.append(n)
+            for hole in p.interiors:
+                rings.append(hole)
+                ring_len.append(len(hole))
+                n += len(hole)
+            nh = len(p.interiors)
+            nrings.append(1 + nh)
+            poly_pts.append(n)
+            tex = (
+                p.texture is not None
+                and p.uv is not None
+                and len(p.uv) == 1 + nh
+                and all(len(u) == ring_len[-1 - nh + j] for j, u in enumerate(p.uv))
+            )
+            if tex and p.uv is not None:
+                any_tex = True
                 uv_rings.extend(p.uv)
             else:
-                uv_rings.append(np.zeros((poly_pts[i], 2)))
-        all_uv = np.concatenate(uv_rings)[tri.vertex_source]
+                uv_rings.extend([None] * (1 + nh))
+            poly_keys.append(_material_key(p, tex))
+            st = p.surface_type
+            poly_ground.append(st == "GroundSurface")
+            poly_roof.append(st == "RoofSurface")
+            skey = (o, p.surface_id or p.id or "", st)
+            sidx = surface_index.get(skey)
+            if sidx is None:
+                sidx = len(item.surface_types)
+                surface_index[skey] = sidx
+                item.surface_types.append(st)
+                item.surface_ids.append(skey[1])
+                item.surface_objects.append(o)
+            poly_surface.append(sidx)
+            poly_object.append(o)
+            poly_feat.append(fidx)
+    if not pend:
+        return [x for x in out if x is not None]
+
+    nf = len(pend)
+    pts_per_poly = np.asarray(poly_pts, np.int64)
+    pfeat = np.asarray(poly_feat, np.int64)
+    point_feat = np.repeat(pfeat, pts_per_poly)
+    points = np.concatenate(rings).astype(np.float64, copy=False)
+
+    # reproject: source CRS -> lon/lat/h -> ECEF, one pyproj call per CRS
+    defs = [p.definition for p in pend]
+    if len(set(defs)) == 1:
+        geo = to_geodetic(defs[0], points)
+    else:
+        geo = np.zeros_like(points)
+        def_of_point = np.asarray(defs)[point_feat]
+        for d in sorted(set(defs)):
+            sel = def_of_point == d
+            geo[sel] = to_geodetic(d, points[sel])
+    ecef = geodetic_to_ecef(geo)
+    fpts = np.bincount(point_feat, minlength=nf)
+    fstart = np.zeros(nf, np.int64)
+    np.cumsum(fpts[:-1], out=fstart[1:])
+    origin = 0.5 * (np.minimum.reduceat(ecef, fstart) + np.maximum.reduceat(ecef, fstart))
+    tri = triangulate_flat(ecef - origin[point_feat], np.asarray(ring_len, np.int64), nrings)
+
+    # sort vertices and triangles by (feature, material) with canonical material order
+    uniq = sorted(set(poly_keys), key=repr)
+    kid = {k: i for i, k in enumerate(uniq)}
+    nk = len(uniq)
+    pkey = np.fromiter((kid[k] for k in poly_keys), np.int64, count=len(poly_keys))
+    vp = tri.vertex_polygon
+    combo_v = pfeat[vp] * nk + pkey[vp]
+    vorder = np.argsort(combo_v, kind="stable")
+    remap = np.zeros(len(vorder), np.int64)
+    remap[vorder] = np.arange(len(vorder))
+    tp = tri.triangle_polygon
+    combo_t = pfeat[tp] * nk + pkey[tp]
+    torder = np.argsort(combo_t, kind="stable")
+    triangles = remap[tri.triangles[torder]]
+    vcount = np.bincount(combo_v, minlength=nf * nk).reshape(nf, nk)
+    tcount = np.bincount(combo_t, minlength=nf * nk).reshape(nf, nk)
+    fv = vcount.sum(axis=1)
+    ft = tcount.sum(axis=1)
+    vs = np.zeros(nf, np.int64)
+    np.cumsum(fv[:-1], out=vs[1:])
+    ts = np.zeros(nf, np.int64)
+    np.cumsum(ft[:-1], out=ts[1:])
+
+    vps = vp[vorder]
+    vfeat = pfeat[vps]
+    positions = tri.vertices[vorder]
+    normals = tri.normals[vps].astype(np.float32)
+    vobject = np.asarray(poly_object, np.uint16)[vps]
+    vsurface = np.asarray(poly_surface, np.uint32)[vps]
+    uv = np.zeros((len(vorder), 2), np.float32)
+    if any_tex:
+        all_uv = np.concatenate(
+            [
+                np.zeros((ln, 2)) if u is None else u
+                for u, ln in zip(uv_rings, ring_len, strict=True)
+            ]
+        )[tri.vertex_source[vorder]]
         uv[:, 0] = all_uv[:, 0]
         uv[:, 1] = 1.0 - all_uv[:, 1]
 
-    # group triangles and vertices by material (a polygon's vertices are its own)
-    key_ids: dict[MaterialKey, int] = {}
-    poly_key = np.array([key_ids.setdefault(k, len(key_ids)) for k in keys], np.int64)
-    vert_key = poly_key[tri.vertex_polygon]
-    vorder = np.argsort(vert_key, kind="stable")
-    remap = np.zeros(len(vorder), np.uint32)
-    remap[vorder] = np.arange(len(vorder), dtype=np.uint32)
-    tri_key = poly_key[tri.triangle_polygon]
-    torder = np.argsort(tri_key, kind="stable")
-    triangles = remap[tri.triangles[torder]]
-    tcounts = np.bincount(tri_key, minlength=len(key_ids))
-    vcounts = np.bincount(vert_key, minlength=len(key_ids))
-    groups: list[tuple[MaterialKey, int, int, int, int]] = []
-    t0 = v0 = 0
-    for mkey, kid in key_ids.items():
-        tc, vc = int(tcounts[kid]), int(vcounts[kid])
-        if tc:
-            groups.append((mkey, t0, t0 + tc, v0, v0 + vc))
-        t0 += tc
-        v0 += vc
-    uv = uv[vorder]
-
-    vpoly = tri.vertex_polygon[vorder]
-    normals = tri.normals[vpoly].astype(np.float32)
-    positions = tri.vertices[vorder].astype(np.float32)
-    vertex_object = np.asarray(poly_object, np.uint16)[vpoly]
-    vertex_surface = poly_surface[vpoly]
-
-    # heights for ground mode and the coarse prism (in the feature's own ENU frame)
+    # per-feature frames and extents (east-north-up at the feature's first point)
+    g0 = geo[fstart]
+    lam, phi = np.radians(g0[:, 0]), np.radians(g0[:, 1])
+    sl, cl, sp, cp = np.sin(lam), np.cos(lam), np.sin(phi), np.cos(phi)
+    rots = np.zeros((nf, 3, 3))
+    rots[:, 0, 0], rots[:, 0, 1] = -sl, cl
+    rots[:, 1, 0], rots[:, 1, 1], rots[:, 1, 2] = -sp * cl, -sp * sl, cp
+    rots[:, 2, 0], rots[:, 2, 1], rots[:, 2, 2] = cp * cl, cp * sl, sp
+    enu = np.einsum("nij,nj->ni", rots[vfeat], positions)
+    has = fv > 0
+    safe_vs = np.minimum(vs, max(len(enu) - 1, 0))
+    lo = np.full((nf, 3), np.inf)
+    hi = np.full((nf, 3), -np.inf)
+    if len(enu):
+        lo = np.where(has[:, None], np.minimum.reduceat(enu, safe_vs), np.inf)
+        hi = np.where(has[:, None], np.maximum.reduceat(enu, safe_vs), -np.inf)
+    radius = np.zeros(nf)
+    np.maximum.at(radius, vfeat, np.sqrt((positions**2).sum(axis=1)))
+    roof_min = np.full(nf, np.inf)
+    roof_v = np.asarray(poly_roof)[vps]
+    np.minimum.at(roof_min, vfeat[roof_v], enu[roof_v, 2])
     h = geo[:, 2]
-    ground = np.asarray(ground_l)
-    if ground.any():
-        ground_h = float(h[np.repeat(ground, poly_pts)].min())
-    else:
-        ground_h = float(h.min())
-    lon, lat = geo[0, 0], geo[0, 1]
-    rot = enu_rotation(lon, lat)
-    local_enu = tri.vertices @ rot.T
-    zmin = float(local_enu[:, 2].min())
-    zmax = float(local_enu[:, 2].max())
-    coarse = _prism(local_enu[:, :2], zmin, zmax, rot)
-    diag = float(np.linalg.norm(local_enu.max(axis=0) - local_enu.min(axis=0)))
-    roof_span = 0.0
-    roof = np.asarray(roof_l)
-    if roof.any():
-        roof_z = local_enu[roof[tri.vertex_polygon], 2]
-        roof_span = zmax - float(roof_z.min())
-    radius = float(np.sqrt((tri.vertices**2).sum(axis=1).max()))
-    return FeatureMesh(
-        id=feature.id,
-        origin=origin,
-        positions=positions,
-        normals=normals,
-        uv=uv,
-        triangles=triangles,
-        groups=groups,
-        vertex_object=vertex_object,
-        vertex_surface=vertex_surface,
-        objects=objects,
-        surface_types=[t for t, _, _ in surfaces],
-        surface_ids=[i for _, i, _ in surfaces],
-        surface_objects=np.array([o for _, _, o in surfaces], np.uint32),
-        coarse=coarse,
-        radius=radius,
-        height=zmax - zmin,
-        detail_error=max(roof_span, 0.02 * diag, 0.1),
-        ground_h=ground_h,
-        lod=chosen,
-        fallback=fallback,
-        skipped=skipped,
-    )
+    ground_pt = np.repeat(np.asarray(poly_ground), pts_per_poly)
+    ground_min = np.full(nf, np.inf)
+    np.minimum.at(ground_min, point_feat[ground_pt], h[ground_pt])
+    all_min = np.minimum.reduceat(h, fstart)
+    ground_h = np.where(np.isfinite(ground_min), ground_min, all_min)
+    support = np.full((nf, 16), -np.inf)
+    if len(enu):
+        proj = enu[:, :2] @ _DIRS.T
+        support = np.where(has[:, None], np.maximum.reduceat(proj, safe_vs), -np.inf)
+
+    skipped_of: dict[int, list[SkippedFeature]] = {}
+    poly_base = np.zeros(nf + 1, np.int64)
+    np.cumsum(np.bincount(pfeat, minlength=nf), out=poly_base[1:])
+    for p_idx in tri.skipped:
+        f = int(pfeat[p_idx])
+        item = pend[f]
+        poly = item.polys[p_idx - int(poly_base[f])]
+        skipped_of.setdefault(f, []).append(
+            SkippedFeature(
+                poly.id or item.feature.id,
+                item.feature.line,
+                f"degenerate polygon in {item.feature.id}",
+            )
+        )
+
+    for f, item in enumerate(pend):
+        feat = item.feature
+        if not has[f] or ft[f] == 0:
+            out[item.slot] = SkippedFeature(feat.id, feat.line, "only degenerate polygons")
+            continue
+        v0, v1 = int(vs[f]), int(vs[f] + fv[f])
+        t0, t1 = int(ts[f]), int(ts[f] + ft[f])
+        groups: list[tuple[MaterialKey, int, int, int, int]] = []
+        ta = va = 0
+        for k in np.flatnonzero(tcount[f]).tolist():
+            tc, vc = int(tcount[f, k]), int(vcount[f, k])
+            groups.append((uniq[k], ta, ta + tc, va, va + vc))
+            ta += tc
+            va += vc
+        zmin, zmax = float(lo[f, 2]), float(hi[f, 2])
+        diag = float(np.linalg.norm(hi[f] - lo[f]))
+        roof_span = zmax - float(roof_min[f]) if np.isfinite(roof_min[f]) else 0.0
+        out[item.slot] = FeatureMesh(
+            id=feat.id,
+            origin=origin[f],
+            positions=positions[v0:v1].astype(np.float32),
+            normals=normals[v0:v1],
+            uv=uv[v0:v1],
+            triangles=(triangles[t0:t1] - v0).astype(np.uint32),
+            groups=groups,
+            vertex_object=vobject[v0:v1],
+            vertex_surface=vsurface[v0:v1],
+            objects=item.objects,
+            surface_types=item.surface_types,
+            surface_ids=item.surface_ids,
+            surface_objects=np.asarray(item.surface_objects, np.uint32),
+            coarse=_prism(support[f], enu[v0:v1, :2], zmin, zmax, rots[f]),
+            radius=float(radius[f]),
+            height=zmax - zmin,
+            detail_error=max(roof_span, 0.02 * diag, 0.1),
+            ground_h=float(ground_h[f]),
+            lod=item.lod,
+            fallback=item.fallback,
+            skipped=skipped_of.get(f, []),
+        )
+    return [x for x in out if x is not None]
 
 
-def _prism(xy: F64, zmin: float, zmax: float, rot: F64) -> Coarse:
-    """A 16-DOP prism around ``xy`` from ``zmin`` to ``zmax`` (local ENU, metres).
+def _prism(support: F64, xy: F64, zmin: float, zmax: float, rot: F64) -> Coarse:
+    """A 16-DOP prism from ``zmin`` to ``zmax`` (local ENU, metres).
 
     The footprint is the intersection of 16 supporting half-planes (directions every
-    22.5 degrees); consecutive supporting lines meet at its vertices. ``rot`` (3, 3)
-    maps ECEF axes to ENU; its transpose brings the prism back to ECEF axes.
+    22.5 degrees, ``support`` (16,) their offsets); consecutive supporting lines meet
+    at its vertices. ``xy`` (n, 2) are the footprint points (for the degenerate case);
+    ``rot`` (3, 3) maps ECEF axes to ENU; its transpose brings the prism back.
     """
-    support = (xy @ _DIRS.T).max(axis=0)  # (16,)
     rhs = np.stack((support, support[_NEXT]), axis=1)  # (16, 2)
     verts = np.einsum("kij,kj->ki", _INV, rhs)
     # drop vertices equal to the next one (cyclic): runs of equal vertices keep one

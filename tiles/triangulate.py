@@ -196,7 +196,9 @@ def triangulate_flat(points: F64, lengths: I64, poly_nrings: list[int]) -> Trian
         )
         tol = 1e-9 * length[poly_of_pt]
         bad = np.zeros(npoly, dtype=bool)
-        np.logical_or.at(bad, poly_of_pt, turn <= tol)
+        # convex (collinear points allowed): no reflex vertex; the fan's zero-area
+        # triangles at collinear points are dropped below
+        np.logical_or.at(bad, poly_of_pt, turn < -tol)
         convex = single & ~bad
 
     kept_parts: list[npt.NDArray[np.uint32]] = []
@@ -249,9 +251,14 @@ def triangulate_flat(points: F64, lengths: I64, poly_nrings: list[int]) -> Trian
     # orient every triangle with its polygon's normal
     a = vertices[triangles[:, 0]]
     tn = _cross(vertices[triangles[:, 1]] - a, vertices[triangles[:, 2]] - a)
-    flip = np.einsum("ij,ij->i", tn, unit[triangle_polygon]) < 0
+    facing = np.einsum("ij,ij->i", tn, unit[triangle_polygon])
+    flip = facing < 0
     if flip.any():
         triangles[flip] = triangles[flip][:, ::-1]
+    solid = np.abs(facing) > 1e-9 * length[triangle_polygon]
+    if not solid.all():
+        triangles = triangles[solid]
+        triangle_polygon = triangle_polygon[solid]
     return Triangulation(
         vertices, triangles, vertex_polygon, triangle_polygon, unit, skipped, vertex_source
     )

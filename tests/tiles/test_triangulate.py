@@ -90,3 +90,17 @@ def test_convex_fan(n: int, a: float, b: float, r: float) -> None:
     cross = np.cross(v[t3[:, 1]] - v[t3[:, 0]], v[t3[:, 2]] - v[t3[:, 0]])
     assert np.isclose(0.5 * np.linalg.norm(cross, axis=1).sum(), polygon_area(ring), rtol=1e-9)
     assert np.all(cross @ tri.normals[0] > 0)
+
+
+def test_collinear_points_give_no_degenerate_triangles() -> None:
+    # a rectangle wall with extra points on its edges (shared vertices of neighbours)
+    ring = np.array(
+        [[0, 0, 0], [2, 0, 0], [5, 0, 0], [5, 0, 3], [2.5, 0, 3], [0, 0, 3], [0, 0, 1.5]], float
+    )
+    tri = triangulate_polygons([[ring]])
+    v, t = tri.vertices, tri.triangles.astype(np.int64)
+    cross = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
+    areas = 0.5 * np.linalg.norm(cross, axis=1)
+    assert np.all(areas > 1e-9)
+    assert np.isclose(areas.sum(), 15.0)
+    assert np.allclose(tri.normals[0], [0, -1, 0])
