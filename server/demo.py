@@ -93,7 +93,8 @@ class LayerRecipe:
 
 def build_buildings(inputs: Sequence[Path], out_dir: Path) -> None:
     """LoD2 buildings: the CityGML converter, clamped to the ground (the demo has no terrain)."""
-    convert = importlib.import_module("greentwin.tiles.convert").convert
+    from greentwin.tiles.convert import convert
+
     convert(list(inputs), out_dir, height_mode="ground", jobs=1, progress=False)
 
 

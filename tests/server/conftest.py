@@ -85,22 +85,48 @@ def write_fixture_tileset(out_dir: Path) -> Path:
     f = b.add_accessor(fid, target=ARRAY_BUFFER)
     i = b.add_indices(idx)
     mat = b.add_material(base_color=(0.9, 0.9, 0.85, 1.0))
-    table = b.add_property_table(
-        "building",
+    # Same layout as the converter's content: feature-id set 0 "object" (one row per
+    # building), set 1 "surface" (one row per semantic surface).
+    obj = b.add_property_table(
+        "object",
         [
             Column("id", "STRING", list(FIXTURE_IDS)),
+            Column("parent_id", "STRING", ["", ""]),
             Column("class", "STRING", ["Building", "Building"]),
-            Column("measuredHeight", "FLOAT32", np.array([18.0, 9.0], np.float32)),
+            Column("lod", "INT32", np.array([2, 2], np.int32)),
+            Column("measuredHeight", "FLOAT64", np.array([18.0, 9.0])),
         ],
         2,
     )
+    kinds = [
+        "GroundSurface",
+        "RoofSurface",
+        "WallSurface",
+        "WallSurface",
+        "WallSurface",
+        "WallSurface",
+    ]
+    surf = b.add_property_table(
+        "surface",
+        [
+            Column("surface_type", "STRING", kinds * 2),
+            Column("surface_id", "STRING", [f"S{i}" for i in range(12)]),
+            Column("object", "UINT32", np.repeat(np.arange(2, dtype=np.uint32), 6)),
+        ],
+        12,
+    )
+    sid = np.repeat(np.arange(12, dtype=np.float32), 4)
+    s_acc = b.add_accessor(sid, target=ARRAY_BUFFER)
     b.use_extension("EXT_mesh_features")
     prim = {
-        "attributes": {"POSITION": p, "NORMAL": n, "_FEATURE_ID_0": f},
+        "attributes": {"POSITION": p, "NORMAL": n, "_FEATURE_ID_0": f, "_FEATURE_ID_1": s_acc},
         "indices": i,
         "material": mat,
         "extensions": feature_ids_extension(
-            [{"featureCount": 2, "attribute": 0, "propertyTable": table}]
+            [
+                {"featureCount": 2, "attribute": 0, "propertyTable": obj, "label": "object"},
+                {"featureCount": 12, "attribute": 1, "propertyTable": surf, "label": "surface"},
+            ]
         ),
     }
     b.add_node(b.add_mesh([prim]))
