@@ -446,10 +446,10 @@ def _build(species_key: str, species: Species, lod: int, look: Look) -> PlantMes
             n_cards = int(min(3000, budget // 2) * frac)
             tips = np.array([t[0] for t in sk.tips])
             pick = rng.integers(0, tips.shape[0], size=3000)[:n_cards]
-            spread = 0.09 if not conifer else 0.05
+            spread = 0.09 if not conifer else 0.025
             centres = tips[pick] + rng.normal(scale=spread, size=(n_cards, 3))
             centres[:, 2] = np.clip(centres[:, 2], cb, 1.0)
-            _cards(fol, centres, 0.06 if not conifer else 0.05, rng)
+            _cards(fol, centres, 0.06 if not conifer else 0.04, rng)
         elif lod == 1:
             if conifer:
                 tiers = 6
