@@ -468,6 +468,12 @@ def build_records(
         proj = enu[:, :2] @ _DIRS.T
         support = np.where(has[:, None], np.maximum.reduceat(proj, safe_vs), -np.inf)
 
+    coarse = _prisms(
+        np.where(has[:, None], support, 0.0),
+        np.where(has, lo[:, 2], 0.0),
+        np.where(has, hi[:, 2], 0.0),
+        rots,
+    )
     skipped_of: dict[int, list[SkippedFeature]] = {}
     poly_base = np.zeros(nf + 1, np.int64)
     np.cumsum(np.bincount(pfeat, minlength=nf), out=poly_base[1:])
@@ -514,7 +520,7 @@ def build_records(
             surface_types=item.surface_types,
             surface_ids=item.surface_ids,
             surface_objects=np.asarray(item.surface_objects, np.uint32),
-            coarse=_prism(support[f], enu[v0:v1, :2], zmin, zmax, rots[f]),
+            coarse=coarse[f],
             radius=float(radius[f]),
             height=zmax - zmin,
             detail_error=max(roof_span, 0.02 * diag, 0.1),
@@ -526,49 +532,71 @@ def build_records(
     return [x for x in out if x is not None]
 
 
-def _prism(support: F64, xy: F64, zmin: float, zmax: float, rot: F64) -> Coarse:
-    """A 16-DOP prism from ``zmin`` to ``zmax`` (local ENU, metres).
+_FAN = np.stack((np.zeros(14, np.int64), np.arange(1, 15), np.arange(2, 16)), axis=1)
+_QUAD = np.array([[0, 1, 2], [0, 2, 3]])
+_CIRCLE = (0.5 / np.cos(np.pi / 16)) * np.stack(
+    (np.cos(_ANGLES + np.pi / 16), np.sin(_ANGLES + np.pi / 16)), axis=1
+)
 
-    The footprint is the intersection of 16 supporting half-planes (directions every
-    22.5 degrees, ``support`` (16,) their offsets); consecutive supporting lines meet
-    at its vertices. ``xy`` (n, 2) are the footprint points (for the degenerate case);
-    ``rot`` (3, 3) maps ECEF axes to ENU; its transpose brings the prism back.
+
+def _prisms(support: F64, zmin: F64, zmax: F64, rots: F64) -> list[Coarse]:
+    """16-DOP prisms over footprints, vectorised over features (local ENU, metres).
+
+    Parameters
+    ----------
+    support : (f, 16) offsets of the supporting lines (directions every 22.5 degrees);
+        consecutive supporting lines meet at the footprint's vertices.
+    zmin, zmax : (f,) lowest and highest point of each feature (metres up).
+    rots : (f, 3, 3) ECEF-to-ENU rotations; prisms are returned in ECEF axes.
+
+    Notes
+    -----
+    Coincident vertices leave zero-length walls and zero-area top triangles, which are
+    dropped; a footprint with no area becomes a 1 m wide 16-gon.
     """
-    rhs = np.stack((support, support[_NEXT]), axis=1)  # (16, 2)
-    verts = np.einsum("kij,kj->ki", _INV, rhs)
-    # drop vertices equal to the next one (cyclic): runs of equal vertices keep one
-    keep = np.abs(verts - verts[_NEXT]).max(axis=1) > 1e-3
-    ring = verts[keep]
-    m = len(ring)
-    if m < 3 or zmax - zmin < 1e-3:
-        zmax = zmin + max(zmax - zmin, 0.5)
-    if m < 3:
-        c = xy.mean(axis=0)
-        ring = c + np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
-        m = 4
-    nxt = np.roll(np.arange(m), -1)
-    a, b = ring, ring[nxt]
-    # top ring, then 4 wall corners per edge: a_low, b_low, b_high, a_high
-    pos = np.zeros((5 * m, 3))
-    pos[:m, :2] = ring
-    pos[:m, 2] = zmax
-    walls = pos[m:].reshape(m, 4, 3)
-    walls[:, 0, :2] = a
-    walls[:, 1, :2] = b
-    walls[:, 2, :2] = b
-    walls[:, 3, :2] = a
-    walls[:, :2, 2] = zmin
-    walls[:, 2:, 2] = zmax
-    edge = b - a
-    wn = np.zeros((m, 3))
-    wn[:, 0] = edge[:, 1]
-    wn[:, 1] = -edge[:, 0]
-    wn /= np.maximum(np.sqrt((wn**2).sum(axis=1, keepdims=True)), 1e-12)
-    nrm = np.zeros((5 * m, 3))
-    nrm[:m, 2] = 1.0
-    nrm[m:] = np.repeat(wn, 4, axis=0)
-    fan = np.stack((np.zeros(m - 2), np.arange(1, m - 1), np.arange(2, m)), axis=1)
-    q = m + 4 * np.arange(m)[:, None]
-    quads = np.concatenate((q + np.array([0, 1, 2]), q + np.array([0, 2, 3])))
-    tris = np.concatenate((fan, quads)).astype(np.uint32)
-    return Coarse((pos @ rot).astype(np.float32), (nrm @ rot).astype(np.float32), tris)
+    rhs = np.stack((support, support[:, _NEXT]), axis=2)  # (f, 16, 2)
+    verts = np.einsum("kij,fkj->fki", _INV, rhs)
+    nxt = verts[:, _NEXT]
+    area = 0.5 * (verts[:, :, 0] * nxt[:, :, 1] - nxt[:, :, 0] * verts[:, :, 1]).sum(axis=1)
+    flat = ~(area > 1e-4)
+    if flat.any():
+        centre = verts[flat].mean(axis=1)
+        verts[flat] = centre[:, None, :] + _CIRCLE
+        nxt = verts[:, _NEXT]
+    zmax = np.where(zmax - zmin < 1e-3, zmin + 0.5, zmax)
+    nf = len(verts)
+    top = np.zeros((nf, 16, 3))
+    top[:, :, :2] = verts
+    top[:, :, 2] = zmax[:, None]
+    walls = np.zeros((nf, 16, 4, 3))
+    walls[:, :, 0, :2] = verts
+    walls[:, :, 1, :2] = nxt
+    walls[:, :, 2, :2] = nxt
+    walls[:, :, 3, :2] = verts
+    walls[:, :, :2, 2] = zmin[:, None, None]
+    walls[:, :, 2:, 2] = zmax[:, None, None]
+    edge = nxt - verts
+    elen = np.sqrt((edge**2).sum(axis=2))
+    wall_ok = elen > 1e-3
+    wn = np.zeros((nf, 16, 3))
+    wn[:, :, 0] = edge[:, :, 1] / np.maximum(elen, 1e-12)
+    wn[:, :, 1] = -edge[:, :, 0] / np.maximum(elen, 1e-12)
+    a = verts[:, _FAN[:, 1]] - verts[:, :1]
+    b = verts[:, _FAN[:, 2]] - verts[:, :1]
+    fan_ok = (a[:, :, 0] * b[:, :, 1] - a[:, :, 1] * b[:, :, 0]) > 1e-6
+    top_e = np.einsum("fni,fij->fnj", top, rots)
+    walls_e = np.einsum("fni,fij->fnj", walls.reshape(nf, 64, 3), rots).reshape(nf, 16, 4, 3)
+    up_e = rots[:, 2, :]
+    wn_e = np.einsum("fni,fij->fnj", wn, rots)
+    out = []
+    for f in range(nf):
+        keep = np.flatnonzero(wall_ok[f])
+        nw = len(keep)
+        pos = np.concatenate((top_e[f], walls_e[f, keep].reshape(-1, 3)))
+        nrm = np.concatenate(
+            (np.broadcast_to(up_e[f], (16, 3)), np.repeat(wn_e[f, keep], 4, axis=0))
+        )
+        quads = (16 + 4 * np.arange(nw)[:, None, None] + _QUAD).reshape(-1, 3)
+        tris = np.concatenate((_FAN[fan_ok[f]], quads)).astype(np.uint32)
+        out.append(Coarse(pos.astype(np.float32), nrm.astype(np.float32), tris))
+    return out
