@@ -342,7 +342,8 @@ class ShadeFootprint:
     ids : tree ids of the polygons.
     transmissivity : (m,) fraction of direct sun passing through each crown.
     area_m2 : sum of the shadow ellipse areas (m^2).
-    union_area_m2 : area of their union (m^2, raster estimate).
+    union_area_m2 : area of their union (m^2, raster estimate; each ellipse is
+        rasterised as discs of radius ``r`` along its major axis, capped by ``area_m2``).
     """
 
     polygons: list[F64]

@@ -127,3 +127,17 @@ def test_berlin_round_trip(tmp_path: Path, version: str) -> None:
     # the imported implicit geometry is kept, rescaled to the new height
     assert f0.implicit and f0.implicit[2].prototype
     assert f0.implicit[2].transformation[2, 2] == pytest.approx(h, rel=1e-3)
+
+
+@pytest.mark.parametrize("version", ["2.0", "3.0"])
+def test_cover_round_trip(tmp_path: Path, version: str) -> None:
+    data = vegetation_from_features(_features(), SURVEY)
+    out = tmp_path / "covers.gml"
+    write_vegetation(
+        out, data.trees[:1], data.covers, dt.date(2020, 7, 1), version=version, crs=CRS
+    )  # type: ignore[arg-type]
+    back = read_vegetation(out, dt.date(2020, 7, 1))
+    assert [c.id for c in back.covers] == ["m"]
+    assert back.covers[0].area_m2 == pytest.approx(600.0)
+    assert back.covers[0].cover == "meadow"
+    assert len(back.trees) == 1 and back.trees[0].species == "acer_platanoides"
