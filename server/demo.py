@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import importlib
 import importlib.util
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypedDict
 
+import numpy as np
 from greentwin.core import ServerError, __version__
 from greentwin.server.store import TileStore
 
@@ -41,6 +43,7 @@ __all__ = [
     "LayerRecipe",
     "build_buildings",
     "build_layer",
+    "build_vegetation",
     "cache_key",
 ]
 
@@ -98,6 +101,57 @@ def build_buildings(inputs: Sequence[Path], out_dir: Path) -> None:
     convert(list(inputs), out_dir, height_mode="ground", jobs=1, progress=False)
 
 
+#: Date the demo's trees are drawn at (leaf-on summer) and their survey date.
+DEMO_DATE = dt.date(2023, 7, 1)
+
+
+def _ground_shift(buildings_gml: Path) -> float:
+    """Metres the buildings layer was moved down by ``height_mode="ground"``.
+
+    The converter moves the model so that its lowest ground point (ellipsoidal height of
+    GroundSurface polygons, or of every point where a feature has none) lies on the
+    ellipsoid; the trees get the same offset so they stand on the same ground.
+    """
+    from greentwin.citygml.reader import CityGMLReader
+    from greentwin.tiles.geodesy import to_geodetic
+
+    reader = CityGMLReader(buildings_gml)
+    lowest = np.inf
+    for feature in reader.features():
+        if feature.crs is None:
+            continue
+        polys = [p for f in (feature, *feature.children) for ps in f.lods.values() for p in ps]
+        ground = [p.exterior for p in polys if p.surface_type == "GroundSurface"]
+        rings = ground or [p.exterior for p in polys]
+        if rings:
+            geo = to_geodetic(feature.crs.pyproj_definition, np.concatenate(rings))
+            lowest = min(lowest, float(geo[:, 2].min()))
+    return float(lowest) if np.isfinite(lowest) else 0.0
+
+
+def build_vegetation(inputs: Sequence[Path], out_dir: Path) -> None:
+    """Surveyed trees (LiDAR-derived, CityGML SolitaryVegetationObject) on :data:`DEMO_DATE`.
+
+    ``inputs`` = (trees file, buildings file); the buildings only give the vertical offset.
+    """
+    from greentwin.green_model.io import read_vegetation
+    from greentwin.tiles.vegetation import build_vegetation_tileset
+
+    trees_gml, buildings_gml = inputs
+    data = read_vegetation(trees_gml, DEMO_DATE)
+    if data.crs is None:
+        raise ServerError(f"{trees_gml} names no CRS")
+    build_vegetation_tileset(
+        data.trees,
+        data.covers,
+        DEMO_DATE,
+        out_dir,
+        crs=data.crs.pyproj_definition,
+        instanced=True,
+        height_offset=-_ground_shift(buildings_gml),
+    )
+
+
 #: The demo district's layers, in build order.
 RECIPES: tuple[LayerRecipe, ...] = (
     LayerRecipe(
@@ -106,6 +160,13 @@ RECIPES: tuple[LayerRecipe, ...] = (
         build=build_buildings,
         code=("citygml", "tiles"),
         requires=("greentwin.tiles.convert",),
+    ),
+    LayerRecipe(
+        layer="vegetation",
+        inputs=("berlin_testarea_trees_veg.gml", "berlin_testarea_lod2_buildings.gml"),
+        build=build_vegetation,
+        code=("citygml", "tiles", "green_model"),
+        requires=("greentwin.tiles.vegetation", "greentwin.green_model.io"),
     ),
 )
 

@@ -72,11 +72,12 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> District:
         from greentwin.server.demo import RECIPES, build_layer, cache_key
         from pyproj import Transformer
 
-        recipe = next(r for r in RECIPES if r.layer == "buildings")
-        inputs = [CITYGML / name for name in recipe.inputs]
-        build_layer(
-            recipe.build, inputs, data_dir, "baseline", "buildings", cache_key(recipe, CITYGML)
-        )
+        for recipe in RECIPES:  # every layer of the demo district, built like the demo does
+            if recipe.missing() is None:
+                inputs = [CITYGML / name for name in recipe.inputs]
+                key = cache_key(recipe, CITYGML)
+                build_layer(recipe.build, inputs, data_dir, "baseline", recipe.layer, key)
+        inputs = [CITYGML / "berlin_testarea_lod2_buildings.gml"]
         gml_id = BERLIN_BUILDING
         x, y = _roof_point(inputs[0], gml_id)
         lon, lat = Transformer.from_crs(25833, 4326, always_xy=True).transform(x, y)
