@@ -23,8 +23,8 @@ TRANSLATION (float32, metres from the tile centre, glTF y-up), ROTATION (int16
 normalised quaternion: a yaw about the up axis, deterministic from the tree id),
 SCALE (float32: crown diameter / mesh width, height, crown diameter / mesh width) and
 ``_FEATURE_ID_0`` (uint16 row of the property table, via ``EXT_instance_features``).
-Non-instanced content bakes every tree's mesh into the tile (LoD2 at most, impostors
-on the coarse levels) with a per-vertex ``_FEATURE_ID_0`` (``EXT_mesh_features``), for
+Non-instanced content bakes every tree's mesh into the tile (LoD2 at most on the
+finest level, impostors on the coarser ones) with a per-vertex ``_FEATURE_ID_0`` (``EXT_mesh_features``), for
 clients without instancing (Cesium for Unity). Both variants write the same tiles,
 the same rows in the same order and the same property table.
 
@@ -330,6 +330,7 @@ class _Ctx:
     looks: dict[int, Look]
     out: Path
     instanced: bool
+    finest: int = 1
     mesh_files: dict[int, _MeshFile] = field(default_factory=dict)
 
 
@@ -473,7 +474,8 @@ def _tile_glb(ctx: _Ctx, tile: _Tile) -> bytes:
             nodes.append(b.add_node(m_idx, extensions=ext, root=False))
     else:
         b.use_extension("EXT_mesh_features")
-        lod = max(tile.lod, NON_INSTANCED_MIN_LOD)
+        # the finest level gets LoD2 meshes, every coarser level impostors
+        lod = max(tile.lod, NON_INSTANCED_MIN_LOD) if tile.lod == ctx.finest else IMPOSTOR
         prims = []
         for s in np.unique(species):
             local = np.nonzero(species == s)[0]
@@ -731,6 +733,7 @@ def build_vegetation_tileset(
         {},
         out,
         instanced,
+        min(lods),
     )
     lib = table.library
     for s in np.unique(states.species[keep]) if keep.size else []:
