@@ -270,6 +270,9 @@ def build_tile(
     lo = all_pos.min(axis=0)
     hi = all_pos.max(axis=0)
     centre = 0.5 * (lo + hi)
+    # the box is taken from the positions as stored (float32 offsets), not as computed
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
     n_obj = len(rows)
     n_surf = len(surf_types)
     obj_table = b.add_property_table("object", _columns(rows), n_obj, name="city objects")
@@ -289,16 +292,16 @@ def build_tile(
     for key, plist in parts.items():
         mat, use_uv = _material(b, key, textures)
         offsets = np.cumsum([0] + [len(p[0]) for p in plist[:-1]])
-        pos = np.concatenate([p[0] for p in plist]) - centre
+        pos32 = (np.concatenate([p[0] for p in plist]) - centre).astype(np.float32)
+        lo = np.minimum(lo, centre + pos32.min(axis=0).astype(np.float64))
+        hi = np.maximum(hi, centre + pos32.max(axis=0).astype(np.float64))
         nrm = np.concatenate([p[1] for p in plist]).astype(np.float32)
         fid0 = np.concatenate([p[3] for p in plist])
         tris = np.concatenate(
             [p[5].astype(np.int64) + off for p, off in zip(plist, offsets, strict=True)]
         )
         attrs = {
-            "POSITION": b.add_accessor(
-                zup_to_yup(pos).astype(np.float32), target=ARRAY_BUFFER, min_max=True
-            ),
+            "POSITION": b.add_accessor(zup_to_yup(pos32), target=ARRAY_BUFFER, min_max=True),
             "NORMAL": b.add_accessor(zup_to_yup(nrm), target=ARRAY_BUFFER),
             "_FEATURE_ID_0": _fid_accessor(b, fid0, n_obj),
         }

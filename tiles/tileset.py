@@ -144,8 +144,9 @@ def geometric_errors(
 
 
 def _box(lo: F64, hi: F64) -> list[float]:
+    """An axis-aligned box with 1 mm to spare (float32 content, float64 box)."""
     c = (lo + hi) / 2
-    h = np.maximum((hi - lo) / 2, 0.01)
+    h = np.maximum((hi - lo) / 2 + 0.001, 0.01)
     return [
         float(c[0]), float(c[1]), float(c[2]),
         float(h[0]), 0.0, 0.0,

@@ -10,7 +10,7 @@ from greentwin.core import ExitCode, TilingError
 from greentwin.server.cli import main
 from greentwin.tiles import content
 from greentwin.tiles.convert import convert
-from gt_testing import CITYGML
+from gt_testing import CITYGML, assert_valid_gltf
 
 BERLIN = CITYGML / "berlin_testarea_lod2_buildings.gml"
 POTSDAM = CITYGML / "3dcitydb_Potsdam_LoD1.gml"
@@ -84,3 +84,4 @@ def test_jobs_give_identical_output(tmp_path: Path) -> None:
     b = convert([POTSDAM, BERLIN], tmp_path / "b", jobs=2, max_features_per_tile=20)
     assert a.features == b.features == 97 + 17
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert_valid_gltf(sorted((tmp_path / "a").glob("tiles/*.glb")))

@@ -149,6 +149,7 @@ def test_lod_choice_and_fallback(tmp_path: Path) -> None:
     assert s.fallbacks == s.features and s.lods_used == {2: s.features}
     s = convert([berlin], tmp_path / "b", lod=2)
     assert s.fallbacks == 0
+    assert_valid_gltf(sorted(tmp_path.glob("*/tiles/*.glb")))
 
 
 def test_ground_mode_puts_model_on_ellipsoid(tmp_path: Path) -> None:
@@ -161,3 +162,4 @@ def test_ground_mode_puts_model_on_ellipsoid(tmp_path: Path) -> None:
     h = ecef_to_geodetic(np.concatenate([t.positions for t in tiles if len(t.positions)]))[:, 2]
     assert h.min() == pytest.approx(0.0, abs=0.05)
     assert h.max() > 5.0
+    assert_valid_gltf(sorted(s.tileset.parent.glob("tiles/*.glb")))
