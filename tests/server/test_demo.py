@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,12 @@ pytestmark = pytest.mark.asyncio
 CALLS: list[str] = []
 
 
-def _copy_fixture(inputs: list[Path], out_dir: Path) -> None:
+def _copy_fixture(inputs: Sequence[Path], out_dir: Path) -> None:
     CALLS.append(inputs[0].name)
     shutil.copytree(inputs[0].parent, out_dir, dirs_exist_ok=True)
 
 
-def _broken(inputs: list[Path], out_dir: Path) -> None:
+def _broken(inputs: Sequence[Path], out_dir: Path) -> None:
     raise RuntimeError("converter exploded")
 
 
