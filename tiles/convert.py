@@ -31,7 +31,7 @@ import numpy.typing as npt
 from greentwin.citygml.model import Feature, SkippedFeature
 from greentwin.core import TilingError
 from greentwin.tiles.content import CoarseItem, build_tile
-from greentwin.tiles.geodesy import ecef_to_enu_matrix, enu_to_ecef_matrix
+from greentwin.tiles.geodesy import ecef_to_enu_matrix, enu_to_ecef_matrix, transformer_for
 from greentwin.tiles.mesh import FeatureMesh, build_records
 from greentwin.tiles.tileset import Node, build_quadtree, geometric_errors, tileset_json
 
@@ -246,7 +246,13 @@ def _pass1(
         bar.update(len(fut.result()))
 
     chunk: list[Feature] = []
+    seen: set[str] = set()
     for feature in features:
+        definition = crs or (feature.crs.pyproj_definition if feature.crs else None)
+        if definition is not None and definition not in seen:
+            # resolve (and report) each CRS once here; forked workers inherit the cache
+            seen.add(definition)
+            transformer_for(definition)
         chunk.append(feature)
         if len(chunk) >= CHUNK:
             pending.append(pool.submit(_mesh_chunk, chunk, lod, crs))
