@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from greentwin.citygml.model import AttributeValue
 from greentwin.core import TilingError
+from greentwin.tiles.geodesy import WGS84_E2
 from greentwin.tiles.gltf import ARRAY_BUFFER, Column, GlbBuilder, feature_ids_extension, zup_to_yup
 from greentwin.tiles.mesh import SEMANTIC_COLOURS, Coarse, FeatureMesh, MaterialKey
 
@@ -343,7 +344,12 @@ def build_tile(
 
 
 def _up(origin: F64) -> F64:
-    """Approximate ellipsoid normal at an ECEF point (geodetic up, metres-scale accuracy)."""
-    from greentwin.tiles.geodesy import up_vector
+    """Unit ellipsoid normal near an ECEF point, (3,) float64.
 
-    return up_vector(origin)
+    On the WGS 84 ellipsoid the normal is parallel to ``(x / a^2, y / a^2, z / b^2)``,
+    i.e. ``(x, y, z / (1 - e^2))`` (the gradient of the ellipsoid equation); a few hundred
+    metres off the surface the direction changes by well under a microradian.
+    """
+    n = np.array([origin[0], origin[1], origin[2] / (1.0 - WGS84_E2)])
+    out: F64 = n / np.linalg.norm(n)
+    return out
