@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 from greentwin.core import GreentwinError, ScenarioError, ServerError
 from greentwin.server import routes_api, routes_tiles, routes_web
 from greentwin.server.config import Config
+from greentwin.server.hub_setup import setup_hub
 from greentwin.server.keys import CONFIG, DEMO, FILES, IO_POOL, STARTED, STORE
 from greentwin.server.routes_tiles import FileServer
 from greentwin.server.store import TileStore
@@ -167,4 +168,5 @@ def create_app(
     app.add_routes(routes_api.routes)
     app.add_routes(routes_tiles.routes)
     app.add_routes(routes_web.routes)
+    setup_hub(app)  # the citizens' planning hub (installs the live channel if missing)
     return app

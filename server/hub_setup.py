@@ -8,20 +8,17 @@ found under :data:`LIVE_CONFIG_KEY` when the application starts (so a caller may
 it after :func:`~greentwin.server.app.create_app`), or the defaults.
 
 The hub's own store (comments, votes, participants) is ``<data_dir>/hub.sqlite``.
-The address index of the demo district is built in the background at start-up.
+The address index of the demo district is built on the first search.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
 from greentwin.server.hub import HubSettings, HubStore
-from greentwin.server.hub_places import AddressIndex
 from greentwin.server.keys import CONFIG
 from greentwin.server.recompute import VersionedLayersRecompute
 from greentwin.server.routes_hub import HUB_STATE, HubState
@@ -120,19 +117,13 @@ def setup_hub(
     async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         store = HubStore(hub_db)
         await store.open()
-        loop = asyncio.get_running_loop()
-        index = asyncio.ensure_future(
-            loop.run_in_executor(None, AddressIndex.from_citygml, sources)
-        )
         hub_settings = app.get(HUB_SETTINGS_KEY) or settings or HubSettings()
-        app[HUB_STATE] = HubState(store, hub_settings, index)
+        state = HubState(store, hub_settings, sources)
+        app[HUB_STATE] = state
         try:
             yield
         finally:
-            if not index.done():
-                index.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await index
+            await state.close()
             await store.close()
 
     app.cleanup_ctx.append(hub_ctx)

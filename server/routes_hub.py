@@ -26,12 +26,14 @@ scenario's subscribers as ``comment``, ``comment_hidden`` and ``votes`` messages
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
@@ -85,15 +87,20 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 @dataclass(slots=True)
 class HubState:
-    """The hub's store, limits and address index (one per application)."""
+    """The hub's store, limits and address index (one per application).
+
+    The address index is built on first use, in a worker thread (reading the
+    district's CityGML takes a moment; an application that never searches never pays).
+    """
 
     store: HubStore
     settings: HubSettings
-    index: asyncio.Future[AddressIndex]
+    index_sources: list[Path]
     comment_limit: RateLimiter = field(init=False)
     address_limit: RateLimiter = field(init=False)
     identity_limit: RateLimiter = field(init=False)
     vote_limit: RateLimiter = field(init=False)
+    _index: asyncio.Future[AddressIndex] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -101,6 +108,22 @@ class HubState:
         self.address_limit = RateLimiter(s.address_rate, s.address_burst, s.limiter_size)
         self.identity_limit = RateLimiter(s.identity_rate, s.identity_burst, s.limiter_size)
         self.vote_limit = RateLimiter(s.vote_rate, s.vote_burst, s.limiter_size)
+
+    def index(self) -> asyncio.Future[AddressIndex]:
+        """The address index (a future; the first call starts building it)."""
+        if self._index is None:
+            loop = asyncio.get_running_loop()
+            self._index = asyncio.ensure_future(
+                loop.run_in_executor(None, AddressIndex.from_citygml, self.index_sources)
+            )
+        return self._index
+
+    async def close(self) -> None:
+        """Stop waiting for an index still being built."""
+        if self._index is not None and not self._index.done():
+            self._index.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._index
 
 
 HUB_STATE = web.AppKey("greentwin_hub_state", HubState)
@@ -391,7 +414,7 @@ async def get_here(request: web.Request) -> web.StreamResponse:
     scen_state = await _live(request).store.state(info.id)
     place = None
     try:  # the index is built at start-up; a slow build does not hold the answer long
-        index = await asyncio.wait_for(asyncio.shield(_state(request).index), 5.0)
+        index = await asyncio.wait_for(asyncio.shield(_state(request).index()), 5.0)
         place = index.nearest(lon, lat)
     except TimeoutError:
         log.info("hub: the address index is not ready yet")
@@ -442,7 +465,7 @@ async def get_trees(request: web.Request) -> web.StreamResponse:
 async def search(request: web.Request) -> web.StreamResponse:
     """Addresses of the district: ``?q=`` text search, or ``?lon=&lat=`` nearest one."""
     state = _state(request)
-    index = await asyncio.shield(state.index)
+    index = await asyncio.shield(state.index())
     if "lon" in request.query or "lat" in request.query:
         lon = _float(request, "lon", -180.0, 180.0)
         lat = _float(request, "lat", -90.0, 90.0)
