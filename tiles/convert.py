@@ -392,9 +392,16 @@ def convert(
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.spill-", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    except OSError as exc:
+        raise TilingError(f"cannot write beside {out_dir}: {exc}") from exc
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.spill-", dir=out_dir.parent))
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise TilingError(f"cannot write beside {out_dir}: {exc}") from exc
     reader_skips: list[SkippedFeature] = []
     pool: Executor = ProcessPoolExecutor(jobs) if jobs > 1 else _Inline()
     bar = tqdm(

@@ -85,3 +85,10 @@ def test_jobs_give_identical_output(tmp_path: Path) -> None:
     assert a.features == b.features == 97 + 17
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert_valid_gltf(sorted((tmp_path / "a").glob("tiles/*.glb")))
+
+
+def test_unwritable_output(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["convert", str(BERLIN), str(blocker / "out"), "--no-progress"])
+    assert code == ExitCode.OUTPUT
