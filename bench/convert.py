@@ -66,7 +66,7 @@ def run_convert(path: Path, out: Path, jobs: int) -> tuple[float, float, float, 
     return seconds, cpu, peak, json.loads(summary.read_text())
 
 
-def one(source: Path, buildings: int, jobs: int, tmp: Path) -> int:
+def one(source: Path, buildings: int, jobs: int, tmp: Path) -> float:
     city = tmp / f"city_{buildings}.gml"
     size = write_city(source, buildings, city)
     parse_s, parse_cpu = bare_parse(city)

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from greentwin.citygml.model import Feature, Polygon, SkippedFeature, SourceCRS
+from greentwin.citygml.model import AttributeValue, Feature, Polygon, SkippedFeature, SourceCRS
 from greentwin.tiles.convert import convert
 from greentwin.tiles.reader import read_tileset
 from gt_testing import assert_valid_gltf
@@ -41,7 +41,11 @@ def city(n: int, spacing: float = 30.0) -> list[Feature]:
         x = 390000.0 + (k % side) * spacing
         y = 5819000.0 + (k // side) * spacing
         fid = f"B{k}"
-        attrs = {"measuredHeight": 10.0 + k % 7, "function": "31001_1000", "gen_year": 1900 + k}
+        attrs: dict[str, AttributeValue] = {
+            "measuredHeight": 10.0 + k % 7,
+            "function": "31001_1000",
+            "gen_year": 1900 + k,
+        }
         f = Feature(fid, "Building", CRS, attributes=attrs, line=k + 1)
         if k % 3 == 0:
             for j in range(2):
@@ -94,7 +98,7 @@ def test_quadtree_limits_and_coarse_levels(tmp_path: Path, fake_reader: type[_Fa
     assert max(t.depth for t in tiles) >= 2
     leaves = [t for t in tiles if "children" not in t.tile]
     parents = [t for t in tiles if "children" in t.tile]
-    tops = set()
+    tops: set[str] = set()
     for t in leaves:
         rows = t.tables[0]
         top = [r for r in rows if r["parent_id"] == ""]

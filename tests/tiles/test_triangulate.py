@@ -12,7 +12,8 @@ def _rotation(a: float, b: float) -> np.ndarray:
     ca, sa, cb, sb = np.cos(a), np.sin(a), np.cos(b), np.sin(b)
     rx = np.array([[1, 0, 0], [0, ca, -sa], [0, sa, ca]])
     rz = np.array([[cb, -sb, 0], [sb, cb, 0], [0, 0, 1]])
-    return rz @ rx
+    out: np.ndarray = rz @ rx
+    return out
 
 
 def _star(n: int, r_in: float, r_out: float, cx: float, cy: float, phase: float) -> np.ndarray:
