@@ -10,20 +10,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from aiohttp.test_utils import TestClient
 from greentwin.server.hub import HubSettings
-from gt_hub import ClientFactory, make_app
+from gt_hub import Client, ClientFactory, make_app
 
 
 @pytest.fixture
 def hub_client(aiohttp_client: Any, tmp_path: Path) -> ClientFactory:
     """Start the app on ``tmp_path/var`` (again on the same folder for restart tests)."""
 
-    async def make(settings: HubSettings | None = None, citygml: Path | None = None) -> TestClient:
+    async def make(settings: HubSettings | None = None, citygml: Path | None = None) -> Client:
         empty = tmp_path / "no-citygml"
         empty.mkdir(exist_ok=True)
         app = make_app(tmp_path / "var", settings=settings, citygml=citygml or empty)
-        client: TestClient = await aiohttp_client(app)
+        client: Client = await aiohttp_client(app)
         return client
 
     return make

@@ -17,6 +17,8 @@ from greentwin.server.ws import LiveConfig
 from gt_testing import CITYGML
 
 TOKENS: dict[str, Any] = {"tok-planner": "planner", "tok-admin": "admin"}
+#: The aiohttp test client of the hub application.
+Client = TestClient[web.Request, web.Application]
 PLANNER = {"Authorization": "Bearer tok-planner"}
 #: Near "Normannenstraße, Berlin" (building DEBE11YYI0000I3R) in the Berlin test area.
 HOME = (13.480995, 52.516028)
@@ -35,7 +37,7 @@ def make_app(
     return app
 
 
-async def publish_proposal(client: TestClient, sid: str = "green-street") -> dict[str, Any]:
+async def publish_proposal(client: Client, sid: str = "green-street") -> dict[str, Any]:
     """Create, edit and publish a proposal through the scenario API; returns its JSON."""
     lon, lat = HOME
     r = await client.post(
@@ -86,4 +88,4 @@ async def publish_proposal(client: TestClient, sid: str = "green-street") -> dic
     return doc
 
 
-ClientFactory = Callable[..., Awaitable[TestClient]]
+ClientFactory = Callable[..., Awaitable[Client]]

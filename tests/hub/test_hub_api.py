@@ -8,10 +8,9 @@ import uuid
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from greentwin.server.hub import HubSettings, RateLimiter, clean_text
 from greentwin.server.protocol import load_schema
-from gt_hub import HOME, PLANNER, ClientFactory, publish_proposal
+from gt_hub import HOME, PLANNER, Client, ClientFactory, make_app, publish_proposal
 from gt_testing import CITYGML
 from jsonschema import Draft202012Validator
 
@@ -27,7 +26,7 @@ def _check_ws(msg: dict[str, Any]) -> None:
     )
 
 
-async def _identity(client: TestClient, nickname: str = "Maija") -> dict[str, str]:
+async def _identity(client: Client, nickname: str = "Maija") -> dict[str, str]:
     r = await client.post("/api/hub/identity", json={"nickname": nickname})
     assert r.status == 201, await r.text()
     doc = await r.json()
@@ -225,8 +224,10 @@ async def test_votes_cannot_be_inflated(hub_client: ClientFactory) -> None:
         r = await client.post(url, json={"value": "up"}, headers=a)
         assert r.status == 200
     assert await r.json() == {"up": 1, "down": 0, "mine": 1}
-    r = await asyncio.gather(*(client.post(url, json={"value": "up"}, headers=b) for _ in range(6)))
-    assert all(x.status == 200 for x in r)
+    many = await asyncio.gather(
+        *(client.post(url, json={"value": "up"}, headers=b) for _ in range(6))
+    )
+    assert all(x.status == 200 for x in many)
     r2 = await client.post(url, json={"value": "down"}, headers=a)  # a changes their mind
     assert await r2.json() == {"up": 1, "down": 1, "mine": -1}
     r2 = await client.post(url, json={"value": "none"}, headers=b)
@@ -376,3 +377,27 @@ async def test_trees_grow_and_change_with_the_seasons(hub_client: ClientFactory)
     assert all(t["leaf_fraction"] < 0.2 for t in winter["trees"])  # deciduous: bare in January
     assert later["date"].endswith("-07-15") and winter["date"].endswith("-01-15")
     assert (await client.get(f"{url}?season=monsoon")).status == 400
+
+
+async def test_here_reports_values_from_an_effects_provider(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    from greentwin.server.routes_hub import EFFECTS_KEY
+
+    calls: list[tuple[str, float, float]] = []
+
+    async def provider(scenario: str, lon: float, lat: float) -> dict[str, float | None]:
+        calls.append((scenario, lon, lat))
+        return {"noise_lden_db": 61.5 if scenario == "baseline" else 58.0, "no2_ug_m3": None}
+
+    app = make_app(tmp_path / "var", citygml=tmp_path)
+    app[EFFECTS_KEY] = provider
+    client = await aiohttp_client(app)
+    await publish_proposal(client)
+    doc = await (
+        await client.get(f"/api/hub/proposals/green-street/here?lon={HOME[0]}&lat={HOME[1]}")
+    ).json()
+    assert doc["effects_status"] == "computed"
+    assert doc["effects"]["noise_lden_db"] == {"before": 61.5, "after": 58.0}
+    assert doc["effects"]["no2_ug_m3"] == {"before": None, "after": None}
+    assert [c[0] for c in calls] == ["baseline", "green-street"]

@@ -191,7 +191,8 @@ def _axe(page: Any, label: str) -> list[dict[str, Any]]:
     assert result["passes"] >= 10, "axe ran no real checks"
     bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
     assert bad == [], f"{label}: {bad}"
-    return result["violations"]
+    violations: list[dict[str, Any]] = result["violations"]
+    return violations
 
 
 def _open_proposal(page: Any, sid: str) -> None:

@@ -362,9 +362,14 @@ function renderFacts() {
   }
 }
 
+const SEASON_DATES = { spring: "04-20", summer: "07-15", autumn: "10-15", winter: "01-15" };
+
 function setTime(years, season) {
   if (years !== undefined) state.years = years;
   if (season !== undefined) state.season = season;
+  // this session's own time on the live channel (the planners' shared time is untouched)
+  const year = new Date().getUTCFullYear() + state.years;
+  sendLive({ type: "set_time", time: { year, date: SEASON_DATES[state.season] } });
   renderTreesText();
   return loadTrees();
 }
