@@ -1,0 +1,833 @@
+"""A district's inputs and the layers computed from them: vegetation per date, noise and air.
+
+Public API
+----------
+``District`` (frozen): everything one scenario's layers are computed from, in a projected
+CRS (metres)::
+
+    District(crs, height_offset, footprints, trees, covers, roads, barriers, grid,
+             coefficients, climate, survey_date)
+    District.load_demo(input_dir) -> District      # data/citygml + data/demo/roads.geojson
+    district.replace(**changes) -> District        # dataclasses.replace
+    district.tree(tree_id) -> Tree                 # KeyError when unknown
+    district.tree_table() -> TreeTable             # cached per District object
+    district.to_xy(lon, lat) / district.to_lonlat(x, y)
+    district.bounds_lonlat() -> (w, s, e, n)       # of the analysis grid
+
+``Barrier(id, coords, height_m)``: a noise barrier (polyline, (n, 2) metres).
+
+``vegetation_layer(district, date, out_dir) -> VegetationSummary``: a vegetation tileset
+of ``date`` into ``out_dir``. ``cached_vegetation_layer(district, date, cache_dir) -> (key,
+summary)``: the same through a content-keyed cache folder ``cache_dir/<key>/``.
+``date_bucket(date) -> date``: the representative date of a half-month (see below).
+
+``overlay_layers(district, out_root, *, previous=None, baseline=None) -> OverlayState``:
+noise (L_den, L_night at 4 m) and air (NO2, PM10 annual means) on ``district.grid``,
+written as XYZ PNG tiles per indicator into ``out_root/<indicator>/`` (plus
+``legend.json``, ``meta.json`` and ``values.npy``: the grid values, float32, row 0 south,
+NaN = no data). With ``previous`` (the state of an earlier call on the same grid) only the
+changed roads, barriers and canopy are recomputed (the kernels' incremental updates) and
+only the tiles over changed cells are rendered again; the others are reused from memory.
+With ``baseline`` (the baseline scenario's state), difference layers ``diff_<indicator>``
+(scenario minus baseline) are written too. ``OverlayState`` keeps the kernel objects
+(``NoiseMap``, ``AirMap``) for incremental updates and probes; it is used in-process
+(``state.portable()`` drops the kernel objects and pickles).
+
+``probe(state, lon, lat) -> dict[str, float | None]``: every indicator's value at a point.
+
+Each indicator's folder is published as one store layer (kind ``"overlay"``, entry
+``meta.json``): ``/overlays/{indicator}/{scenario}/{version}/{z}/{x}/{y}.png``.
+
+Date buckets
+------------
+The time slider would otherwise ask for a tileset per day. Vegetation tilesets are built
+per half-month: the 1st-15th of a month draw the 8th, the 16th-last the 23rd. Plant
+growth moves by a fraction of a percent in two weeks and leaf-out and leaf fall take
+several weeks (``docs/green_model.md``), so the view changes little within a bucket,
+while a year has at most 24 tilesets per scenario.
+
+Heavy work (the noise map takes seconds, a vegetation tileset about a second) must run
+off the event loop: the demo computes the overlays in its build process; the server
+builds vegetation tilesets per date in a process pool (:mod:`~greentwin.server.routes_green`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import logging
+import math
+import os
+import threading
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+import numpy as np
+import numpy.typing as npt
+from greentwin.core import ScenarioError, ServerError
+from greentwin.green_model.api import Climate, PlantCover, Tree, TreeTable, trees_to_table
+from greentwin.kernels.noise.emission import RoadCoefficients
+from greentwin.kernels.raster import BuildingFootprint, Grid, building_height_grid
+from greentwin.kernels.roads import Road, RoadNetwork
+
+__all__ = [
+    "DEMO_DATE",
+    "GRID_CELL_M",
+    "GRID_MARGIN_M",
+    "INDICATORS",
+    "RECEIVER_HEIGHT_M",
+    "UNITS",
+    "Barrier",
+    "District",
+    "OverlayMeta",
+    "OverlayState",
+    "cached_vegetation_layer",
+    "date_bucket",
+    "overlay_layers",
+    "probe",
+    "vegetation_layer",
+]
+
+log = logging.getLogger(__name__)
+
+F64 = npt.NDArray[np.float64]
+
+#: Survey date of the demo's trees (leaf-on summer); the date the demo layer is drawn at.
+DEMO_DATE = dt.date(2023, 7, 1)
+#: Analysis grid: 5 m cells over the buildings plus a 150 m margin.
+GRID_CELL_M = 5.0
+GRID_MARGIN_M = 150.0
+#: Noise receiver height above ground, m (Directive 2002/49/EC, Annex I: 4 m).
+RECEIVER_HEIGHT_M = 4.0
+
+#: Overlay indicators, in display order.
+INDICATORS: tuple[str, ...] = ("noise_lden", "noise_lnight", "no2", "pm10")
+#: Unit of each indicator (and of its difference layer).
+UNITS: dict[str, str] = {
+    "noise_lden": "dB(A)",
+    "noise_lnight": "dB(A)",
+    "no2": "ug/m3",
+    "pm10": "ug/m3",
+}
+#: Colour scale of each indicator (``greentwin.tiles.colormaps.get_scale`` names).
+_SCALES: dict[str, str] = {
+    "noise_lden": "lden",
+    "noise_lnight": "lnight",
+    "no2": "no2",
+    "pm10": "pm10",
+}
+#: Values that differ by less than this are "unchanged" when tiles are reused.
+_CHANGE_EPS = 1e-6
+
+_BUILDINGS_GML = "berlin_testarea_lod2_buildings.gml"
+_TREES_GML = "berlin_testarea_trees_veg.gml"
+
+
+# --------------------------------------------------------------------------- inputs
+@dataclass(frozen=True, slots=True, eq=False)
+class Barrier:
+    """A noise barrier.
+
+    Attributes
+    ----------
+    id : barrier id.
+    coords : (n, 2) float64 polyline, metres in the district CRS (n >= 2).
+    height_m : height above ground, m.
+    """
+
+    id: str
+    coords: F64
+    height_m: float
+
+    def __post_init__(self) -> None:
+        c = np.asarray(self.coords, dtype=np.float64)
+        if c.ndim != 2 or c.shape[0] < 2 or c.shape[1] < 2 or not np.isfinite(c).all():
+            raise ScenarioError(f"barrier {self.id!r}: needs at least 2 finite (x, y) points")
+        if not 0.0 < self.height_m <= 30.0:
+            raise ScenarioError(f"barrier {self.id!r}: height must lie in (0, 30] m")
+        object.__setattr__(self, "coords", c[:, :2].copy())
+
+
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
+class District:
+    """Everything the layers of one scenario are computed from (projected CRS, metres).
+
+    Attributes
+    ----------
+    crs : ``"EPSG:<code>"`` of every coordinate below.
+    height_offset : metres added to the trees' heights so they stand on the buildings'
+        ground (the demo's buildings are moved down by their lowest ground point).
+    footprints : building footprints and heights (``kernels.raster``).
+    trees : surveyed and planted trees, with their events.
+    covers : plant covers (lawn, meadow, shrub beds).
+    roads : the road network with traffic.
+    barriers : noise barriers (empty for the baseline).
+    grid : the analysis grid of the noise and air maps.
+    coefficients : CNOSSOS-EU road emission coefficients.
+    climate : growth and phenology climate.
+    survey_date : the date the trees were surveyed.
+    """
+
+    crs: str
+    height_offset: float
+    footprints: tuple[BuildingFootprint, ...]
+    trees: tuple[Tree, ...]
+    covers: tuple[PlantCover, ...]
+    roads: RoadNetwork
+    barriers: tuple[Barrier, ...]
+    grid: Grid
+    coefficients: RoadCoefficients
+    climate: Climate
+    survey_date: dt.date = DEMO_DATE
+
+    @classmethod
+    def load_demo(cls, input_dir: Path) -> District:
+        """The demo district: Berlin test-area buildings and trees, illustrative roads.
+
+        Reads ``input_dir/berlin_testarea_lod2_buildings.gml``, ``.../trees_veg.gml``,
+        ``input_dir/../demo/roads.geojson`` and ``input_dir/../noise/
+        cnossos_road_coefficients.json``; the result is cached per process (keyed by the
+        files' paths, sizes and modification times), so later calls are immediate.
+
+        Raises
+        ------
+        ServerError
+            An input is missing or unusable.
+        """
+        root = Path(input_dir).resolve()
+        paths = (
+            root / _BUILDINGS_GML,
+            root / _TREES_GML,
+            root.parent / "demo" / "roads.geojson",
+            root.parent / "noise" / "cnossos_road_coefficients.json",
+        )
+        stamp: list[tuple[str, int, int]] = []
+        for p in paths:
+            try:
+                st = p.stat()
+            except OSError as exc:
+                raise ServerError(f"demo input {p} cannot be read: {exc.strerror}") from exc
+            stamp.append((str(p), st.st_size, st.st_mtime_ns))
+        return _load_demo_cached(tuple(stamp))
+
+    def replace(self, **changes: Any) -> District:
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+    def tree(self, tree_id: str) -> Tree:
+        """The tree with this id.
+
+        Raises
+        ------
+        KeyError
+            No such tree.
+        """
+        return self.trees[self._tree_index()[tree_id]]
+
+    def tree_row(self, tree_id: str) -> int:
+        """Row of a tree in :attr:`trees` (and in :meth:`tree_table`); KeyError if unknown."""
+        return self._tree_index()[tree_id]
+
+    def _tree_index(self) -> dict[str, int]:
+        index: dict[str, int] = _derived(
+            self, "index", lambda: {t.id: i for i, t in enumerate(self.trees)}
+        )
+        return index
+
+    def tree_table(self) -> TreeTable:
+        """The trees as one vectorised :class:`TreeTable` (built once per District)."""
+        table: TreeTable = _derived(self, "table", lambda: trees_to_table(self.trees))
+        return table
+
+    def to_xy(self, lon: F64 | float, lat: F64 | float) -> tuple[F64, F64]:
+        """WGS84 degrees -> district CRS metres."""
+        x, y = _transformer("EPSG:4326", self.crs).transform(lon, lat)
+        return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+    def to_lonlat(self, x: F64 | float, y: F64 | float) -> tuple[F64, F64]:
+        """District CRS metres -> WGS84 degrees."""
+        lon, lat = _transformer(self.crs, "EPSG:4326").transform(x, y)
+        return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+
+    def bounds_lonlat(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) of the analysis grid, degrees (edges densified)."""
+        xmin, ymin, xmax, ymax = self.grid.bounds
+        t = np.linspace(0.0, 1.0, 17)
+        ex = np.concatenate(
+            [
+                xmin + (xmax - xmin) * t,
+                np.full(17, xmax),
+                xmin + (xmax - xmin) * t,
+                np.full(17, xmin),
+            ]
+        )
+        ey = np.concatenate(
+            [
+                np.full(17, ymin),
+                ymin + (ymax - ymin) * t,
+                np.full(17, ymax),
+                ymin + (ymax - ymin) * t,
+            ]
+        )
+        lon, lat = self.to_lonlat(ex, ey)
+        return (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
+
+
+_DERIVED: weakref.WeakKeyDictionary[District, dict[str, Any]] = weakref.WeakKeyDictionary()
+_DERIVED_LOCK = threading.Lock()
+
+
+def _derived(district: District, name: str, make: Any) -> Any:
+    """A value computed once per District object (kept while the object lives)."""
+    with _DERIVED_LOCK:
+        slot = _DERIVED.setdefault(district, {})
+        if name in slot:
+            return slot[name]
+    value = make()
+    with _DERIVED_LOCK:
+        return _DERIVED.setdefault(district, {}).setdefault(name, value)
+
+
+@functools.lru_cache(maxsize=8)
+def _transformer(src: str, dst: str) -> Any:
+    from pyproj import Transformer
+
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def _plain_attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Scalar attributes only (drops the heavy implicit-geometry prototype)."""
+    return {k: v for k, v in attrs.items() if isinstance(v, str | int | float | bool)}
+
+
+@functools.lru_cache(maxsize=4)
+def _load_demo_cached(stamp: tuple[tuple[str, int, int], ...]) -> District:
+    from greentwin.citygml.reader import CityGMLReader
+    from greentwin.green_model.io import read_vegetation
+    from greentwin.kernels.raster import footprints_from_features
+    from greentwin.server.demo import _ground_shift as ground_shift
+
+    t0 = time.perf_counter()
+    buildings, trees_gml, roads_path, coeff_path = (Path(s[0]) for s in stamp)
+    try:
+        reader = CityGMLReader(buildings)
+        footprints = tuple(footprints_from_features(reader.features()))
+        if reader.crs is None:
+            raise ServerError(f"{buildings} names no CRS")
+        crs = _epsg(reader.crs.pyproj_definition)
+        veg = read_vegetation(trees_gml, DEMO_DATE)
+        network = RoadNetwork.from_geojson(json.loads(roads_path.read_text(encoding="utf-8")))
+        coeffs = RoadCoefficients.from_dict(json.loads(coeff_path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise ServerError(f"the demo district cannot be loaded: {exc}") from exc
+    if not footprints:
+        raise ServerError(f"{buildings} holds no building footprints")
+    if network.crs != crs:
+        raise ServerError(f"{roads_path} is in {network.crs}, the buildings in {crs}")
+    trees = tuple(
+        dataclasses.replace(t, attributes=_plain_attributes(t.attributes)) for t in veg.trees
+    )
+    xy = np.concatenate([f.exterior[:, :2] for f in footprints])
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    grid = Grid.covering(
+        (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])),
+        GRID_CELL_M,
+        crs,
+        margin=GRID_MARGIN_M,
+    )
+    district = District(
+        crs=crs,
+        height_offset=-ground_shift(buildings),
+        footprints=footprints,
+        trees=trees,
+        covers=tuple(veg.covers),
+        roads=network,
+        barriers=(),
+        grid=grid,
+        coefficients=coeffs,
+        climate=Climate.for_city("Berlin"),
+        survey_date=DEMO_DATE,
+    )
+    log.info(
+        "demo district loaded: %d footprints, %d trees, %d roads, grid %dx%d (%.2f s)",
+        len(footprints),
+        len(trees),
+        len(network.roads),
+        grid.nx,
+        grid.ny,
+        time.perf_counter() - t0,
+    )
+    return district
+
+
+def _epsg(definition: str) -> str:
+    from pyproj import CRS
+
+    code = CRS.from_user_input(definition).to_epsg()
+    if code is None:
+        raise ServerError(f"the district CRS {definition!r} has no EPSG code")
+    return f"EPSG:{code}"
+
+
+# --------------------------------------------------------------------------- vegetation
+def date_bucket(date: dt.date) -> dt.date:
+    """The representative date of ``date``'s half-month: the 8th or the 23rd."""
+    return date.replace(day=8 if date.day <= 15 else 23)
+
+
+def vegetation_layer(district: District, date: dt.date, out_dir: Path) -> Any:
+    """Write the vegetation tileset of ``date`` (instanced 3D Tiles) into ``out_dir``.
+
+    Returns the :class:`~greentwin.tiles.vegetation.VegetationSummary`.
+    """
+    from greentwin.tiles.vegetation import build_vegetation_tileset
+
+    return build_vegetation_tileset(
+        district.tree_table(),
+        district.covers,
+        date,
+        out_dir,
+        crs=district.crs,
+        climate=district.climate,
+        instanced=True,
+        height_offset=district.height_offset,
+    )
+
+
+def cached_vegetation_layer(district: District, date: dt.date, cache_dir: Path) -> tuple[str, Any]:
+    """The vegetation tileset of ``date`` in ``cache_dir/<key>/``, built on first request.
+
+    Returns
+    -------
+    (key, summary): the folder name (32 hex digits, a content key over trees, covers,
+    date and parameters) and the build summary.
+    """
+    from greentwin.tiles.vegetation import cached_vegetation_tileset
+
+    summary = cached_vegetation_tileset(
+        cache_dir,
+        district.tree_table(),
+        district.covers,
+        date,
+        crs=district.crs,
+        climate=district.climate,
+        instanced=True,
+        height_offset=district.height_offset,
+    )
+    return Path(summary["tileset"]).parent.name, summary
+
+
+# --------------------------------------------------------------------------- overlays
+class OverlayMeta(TypedDict):
+    """``meta.json`` of an overlay layer (what ``/api/layers`` and the probe read)."""
+
+    indicator: str
+    unit: str
+    zoom: list[int]
+    bounds: list[float]
+    grid: dict[str, Any]
+    legend: Any
+
+
+@dataclass(slots=True, eq=False)
+class OverlayState:
+    """The noise and air maps of one district state, with their rendered tiles.
+
+    Attributes
+    ----------
+    district : the inputs the maps were computed from.
+    grid : the analysis grid.
+    values : indicator -> (ny, nx) float64 grid (row 0 south; NaN in buildings for noise);
+        also ``diff_<indicator>`` when a baseline was given.
+    zoom : (zmin, zmax) of the tiles.
+    bounds : (west, south, east, north) degrees of the grid.
+    tiles : indicator -> {(z, x, y): PNG bytes}.
+    noise, air : the kernel objects (``NoiseMap``, ``AirMap``), None after :meth:`portable`.
+    receiver_cells : (R,) int64 flat grid cell of each noise receiver.
+    heights : (ny, nx) obstacle heights the noise map used (buildings + barriers), m.
+    lai : (ny, nx) canopy leaf area index the air map used.
+    timings : seconds by step of the last call.
+    """
+
+    district: District
+    grid: Grid
+    values: dict[str, F64]
+    zoom: tuple[int, int]
+    bounds: tuple[float, float, float, float]
+    tiles: dict[str, dict[tuple[int, int, int], bytes]] = field(default_factory=dict)
+    noise: Any = None
+    air: Any = None
+    receiver_cells: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    heights: F64 = field(default_factory=lambda: np.zeros((0, 0)))
+    lai: F64 = field(default_factory=lambda: np.zeros((0, 0)))
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def portable(self) -> OverlayState:
+        """A copy without the kernel objects (picklable; no incremental updates from it)."""
+        return dataclasses.replace(self, noise=None, air=None)
+
+    def meta(self, indicator: str) -> OverlayMeta:
+        """The ``meta.json`` content of one indicator's layer."""
+        from greentwin.tiles.colormaps import get_scale
+        from greentwin.tiles.overlay import legend
+
+        base = indicator.removeprefix("diff_")
+        scale = _SCALES[base] if base == indicator else f"diff_{_SCALES[base]}"
+        g = self.grid
+        return {
+            "indicator": indicator,
+            "unit": UNITS[base],
+            "zoom": [self.zoom[0], self.zoom[1]],
+            "bounds": [round(v, 7) for v in self.bounds],
+            "grid": {"x0": g.x0, "y0": g.y0, "cell": g.cell, "nx": g.nx, "ny": g.ny, "crs": g.crs},
+            "legend": legend(get_scale(scale)),
+        }
+
+
+def obstacle_heights(district: District) -> tuple[F64, F64]:
+    """(buildings, buildings + barriers) height rasters on the district grid, m.
+
+    Barriers are drawn into every cell their polyline passes (sampled every quarter
+    cell), so they are at least one cell wide (``docs/noise.md``, limits).
+    """
+    grid = district.grid
+    buildings = building_height_grid(grid, list(district.footprints))
+    heights = buildings.copy()
+    for b in district.barriers:
+        pts: list[F64] = []
+        for (x0, y0), (x1, y1) in zip(b.coords[:-1], b.coords[1:], strict=True):
+            n = max(2, math.ceil(math.hypot(x1 - x0, y1 - y0) / (grid.cell / 4.0)) + 1)
+            t = np.linspace(0.0, 1.0, n)
+            pts.append(np.column_stack([x0 + (x1 - x0) * t, y0 + (y1 - y0) * t]))
+        p = np.concatenate(pts)
+        ok = grid.contains(p[:, 0], p[:, 1])
+        row, col = grid.index(p[ok, 0], p[ok, 1])
+        np.maximum.at(heights, (row, col), b.height_m)
+    return buildings, heights
+
+
+def canopy_lai(district: District) -> F64:
+    """(ny, nx) annual-mean canopy leaf area index on the district grid, m2/m2.
+
+    Each tree alive in the survey year's summer contributes its full-leaf LAI
+    (leaf area / crown projection) times its share of the year in leaf
+    (``leaf_days / 365``) to the cells whose centres lie within its crown; where crowns
+    overlap the larger value is kept. This feeds the foliage deposition of the air model
+    (i-Tree Eco, Nowak et al. 2013, via ``kernels.air.deposition``).
+    """
+    from greentwin.green_model.services import leaf_days
+
+    grid = district.grid
+    lai = np.zeros(grid.shape)
+    if not district.trees:
+        return lai
+    table = district.tree_table()
+    summer = dt.date(district.survey_date.year, 7, 15)
+    st = table.states(summer, district.climate)
+    crown_area = np.pi * (st.crown_diameter_m / 2.0) ** 2
+    full = np.where(crown_area > 0, st.leaf_area_full_m2 / np.maximum(crown_area, 1e-9), 0.0)
+    annual = full * leaf_days(table, district.climate) / 365.0
+    xs, ys = grid.xs(), grid.ys()
+    for i in np.flatnonzero(st.alive & (crown_area > 0)):
+        x, y = table.xyz[i, :2]
+        r = st.crown_diameter_m[i] / 2.0
+        rows, cols = grid.window((x - r, y - r, x + r, y + r))
+        if rows.stop <= rows.start or cols.stop <= cols.start:
+            continue
+        gx, gy = np.meshgrid(xs[cols], ys[rows])
+        inside = (gx - x) ** 2 + (gy - y) ** 2 <= r * r
+        block = lai[rows, cols]
+        block[inside] = np.maximum(block[inside], annual[i])
+    return lai
+
+
+def _road_key(road: Road) -> str:
+    """A comparable text of everything about a road that the kernels use."""
+    return json.dumps(RoadNetwork((road,)).to_geojson()["features"][0], sort_keys=True)
+
+
+def _road_changes(old: RoadNetwork, new: RoadNetwork) -> tuple[list[Road], list[Road]]:
+    """(old versions, new versions) of the roads that were removed, added or changed."""
+    before = {r.id: r for r in old.roads}
+    after = {r.id: r for r in new.roads}
+    gone = [r for rid, r in before.items() if rid not in after]
+    added = [r for rid, r in after.items() if rid not in before]
+    changed = [
+        rid
+        for rid in before.keys() & after.keys()
+        if _road_key(before[rid]) != _road_key(after[rid])
+    ]
+    changed.sort()
+    return gone + [before[i] for i in changed], added + [after[i] for i in changed]
+
+
+def _noise_grids(state_noise: Any, grid: Grid, cells: npt.NDArray[np.int64]) -> dict[str, F64]:
+    ind = state_noise.indicators()
+    out: dict[str, F64] = {}
+    for name, key in (("noise_lden", "L_den"), ("noise_lnight", "L_night")):
+        g = np.full(grid.ny * grid.nx, np.nan)
+        v = np.asarray(ind[key], dtype=np.float64)
+        g[cells] = np.where(np.isfinite(v), v, np.nan)
+        out[name] = g.reshape(grid.shape)
+    return out
+
+
+def _full_noise(district: District, buildings: F64, heights: F64, backend: str) -> tuple[Any, Any]:
+    from greentwin.kernels.noise.compute import NoiseMap, NoiseParams, NoiseScene, grid_receivers
+
+    receivers, cells = grid_receivers(NoiseScene(district.grid, buildings), RECEIVER_HEIGHT_M)
+    params = NoiseParams(receiver_height_m=RECEIVER_HEIGHT_M)
+    scene = NoiseScene(district.grid, heights)
+    nm = NoiseMap.compute(district.roads, district.coefficients, scene, receivers, params, backend)
+    return nm, cells
+
+
+def overlay_layers(
+    district: District,
+    out_root: Path | None,
+    *,
+    previous: OverlayState | None = None,
+    baseline: OverlayState | None = None,
+    backend: str = "auto",
+) -> OverlayState:
+    """Compute (or update) the noise and air maps and write their tiles.
+
+    Parameters
+    ----------
+    district : the inputs.
+    out_root : folder that receives ``<indicator>/`` per layer (``{z}/{x}/{y}.png``,
+        ``legend.json``, ``meta.json``, ``values.npy``); None computes without writing.
+    previous : the state of an earlier call for this scenario on the same grid: roads
+        that changed (by id and content), barriers and canopy are applied incrementally
+        and unchanged tiles are reused. Its kernel objects are updated in place and move
+        to the returned state (do not use ``previous`` afterwards).
+    baseline : the baseline's state: also writes ``diff_<indicator>`` layers.
+    backend : noise kernel backend (``"auto"``: CUDA where usable, else compiled CPU).
+
+    Returns
+    -------
+    The new :class:`OverlayState`.
+    """
+    from greentwin.kernels.air.compute import AirMap
+    from greentwin.kernels.noise.compute import NoiseScene
+    from greentwin.tiles.overlay import default_zoom_range
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    grid = district.grid
+    buildings, heights = obstacle_heights(district)
+    lai = canopy_lai(district)
+    timings["rasters"] = time.perf_counter() - t0
+    reuse = (
+        previous is not None
+        and previous.noise is not None
+        and previous.air is not None
+        and previous.grid == grid
+    )
+    t1 = time.perf_counter()
+    if reuse:
+        assert previous is not None
+        nm, am, cells = previous.noise, previous.air, previous.receiver_cells
+        old_roads, new_roads = _road_changes(previous.district.roads, district.roads)
+        prev_buildings = np.where(previous.heights > 0, 1, 0)
+        if not np.array_equal(prev_buildings, np.where(buildings > 0, 1, 0)) or not np.array_equal(
+            building_height_grid(grid, list(previous.district.footprints)), buildings
+        ):
+            # A building changed: the receiver set changes with it; recompute the noise map.
+            nm, cells = _full_noise(district, buildings, heights, backend)
+        else:
+            if old_roads or new_roads:
+                nm.update_roads(old_roads, new_roads)
+            if not np.array_equal(previous.heights, heights):
+                nm.update_scene(NoiseScene(grid, heights))
+        timings["noise"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        if old_roads or new_roads:
+            am.update_roads(old_roads, new_roads)
+        if not np.array_equal(previous.lai, lai):
+            am.set_lai(lai)
+        timings["air"] = time.perf_counter() - t2
+        zoom, bounds = previous.zoom, previous.bounds
+    else:
+        nm, cells = _full_noise(district, buildings, heights, backend)
+        timings["noise"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        am = AirMap(
+            grid, district.roads, lai=lai, backend="numpy" if backend == "numpy" else "auto"
+        )
+        am.compute()
+        timings["air"] = time.perf_counter() - t2
+        zoom = default_zoom_range(grid)
+        bounds = district.bounds_lonlat()
+    values = _noise_grids(nm, grid, cells)
+    air = am.maps()
+    values["no2"] = air["no2"]
+    values["pm10"] = air["pm10"]
+    if baseline is not None:
+        if baseline.grid != grid:
+            raise ServerError("the baseline's overlays use another grid; cannot difference them")
+        for ind in INDICATORS:
+            values[f"diff_{ind}"] = values[ind] - baseline.values[ind]
+    state = OverlayState(
+        district=district,
+        grid=grid,
+        values=values,
+        zoom=zoom,
+        bounds=bounds,
+        noise=nm,
+        air=am,
+        receiver_cells=cells,
+        heights=heights,
+        lai=lai,
+        timings=timings,
+    )
+    t3 = time.perf_counter()
+    _render(state, previous if reuse else None)
+    timings["render"] = time.perf_counter() - t3
+    if out_root is not None:
+        t4 = time.perf_counter()
+        _write(state, Path(out_root))
+        timings["write"] = time.perf_counter() - t4
+    log.info(
+        "overlays: %s (%s)",
+        ", ".join(sorted(values)),
+        ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()),
+    )
+    return state
+
+
+def _tile_cells(
+    grid: Grid, z: int, x: int, y: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Flat grid cell under each pixel centre of a tile (nearest cell), and which are inside.
+
+    The same pixel -> cell mapping as :func:`greentwin.tiles.overlay.render_tile` with
+    nearest sampling, computed once per tile and shared by every indicator.
+    """
+    from greentwin.tiles.overlay import ORIGIN_SHIFT, TILE_SIZE, tile_bounds_3857
+
+    xmin, _, _, ymax = tile_bounds_3857(z, x, y)
+    res = 2 * ORIGIN_SHIFT / 2**z / TILE_SIZE
+    centres = (np.arange(TILE_SIZE) + 0.5) * res
+    mx, my = np.meshgrid(xmin + centres, ymax - centres)
+    gx, gy = _transformer("EPSG:3857", grid.crs).transform(mx, my)
+    fx = (np.asarray(gx) - grid.x0) / grid.cell
+    fy = (np.asarray(gy) - grid.y0) / grid.cell
+    inside = (fx >= 0) & (fx < grid.nx) & (fy >= 0) & (fy < grid.ny)
+    col = np.clip(np.floor(fx).astype(np.int64), 0, grid.nx - 1)
+    row = np.clip(np.floor(fy).astype(np.int64), 0, grid.ny - 1)
+    return row * grid.nx + col, np.asarray(inside)
+
+
+def _encode_png(rgba: npt.NDArray[np.uint8]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def _render(state: OverlayState, previous: OverlayState | None) -> None:
+    """Render every indicator's tiles; reuse the previous tiles outside changed cells."""
+    from greentwin.tiles.colormaps import get_scale
+    from greentwin.tiles.overlay import tiles_for_grid, tiles_for_window
+
+    zmin, zmax = state.zoom
+    grid = state.grid
+    all_tiles = list(tiles_for_grid(grid, zmin, zmax))
+    cells: dict[tuple[int, int, int], tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]] = {}
+    for name, v in state.values.items():
+        base = name.removeprefix("diff_")
+        scale = get_scale(_SCALES[base] if base == name else f"diff_{_SCALES[base]}")
+        todo: list[tuple[int, int, int]] = all_tiles
+        old_tiles = previous.tiles.get(name) if previous is not None else None
+        if previous is not None and old_tiles is not None and name in previous.values:
+            same = np.isclose(previous.values[name], v, rtol=0.0, atol=_CHANGE_EPS, equal_nan=True)
+            rows, cols = np.nonzero(~same)
+            if len(rows) == 0:
+                state.tiles[name] = dict(old_tiles)
+                continue
+            window = (
+                slice(int(rows.min()), int(rows.max()) + 1),
+                slice(int(cols.min()), int(cols.max()) + 1),
+            )
+            todo = sorted(set(tiles_for_window(grid, *window, zmin, zmax)) & set(all_tiles))
+            tiles = dict(old_tiles)
+        else:
+            tiles = {}
+        flat = v.ravel()
+        for key in todo:
+            if key not in cells:
+                cells[key] = _tile_cells(grid, *key)
+            idx, inside = cells[key]
+            sampled = np.where(inside, flat[idx], np.nan)
+            tiles[key] = _encode_png(scale.colorize(sampled, alpha=200))
+        state.tiles[name] = tiles
+
+
+def _write(state: OverlayState, out_root: Path) -> None:
+    for name, tiles in state.tiles.items():
+        folder = out_root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for (z, x, y), png in tiles.items():
+            d = folder / str(z) / str(x)
+            d.mkdir(parents=True, exist_ok=True)
+            (d / f"{y}.png").write_bytes(png)
+        meta = state.meta(name)
+        (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        (folder / "legend.json").write_text(json.dumps(meta["legend"], indent=1), encoding="utf-8")
+        with open(folder / "values.npy", "wb") as fh:
+            np.save(fh, state.values[name].astype(np.float32), allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def probe(state: OverlayState, lon: float, lat: float) -> dict[str, float | None]:
+    """Every indicator's value (and difference, where computed) in the cell at a point.
+
+    Returns
+    -------
+    indicator -> value (dB(A) or ug/m3, rounded to 0.001), None outside the grid or in a
+    building (noise).
+
+    Raises
+    ------
+    ScenarioError
+        lon/lat outside WGS84 ranges.
+    """
+    from greentwin.core import TilingError
+    from greentwin.tiles.overlay import probe as grid_probe
+
+    try:
+        result = grid_probe(state.grid, state.values, lon=lon, lat=lat)
+    except TilingError as exc:
+        raise ScenarioError(str(exc)) from exc
+    return dict(result["values"])
+
+
+def values_at(values: Mapping[str, F64], grid: Grid, x: float, y: float) -> dict[str, float | None]:
+    """Values of several grids in the cell holding (x, y) metres (None outside / NaN)."""
+    col = math.floor((x - grid.x0) / grid.cell)
+    row = math.floor((y - grid.y0) / grid.cell)
+    inside = 0 <= col < grid.nx and 0 <= row < grid.ny
+    out: dict[str, float | None] = {}
+    for name, v in values.items():
+        val = float(v[row, col]) if inside else math.nan
+        out[name] = None if math.isnan(val) else round(val, 3)
+    return out
+
+
+def indicator_names(values: Sequence[str]) -> list[str]:
+    """Indicators first in :data:`INDICATORS` order, then difference layers."""
+    order = {n: i for i, n in enumerate(INDICATORS)}
+    return sorted(
+        values, key=lambda n: (n.startswith("diff_"), order.get(n.removeprefix("diff_"), 99), n)
+    )
