@@ -96,7 +96,9 @@ class FeatureMesh:
     coarse : the coarse prism.
     radius : metres, bounding-sphere radius around ``origin``.
     height : metres, vertical extent of the geometry.
-    detail_error : metres, how far the coarse prism may stray from the geometry.
+    detail_error : metres, how far the coarse prism may stray from the geometry: the
+        largest of the roof height span, the area the block adds to the footprint
+        divided by its width (concave outlines, separate blocks), and 2 % of the size.
     ground_h : metres, lowest ellipsoidal height of ground surfaces (else of all points).
     lod : the LoD used for the top-level feature.
     fallback : True when ``--lod`` was not available and another LoD was used.
@@ -468,12 +470,24 @@ def build_records(
         proj = enu[:, :2] @ _DIRS.T
         support = np.where(has[:, None], np.maximum.reduceat(proj, safe_vs), -np.inf)
 
-    coarse = _prisms(
+    coarse, dop_area = _prisms(
         np.where(has[:, None], support, 0.0),
         np.where(has, lo[:, 2], 0.0),
         np.where(has, hi[:, 2], 0.0),
         rots,
     )
+    # footprint area: horizontal projection of the upward-facing polygons (roofs, tops)
+    # or of the downward-facing ones (ground), whichever is larger: ring orientation
+    # in real data is not reliable, and shells may lack a ground or a roof
+    up_comp = np.einsum("pj,pj->p", tri.normals, rots[pfeat, 2, :])
+    footprint = np.maximum(
+        np.bincount(pfeat, weights=tri.areas * np.maximum(up_comp, 0.0), minlength=nf),
+        np.bincount(pfeat, weights=tri.areas * np.maximum(-up_comp, 0.0), minlength=nf),
+    )
+    # how far a block strays from the footprint: the area it adds over the footprint
+    # divided by its width (a notch of a x a in a block of side s gives a^2 / s; the
+    # corner slivers around a rectangle give a few decimetres)
+    hull_error = np.maximum(dop_area - footprint, 0.0) / np.sqrt(np.maximum(dop_area, 1.0))
     skipped_of: dict[int, list[SkippedFeature]] = {}
     poly_base = np.zeros(nf + 1, np.int64)
     np.cumsum(np.bincount(pfeat, minlength=nf), out=poly_base[1:])
@@ -523,7 +537,7 @@ def build_records(
             coarse=coarse[f],
             radius=float(radius[f]),
             height=zmax - zmin,
-            detail_error=max(roof_span, 0.02 * diag, 0.1),
+            detail_error=max(roof_span, float(hull_error[f]), 0.02 * diag, 0.1),
             ground_h=float(ground_h[f]),
             lod=item.lod,
             fallback=item.fallback,
@@ -539,7 +553,7 @@ _CIRCLE = (0.5 / np.cos(np.pi / 16)) * np.stack(
 )
 
 
-def _prisms(support: F64, zmin: F64, zmax: F64, rots: F64) -> list[Coarse]:
+def _prisms(support: F64, zmin: F64, zmax: F64, rots: F64) -> tuple[list[Coarse], F64]:
     """16-DOP prisms over footprints, vectorised over features (local ENU, metres).
 
     Parameters
@@ -548,6 +562,10 @@ def _prisms(support: F64, zmin: F64, zmax: F64, rots: F64) -> list[Coarse]:
         consecutive supporting lines meet at the footprint's vertices.
     zmin, zmax : (f,) lowest and highest point of each feature (metres up).
     rots : (f, 3, 3) ECEF-to-ENU rotations; prisms are returned in ECEF axes.
+
+    Returns
+    -------
+    (prisms, (f,) float64 footprint areas of the prisms in square metres)
 
     Notes
     -----
@@ -599,4 +617,4 @@ def _prisms(support: F64, zmin: F64, zmax: F64, rots: F64) -> list[Coarse]:
         quads = (16 + 4 * np.arange(nw)[:, None, None] + _QUAD).reshape(-1, 3)
         tris = np.concatenate((_FAN[fan_ok[f]], quads)).astype(np.uint32)
         out.append(Coarse(pos.astype(np.float32), nrm.astype(np.float32), tris))
-    return out
+    return out, np.where(flat, 0.0, area)

@@ -10,7 +10,7 @@ Earcut adds no vertices, so the output vertices are the input ring points.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mapbox_earcut
 import numpy as np
@@ -45,6 +45,7 @@ class Triangulation:
     normals : (p, 3) float64 unit Newell normal per input polygon (zeros if degenerate).
     skipped : input polygon indices left out (degenerate: no area or no triangles).
     vertex_source : (n,) int64, index of each vertex in the concatenated input rings.
+    areas : (p,) float64, area of each input polygon's exterior ring (units squared).
     """
 
     vertices: F64
@@ -54,6 +55,7 @@ class Triangulation:
     normals: F64
     skipped: list[int]
     vertex_source: I64
+    areas: F64 = field(default_factory=lambda: np.zeros(0))
 
 
 def newell_normals(points: F64, ring_starts: I64) -> F64:
@@ -224,7 +226,9 @@ def triangulate_flat(points: F64, lengths: I64, poly_nrings: list[int]) -> Trian
     if not keep.any():
         z3 = np.zeros((0, 3))
         zi = np.zeros(0, np.int64)
-        return Triangulation(z3, np.zeros((0, 3), np.uint32), zi, zi, unit, skipped, zi)
+        return Triangulation(
+            z3, np.zeros((0, 3), np.uint32), zi, zi, unit, skipped, zi, 0.5 * length
+        )
     kept = np.flatnonzero(keep)
     kv = nverts[kept]
     base = np.zeros(len(kept), dtype=np.int64)
@@ -260,5 +264,12 @@ def triangulate_flat(points: F64, lengths: I64, poly_nrings: list[int]) -> Trian
         triangles = triangles[solid]
         triangle_polygon = triangle_polygon[solid]
     return Triangulation(
-        vertices, triangles, vertex_polygon, triangle_polygon, unit, skipped, vertex_source
+        vertices,
+        triangles,
+        vertex_polygon,
+        triangle_polygon,
+        unit,
+        skipped,
+        vertex_source,
+        0.5 * length,
     )
