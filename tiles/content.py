@@ -245,7 +245,7 @@ def build_tile(
                     (
                         pos[v0:v1],
                         nrm[v0:v1],
-                        m.uv[v0:v1],
+                        None if m.uv is None else m.uv[v0:v1],
                         m.vertex_object[v0:v1].astype(np.uint32) + obj0,
                         m.vertex_surface[v0:v1] + surf0,
                         m.triangles[t0:t1] - np.uint32(v0),
@@ -327,7 +327,10 @@ def build_tile(
             )
         if use_uv:
             attrs["TEXCOORD_0"] = b.add_accessor(
-                np.concatenate([p[2] for p in plist]).astype(np.float32), target=ARRAY_BUFFER
+                np.concatenate(
+                    [np.zeros((len(p[0]), 2)) if p[2] is None else p[2] for p in plist]
+                ).astype(np.float32),
+                target=ARRAY_BUFFER,
             )
         prims.append(
             {

@@ -85,7 +85,8 @@ class FeatureMesh:
     origin : (3,) float64 metres, ECEF.
     positions : (n, 3) float32 metres, ECEF axes, relative to ``origin``.
     normals : (n, 3) float32 unit vectors, ECEF axes (flat per polygon).
-    uv : (n, 2) float32 glTF texture coordinates (V flipped), zeros where untextured.
+    uv : (n, 2) float32 glTF texture coordinates (V flipped), zeros where untextured;
+        None when no surface of the feature is textured.
     triangles : (t, 3) uint32, sorted by material group (vertices are too).
     groups : (material key, first/end triangle, first/end vertex) per material.
     vertex_object : (n,) uint16 row in ``objects``.
@@ -108,7 +109,7 @@ class FeatureMesh:
     origin: F64
     positions: F32
     normals: F32
-    uv: F32
+    uv: F32 | None
     triangles: npt.NDArray[np.uint32]
     groups: list[tuple[MaterialKey, int, int, int, int]]
     vertex_object: npt.NDArray[np.uint16]
@@ -301,6 +302,7 @@ def build_records(
     pend: list[_Pending] = []
     rings: list[F64] = []
     uv_rings: list[F64 | None] = []
+    poly_tex: list[bool] = []
     ring_len: list[int] = []
     nrings: list[int] = []
     poly_pts: list[int] = []
@@ -352,6 +354,7 @@ def build_records(
                 and len(p.uv) == 1 + nh
                 and all(len(u) == ring_len[-1 - nh + j] for j, u in enumerate(p.uv))
             )
+            poly_tex.append(tex)
             if tex and p.uv is not None:
                 any_tex = True
                 uv_rings.extend(p.uv)
@@ -428,7 +431,9 @@ def build_records(
     vobject = np.asarray(poly_object, np.uint16)[vps]
     vsurface = np.asarray(poly_surface, np.uint32)[vps]
     uv = np.zeros((len(vorder), 2), np.float32)
+    feat_tex = np.zeros(nf, dtype=bool)
     if any_tex:
+        feat_tex[pfeat[np.asarray(poly_tex)]] = True
         all_uv = np.concatenate(
             [
                 np.zeros((ln, 2)) if u is None else u
@@ -525,7 +530,7 @@ def build_records(
             origin=origin[f],
             positions=positions[v0:v1].astype(np.float32),
             normals=normals[v0:v1],
-            uv=uv[v0:v1],
+            uv=uv[v0:v1] if feat_tex[f] else None,
             triangles=(triangles[t0:t1] - v0).astype(np.uint32),
             groups=groups,
             vertex_object=vobject[v0:v1],
