@@ -24,12 +24,11 @@ contribution of any set of roads can be subtracted and added again
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +41,7 @@ from greentwin.kernels.noise.emission import (
     source_powers,
 )
 from greentwin.kernels.noise.propagation import (
+    NOMINAL_BANDS_HZ,
     atmospheric_absorption,
     diffraction,
     divergence,
@@ -54,6 +54,7 @@ from greentwin.kernels.raster import BuildingFootprint, CrownRaster, Grid
 from greentwin.kernels.roads import PERIOD_HOURS, Road, RoadNetwork, SourcePoints
 
 __all__ = [
+    "Engine",
     "FacadeReceivers",
     "NoiseMap",
     "NoiseParams",
@@ -65,6 +66,9 @@ __all__ = [
     "image_sources",
     "indicators",
     "receiver_energy",
+    "receiver_energy_cuda",
+    "receiver_energy_numba",
+    "resolve_backend",
     "road_sources",
 ]
 
@@ -73,6 +77,9 @@ log = logging.getLogger(__name__)
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Array = Any
+
+#: Kernel implementations: the vectorised reference, compiled CPU, CUDA.
+Engine = Literal["reference", "numba", "cuda"]
 
 #: Radius of the curved path used for foliage, m (ISO 9613-2, Annex A).
 FOLIAGE_ARC_RADIUS_M = 5000.0
@@ -427,6 +434,20 @@ def _sample(sa: _SceneArrays, raster: Array, x: Array, y: Array, xp: ModuleType)
     return xp.where(inside, raster[idx], 0.0)
 
 
+def _cells(sa: _SceneArrays, cx: Array, cy: Array, xp: ModuleType) -> Array:
+    """Flat cell index at positions given in cell units from the grid origin; -1 outside."""
+    g = sa.grid
+    col = xp.floor(cx).astype(xp.int64)
+    row = xp.floor(cy).astype(xp.int64)
+    inside = (col >= 0) & (col < g.nx) & (row >= 0) & (row < g.ny)
+    return xp.where(inside, row * g.nx + col, -1)
+
+
+def _take(raster: Array, cells: Array, xp: ModuleType) -> Array:
+    """Values of a flattened raster at cell indices from :func:`_cells`; 0 outside."""
+    return xp.where(cells >= 0, raster[xp.maximum(cells, 0)], 0.0)
+
+
 def _pair_attenuation(
     sa: _SceneArrays,
     sx: Array,
@@ -465,17 +486,21 @@ def _pair_attenuation(
     d = xp.sqrt(dh * dh + dz * dz)
     base = divergence(d)[:, None] + alpha_atm[None, :] * d[:, None]
 
-    t = (xp.arange(nk, dtype=xp.float64) + 0.5) / nk  # (K,)
-    px = sx[:, None] + dx[:, None] * t[None, :]
-    py = sy[:, None] + dy[:, None] * t[None, :]
-    h = _sample(sa, sa.heights, px, py, xp)  # (P, K)
+    t = (xp.arange(nk, dtype=xp.float64) + 0.5) * (1.0 / nk)  # (K,)
+    g = sa.grid
+    # sample positions in cell units from the grid origin (the compiled kernels do the same
+    # operations, so both pick the same cells)
+    cx = ((sx - g.x0) / g.cell)[:, None] + (dx / g.cell)[:, None] * t[None, :]
+    cy = ((sy - g.y0) / g.cell)[:, None] + (dy / g.cell)[:, None] * t[None, :]
+    cells = _cells(sa, cx, cy, xp)
+    h = _take(sa.heights, cells, xp)  # (P, K)
     dist_r = dh[:, None] * (1.0 - t[None, :])
     h = xp.where((dist_r < skip[:, None]) | (t[None, :] < t_start[:, None]), 0.0, h)
     z_los = sz[:, None] + dz[:, None] * t[None, :]
     blocked = xp.any(h > z_los, axis=1)
 
     if sa.ground is not None:
-        gs = _sample(sa, sa.ground, px, py, xp)
+        gs = _take(sa.ground, cells, xp)
         g_path = xp.mean(gs, axis=1)
     else:
         gs = None
@@ -487,9 +512,9 @@ def _pair_attenuation(
     if sa.crown_top is not None:
         sag = t * (1.0 - t)  # (K,)
         zc = z_los + sag[None, :] * (dh * dh / (2.0 * FOLIAGE_ARC_RADIUS_M))[:, None]
-        top = _sample(sa, sa.crown_top, px, py, xp)
-        bot = _sample(sa, sa.crown_base, px, py, xp)
-        dens = _sample(sa, sa.crown_density, px, py, xp)
+        top = _take(sa.crown_top, cells, xp)
+        bot = _take(sa.crown_base, cells, xp)
+        dens = _take(sa.crown_density, cells, xp)
         inside = (zc >= bot) & (zc <= top) & (top > 0.0)
         df = xp.sum(xp.where(inside, dens, 0.0), axis=1) * dh / nk
         fol = foliage_attenuation(df)
@@ -698,23 +723,16 @@ def receiver_energy(
         ri, si, dpair, ri_g, t_ref = ri[keep], si[keep], dpair[keep], ri_g[keep], t_ref[keep]
         n_p = int(ri.shape[0])
         dist_host = to_numpy(dpair)
+        # samples per pair, K = max(2, ceil(d_h / step) + 1): non-decreasing (pairs sorted by
+        # distance), so each chunk holds pairs of one K and every pair gets its own K
+        k_pair = np.maximum(2, np.ceil(dist_host / step).astype(np.int64) + 1)
         start = 0
         nw = n_c * 8
         acc = xp.zeros(((r1 - r0) * nw,))
         while start < n_p:
-            # chunk: as many pairs as fit with nk samples for the longest one
-            stop = start
-            nk = 2
-            lo, hi = start + 1, n_p
-            # grow the chunk by bisection on the budget (pairs sorted by distance)
-            while lo <= hi:
-                mid = (lo + hi) // 2
-                k_mid = max(2, math.ceil(float(dist_host[mid - 1]) / step) + 1)
-                if (mid - start) * k_mid <= params.pair_budget or mid == start + 1:
-                    stop, nk = mid, k_mid
-                    lo = mid + 1
-                else:
-                    hi = mid - 1
+            nk = int(k_pair[start])
+            same_k = int(np.searchsorted(k_pair, nk, side="right"))
+            stop = min(same_k, start + max(1, params.pair_budget // nk))
             sl = slice(start, stop)
             s_idx = si[sl]
             r_idx = ri_g[sl]
@@ -743,6 +761,115 @@ def receiver_energy(
             start = stop
         out[r0:r1] += acc.reshape(r1 - r0, n_c, 8)
     return out
+
+
+def _fast_args(sources: SourceSet, sa: _SceneArrays, params: NoiseParams) -> tuple[Array, ...]:
+    """Arguments shared by the compiled kernels, on the sources' backend."""
+    xp = namespace_of(sources.xyz)
+    g = sa.grid
+    crowns = (
+        None
+        if sa.crown_top is None or sa.crown_base is None or sa.crown_density is None
+        else (sa.crown_base, sa.crown_top, sa.crown_density)
+    )
+    n_s = len(sources)
+    return (
+        sources.xyz,
+        sources.power.reshape(n_s, -1),
+        sources.plane,
+        sources.is_image,
+        sa.heights,
+        sa.ground,
+        crowns,
+        (g.x0, g.y0, g.cell, g.nx, g.ny),
+        xp.asarray(atmospheric_absorption(params.temperature_c, params.humidity_pct)),
+        xp.asarray(NOMINAL_BANDS_HZ),
+        float(params.profile_step_m or g.cell),
+        float(params.max_distance_m),
+        float(params.p_favourable),
+        float(params.ground_g),
+    )
+
+
+def receiver_energy_numba(
+    rec_xyz: F64,
+    rec_skip: F64,
+    rec_n: F64,
+    sources: SourceSet,
+    sa: _SceneArrays,
+    params: NoiseParams,
+) -> F64:
+    """:func:`receiver_energy` compiled with numba (CPU threads over receivers).
+
+    Same signature, inputs and result as the reference (host NumPy arrays); see
+    :mod:`greentwin.kernels.noise.fast`.
+    """
+    from greentwin.kernels.noise.fast import energy_kernel
+
+    n_c = int(sources.power.shape[1])
+    e = energy_kernel(rec_xyz, rec_skip, rec_n, *_fast_args(sources, sa, params))
+    return e.reshape(-1, n_c, 8)
+
+
+def receiver_energy_cuda(
+    rec_xyz: Array,
+    rec_skip: Array,
+    rec_n: Array,
+    sources: SourceSet,
+    sa: _SceneArrays,
+    params: NoiseParams,
+) -> Array:
+    """:func:`receiver_energy` as a CUDA kernel (``cupy.RawKernel``, one thread per receiver).
+
+    Same signature as the reference, on CuPy arrays; see
+    :mod:`greentwin.kernels.noise.cuda`.
+    """
+    from greentwin.kernels.noise.cuda import energy_kernel
+
+    n_c = int(sources.power.shape[1])
+    e = energy_kernel(rec_xyz, rec_skip, rec_n, *_fast_args(sources, sa, params))
+    return e.reshape(-1, n_c, 8)
+
+
+#: The kernel of each engine; all take and return the same arrays.
+KERNELS: dict[str, Any] = {
+    "reference": receiver_energy,
+    "numba": receiver_energy_numba,
+    "cuda": receiver_energy_cuda,
+}
+
+
+def resolve_backend(backend: Backend | str) -> tuple[Backend, Engine]:
+    """The array backend and the kernel engine for a backend name, chosen once.
+
+    ``"numpy"``: the vectorised reference on NumPy; ``"numba"`` or ``"cpu"``: the compiled
+    CPU kernel; ``"cupy"``: the CUDA kernel (``cupy.RawKernel``); ``"cupy-reference"``:
+    the vectorised reference on CuPy; ``"auto"``: CuPy's CUDA kernel where a GPU is
+    usable, else numba. A :class:`Backend` object selects the fast engine of its
+    library (numba for NumPy, CUDA for CuPy).
+
+    Raises
+    ------
+    KernelError
+        Unknown name, or CuPy requested where it is not available.
+    """
+    if isinstance(backend, Backend):
+        return backend, ("cuda" if backend.name == "cupy" else "numba")
+    if backend == "numpy":
+        return get_backend("numpy"), "reference"
+    if backend in ("numba", "cpu"):
+        return get_backend("numpy"), "numba"
+    if backend == "cupy":
+        return get_backend("cupy"), "cuda"
+    if backend == "cupy-reference":
+        return get_backend("cupy"), "reference"
+    if backend == "auto":
+        be = get_backend("auto")
+        return be, ("cuda" if be.name == "cupy" else "numba")
+    raise KernelError(
+        f"unknown noise backend {backend!r}: use 'auto', 'numpy', 'numba' (or 'cpu'), "
+        "'cupy' or 'cupy-reference'"
+    )
 
 
 # --------------------------------------------------------------------------- indicators
@@ -801,7 +928,8 @@ class NoiseMap:
     Attributes
     ----------
     network, coeffs, scene, receivers, params : the inputs.
-    backend : the compute backend (chosen once).
+    backend : the array backend (chosen once).
+    engine : the kernel: ``"reference"`` (vectorised), ``"numba"`` or ``"cuda"``.
     energy : (R, 3, 8) float64 host array, unweighted band energy per period.
     timings : seconds of the last operations, by name.
     """
@@ -813,6 +941,7 @@ class NoiseMap:
     params: NoiseParams
     backend: Backend
     energy: F64
+    engine: Engine = "reference"
     parts: dict[str, _RoadPart] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -828,20 +957,23 @@ class NoiseMap:
     ) -> NoiseMap:
         """Full computation over all receivers and all roads."""
         prm = params or NoiseParams()
-        be = backend if isinstance(backend, Backend) else get_backend(backend)
+        be, engine = resolve_backend(backend)
         t0 = time.perf_counter()
-        m = cls(network, coeffs, scene, receivers, prm, be, np.zeros((len(receivers), 3, 8)))
+        m = cls(
+            network, coeffs, scene, receivers, prm, be, np.zeros((len(receivers), 3, 8)), engine
+        )
         for road in network.roads:
             part = m._road_part(road, scene, None)
             m.parts[road.id] = part
             m._add(part, 1.0)
         m.timings["full"] = time.perf_counter() - t0
         log.info(
-            "noise map: %d receivers, %d roads, %.2f s (%s)",
+            "noise map: %d receivers, %d roads, %.2f s (%s, %s)",
             len(receivers),
             len(network.roads),
             m.timings["full"],
             be.name,
+            engine,
         )
         return m
 
@@ -878,7 +1010,7 @@ class NoiseMap:
         xp = self.backend.xp
         sa = _scene_arrays(scene, xp, self.params.foliage)
         r = self.receivers
-        e = receiver_energy(
+        e = KERNELS[self.engine](
             xp.asarray(r.xyz[rec]),
             xp.asarray(r.skip_m[rec]),
             xp.asarray(r.facade_n[rec]),
