@@ -289,7 +289,10 @@ def _pass2(
     max_features: int,
     max_bytes: int,
     max_coarse: int,
+    progress: bool,
 ) -> tuple[int, int]:
+    from tqdm import tqdm
+
     metas = p1.metas
     origins = np.array([m.origin for m in metas])
     radius = np.array([m.radius for m in metas])
@@ -322,13 +325,16 @@ def _pass2(
                 _write_coarse, str(spill), wheres, root_inv, shift, str(work / name)
             )
     total = 0
+    bar = tqdm(total=len(nodes), desc="writing tiles", unit="tile", disable=not progress)
     for node in reversed(nodes):  # children before parents
         lo, hi, nbytes = futures[node.address].result()
+        bar.update(1)
         total += nbytes
         for c in node.children:
             lo = np.minimum(lo, c.lo)
             hi = np.maximum(hi, c.hi)
         node.lo, node.hi = lo, hi
+    bar.close()
     doc = tileset_json(root, to_ecef)
     text = json.dumps(doc, indent=1).encode("utf-8")
     (work / "tileset.json").write_bytes(text)
@@ -440,6 +446,7 @@ def convert(
                 max_features_per_tile,
                 max_bytes_per_tile,
                 max_coarse_per_tile,
+                progress,
             )
             _replace_dir(work, out_dir)
         except OSError as exc:
