@@ -18,10 +18,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 from greentwin.core import GreentwinError, ScenarioError, ServerError
-from greentwin.server import routes_api, routes_tiles, routes_web
+from greentwin.server import routes_api, routes_overlays, routes_tiles, routes_web
 from greentwin.server.config import Config
 from greentwin.server.hub_setup import setup_hub
 from greentwin.server.keys import CONFIG, DEMO, FILES, IO_POOL, STARTED, STORE
+from greentwin.server.routes_green import setup_green
 from greentwin.server.routes_tiles import FileServer
 from greentwin.server.store import TileStore
 
@@ -168,5 +169,7 @@ def create_app(
     app.add_routes(routes_api.routes)
     app.add_routes(routes_tiles.routes)
     app.add_routes(routes_web.routes)
+    app.add_routes(routes_overlays.routes)
+    setup_green(app)  # trees, area totals, vegetation per date
     setup_hub(app)  # the citizens' planning hub (installs the live channel if missing)
     return app

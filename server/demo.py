@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import importlib
 import importlib.util
+import json
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -75,6 +76,8 @@ class LayerRecipe:
         into the build process); writes ``out_dir/tileset.json`` and its content.
     code : greentwin packages whose source files are part of the cache key.
     requires : modules that must be importable for the layer to exist.
+    publishes : for a builder that writes several layers (``out_dir/layers.json``, see
+        :func:`build_layer`), their ids; the recipe is cached when all are current.
     """
 
     layer: str
@@ -82,6 +85,7 @@ class LayerRecipe:
     build: BuildFn
     code: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
+    publishes: tuple[str, ...] = ()
 
     def missing(self) -> str | None:
         """The first required module that is not installed, or None."""
@@ -152,6 +156,21 @@ def build_vegetation(inputs: Sequence[Path], out_dir: Path) -> None:
     )
 
 
+def build_overlays(inputs: Sequence[Path], out_dir: Path) -> None:
+    """Noise (L_den, L_night) and air (NO2, PM10) overlays of the demo district.
+
+    ``inputs`` = (buildings, trees, roads GeoJSON, CNOSSOS coefficients); writes one
+    folder per indicator and ``layers.json`` naming them (published as overlay layers).
+    """
+    from greentwin.server.district import INDICATORS, District, overlay_layers
+
+    district = District.load_demo(Path(inputs[0]).parent)
+    state = overlay_layers(district, out_dir)
+    layers = [{"layer": name, "kind": "overlay", "entry": "meta.json"} for name in INDICATORS]
+    (out_dir / "layers.json").write_text(json.dumps(layers), encoding="utf-8")
+    log.info("demo overlays computed: %s", state.timings)
+
+
 #: The demo district's layers, in build order.
 RECIPES: tuple[LayerRecipe, ...] = (
     LayerRecipe(
@@ -167,6 +186,19 @@ RECIPES: tuple[LayerRecipe, ...] = (
         build=build_vegetation,
         code=("citygml", "tiles", "green_model"),
         requires=("greentwin.tiles.vegetation", "greentwin.green_model.io"),
+    ),
+    LayerRecipe(
+        layer="overlays",
+        inputs=(
+            "berlin_testarea_lod2_buildings.gml",
+            "berlin_testarea_trees_veg.gml",
+            "../demo/roads.geojson",
+            "../noise/cnossos_road_coefficients.json",
+        ),
+        build=build_overlays,
+        code=("citygml", "green_model", "kernels", "tiles", "server"),
+        requires=("greentwin.server.district", "greentwin.kernels.noise.compute"),
+        publishes=("noise_lden", "noise_lnight", "no2", "pm10"),
     ),
 )
 
@@ -211,13 +243,30 @@ def build_layer(
     """Build one layer into a scratch folder and publish it; returns the version.
 
     The scratch folder lives under ``data_dir/tmp`` and is removed whatever happens; a
-    failed build never touches the published version.
+    failed build never touches the published version. A builder that writes
+    ``layers.json`` (``[{"layer", "kind", "entry"}]``) publishes each named subfolder as
+    its own layer instead; the versions are returned comma-separated.
     """
     scratch = data_dir / "tmp" / f"build-{layer}-{uuid.uuid4().hex}"
     scratch.mkdir(parents=True)
     try:
         build(list(inputs), scratch)
-        return TileStore(data_dir).publish(scenario, layer, scratch, source=key)
+        store = TileStore(data_dir)
+        listing = scratch / "layers.json"
+        if listing.is_file():
+            versions = [
+                store.publish(
+                    scenario,
+                    str(item["layer"]),
+                    scratch / str(item["layer"]),
+                    kind=item.get("kind", "3dtiles"),
+                    entry=str(item.get("entry", "tileset.json")),
+                    source=key,
+                )
+                for item in json.loads(listing.read_text(encoding="utf-8"))
+            ]
+            return ",".join(versions)
+        return store.publish(scenario, layer, scratch, source=key)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -334,8 +383,10 @@ class DemoBuilder:
                     self.layer_states[recipe.layer] = "failed"
                     failures.append(f"{recipe.layer}: {exc}")
                     continue
-                info = current.get(recipe.layer)
-                if info is not None and info.source == key:
+                infos = [current.get(name) for name in recipe.publishes or (recipe.layer,)]
+                if all(info is not None and info.source == key for info in infos):
+                    info = infos[0]
+                    assert info is not None
                     self.layer_states[recipe.layer] = "cached"
                     log.info("demo layer %s is up to date (version %s)", recipe.layer, info.version)
                     continue

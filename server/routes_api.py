@@ -74,12 +74,18 @@ async def layers(request: web.Request) -> web.Response:
     loop = asyncio.get_running_loop()
 
     def read() -> dict[str, Any]:
+        from greentwin.server.routes_overlays import overlay_entry
+
         return {
             "scenario": scenario,
             "version": store.revision(scenario),
             "time": store.get_time(scenario),
             "layers": {
-                name: {"url": info.url, "kind": info.kind, "version": info.version}
+                name: (
+                    overlay_entry(store, scenario, info)
+                    if info.kind == "overlay"
+                    else {"url": info.url, "kind": info.kind, "version": info.version}
+                )
                 for name, info in store.layers(scenario).items()
             },
         }
