@@ -149,6 +149,8 @@ def test_lod_choice_and_fallback(tmp_path: Path) -> None:
     assert s.fallbacks == s.features and s.lods_used == {2: s.features}
     s = convert([berlin], tmp_path / "b", lod=2)
     assert s.fallbacks == 0
+    s = convert([berlin], tmp_path / "c", lod=4)  # nearest lower LoD first
+    assert s.fallbacks == s.features and s.lods_used == {2: s.features}
     assert_valid_gltf(sorted(tmp_path.glob("*/tiles/*.glb")))
 
 

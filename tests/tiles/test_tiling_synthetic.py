@@ -140,3 +140,14 @@ def test_parts_point_to_their_building(tmp_path: Path, fake_reader: type[_FakeRe
         srows = tiles[0].tables[1]
         assert all(srows[s]["object"] == o for s, o in zip(surf[::7], ids[::7], strict=True))
     assert s.objects == 6 + 4
+
+
+def test_lod_choice_per_feature(tmp_path: Path, fake_reader: type[_FakeReader]) -> None:
+    town = city(6)  # B1, B2, B4, B5 have LoD1 and LoD2; B0, B3 only LoD2 parts
+    fake_reader.features_to_yield = town
+    s = convert([Path("synthetic.gml")], tmp_path / "a", lod=1)
+    assert s.lods_used == {1: 4, 2: 2} and s.fallbacks == 2
+    s = convert([Path("synthetic.gml")], tmp_path / "b")
+    assert s.lods_used == {2: 6} and s.fallbacks == 0
+    _, tiles = read_tileset(s.tileset)
+    assert {r["lod"] for r in tiles[0].tables[0] if r["parent_id"] == ""} == {2}
