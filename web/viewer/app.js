@@ -4,6 +4,9 @@
 // GET /api/health (demo build state), GET|PUT /api/time (the scenario's display time).
 // For tests and scripting it exposes window.greentwin = {viewer, tilesets, ready, pickAt, ...}.
 
+import { install as installGreen } from "./green.js";
+import { install as installOverlays } from "./overlays.js";
+
 const Cesium = window.Cesium;
 const params = new URLSearchParams(window.location.search);
 const SCENARIO = params.get("scenario") || "baseline";
@@ -277,7 +280,7 @@ function showPick(result) {
 function renderLayerList(viewer) {
   const list = $("layer-list");
   list.innerHTML = "";
-  const names = Object.keys(state.layers);
+  const names = Object.keys(state.layers).filter((n) => state.layers[n].kind !== "overlay"); // overlays.js lists those
   if (!names.length) {
     list.innerHTML = '<li class="note">No layers published yet.</li>';
     return;
@@ -523,3 +526,5 @@ const ready = main(viewer).catch((err) => {
 });
 
 window.greentwin = { viewer, tilesets, ready, pickAt, state, setMode: (m) => setMode(viewer, m), setCompare: (on) => setCompare(viewer, on) };
+installGreen(window.greentwin); // vegetation per date, tree info, area services
+installOverlays(window.greentwin); // noise and air overlays, legends, probe

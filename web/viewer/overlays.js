@@ -1,0 +1,179 @@
+// greentwin planners' viewer: noise and air overlays with legends, and a probe tool.
+//
+// Overlay layers come from GET /api/layers (kind "overlay": a versioned XYZ URL template,
+// legend, zoom range and bounds) and are drawn as UrlTemplateImageryProvider layers on the
+// globe. The probe tool asks GET /api/probe?scenario=&lon=&lat= for every indicator at a
+// point (value, unit, class; baseline and difference for scenarios).
+// Exposes window.greentwin.overlays = {show, probe, layers} for tests.
+
+const Cesium = window.Cesium;
+const $ = (id) => document.getElementById(id);
+
+const NAMES = {
+  noise_lden: "Noise L_den (day-evening-night)",
+  noise_lnight: "Noise L_night",
+  no2: "NO₂ annual mean",
+  pm10: "PM10 annual mean",
+};
+
+function escapeHTML(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function label(name) {
+  if (name.startsWith("diff_")) return `${NAMES[name.slice(5)] ?? name.slice(5)}: difference to the baseline`;
+  return NAMES[name] ?? name;
+}
+
+function legendHTML(legend) {
+  if (!legend?.classes) return "";
+  const items = legend.classes
+    .map((c) => `<li><span class="swatch" style="background:${escapeHTML(c.color)}"></span>${escapeHTML(c.label)}</li>`)
+    .join("");
+  const note = legend.note ? `<p class="note">${escapeHTML(legend.note)}</p>` : "";
+  return `<p class="note">${escapeHTML(legend.indicator)} (${escapeHTML(legend.unit)})</p><ul>${items}</ul>${note}`;
+}
+
+export function install(g) {
+  const viewer = g.viewer;
+  const params = new URLSearchParams(window.location.search);
+  const scenario = params.get("scenario") || "baseline";
+  const layers = {}; // name -> {entry, imagery}
+  let opacity = 0.7;
+
+  const section = document.createElement("section");
+  section.id = "overlays";
+  section.setAttribute("aria-labelledby", "h-overlays");
+  section.innerHTML = `
+    <h2 id="h-overlays">Noise and air</h2>
+    <ul id="overlay-list" class="layers"><li class="note">No overlays published yet.</li></ul>
+    <div class="row">
+      <label for="overlay-opacity">Overlay opacity <output id="overlay-opacity-out" for="overlay-opacity">70 %</output></label>
+      <input id="overlay-opacity" type="range" min="0" max="100" step="5" value="70">
+    </div>
+    <div class="buttons">
+      <button id="probe-tool" type="button" aria-pressed="false">Probe: click the map</button>
+      <button id="probe-centre" type="button">Probe the view centre</button>
+    </div>
+    <div id="probe-result" aria-live="polite"></div>`;
+  const after = $("green") ?? $("info")?.closest("section");
+  $("panel").insertBefore(section, after ?? null);
+
+  function show(name, on) {
+    const item = layers[name];
+    if (!item) return false;
+    if (on && !item.imagery) {
+      const e = item.entry;
+      const [w, s, ea, n] = e.bounds;
+      const provider = new Cesium.UrlTemplateImageryProvider({
+        url: e.url,
+        rectangle: Cesium.Rectangle.fromDegrees(w, s, ea, n),
+        minimumLevel: e.zoom[0],
+        maximumLevel: e.zoom[1],
+        tileWidth: 256,
+        tileHeight: 256,
+        credit: "greentwin",
+      });
+      item.imagery = viewer.imageryLayers.addImageryProvider(provider);
+      item.imagery.alpha = opacity;
+    }
+    if (item.imagery) item.imagery.show = on;
+    const box = $(`overlay-${name}`);
+    if (box) box.checked = on;
+    $(`overlay-legend-${name}`).hidden = !on;
+    $("status").textContent = `${label(name)} ${on ? "shown" : "hidden"}`;
+    return true;
+  }
+
+  function render(doc) {
+    const list = $("overlay-list");
+    const names = Object.keys(doc.layers).filter((n) => doc.layers[n].kind === "overlay");
+    if (!names.length) return;
+    list.innerHTML = "";
+    for (const name of names) {
+      const entry = doc.layers[name];
+      const old = layers[name];
+      if (old?.imagery && old.entry.url !== entry.url) {
+        viewer.imageryLayers.remove(old.imagery, true);
+        old.imagery = null;
+      }
+      const wasOn = old?.imagery?.show ?? false;
+      layers[name] = { entry, imagery: old?.imagery && old.entry.url === entry.url ? old.imagery : null };
+      const li = document.createElement("li");
+      li.innerHTML =
+        `<input type="checkbox" id="overlay-${name}"><label for="overlay-${name}">${escapeHTML(label(name))}</label>` +
+        `<div class="legend" id="overlay-legend-${name}" hidden aria-label="Legend: ${escapeHTML(label(name))}">${legendHTML(entry.legend)}</div>`;
+      li.querySelector("input").addEventListener("change", (ev) => show(name, ev.target.checked));
+      list.appendChild(li);
+      if (wasOn) show(name, true);
+    }
+  }
+
+  $("overlay-opacity").addEventListener("input", (ev) => {
+    opacity = Number(ev.target.value) / 100;
+    $("overlay-opacity-out").textContent = `${ev.target.value} %`;
+    for (const item of Object.values(layers)) if (item.imagery) item.imagery.alpha = opacity;
+  });
+
+  async function probe(lon, lat) {
+    const q = `scenario=${encodeURIComponent(scenario)}&lon=${lon.toFixed(7)}&lat=${lat.toFixed(7)}`;
+    const resp = await fetch(`/api/probe?${q}`);
+    const doc = await resp.json();
+    if (!resp.ok) throw new Error(doc?.error?.message || resp.statusText);
+    const diffCols = doc.scenario !== doc.baseline;
+    const rows = Object.entries(doc.values)
+      .map(([name, v]) => {
+        const value = v.value == null ? "no data" : `${v.value} ${escapeHTML(v.unit)}`;
+        const cls = v.class
+          ? `<span class="swatch" style="background:${escapeHTML(v.class.color)}"></span>${escapeHTML(v.class.label)}`
+          : "";
+        const diff = diffCols
+          ? `<td>${v.baseline ?? "–"}</td><td>${v.difference == null ? "–" : (v.difference > 0 ? "+" : "") + v.difference}</td>`
+          : "";
+        return `<tr><th scope="row">${escapeHTML(label(name))}</th><td class="probe-value">${value}</td><td>${cls}</td>${diff}</tr>`;
+      })
+      .join("");
+    const head = `<tr><th scope="col">Indicator</th><th scope="col">Value</th><th scope="col">Class</th>${diffCols ? '<th scope="col">Baseline</th><th scope="col">Difference</th>' : ""}</tr>`;
+    $("probe-result").innerHTML = doc.inside
+      ? `<table><caption class="note">At ${lat.toFixed(5)}° N, ${lon.toFixed(5)}° E</caption>${head}${rows}</table>`
+      : '<p class="note">No map values at that point (outside the computed area).</p>';
+    $("status").textContent = doc.inside ? "Probe values shown" : "No map values at that point";
+    return doc;
+  }
+
+  function groundAt(x, y) {
+    const cart = viewer.camera.pickEllipsoid(new Cesium.Cartesian2(x, y), viewer.scene.globe.ellipsoid);
+    if (!cart) return null;
+    const c = Cesium.Cartographic.fromCartesian(cart);
+    return [Cesium.Math.toDegrees(c.longitude), Cesium.Math.toDegrees(c.latitude)];
+  }
+
+  function setTool(on) {
+    g.tool = on ? "probe" : g.tool === "probe" ? null : g.tool;
+    $("probe-tool").setAttribute("aria-pressed", on ? "true" : "false");
+    $("status").textContent = on ? "Probe: click a point on the map" : "Probe off";
+  }
+  $("probe-tool").addEventListener("click", () => setTool(g.tool !== "probe"));
+  $("probe-centre").addEventListener("click", () => {
+    const c = viewer.scene.canvas;
+    const p = groundAt(c.clientWidth / 2, c.clientHeight / 2);
+    if (p) probe(...p).catch((err) => ($("status").textContent = err.message));
+  });
+  const handler = new Cesium.ScreenSpaceEventHandler(viewer.scene.canvas);
+  handler.setInputAction((movement) => {
+    if (g.tool !== "probe") return;
+    const p = groundAt(movement.position.x, movement.position.y);
+    if (p) probe(...p).catch((err) => ($("status").textContent = err.message));
+  }, Cesium.ScreenSpaceEventType.LEFT_CLICK);
+
+  async function refresh() {
+    const doc = await fetch(`/api/layers?scenario=${encodeURIComponent(scenario)}`).then((r) => r.json());
+    render(doc);
+    return doc;
+  }
+  g.ready.then(refresh).catch(() => {});
+  // A live update (another module) can announce new layer versions with this event.
+  document.addEventListener("greentwin:layers", () => refresh().catch(() => {}));
+
+  g.overlays = { show, probe, refresh, layers, setTool };
+}
