@@ -20,11 +20,15 @@ a file that is not XML, not CityGML, truncated or unsafe stops with
 
 from __future__ import annotations
 
+import io
 import logging
+import mmap
 import os
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from greentwin.citygml.appearance import AppearanceIndex, AppearanceParser, apply_appearance
 from greentwin.citygml.crs import axis_swap, parse_srs_name
@@ -40,6 +44,8 @@ from greentwin.citygml.model import (
 )
 from greentwin.citygml.namespaces import (
     APPEARANCE_MEMBER_TAGS,
+    CORE,
+    GML,
     GML_NAMESPACES,
     MEMBER_TAGS,
     XLINK_HREF,
@@ -51,7 +57,7 @@ from greentwin.citygml.xmlsafe import check_prolog, safe_iterparse, xml_error
 from greentwin.core.errors import CityGMLError, CRSError, InputFileError
 from lxml import etree
 
-__all__ = ["CityGMLReader"]
+__all__ = ["ChunkFallback", "ChunkSpec", "CityGMLReader"]
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +253,112 @@ def _has_bytes(path: Path, needle: bytes) -> bool:
     return False
 
 
+# -- byte ranges of one file ------------------------------------------------------------
+
+
+class ChunkFallback(CityGMLError):
+    """A byte range cannot be read on its own exactly as the whole stream would read it
+    (a shared implicit-geometry prototype, a chunk that is not well-formed on its own,
+    ...); the caller reads the file as one stream instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSpec:
+    """One byte range of a CityGML file, readable on its own (see :meth:`CityGMLReader.chunks`).
+
+    Attributes
+    ----------
+    path : the file.
+    index : position of the range in the file (0 first).
+    start, end : byte offsets; ``start`` is the ``<`` of a member start tag.
+    head : XML declaration (if any) and the root start tag, verbatim but on one line.
+    tail : the root end tag.
+    version, crs, override, dim, theme, stem : the reader state of the whole document.
+    """
+
+    path: Path
+    index: int
+    start: int
+    end: int
+    head: bytes
+    tail: bytes
+    version: CityGMLVersion
+    crs: SourceCRS | None
+    override: SourceCRS | None
+    dim: int
+    theme: str | None
+    stem: str
+
+
+#: Encodings (as declared) in which ASCII markup is found byte for byte.
+_ASCII_SAFE = re.compile(rb"(?i)utf-?8|us-ascii|ascii|iso-8859-\d+|latin-?1|windows-125\d|cp125\d")
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']+)["']""")
+_START_TAG = re.compile(rb"""<([^\s>/!?]+)(?:\s+[^\s=>/]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+_XMLNS = re.compile(rb"""xmlns(?::([^\s=]+))?\s*=\s*(["'])(.*?)\2""", re.S)
+#: Namespace URI -> local name of the elements that hold one top-level city object.
+_MEMBER_ELEMENTS: Final[tuple[tuple[str, str], ...]] = (
+    *((ns, "cityObjectMember") for ns in CORE.values()),
+    *((ns, "featureMember") for ns in sorted(set(GML.values()))),
+    ("http://www.opengis.net/wfs/2.0", "member"),
+)
+
+
+def _root_tag(mm: mmap.mmap) -> tuple[bytes, bytes, int] | str:
+    """(XML declaration, root start tag, offset after it) or why the file cannot be split."""
+    if mm[:4].startswith((b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")):
+        return "UTF-16 document"
+    pos = 3 if mm[:3] == b"\xef\xbb\xbf" else 0
+    decl = b""
+    limit = min(len(mm), 4 * 1024 * 1024)
+    while True:
+        lt = mm.find(b"<", pos, limit)
+        if lt < 0:
+            return "no root element found"
+        if mm[lt : lt + 2] == b"<?" or mm[lt : lt + 4] == b"<!--":
+            closer = b"?>" if mm[lt + 1] == ord("?") else b"-->"
+            end = mm.find(closer, lt, limit)
+            if end < 0:
+                return "unterminated prolog"
+            if mm[lt : lt + 6] == b"<?xml " and not decl:
+                decl = mm[lt : end + 2]
+            pos = end + len(closer)
+            continue
+        if mm[lt : lt + 2] == b"<!":
+            end = mm.find(b">", lt, limit)
+            if end < 0:
+                return "unterminated DOCTYPE"
+            pos = end + 1
+            continue
+        tag_end = mm.find(b">", lt, limit)
+        m = _START_TAG.match(mm[lt : min(limit, lt + 1024 * 1024)])
+        if m is None or tag_end < 0:
+            return "root start tag not understood"
+        if m.group(2):
+            return "empty root element"
+        enc = _ENCODING.search(decl)
+        if enc is not None and not _ASCII_SAFE.fullmatch(enc.group(1)):
+            return f"encoding {enc.group(1).decode('ascii', 'replace')}"
+        return decl, m.group(0), lt + m.end()
+
+
+def _member_pattern(root: bytes) -> re.Pattern[bytes] | None:
+    """Regex for the member start tags with the prefixes the root element declares."""
+    names: list[bytes] = []
+    for m in _XMLNS.finditer(root):
+        prefix, uri = m.group(1), m.group(3).decode("utf-8", "replace")
+        for ns, local in _MEMBER_ELEMENTS:
+            if uri == ns:
+                names.append((prefix + b":" if prefix else b"") + local.encode("ascii"))
+    if not names:
+        return None
+    alt = b"|".join(re.escape(n) for n in sorted(set(names)))
+    return re.compile(b"<(?:" + alt + rb")[\s/>]")
+
+
+def _one_line(raw: bytes) -> bytes:
+    return raw.replace(b"\r", b" ").replace(b"\n", b" ")
+
+
 class CityGMLReader:
     """Stream the city objects of a CityGML 1.0/2.0/3.0 document.
 
@@ -302,6 +414,127 @@ class CityGMLReader:
         self._dim = dim
         self.crs: SourceCRS | None = self._override or doc_crs
         self._stem = self.path.stem
+        self._chunk: ChunkSpec | None = None
+        #: newlines in the byte range read (chunk mode; lines are relative to its start)
+        self.newlines = 0
+
+    @classmethod
+    def from_chunk(cls, spec: ChunkSpec) -> CityGMLReader:
+        """A reader of one byte range planned by :meth:`chunks`.
+
+        The range is parsed as a small document: ``spec.head`` + the bytes + ``spec.tail``,
+        with the same safe parser settings. Lines in :attr:`skipped` and
+        ``Feature.line`` count from the range's first line (line 1): add the number of
+        newlines before ``spec.start`` to get file lines. Ids invented for objects
+        without ``gml:id`` count from 1 within the range (see :attr:`anonymous`).
+
+        Raises
+        ------
+        ChunkFallback
+            (while reading) The range cannot be read exactly as the whole stream would.
+        """
+        self = cls.__new__(cls)
+        self.path = spec.path
+        self._override = spec.override
+        self.skipped = []
+        self.stats = {}
+        self._anonymous = 0
+        self._prototypes = {}
+        self._appearances = AppearanceParser(spec.path.parent, spec.theme)
+        self._global_app = AppearanceIndex()
+        self._local_app = AppearanceIndex()
+        self.version = spec.version
+        self._id_attr = gml_id_attr(spec.version)
+        self._dim = spec.dim
+        self.crs = spec.crs
+        self._stem = spec.stem
+        self._chunk = spec
+        self.newlines = 0
+        return self
+
+    @property
+    def anonymous(self) -> int:
+        """City objects read so far that had no gml:id (ids ``<stem>#1`` ... were given)."""
+        return self._anonymous
+
+    @property
+    def theme(self) -> str | None:
+        """The appearance theme in use (None until the first appearance is met)."""
+        return self._appearances.theme
+
+    def chunks(self, target_bytes: int) -> list[ChunkSpec] | str:
+        """Split the document into byte ranges of whole top-level members.
+
+        A fast byte scan (``mmap`` and a regex on the member start tags with the
+        prefixes the root element declares) cuts the member list into ranges of about
+        ``target_bytes``; each range, wrapped in the root start and end tags, is a
+        well-formed document that :meth:`from_chunk` reads.
+
+        Returns
+        -------
+        The ranges in document order, or the reason the file must be read as one
+        stream: global appearances (``appearanceMember``), no document CRS, a root
+        start tag or encoding the scan cannot handle, no members, no root end tag.
+
+        Notes
+        -----
+        A member start tag the scan misses (a prefix declared below the root) only
+        makes a range larger; a false match (inside a comment or CDATA) makes that
+        range fail to parse, and :class:`ChunkFallback` sends the caller back to the
+        single stream.
+        """
+        if self.crs is None:
+            return "the document names no CRS before its first features"
+        try:
+            fh = self.path.open("rb")
+        except OSError as exc:
+            raise InputFileError(f"cannot open {self.path}: {exc.strerror or exc}") from exc
+        with fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            got = _root_tag(mm)
+            if isinstance(got, str):
+                return got
+            decl, root, body = got
+            if mm.find(b"appearanceMember", body) >= 0:
+                return "global appearances (appearanceMember)"
+            qname = _START_TAG.match(root)
+            assert qname is not None
+            tail = b"</" + qname.group(1) + b">"
+            stop = mm.rfind(b"</" + qname.group(1), body)
+            if stop < 0:
+                return "no root end tag (truncated file?)"
+            pattern = _member_pattern(root)
+            if pattern is None:
+                return "the root element declares no member namespace"
+            first = pattern.search(mm, body, stop)
+            if first is None:
+                return "no cityObjectMember"
+            head = _one_line(decl) + _one_line(root)
+            specs: list[ChunkSpec] = []
+            start = first.start()
+            while start < stop:
+                nxt = pattern.search(mm, min(start + target_bytes, stop), stop)
+                end = nxt.start() if nxt is not None else stop
+                specs.append(
+                    ChunkSpec(
+                        self.path, len(specs), start, end, head, tail, self.version, self.crs,
+                        self._override, self._dim, self._appearances.theme, self._stem,
+                    )
+                )  # fmt: skip
+                start = end
+            return specs
+
+    def newlines_before(self, offset: int) -> int:
+        """Newlines in the file before byte ``offset`` (reads that prefix once)."""
+        count = 0
+        with self.path.open("rb") as fh:
+            left = offset
+            while left > 0:
+                block = fh.read(min(left, 1 << 22))
+                if not block:
+                    break
+                count += block.count(b"\n")
+                left -= len(block)
+        return count
 
     # -- document head ----------------------------------------------------------------
 
@@ -359,11 +592,20 @@ class CityGMLReader:
         CRSError
             Neither the document nor the override names a CRS.
         """
-        if _has_bytes(self.path, b"appearanceMember"):
+        source: Path | IO[bytes] = self.path
+        spec = self._chunk
+        if spec is not None:
+            with self.path.open("rb") as fh:
+                fh.seek(spec.start)
+                data = fh.read(spec.end - spec.start)
+            self.newlines = data.count(b"\n")
+            source = io.BytesIO(b"".join((spec.head, data, spec.tail)))
+            del data
+        elif _has_bytes(self.path, b"appearanceMember"):
             self._prescan_appearances()
         invented = 0
         try:
-            for _ev, member in safe_iterparse(self.path, events=("end",), tag=MEMBER_TAGS):
+            for _ev, member in safe_iterparse(source, events=("end",), tag=MEMBER_TAGS):
                 for obj in member:
                     if not isinstance(obj.tag, str):
                         continue
@@ -381,8 +623,13 @@ class CityGMLReader:
                     while member.getprevious() is not None:
                         del parent[0]
         except etree.XMLSyntaxError as exc:
+            if spec is not None:
+                raise ChunkFallback(
+                    f"{self.path}: bytes {spec.start}-{spec.end} are not well-formed on their "
+                    f"own: {exc}"
+                ) from exc
             raise xml_error(self.path, exc) from exc
-        if invented:
+        if invented and spec is None:
             log.info(
                 "%s: %d city objects had no gml:id; ids %s#<n> were given",
                 self.path,
@@ -656,6 +903,10 @@ class CityGMLReader:
         for geom in prop:
             if not isinstance(geom.tag, str):
                 continue
+            if self._chunk is not None and _shared_prototype(geom):
+                raise ChunkFallback(
+                    f"{self.path}: implicit geometry refers to a prototype of another feature"
+                )
             got = parse_implicit(ctx, geom, self._prototypes)
             if isinstance(got, str):
                 ctx.problems.append((ctx.owner, geom.sourceline or 0, f"lod{lod} implicit: {got}"))
@@ -722,6 +973,16 @@ class CityGMLReader:
 
 def _ref(href: str, stype: str, sid: str | None, out: list[Polygon], el: Element) -> PendingRef:
     return PendingRef(href, stype, sid, out, el.sourceline or 0)
+
+
+def _shared_prototype(implicit: Element) -> bool:
+    """Whether an ImplicitGeometry refers to its prototype by ``xlink:href``."""
+    for child in implicit:
+        tag = child.tag
+        if isinstance(tag, str) and tag.endswith(("relativeGMLGeometry", "relativeGeometry")):
+            if child.get(XLINK_HREF) is not None:
+                return True
+    return False
 
 
 def _has_geometry(feature: Feature) -> bool:

@@ -16,7 +16,7 @@ import codecs
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from greentwin.core.errors import InputFileError, UnsafeInputError
 from lxml import etree
@@ -154,17 +154,17 @@ def xml_error(path: Path, exc: etree.XMLSyntaxError | etree.LxmlError) -> Except
 
 
 def safe_iterparse(
-    path: Path, *, events: Sequence[str] = ("end",), tag: Sequence[str] | None = None
+    path: Path | IO[bytes], *, events: Sequence[str] = ("end",), tag: Sequence[str] | None = None
 ) -> Iterator[tuple[str, Any]]:
     """lxml ``iterparse`` with every network, DTD and entity feature switched off.
 
     Parameters
     ----------
-    path : the XML file; :func:`check_prolog` should have passed.
+    path : the XML file (or a binary stream); :func:`check_prolog` should have passed.
     events, tag : as for :func:`lxml.etree.iterparse`.
     """
     return etree.iterparse(  # type: ignore[no-any-return]
-        str(path),
+        str(path) if isinstance(path, Path) else path,
         events=tuple(events),
         tag=tuple(tag) if tag is not None else None,
         resolve_entities=False,

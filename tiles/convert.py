@@ -1,9 +1,12 @@
 """CityGML to a 3D Tiles 1.1 tileset, with bounded memory and atomic output.
 
-Pass 1 streams the features of every input (the main process parses), triangulates
-and reprojects them (in a process pool with ``jobs > 1``), and spills each record
-to a temporary file; only a small numeric index (origin, radius, sizes) stays in
-memory. Pass 2 builds a quadtree over the index, writes the leaves (full geometry,
+Pass 1 cuts every input into byte ranges of whole ``cityObjectMember`` elements
+(:meth:`~greentwin.citygml.reader.CityGMLReader.chunks`); each range is parsed, read,
+triangulated and reprojected by one task (in a process pool with ``jobs > 1``), which
+writes its records to its own spill file in one write and returns only a small
+numeric index (origin, radius, sizes). Files that cannot be split exactly (global
+appearances, shared implicit-geometry prototypes, ...) are streamed by the main
+process instead, which hands batches of features to the pool. Pass 2 builds a quadtree over the index, writes the leaves (full geometry,
 in parallel) and then the parents (coarse prisms), and writes tileset.json.
 
 Everything is written into a temporary folder beside ``out_dir`` that replaces
@@ -20,7 +23,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 from greentwin.citygml.model import Feature, SkippedFeature
+from greentwin.citygml.reader import ChunkFallback, ChunkSpec, CityGMLReader
 from greentwin.core import TilingError
 from greentwin.tiles.content import CoarseItem, build_tile
 from greentwin.tiles.geodesy import ecef_to_enu_matrix, enu_to_ecef_matrix, transformer_for
@@ -42,8 +46,15 @@ log = logging.getLogger(__name__)
 HeightMode = Literal["crs", "ground"]
 F64 = npt.NDArray[np.float64]
 
-#: Features sent to a worker at once.
+#: Features sent to a worker at once (single-stream path), and meshed at once.
 CHUNK = 32
+#: Byte range sizes: about ``size / (jobs * RANGES_PER_JOB)``, within these bounds.
+MIN_RANGE_BYTES = 256 * 1024
+MAX_RANGE_BYTES = 4 * 1024 * 1024
+RANGES_PER_JOB = 8
+
+#: (spill file, offset, length) of one pickled record.
+Where = tuple[str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +113,8 @@ class _Meta:
     radius: float
     detail_error: float
     ground_h: float
-    full: tuple[int, int]
-    coarse: tuple[int, int]
+    full: Where
+    coarse: Where
 
 
 def _mesh_chunk(
@@ -118,6 +129,7 @@ def _mesh_chunk(
         if isinstance(rec, SkippedFeature):
             out.append(rec)
             continue
+        skips, rec.skipped = rec.skipped, []  # lines are fixed by the caller, not pickled
         full = pickle.dumps(rec, protocol=5)
         coarse = pickle.dumps(CoarseItem(rec.origin, rec.coarse, rec.objects[0]), protocol=5)
         out.append(
@@ -131,24 +143,73 @@ def _mesh_chunk(
                 rec.lod,
                 rec.fallback,
                 len(rec.objects),
-                rec.skipped,
+                skips,
             )
         )
     return out
 
 
-def _features(
-    inputs: Sequence[Path],
-    crs: str | None,
-    appearance_theme: str | None,
-    skipped: list[SkippedFeature],
-) -> Iterator[Feature]:
-    from greentwin.citygml.reader import CityGMLReader
+@dataclass(slots=True)
+class _RangeResult:
+    """What one byte range gave: index entries, reader skips and reader state.
 
-    for path in inputs:
-        reader = CityGMLReader(path, crs=crs, appearance_theme=appearance_theme)
-        yield from reader.features()
-        skipped.extend(reader.skipped)
+    Lines in ``items`` and ``reader_skipped`` count from the range's first line.
+    """
+
+    items: list[Any] = field(default_factory=list)
+    reader_skipped: list[SkippedFeature] = field(default_factory=list)
+    count: int = 0
+    anonymous: int = 0
+    theme: str | None = None
+    newlines: int = 0
+    fallback: str | None = None
+
+
+def _convert_range(spec: ChunkSpec, lod: int | None, crs: str | None, spill: str) -> _RangeResult:
+    """Worker: read, mesh and spill one byte range; one write of all its records."""
+    reader = CityGMLReader.from_chunk(spec)
+    res = _RangeResult()
+    blobs: list[bytes] = []
+    pos = 0
+
+    def mesh(batch: list[Feature]) -> None:
+        nonlocal pos
+        for item in _mesh_chunk(batch, lod, crs):
+            res.count += 1
+            if isinstance(item, SkippedFeature):
+                res.items.append(item)
+                continue
+            full, coarse, *rest = item
+            blobs.append(full)
+            blobs.append(coarse)
+            res.items.append(
+                ((spill, pos, len(full)), (spill, pos + len(full), len(coarse)), *rest)
+            )
+            pos += len(full) + len(coarse)
+
+    batch: list[Feature] = []
+    try:
+        for feature in reader.features():
+            batch.append(feature)
+            if len(batch) >= CHUNK:
+                mesh(batch)
+                batch = []
+    except ChunkFallback as exc:
+        return _RangeResult(fallback=str(exc))
+    if batch:
+        mesh(batch)
+    if blobs:
+        with open(spill, "wb") as fh:
+            fh.write(b"".join(blobs))
+    res.reader_skipped = reader.skipped
+    res.anonymous = reader.anonymous
+    res.theme = reader.theme
+    res.newlines = reader.newlines
+    return res
+
+
+def _shift(s: SkippedFeature, lines: int) -> SkippedFeature:
+    return SkippedFeature(s.id, s.line + lines if s.line > 0 else s.line, s.reason)
 
 
 class _Spill:
@@ -156,42 +217,51 @@ class _Spill:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._name = str(path)
         self._fh = open(path, "wb")
         self._pos = 0
 
-    def write(self, data: bytes) -> tuple[int, int]:
+    def write(self, data: bytes) -> Where:
         self._fh.write(data)
         at = self._pos
         self._pos += len(data)
-        return at, len(data)
+        return self._name, at, len(data)
 
     def close(self) -> None:
         self._fh.close()
 
 
-def _read(fh: Any, where: tuple[int, int]) -> Any:
-    fh.seek(where[0])
-    return pickle.loads(fh.read(where[1]))
+def _load(wheres: list[Where]) -> list[Any]:
+    """Unpickle records from the spill files, in the order given."""
+    out: list[Any] = []
+    handles: dict[str, Any] = {}
+    try:
+        for name, at, n in wheres:
+            fh = handles.get(name)
+            if fh is None:
+                fh = handles[name] = open(name, "rb")
+            fh.seek(at)
+            out.append(pickle.loads(fh.read(n)))
+    finally:
+        for fh in handles.values():
+            fh.close()
+    return out
 
 
 # -- pass 2 ----------------------------------------------------------------------------
-def _write_leaf(
-    spill: str, wheres: list[tuple[int, int]], root_inv: F64, shift: float, out: str
-) -> tuple[F64, F64, int]:
+def _write_leaf(wheres: list[Where], root_inv: F64, shift: float, out: str) -> tuple[F64, F64, int]:
     """Worker: read full records, write one leaf GLB; returns (lo, hi, bytes)."""
-    with open(spill, "rb") as fh:
-        meshes: list[FeatureMesh] = [_read(fh, w) for w in wheres]
+    meshes: list[FeatureMesh] = _load(wheres)
     tile = build_tile(meshes, [], root_inv, shift)
     Path(out).write_bytes(tile.glb)
     return tile.lo, tile.hi, len(tile.glb)
 
 
 def _write_coarse(
-    spill: str, wheres: list[tuple[int, int]], root_inv: F64, shift: float, out: str
+    wheres: list[Where], root_inv: F64, shift: float, out: str
 ) -> tuple[F64, F64, int]:
     """Worker: read coarse items, write one parent GLB; returns (lo, hi, bytes)."""
-    with open(spill, "rb") as fh:
-        items: list[CoarseItem] = [_read(fh, w) for w in wheres]
+    items: list[CoarseItem] = _load(wheres)
     tile = build_tile([], items, root_inv, shift)
     Path(out).write_bytes(tile.glb)
     return tile.lo, tile.hi, len(tile.glb)
@@ -213,46 +283,63 @@ class _Inline(Executor):
 class _Pass1:
     metas: list[_Meta] = field(default_factory=list)
     skipped: list[SkippedFeature] = field(default_factory=list)
+    reader_skipped: list[SkippedFeature] = field(default_factory=list)
     lods: Counter[int] = field(default_factory=Counter)
     fallbacks: int = 0
     objects: int = 0
 
+    def merge(self, other: _Pass1) -> None:
+        """Append another file's results."""
+        self.metas.extend(other.metas)
+        self.skipped.extend(other.skipped)
+        self.reader_skipped.extend(other.reader_skipped)
+        self.lods.update(other.lods)
+        self.fallbacks += other.fallbacks
+        self.objects += other.objects
 
-def _pass1(
-    features: Iterator[Feature],
+
+def _add_item(res: _Pass1, item: Any, full: Where, coarse: Where, lines: int) -> None:
+    _, _, origin, radius, derr, gh, used, fell, nobj, skips = item
+    res.metas.append(_Meta(origin, radius, derr, gh, full, coarse))
+    res.lods[used] += 1
+    res.fallbacks += int(fell)
+    res.objects += nobj
+    res.skipped.extend(_shift(s, lines) for s in skips)
+
+
+def _resolve_crs(definition: str | None, seen: set[str]) -> None:
+    if definition is not None and definition not in seen:
+        # resolve (and report) each CRS once here; forked workers inherit the cache
+        seen.add(definition)
+        transformer_for(definition)
+
+
+def _pass1_stream(
+    reader: CityGMLReader,
     pool: Executor,
     jobs: int,
     spill: _Spill,
     lod: int | None,
     crs: str | None,
     bar: Any,
-) -> _Pass1:
-    res = _Pass1()
+    res: _Pass1,
+    seen: set[str],
+) -> None:
+    """The main process reads the file; batches of features go to the pool."""
     pending: deque[Future[Any]] = deque()
 
     def collect(fut: Future[Any]) -> None:
-        for item in fut.result():
+        items = fut.result()
+        for item in items:
             if isinstance(item, SkippedFeature):
                 res.skipped.append(item)
-                continue
-            full, coarse, origin, radius, derr, gh, used, fell, nobj, skips = item
-            res.metas.append(
-                _Meta(origin, radius, derr, gh, spill.write(full), spill.write(coarse))
-            )
-            res.lods[used] += 1
-            res.fallbacks += int(fell)
-            res.objects += nobj
-            res.skipped.extend(skips)
-        bar.update(len(fut.result()))
+            else:
+                _add_item(res, item, spill.write(item[0]), spill.write(item[1]), 0)
+        bar.update(len(items))
 
     chunk: list[Feature] = []
-    seen: set[str] = set()
-    for feature in features:
-        definition = crs or (feature.crs.pyproj_definition if feature.crs else None)
-        if definition is not None and definition not in seen:
-            # resolve (and report) each CRS once here; forked workers inherit the cache
-            seen.add(definition)
-            transformer_for(definition)
+    for feature in reader.features():
+        _resolve_crs(crs or (feature.crs.pyproj_definition if feature.crs else None), seen)
         chunk.append(feature)
         if len(chunk) >= CHUNK:
             pending.append(pool.submit(_mesh_chunk, chunk, lod, crs))
@@ -263,6 +350,119 @@ def _pass1(
         pending.append(pool.submit(_mesh_chunk, chunk, lod, crs))
     while pending:
         collect(pending.popleft())
+    res.reader_skipped.extend(reader.skipped)
+
+
+def _pass1_ranges(
+    reader: CityGMLReader,
+    specs: list[ChunkSpec],
+    pool: Executor,
+    jobs: int,
+    scratch: Path,
+    tag: str,
+    lod: int | None,
+    crs: str | None,
+    bar: Any,
+    seen: set[str],
+) -> _Pass1 | str:
+    """Each byte range is read, meshed and spilled by one task; results in file order.
+
+    Returns the file's results, or why the ranges could not reproduce the single
+    stream exactly (the caller then streams the file).
+    """
+    if reader.crs is not None:
+        _resolve_crs(crs or reader.crs.pyproj_definition, seen)
+    part = _Pass1()
+    pending: deque[Future[_RangeResult]] = deque()
+    lines = reader.newlines_before(specs[0].start)
+    anonymous = 0
+    theme: str | None = None
+    why: str | None = None
+
+    def collect(fut: Future[_RangeResult]) -> None:
+        nonlocal lines, anonymous, theme, why
+        got = fut.result()
+        if why is not None:
+            return
+        if got.fallback is not None:
+            why = got.fallback
+        elif got.anonymous and anonymous:
+            why = "objects without gml:id in several ranges"
+        elif got.theme is not None and theme is not None and got.theme != theme:
+            why = "the first appearance theme differs between ranges"
+        if why is not None:
+            return
+        anonymous += got.anonymous
+        theme = theme if theme is not None else got.theme
+        for item in got.items:
+            if isinstance(item, SkippedFeature):
+                part.skipped.append(_shift(item, lines))
+            else:
+                _add_item(part, item, item[0], item[1], lines)
+        part.reader_skipped.extend(_shift(s, lines) for s in got.reader_skipped)
+        lines += got.newlines
+        bar.update(got.count)
+
+    for spec in specs:
+        spill = str(scratch / f"r{tag}-{spec.index:06d}.bin")
+        pending.append(pool.submit(_convert_range, spec, lod, crs, spill))
+        while len(pending) > 2 * jobs:  # back-pressure: bounded ranges in flight
+            collect(pending.popleft())
+        if why is not None:
+            break
+    if why is not None:
+        for fut in pending:
+            fut.cancel()
+    while pending:
+        fut = pending.popleft()
+        if not fut.cancelled():
+            collect(fut)
+    if why is not None:
+        for f in scratch.glob(f"r{tag}-*.bin"):
+            f.unlink()
+        return why
+    return part
+
+
+def _range_bytes(path: Path, jobs: int) -> int:
+    """Target size of a byte range: about ``RANGES_PER_JOB`` ranges per worker, bounded."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    return min(max(size // max(1, jobs * RANGES_PER_JOB), MIN_RANGE_BYTES), MAX_RANGE_BYTES)
+
+
+def _pass1(
+    inputs: Sequence[Path],
+    pool: Executor,
+    jobs: int,
+    scratch: Path,
+    lod: int | None,
+    crs: str | None,
+    appearance_theme: str | None,
+    bar: Any,
+    split: bool,
+) -> _Pass1:
+    res = _Pass1()
+    seen: set[str] = set()
+    spill = _Spill(scratch / "records.bin")
+    try:
+        for k, path in enumerate(inputs):
+            reader = CityGMLReader(path, crs=crs, appearance_theme=appearance_theme)
+            plan: list[ChunkSpec] | str = "parallel parsing is off"
+            if split:
+                plan = reader.chunks(_range_bytes(path, jobs))
+            if not isinstance(plan, str):
+                got = _pass1_ranges(reader, plan, pool, jobs, scratch, str(k), lod, crs, bar, seen)
+                if isinstance(got, _Pass1):
+                    res.merge(got)
+                    continue
+                plan = got
+            log.info("%s: read as one stream (%s)", path, plan)
+            _pass1_stream(reader, pool, jobs, spill, lod, crs, bar, res, seen)
+    finally:
+        spill.close()
     return res
 
 
@@ -283,7 +483,6 @@ def _coarse_selection(root: Node, radius: F64, max_coarse: int) -> dict[str, npt
 def _pass2(
     p1: _Pass1,
     pool: Executor,
-    spill: Path,
     work: Path,
     height_mode: HeightMode,
     max_features: int,
@@ -297,7 +496,7 @@ def _pass2(
     origins = np.array([m.origin for m in metas])
     radius = np.array([m.radius for m in metas])
     derr = np.array([m.detail_error for m in metas])
-    sizes = np.array([m.full[1] for m in metas], np.int64)
+    sizes = np.array([m.full[2] for m in metas], np.int64)
     shift = float(min(m.ground_h for m in metas)) if height_mode == "ground" else 0.0
     if shift:
         log.info("height mode ground: moving the model down by %.2f m", shift)
@@ -317,12 +516,12 @@ def _pass2(
         if node.is_leaf:
             wheres = [metas[i].full for i in node.features]
             futures[node.address] = pool.submit(
-                _write_leaf, str(spill), wheres, root_inv, shift, str(work / name)
+                _write_leaf, wheres, root_inv, shift, str(work / name)
             )
         else:
             wheres = [metas[i].coarse for i in coarse_of[node.address]]
             futures[node.address] = pool.submit(
-                _write_coarse, str(spill), wheres, root_inv, shift, str(work / name)
+                _write_coarse, wheres, root_inv, shift, str(work / name)
             )
     total = 0
     bar = tqdm(total=len(nodes), desc="writing tiles", unit="tile", disable=not progress)
@@ -370,6 +569,7 @@ def convert(
     max_features_per_tile: int = 500,
     max_bytes_per_tile: int = 8_000_000,
     max_coarse_per_tile: int = 1000,
+    split: bool = True,
 ) -> ConversionSummary:
     """Convert CityGML files into one 3D Tiles 1.1 tileset at ``out_dir``.
 
@@ -386,6 +586,9 @@ def convert(
     appearance_theme : appearance theme to use (None: the reader's default).
     max_features_per_tile, max_bytes_per_tile : leaf limits.
     max_coarse_per_tile : prisms per parent tile.
+    split : parse each file in byte ranges in parallel where that gives exactly the
+        single stream's result (see docs/convert.md); False: the main process reads
+        every file as one stream. The output is the same either way.
 
     Raises
     ------
@@ -408,7 +611,6 @@ def convert(
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise TilingError(f"cannot write beside {out_dir}: {exc}") from exc
-    reader_skips: list[SkippedFeature] = []
     pool: Executor = ProcessPoolExecutor(jobs) if jobs > 1 else _Inline()
     bar = tqdm(
         desc="converting",
@@ -418,19 +620,7 @@ def convert(
         mininterval=0.5,
     )
     try:
-        spill = _Spill(scratch / "records.bin")
-        try:
-            p1 = _pass1(
-                _features(inputs, crs, appearance_theme, reader_skips),
-                pool,
-                jobs,
-                spill,
-                lod,
-                crs,
-                bar,
-            )
-        finally:
-            spill.close()
+        p1 = _pass1(inputs, pool, jobs, scratch, lod, crs, appearance_theme, bar, split)
         bar.close()
         if not p1.metas:
             raise TilingError(
@@ -440,7 +630,6 @@ def convert(
             tiles, nbytes = _pass2(
                 p1,
                 pool,
-                spill.path,
                 work,
                 height_mode,
                 max_features_per_tile,
@@ -462,7 +651,7 @@ def convert(
     summary = ConversionSummary(
         features=len(p1.metas),
         objects=p1.objects,
-        skipped=reader_skips + p1.skipped,
+        skipped=p1.reader_skipped + p1.skipped,
         tiles=tiles,
         bytes=nbytes,
         seconds=seconds,

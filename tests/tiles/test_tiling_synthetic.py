@@ -78,10 +78,13 @@ class _FakeReader:
     def features(self) -> Iterator[Feature]:
         yield from self.features_to_yield
 
+    def chunks(self, target_bytes: int) -> str:
+        return "prepared features (no file to split)"
+
 
 @pytest.fixture()
 def fake_reader(monkeypatch: pytest.MonkeyPatch) -> type[_FakeReader]:
-    monkeypatch.setattr("greentwin.citygml.reader.CityGMLReader", _FakeReader)
+    monkeypatch.setattr("greentwin.tiles.convert.CityGMLReader", _FakeReader)
     return _FakeReader
 
 

@@ -1,0 +1,93 @@
+"""Parallel parsing of one file in byte ranges: the same tileset and report as one stream."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import pytest
+from greentwin.tiles import convert as convert_mod
+from greentwin.tiles.convert import convert
+from gt_testing import CITYGML
+
+SAMPLES = sorted(p.name for p in CITYGML.glob("*.gml"))
+FIXTURES = Path(__file__).parent.parent / "citygml" / "fixtures"
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def tiny_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranges of ~16 KB, so every sample is cut into many."""
+    monkeypatch.setattr(convert_mod, "MIN_RANGE_BYTES", 1)
+    monkeypatch.setattr(convert_mod, "MAX_RANGE_BYTES", 16_000)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_ranges_give_the_single_stream_tileset(
+    name: str, tmp_path: Path, tiny_ranges: None
+) -> None:
+    path = CITYGML / name
+    a = convert([path], tmp_path / "a", split=False, max_features_per_tile=12)
+    b = convert([path], tmp_path / "b", split=True, max_features_per_tile=12)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    da, db = a.to_dict(), b.to_dict()
+    for d in (da, db):
+        del d["seconds"], d["tileset"]
+    assert da == db
+
+
+def test_ranges_in_parallel_give_the_same_bytes(tmp_path: Path, tiny_ranges: None) -> None:
+    inputs = [CITYGML / "3dcitydb_Potsdam_LoD1.gml", CITYGML / "berlin_testarea_lod2_buildings.gml"]
+    a = convert(inputs, tmp_path / "a", split=False, jobs=1, max_features_per_tile=20)
+    b = convert(inputs, tmp_path / "b", split=True, jobs=2, max_features_per_tile=20)
+    assert a.features == b.features == 97 + 17
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert a.skipped == b.skipped
+
+
+def test_skip_report_lines_match(tmp_path: Path, tiny_ranges: None) -> None:
+    path = FIXTURES / "broken_features.gml"
+    a = convert([path], tmp_path / "a", split=False, crs="EPSG:25833")
+    b = convert([path], tmp_path / "b", split=True, jobs=2, crs="EPSG:25833")
+    assert a.skipped and a.skipped == b.skipped
+    lines = path.read_text().splitlines()
+    for s in b.skipped:
+        if s.line:
+            assert 0 < s.line <= len(lines)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+
+
+def test_fallback_is_logged_and_exact(
+    tmp_path: Path, tiny_ranges: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    trees = CITYGML / "berlin_testarea_trees_veg.gml"
+    with caplog.at_level(logging.INFO, logger="greentwin.tiles.convert"):
+        b = convert([trees], tmp_path / "b", split=True, jobs=2)
+    assert "read as one stream" in caplog.text and "prototype" in caplog.text
+    assert not list(tmp_path.glob(".*spill*"))
+    a = convert([trees], tmp_path / "a", split=False)
+    assert a.features == b.features > 0
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+
+
+def test_broken_range_reports_like_one_stream(tmp_path: Path, tiny_ranges: None) -> None:
+    text = (CITYGML / "berlin_testarea_lod2_buildings.gml").read_text(encoding="utf-8")
+    at = text.index("<cityObjectMember>", len(text) // 2)
+    bad = tmp_path / "bad.gml"
+    bad.write_text(text[:at] + "<cityObjectMember><oops></cityObjectMember>" + text[at:])
+    from greentwin.core import InputFileError
+
+    with pytest.raises(InputFileError) as one:
+        convert([bad], tmp_path / "a", split=False)
+    with pytest.raises(InputFileError) as split:
+        convert([bad], tmp_path / "b", split=True, jobs=2)
+    assert str(one.value) == str(split.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.gml"]
