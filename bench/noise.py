@@ -3,27 +3,38 @@
 Usage::
 
     python bench/noise.py [--size-m 1000] [--cell 5] [--sources 2000]
-                          [--backend numpy|cupy|auto] [--change-one-road]
+                          [--backend available|numpy,numba,cupy,auto] [--change-one-road]
 
 The district is a street grid with Berlin-style perimeter blocks (courtyard
 buildings 12-24 m high, with gaps); roads run along every street, one in three
 being a main road. Receivers sit at the centres of the receiver grid cells not
-covered by buildings, 4 m above ground. Prints receivers, source points, seconds
-for the full map and for a one-road change, and receiver x source pairs per second.
+covered by buildings, 4 m above ground. Prints receivers, source points, pairs within
+the cutoff, and per backend: compile/warm-up seconds, seconds for the full map and for
+a one-road change (traffic, geometry), pairs per second, with the load average.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
-from greentwin.kernels.backend import get_backend
-from greentwin.kernels.noise.compute import NoiseMap, NoiseParams, NoiseScene, grid_receivers
+from greentwin.kernels.backend import cupy_available, get_backend
+from greentwin.kernels.noise.compute import (
+    NoiseMap,
+    NoiseParams,
+    NoiseScene,
+    grid_receivers,
+    resolve_backend,
+    road_sources,
+)
 from greentwin.kernels.noise.emission import RoadCoefficients
+from greentwin.kernels.noise.fast import warm_up
 from greentwin.kernels.raster import BuildingFootprint, Grid, building_height_grid
 from greentwin.kernels.roads import RoadNetwork
 
@@ -90,6 +101,28 @@ def district(
     return {"type": "FeatureCollection", "crs": "EPSG:25833", "features": feats}, buildings
 
 
+def _pairs_within(rec: Any, net: RoadNetwork, params: NoiseParams, coeffs: Any, scene: Any) -> int:
+    """Receiver x source pairs within the cutoff (real and image sources)."""
+    be = get_backend("numpy")
+    xy_r = rec.xyz[:, :2]
+    total = 0
+    for road in net.roads:
+        for src in road_sources(road, net, coeffs, scene, params, be)[:2]:
+            xy = np.asarray(src.xyz)[:, :2]
+            for c0 in range(0, len(xy), 256):
+                p = xy[c0 : c0 + 256]
+                d2 = (xy_r[:, None, 0] - p[None, :, 0]) ** 2 + (
+                    xy_r[:, None, 1] - p[None, :, 1]
+                ) ** 2
+                total += int(np.count_nonzero(d2 <= params.max_distance_m**2))
+    return total
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size-m", type=float, default=1000.0)
@@ -100,11 +133,20 @@ def main() -> None:
     ap.add_argument("--spacing", type=float, default=10.0, help="source point spacing, m")
     ap.add_argument("--max-distance", type=float, default=250.0)
     ap.add_argument("--no-reflections", action="store_true")
-    ap.add_argument("--backend", default="auto", choices=["auto", "numpy", "cupy"])
+    ap.add_argument(
+        "--backend",
+        default="available",
+        help="comma-separated: numpy (vectorised reference), numba (or cpu), cupy, auto; "
+        "'available' = numba and, where a GPU is usable, cupy",
+    )
     ap.add_argument("--change-one-road", action="store_true")
     args = ap.parse_args()
 
-    be = get_backend(args.backend)
+    names = (
+        ["numba", *(["cupy"] if cupy_available() else [])]
+        if args.backend == "available"
+        else [b.strip() for b in args.backend.split(",") if b.strip()]
+    )
     coeffs = RoadCoefficients.from_dict(
         json.loads((ROOT / "data/noise/cnossos_road_coefficients.json").read_text())
     )
@@ -119,7 +161,7 @@ def main() -> None:
         reflections=not args.no_reflections,
     )
     n_src = len(net.source_points(args.spacing))
-    print(f"backend          : {be.name}")
+    pairs = _pairs_within(rec, net, params, coeffs, scene)
     print(
         f"grid             : {grid.nx} x {grid.ny} cells of {args.cell:g} m ({grid.nx * grid.ny} cells)"
     )
@@ -128,39 +170,55 @@ def main() -> None:
     print(
         f"roads            : {len(net.roads)}, source points: {n_src} (+ image sources: {params.reflections})"
     )
-    if be.name == "cupy":  # warm-up: kernel compilation
-        NoiseMap.compute(net.subset([net.roads[0].id]), coeffs, scene, rec, params, be)
-    t0 = time.perf_counter()
-    nm = NoiseMap.compute(net, coeffs, scene, rec, params, be)
-    t_full = time.perf_counter() - t0
-    lden = nm.indicators()["L_den"]
-    print(f"full map         : {t_full:.2f} s")
-    print(
-        f"receivers x sources per second: {len(rec) * n_src / t_full:,.0f} (all pairs, before the {args.max_distance:g} m cutoff)"
-    )
-    print(
-        f"L_den            : median {np.median(lden):.1f} dB(A), 5-95 %: {np.percentile(lden, 5):.1f}-{np.percentile(lden, 95):.1f}"
-    )
-    if args.change_one_road:
-        road = net.roads[len(net.roads) // 2 + 1]
+    print(f"pairs            : {pairs:,} receiver x source pairs within {args.max_distance:g} m")
+    print(f"machine          : {_load()}, numba threads {numba.get_num_threads()}")
+    for name in names:
+        be, engine = resolve_backend(name)
+        print(f"--- backend {name} ({be.name}, {engine})")
+        if engine == "numba":
+            print(f"numba compile/load: {warm_up():.2f} s (cached on disk after the first run)")
+        elif engine == "cuda":  # warm-up: kernel compilation
+            t0 = time.perf_counter()
+            NoiseMap.compute(net.subset([net.roads[0].id]), coeffs, scene, rec, params, name)
+            print(f"CUDA compile + first road: {time.perf_counter() - t0:.2f} s")
         t0 = time.perf_counter()
-        touched = nm.update_roads([road], [road.with_flows(road.flows * 1.5)])
-        t_flow = time.perf_counter() - t0
+        c0 = time.process_time()
+        nm = NoiseMap.compute(net, coeffs, scene, rec, params, name)
+        t_full = time.perf_counter() - t0
+        cpu = time.process_time() - c0
+        lden = nm.indicators()["L_den"]
         print(
-            f"one-road traffic change (+50 % flows, {road.id}): {t_flow:.3f} s, {len(touched)} receivers"
+            f"full map         : {t_full:.2f} s wall, {cpu:.2f} s CPU (all threads)   ({_load()})"
         )
-        moved = type(road)(
-            id=road.id,
-            coords=road.coords + np.array([3.0, 3.0]),
-            flows=road.flows,
-            speeds=road.speeds,
-        )
-        t0 = time.perf_counter()
-        touched = nm.update_roads([nm.network.road(road.id)], [moved])
-        t_geo = time.perf_counter() - t0
         print(
-            f"one-road geometry change (moved 3 m, {road.id}): {t_geo:.2f} s, {len(touched)} receivers"
+            f"receivers x sources per second: {len(rec) * n_src / t_full:,.0f} (all receivers x "
+            f"road points, before the {args.max_distance:g} m cutoff); "
+            f"pairs within the cutoff per second: {pairs / t_full:,.0f}"
         )
+        print(
+            f"L_den            : median {np.median(lden):.1f} dB(A), 5-95 %: {np.percentile(lden, 5):.1f}-{np.percentile(lden, 95):.1f}"
+        )
+        if args.change_one_road:
+            road = net.roads[len(net.roads) // 2 + 1]
+            t0 = time.perf_counter()
+            touched = nm.update_roads([road], [road.with_flows(road.flows * 1.5)])
+            t_flow = time.perf_counter() - t0
+            print(
+                f"one-road traffic change (+50 % flows, {road.id}): {t_flow:.3f} s, {len(touched)} receivers"
+            )
+            moved = type(road)(
+                id=road.id,
+                coords=road.coords + np.array([3.0, 3.0]),
+                flows=road.flows,
+                speeds=road.speeds,
+            )
+            t0 = time.perf_counter()
+            touched = nm.update_roads([nm.network.road(road.id)], [moved])
+            t_geo = time.perf_counter() - t0
+            print(
+                f"one-road geometry change (moved 3 m, {road.id}): {t_geo:.2f} s, {len(touched)} receivers"
+            )
+    print(f"machine          : {_load()}")
 
 
 if __name__ == "__main__":

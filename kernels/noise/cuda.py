@@ -41,7 +41,7 @@ CUDA_SOURCE = r"""
 #define KMAX 64
 #endif
 #define T_HARD 1.9952623149688795   /* 10^0.3: A_ground = -3 dB */
-#define T_CAP 0.0031622776601683794 /* 10^-2.5: Delta_dif capped at 25 dB */
+#define S_CAP 316.22776601683796    /* 10^2.5: Delta_dif capped at 25 dB */
 #define MAXW 24                     /* at most 3 periods x 8 bands per source */
 
 /* out[b] *= 10^(-A_ground/10), H (fav = 0) or F (fav = 1) conditions, eqs. 2.5.14-2.5.20 */
@@ -85,7 +85,8 @@ __device__ void ground_t(double dp, double zs, double zr, double g_path, double 
     }
 }
 
-/* 10^(-Delta_dif/10) (eq. 2.5.21, uncapped) for delta_H, delta_F, delta'; C'' eq. 2.5.22 */
+/* 10^(Delta_dif/10) = 3 + x if x >= -2 else 1 (eq. 2.5.21, uncapped), x = 40/lambda C'' delta,
+   for delta_H, delta_F, delta'; C'' of eq. 2.5.22 */
 __device__ void dif_t(double dlt_h, double dlt_f, double dlt_i, double e, const double* lam,
                       double out[3][8]) {
     for (int b = 0; b < 8; ++b) {
@@ -97,11 +98,11 @@ __device__ void dif_t(double dlt_h, double dlt_f, double dlt_i, double e, const 
         }
         double a = 40.0 / lam[b] * c2;
         double x = a * dlt_h;
-        out[0][b] = x >= -2.0 ? 1.0 / fmax(3.0 + x, 1e-12) : 1.0;
+        out[0][b] = x >= -2.0 ? fmax(3.0 + x, 1e-12) : 1.0;
         x = a * dlt_f;
-        out[1][b] = x >= -2.0 ? 1.0 / fmax(3.0 + x, 1e-12) : 1.0;
+        out[1][b] = x >= -2.0 ? fmax(3.0 + x, 1e-12) : 1.0;
         x = a * dlt_i;
-        out[2][b] = x >= -2.0 ? 1.0 / fmax(3.0 + x, 1e-12) : 1.0;
+        out[2][b] = x >= -2.0 ? fmax(3.0 + x, 1e-12) : 1.0;
     }
 }
 
@@ -277,10 +278,11 @@ extern "C" __global__ void noise_energy(
                 ground_t(dp_or, z_on, rz, g_or, g_or, cond, fb, t2);
                 for (int b = 0; b < 8; ++b) {
                     /* Delta_ground(O,R), eq. 2.5.32: 10^(-(D' - D)/20) = sqrt(T'/T) */
-                    double t_d = td[cond][b];
-                    double v = 1.0 + (sqrt(t2[b]) - 1.0) * sqrt(td[2][b] / t_d);
+                    double s_d = td[cond][b];
+                    double v = 1.0 + (sqrt(t2[b]) - 1.0) * sqrt(s_d / td[2][b]);
                     v = fmax(v, 1e-12);
-                    tt[b] *= fmax(t_d, T_CAP) * gg[b] * v * v;
+                    /* min(Delta_dif, 25 dB): 10^(-D/10) = 1 / (3 + x), at least 10^-2.5 */
+                    tt[b] *= gg[b] * v * v / fmin(s_d, S_CAP);
                 }
             }
         }

@@ -42,8 +42,8 @@ _JIT: dict[str, Any] = {"cache": True, "fastmath": False, "error_model": "numpy"
 
 #: 10^(-A/10) for A = -3 dB (hard ground, eq. 2.5.15 note).
 _T_HARD = 10.0**0.3
-#: 10^(-25/10): the 25 dB cap of Delta_dif (eq. 2.5.21 ff.).
-_T_CAP = 10.0**-2.5
+#: 10^(25/10): the 25 dB cap of Delta_dif (eq. 2.5.21 ff.).
+_S_CAP = 10.0**2.5
 
 
 @njit(**_JIT)  # type: ignore[untyped-decorator]
@@ -120,9 +120,10 @@ def _ground_t(
 def _dif_t(
     delta_h: float, delta_f: float, delta_img: float, e: float, lam: F64, out: F64
 ) -> None:  # pragma: no cover - compiled
-    """out[0:3, b] = 10^(-Delta_dif/10) (eq. 2.5.21, uncapped) for delta_H, delta_F, delta'.
+    """out[0:3, b] = 10^(Delta_dif/10) (eq. 2.5.21, uncapped) for delta_H, delta_F, delta'.
 
-    C'' = (1 + (5 lambda / e)^2) / (1/3 + (5 lambda / e)^2) for e > 0 (eq. 2.5.22), else 1.
+    That is 3 + x (x = 40/lambda C'' delta) where x >= -2, else 1; C'' = (1 + (5 lambda /
+    e)^2) / (1/3 + (5 lambda / e)^2) for e > 0 (eq. 2.5.22), else 1.
     """
     for b in range(8):
         c2 = 1.0
@@ -131,11 +132,11 @@ def _dif_t(
             c2 = (1.0 + r) / (1.0 / 3.0 + r)
         a = 40.0 / lam[b] * c2
         x = a * delta_h
-        out[0, b] = 1.0 / max(3.0 + x, 1e-12) if x >= -2.0 else 1.0
+        out[0, b] = max(3.0 + x, 1e-12) if x >= -2.0 else 1.0
         x = a * delta_f
-        out[1, b] = 1.0 / max(3.0 + x, 1e-12) if x >= -2.0 else 1.0
+        out[1, b] = max(3.0 + x, 1e-12) if x >= -2.0 else 1.0
         x = a * delta_img
-        out[2, b] = 1.0 / max(3.0 + x, 1e-12) if x >= -2.0 else 1.0
+        out[2, b] = max(3.0 + x, 1e-12) if x >= -2.0 else 1.0
 
 
 @njit(**_JIT)  # type: ignore[untyped-decorator]
@@ -357,10 +358,11 @@ def _energy(
                     _ground_t(dp_or, z_on, rz, g_or, g_or, cond == 1, fb, t2)
                     for b in range(8):
                         # Delta_ground(O,R), eq. 2.5.32, with 10^(-(D' - D)/20) = sqrt(T'/T)
-                        t_d = td[cond, b]
-                        v = 1.0 + (math.sqrt(t2[b]) - 1.0) * math.sqrt(td[2, b] / t_d)
+                        s_d = td[cond, b]
+                        v = 1.0 + (math.sqrt(t2[b]) - 1.0) * math.sqrt(s_d / td[2, b])
                         v = max(v, 1e-12)
-                        tt[b] *= max(t_d, _T_CAP) * gg[b] * v * v
+                        # min(Delta_dif, 25 dB): 10^(-D/10) = 1 / (3 + x), at least 10^-2.5
+                        tt[b] *= gg[b] * v * v / min(s_d, _S_CAP)
             for b in range(8):
                 fac = pfav * tf[b] + (1.0 - pfav) * th[b]
                 for c8 in range(b, nw, 8):
