@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from typing import Any
 
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 F64 = npt.NDArray[np.float64]
 
 _JIT: dict[str, Any] = {"cache": True, "fastmath": False, "error_model": "numpy", "nogil": True}
+
+#: Numba's default threading layer (workqueue) must not be entered from two threads at
+#: once; the kernel already uses every core, so concurrent callers take turns.
+_LOCK = threading.Lock()
 
 #: 10^(-A/10) for A = -3 dB (hard ground, eq. 2.5.15 note).
 _T_HARD = 10.0**0.3
@@ -412,26 +417,27 @@ def energy_kernel(
         return out
     empty = np.zeros(0)
     cb, ct, cd = crowns if crowns is not None else (empty, empty, empty)
-    _energy(
-        np.ascontiguousarray(rec_xyz, f64),
-        np.ascontiguousarray(rec_skip, f64),
-        np.ascontiguousarray(rec_n, f64),
-        np.ascontiguousarray(src_xyz, f64),
-        np.ascontiguousarray(src_power, f64),
-        np.ascontiguousarray(src_plane, f64),
-        np.ascontiguousarray(src_is_image, f64),
-        np.ascontiguousarray(heights, f64),
-        empty if ground is None else np.ascontiguousarray(ground, f64),
-        np.ascontiguousarray(cb, f64),
-        np.ascontiguousarray(ct, f64),
-        np.ascontiguousarray(cd, f64),
-        np.array(grid[:3], dtype=f64),
-        np.array(grid[3:], dtype=np.int64),
-        np.ascontiguousarray(alpha, f64),
-        np.ascontiguousarray(bands_hz, f64),
-        np.array([step_m, max_distance_m, p_favourable, ground_g], dtype=f64),
-        out,
-    )
+    with _LOCK:
+        _energy(
+            np.ascontiguousarray(rec_xyz, f64),
+            np.ascontiguousarray(rec_skip, f64),
+            np.ascontiguousarray(rec_n, f64),
+            np.ascontiguousarray(src_xyz, f64),
+            np.ascontiguousarray(src_power, f64),
+            np.ascontiguousarray(src_plane, f64),
+            np.ascontiguousarray(src_is_image, f64),
+            np.ascontiguousarray(heights, f64),
+            empty if ground is None else np.ascontiguousarray(ground, f64),
+            np.ascontiguousarray(cb, f64),
+            np.ascontiguousarray(ct, f64),
+            np.ascontiguousarray(cd, f64),
+            np.array(grid[:3], dtype=f64),
+            np.array(grid[3:], dtype=np.int64),
+            np.ascontiguousarray(alpha, f64),
+            np.ascontiguousarray(bands_hz, f64),
+            np.array([step_m, max_distance_m, p_favourable, ground_g], dtype=f64),
+            out,
+        )
     return out
 
 

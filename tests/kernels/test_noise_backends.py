@@ -195,6 +195,21 @@ def test_numba_incremental_road_change_matches_full_recompute() -> None:
         np.testing.assert_allclose(m.indicators()[key], val, atol=0.01)
 
 
+def test_numba_kernel_from_several_threads_at_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    net, scene, rec = _demo()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        maps = list(
+            pool.map(
+                lambda _: NoiseMap.compute(net, COEFFS, scene, rec, NoiseParams(), "numba"),
+                range(3),
+            )
+        )
+    for m in maps[1:]:
+        np.testing.assert_array_equal(m.energy, maps[0].energy)
+
+
 def test_backend_names_resolve_once() -> None:
     assert resolve_backend("numpy")[1] == "reference"
     assert resolve_backend("numba")[1] == "numba"
