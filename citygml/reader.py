@@ -158,6 +158,8 @@ _STYPE_BY_TAG: dict[str, str] = {}
 
 
 _KIND_BY_TAG: dict[str, tuple[int, int, str, str]] = {}
+#: ``gml:boundedBy`` (the envelope, which may name the object's srsName).
+_ENVELOPE_TAGS: Final = frozenset(f"{{{ns}}}boundedBy" for ns in GML_NAMESPACES)
 
 
 def _kind(tag: str) -> tuple[int, int, str, str]:
@@ -414,6 +416,7 @@ class CityGMLReader:
         self._dim = dim
         self.crs: SourceCRS | None = self._override or doc_crs
         self._stem = self.path.stem
+        self._srs_cache: dict[str, SourceCRS] = {}
         self._chunk: ChunkSpec | None = None
         #: newlines in the byte range read (chunk mode; lines are relative to its start)
         self.newlines = 0
@@ -448,6 +451,7 @@ class CityGMLReader:
         self._dim = spec.dim
         self.crs = spec.crs
         self._stem = spec.stem
+        self._srs_cache = {}
         self._chunk = spec
         self.newlines = 0
         return self
@@ -665,13 +669,13 @@ class CityGMLReader:
         if self._override is not None:
             return self._override
         for child in obj:
-            if not isinstance(child.tag, str):
+            if child.tag not in _ENVELOPE_TAGS:  # gml:boundedBy, not bldg:boundedBy
                 continue
-            ns, loc = split_tag(child.tag)
-            if loc == "boundedBy" and ns in GML_NAMESPACES:
-                for env in child:
-                    srs = env.get("srsName")
-                    if srs:
+            for env in child:
+                srs = env.get("srsName")
+                if srs:
+                    crs = self._srs_cache.get(srs)
+                    if crs is None:
                         try:
                             crs = parse_srs_name(srs)
                         except CRSError:
@@ -685,10 +689,12 @@ class CityGMLReader:
                                 )
                             )
                             return self.crs
-                        if self.crs is None:
-                            self.crs = crs
-                        return crs
-                break
+                        if len(self._srs_cache) < 64:
+                            self._srs_cache[srs] = crs
+                    if self.crs is None:
+                        self.crs = crs
+                    return crs
+            break
         return self.crs
 
     def _read_top(self, obj: Element) -> Feature | None:

@@ -48,6 +48,8 @@ F64 = npt.NDArray[np.float64]
 
 #: Features sent to a worker at once (single-stream path), and meshed at once.
 CHUNK = 32
+#: Features meshed at once within a byte range (larger batches amortise numpy calls).
+RANGE_BATCH = 256
 #: Byte range sizes: about ``size / (jobs * RANGES_PER_JOB)``, within these bounds.
 MIN_RANGE_BYTES = 256 * 1024
 MAX_RANGE_BYTES = 4 * 1024 * 1024
@@ -191,7 +193,7 @@ def _convert_range(spec: ChunkSpec, lod: int | None, crs: str | None, spill: str
     try:
         for feature in reader.features():
             batch.append(feature)
-            if len(batch) >= CHUNK:
+            if len(batch) >= RANGE_BATCH:
                 mesh(batch)
                 batch = []
     except ChunkFallback as exc:

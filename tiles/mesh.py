@@ -508,30 +508,40 @@ def build_records(
             )
         )
 
+    # per-feature values as Python scalars in one go (the loop below only slices)
+    pos32 = positions.astype(np.float32)
+    tri_local = (triangles - np.repeat(vs, ft)[:, None]).astype(np.uint32)
+    vs_l, fv_l, ts_l, ft_l = vs.tolist(), fv.tolist(), ts.tolist(), ft.tolist()
+    tc_l, vc_l = tcount.tolist(), vcount.tolist()
+    zmin_l, zmax_l = lo[:, 2].tolist(), hi[:, 2].tolist()
+    diag_l = [float(np.linalg.norm(d)) for d in hi - lo]
+    roof_l = np.where(np.isfinite(roof_min), hi[:, 2] - roof_min, 0.0).tolist()
+    has_l, tex_l = has.tolist(), feat_tex.tolist()
+    hull_l, radius_l, ground_l = hull_error.tolist(), radius.tolist(), ground_h.tolist()
     for f, item in enumerate(pend):
         feat = item.feature
-        if not has[f] or ft[f] == 0:
+        if not has_l[f] or ft_l[f] == 0:
             out[item.slot] = SkippedFeature(feat.id, feat.line, "only degenerate polygons")
             continue
-        v0, v1 = int(vs[f]), int(vs[f] + fv[f])
-        t0, t1 = int(ts[f]), int(ts[f] + ft[f])
+        v0, v1 = vs_l[f], vs_l[f] + fv_l[f]
+        t0, t1 = ts_l[f], ts_l[f] + ft_l[f]
         groups: list[tuple[MaterialKey, int, int, int, int]] = []
         ta = va = 0
-        for k in np.flatnonzero(tcount[f]).tolist():
-            tc, vc = int(tcount[f, k]), int(vcount[f, k])
-            groups.append((uniq[k], ta, ta + tc, va, va + vc))
-            ta += tc
-            va += vc
-        zmin, zmax = float(lo[f, 2]), float(hi[f, 2])
-        diag = float(np.linalg.norm(hi[f] - lo[f]))
-        roof_span = zmax - float(roof_min[f]) if np.isfinite(roof_min[f]) else 0.0
+        vc_f = vc_l[f]
+        for k, tc in enumerate(tc_l[f]):
+            if tc:
+                vc = vc_f[k]
+                groups.append((uniq[k], ta, ta + tc, va, va + vc))
+                ta += tc
+                va += vc
+        zmin, zmax = zmin_l[f], zmax_l[f]
         out[item.slot] = FeatureMesh(
             id=feat.id,
             origin=origin[f],
-            positions=positions[v0:v1].astype(np.float32),
+            positions=pos32[v0:v1],
             normals=normals[v0:v1],
-            uv=uv[v0:v1] if feat_tex[f] else None,
-            triangles=(triangles[t0:t1] - v0).astype(np.uint32),
+            uv=uv[v0:v1] if tex_l[f] else None,
+            triangles=tri_local[t0:t1],
             groups=groups,
             vertex_object=vobject[v0:v1],
             vertex_surface=vsurface[v0:v1],
@@ -540,10 +550,10 @@ def build_records(
             surface_ids=item.surface_ids,
             surface_objects=np.asarray(item.surface_objects, np.uint32),
             coarse=coarse[f],
-            radius=float(radius[f]),
+            radius=radius_l[f],
             height=zmax - zmin,
-            detail_error=max(roof_span, float(hull_error[f]), 0.02 * diag, 0.1),
-            ground_h=float(ground_h[f]),
+            detail_error=max(roof_l[f], hull_l[f], 0.02 * diag_l[f], 0.1),
+            ground_h=ground_l[f],
             lod=item.lod,
             fallback=item.fallback,
             skipped=skipped_of.get(f, []),
@@ -553,6 +563,9 @@ def build_records(
 
 _FAN = np.stack((np.zeros(14, np.int64), np.arange(1, 15), np.arange(2, 16)), axis=1)
 _QUAD = np.array([[0, 1, 2], [0, 2, 3]])
+_FAN32 = _FAN.astype(np.uint32)
+#: the two triangles of wall quad k (vertices 16 + 4k ..), for k = 0 .. 15
+_QUADS32 = (16 + 4 * np.arange(16)[:, None, None] + _QUAD).reshape(-1, 3).astype(np.uint32)
 _CIRCLE = (0.5 / np.cos(np.pi / 16)) * np.stack(
     (np.cos(_ANGLES + np.pi / 16), np.sin(_ANGLES + np.pi / 16)), axis=1
 )
@@ -611,15 +624,17 @@ def _prisms(support: F64, zmin: F64, zmax: F64, rots: F64) -> tuple[list[Coarse]
     walls_e = np.einsum("fni,fij->fnj", walls.reshape(nf, 64, 3), rots).reshape(nf, 16, 4, 3)
     up_e = rots[:, 2, :]
     wn_e = np.einsum("fni,fij->fnj", wn, rots)
+    # every prism's 16 top and 64 wall vertices; each keeps its top and its walls of
+    # non-zero length, in order
+    pos_all = np.concatenate((top_e, walls_e.reshape(nf, 64, 3)), axis=1).astype(np.float32)
+    nrm_all = np.concatenate(
+        (np.broadcast_to(up_e[:, None, :], (nf, 16, 3)), np.repeat(wn_e, 4, axis=1)), axis=1
+    ).astype(np.float32)
+    vmask = np.concatenate((np.ones((nf, 16), dtype=bool), np.repeat(wall_ok, 4, axis=1)), axis=1)
+    nwalls = wall_ok.sum(axis=1).tolist()
     out = []
     for f in range(nf):
-        keep = np.flatnonzero(wall_ok[f])
-        nw = len(keep)
-        pos = np.concatenate((top_e[f], walls_e[f, keep].reshape(-1, 3)))
-        nrm = np.concatenate(
-            (np.broadcast_to(up_e[f], (16, 3)), np.repeat(wn_e[f, keep], 4, axis=0))
-        )
-        quads = (16 + 4 * np.arange(nw)[:, None, None] + _QUAD).reshape(-1, 3)
-        tris = np.concatenate((_FAN[fan_ok[f]], quads)).astype(np.uint32)
-        out.append(Coarse(pos.astype(np.float32), nrm.astype(np.float32), tris))
+        keep = vmask[f]
+        tris = np.concatenate((_FAN32[fan_ok[f]], _QUADS32[: 2 * nwalls[f]]))
+        out.append(Coarse(pos_all[f][keep], nrm_all[f][keep], tris))
     return out, np.where(flat, 0.0, area)
