@@ -141,7 +141,7 @@ extern "C" __global__ void noise_energy(
     int s1 = s0 + per_thread < n_s ? s0 + per_thread : n_s;
     double hb[KMAX], ub[KMAX], gb[KMAX];
     double su[KMAX + 2], sh[KMAX + 2];
-    int sk[KMAX + 2];
+    int sk[KMAX + 2], kb[KMAX];
     double th[8], tf[8], t1[8], t2[8], gg[8], td[3][8], lam[8], acc[MAXW];
     for (int b = 0; b < 8; ++b) lam[b] = 340.0 / fb[b];
     for (int w = 0; w < MAXW; ++w) acc[w] = 0.0;
@@ -184,7 +184,8 @@ extern "C" __global__ void noise_energy(
             th[b] = tb * exp(-alpha[b] * d * ln10_10);
             tf[b] = th[b];
         }
-        int blocked = 0;
+        int nb = 0;
+        double h_first = 0.0;
         double gsum = 0.0, df = 0.0;
         double dt = 1.0 / nk;
         double cx0 = (sx - x0) / cell, cy0 = (sy - y0) / cell;
@@ -195,9 +196,9 @@ extern "C" __global__ void noise_energy(
             int c = cell_of(cx0 + cdx * t, cy0 + cdy * t, nx, ny);
             double h = c >= 0 ? heights[c] : 0.0;
             if (dh * (1.0 - t) < sk_i || t < t_start) h = 0.0;
-            hb[k] = h;
-            ub[k] = dh * t;
-            if (h > sz + dz * t) blocked = 1;
+            if (k == 0) h_first = h;
+            /* only samples above the line of sight can be vertices of the upper hull */
+            if (h > sz + dz * t) { ub[nb] = dh * t; hb[nb] = h; kb[nb] = k; ++nb; }
             if (has_ground) {
                 double g = c >= 0 ? ground[c] : 0.0;
                 gb[k] = g;
@@ -215,16 +216,17 @@ extern "C" __global__ void noise_energy(
             foliage_t(df * dh / nk, t1);
             for (int b = 0; b < 8; ++b) { th[b] *= t1[b]; tf[b] *= t1[b]; }
         }
-        if (!blocked) {
+        if (nb == 0) {
             ground_t(dh, sz, rz, g_path, 0.0, 0, fb, th);
             ground_t(dh, sz, rz, g_path, 0.0, 1, fb, tf);
         } else {
-            /* upper convex hull of S, the samples and R (monotone chain) */
+            /* upper convex hull of S, the samples above the line of sight and R */
             su[0] = 0.0; sh[0] = sz; sk[0] = -1;
             int m = 1;
-            for (int k = 0; k <= nk; ++k) {
-                double pu = k < nk ? ub[k] : dh;
-                double ph = k < nk ? hb[k] : rz;
+            for (int j = 0; j <= nb; ++j) {
+                double pu = j < nb ? ub[j] : dh;
+                double ph = j < nb ? hb[j] : rz;
+                int k = j < nb ? kb[j] : nk;
                 while (m >= 2) {
                     double ou = su[m - 2], oh = sh[m - 2];
                     if ((ph - oh) * (su[m - 1] - ou) >= (sh[m - 1] - oh) * (pu - ou)) --m;
@@ -248,7 +250,7 @@ extern "C" __global__ void noise_energy(
                 first_len = sqrt(u_o1 * u_o1 + (h_o1 - sz) * (h_o1 - sz));
             } else {
                 fk = 0; lk = 0;
-                u_o1 = dh * (0.5 / nk); h_o1 = hb[0]; u_on = u_o1; h_on = h_o1;
+                u_o1 = dh * (0.5 * dt); h_o1 = h_first; u_on = u_o1; h_on = h_o1;
                 first_len = 0.0;
             }
             double last_len = sqrt((dh - u_on) * (dh - u_on) + (rz - h_on) * (rz - h_on));

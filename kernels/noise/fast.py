@@ -8,8 +8,9 @@ Directive (EU) 2015/996, Annex II, 2.5), written as scalar loops:
   ``t_k = (k + 1/2) / K`` and the line-of-sight test are those of the reference, with
   the same floating-point operations;
 - the rubber-band path is the upper convex hull of S, the samples and R, built by a
-  monotone chain over the samples (O(K)) instead of gift wrapping (O(K x vertices));
-  both give the same vertices (ties go to the farthest point in both);
+  monotone chain (O(K)) instead of gift wrapping (O(K x vertices)) over the samples
+  above the line of sight only (the others cannot be vertices); both give the same
+  vertices (ties go to the farthest point in both);
 - the attenuations are combined as transmission factors T = 10^(-A/10) rather than in
   decibels. With D_dif = 10 lg(3 + x) (eq. 2.5.21), 10^(-D_dif/10) = 1 / (3 + x), and
   A_ground = max(-10 lg(term), A_min) (eq. 2.5.15) becomes min(term, 10^(-A_min/10)),
@@ -194,6 +195,7 @@ def _energy(
         lam[b] = 340.0 / fb[b]
     for i in prange(n_r):
         hb = np.zeros(kmax)
+        kb = np.zeros(kmax, dtype=np.int64)
         ub = np.zeros(kmax)
         gb = np.zeros(kmax)
         su = np.zeros(kmax + 2)
@@ -242,7 +244,8 @@ def _energy(
                 th[b] = tb * math.exp(-alpha[b] * d * (math.log(10.0) / 10.0))
                 tf[b] = th[b]
             # the profile over the height raster
-            blocked = False
+            nb = 0
+            h_first = 0.0
             gsum = 0.0
             df = 0.0
             # sample k at t = (k + 1/2) / K, in cell units from the grid origin
@@ -251,7 +254,32 @@ def _energy(
             cy0 = (sy - y0) / cell
             cdx = dx / cell
             cdy = dy / cell
-            for k in range(nk):
+            ex = cx0 + cdx
+            ey = cy0 + cdy
+            # the whole path inside the grid, nothing masked, no ground or crown raster:
+            # a lean loop. Samples lie between the end points (rounding is monotone), and
+            # truncation is floor for non-negative values, so the same cells are read.
+            lean = (
+                not has_ground
+                and not has_fol
+                and skip[i] <= 0.0
+                and t_start <= 0.0
+                and min(cx0, ex) >= 0.0
+                and max(cx0, ex) < nx
+                and min(cy0, ey) >= 0.0
+                and max(cy0, ey) < ny
+            )
+            for k in range(nk if lean else 0):
+                t = (k + 0.5) * dt
+                h = heights[int(cy0 + cdy * t) * nx + int(cx0 + cdx * t)]
+                if k == 0:
+                    h_first = h
+                if h > sz + dz * t:
+                    ub[nb] = dh * t
+                    hb[nb] = h
+                    kb[nb] = k
+                    nb += 1
+            for k in range(0 if lean else nk):
                 t = (k + 0.5) * dt
                 col = int(np.floor(cx0 + cdx * t))
                 row = int(np.floor(cy0 + cdy * t))
@@ -259,10 +287,14 @@ def _energy(
                 h = heights[c] if c >= 0 else 0.0
                 if dh * (1.0 - t) < skip[i] or t < t_start:
                     h = 0.0
-                hb[k] = h
-                ub[k] = dh * t
+                if k == 0:
+                    h_first = h
+                # only samples above the line of sight can be vertices of the upper hull
                 if h > sz + dz * t:
-                    blocked = True
+                    ub[nb] = dh * t
+                    hb[nb] = h
+                    kb[nb] = k
+                    nb += 1
                 if has_ground:
                     g = ground[c] if c >= 0 else 0.0
                     gb[k] = g
@@ -280,22 +312,25 @@ def _energy(
                 for b in range(8):
                     th[b] *= t1[b]
                     tf[b] *= t1[b]
-            if not blocked:
+            if nb == 0:
                 _ground_t(dh, sz, rz, g_path, 0.0, False, fb, th)
                 _ground_t(dh, sz, rz, g_path, 0.0, True, fb, tf)
             else:
-                # upper convex hull of S, the samples and R (monotone chain)
+                # upper convex hull of S, the samples above the line of sight and R
+                # (monotone chain)
                 su[0] = 0.0
                 sh[0] = sz
                 sk[0] = -1
                 m = 1
-                for k in range(nk + 1):
-                    if k < nk:
-                        pu = ub[k]
-                        ph = hb[k]
+                for j in range(nb + 1):
+                    if j < nb:
+                        pu = ub[j]
+                        ph = hb[j]
+                        k = kb[j]
                     else:
                         pu = dh
                         ph = rz
+                        k = nk
                     # pop the top while the slope o -> p is not below the slope o -> top
                     # (cross-multiplied: the u steps are positive)
                     while m >= 2:
@@ -325,8 +360,8 @@ def _energy(
                 else:  # no vertex between S and R (cannot happen on a blocked path)
                     fk = 0
                     lk = 0
-                    u_o1 = dh * (0.5 / nk)
-                    h_o1 = hb[0]
+                    u_o1 = dh * (0.5 * dt)
+                    h_o1 = h_first
                     u_on, h_on = u_o1, h_o1
                     first_len = 0.0
                 last_len = math.sqrt((dh - u_on) ** 2 + (rz - h_on) ** 2)
