@@ -80,10 +80,15 @@ def one(source: Path, buildings: int, jobs: int, tmp: Path) -> float:
         f"({feats / parse_s:.0f} buildings/s), ratio {seconds / parse_s:.2f}x, "
         f"{summary['tiles']} tiles, {int(summary['bytes']) / 1e6:.0f} MB out"  # type: ignore[call-overload]
     )
+    cores = min(jobs, os.cpu_count() or 1)
     print(
         f"  CPU time: conversion {cpu:.1f} s (all processes) vs bare iterparse {parse_cpu:.1f} s "
-        f"= {cpu / parse_cpu:.2f}x; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        f"= {cpu / parse_cpu:.2f}x; {1e3 * cpu / feats:.3f} ms CPU per building "
+        f"(bare parse {1e3 * parse_cpu / feats:.3f} ms), i.e. about "
+        f"{feats * cores / cpu:.0f} buildings/s on {cores} idle cores"
     )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"  load average {load} on {os.cpu_count()} CPUs")
     city.unlink()
     return peak
 

@@ -154,10 +154,12 @@ def parse_coordinates(text: str | None, dim: int, *, ring: bool, swap: bool = Fa
             if not closed:
                 return "ring is not closed (its last point differs from its first)"
         del toks[n - dim :]
-        it = iter(toks)
-        distinct = len(set(zip(it, it, it))) if dim == 3 else len(set(zip(it, it)))  # noqa: B905
-        if distinct < 3:
-            return f"ring has only {distinct} distinct points"
+        p0, p1, p2 = toks[:dim], toks[dim : 2 * dim], toks[2 * dim : 3 * dim]
+        if p0 == p1 or p1 == p2 or p0 == p2:  # else there are 3 distinct points already
+            it = iter(toks)
+            distinct = len(set(zip(it, it, it))) if dim == 3 else len(set(zip(it, it)))  # noqa: B905
+            if distinct < 3:
+                return f"ring has only {distinct} distinct points"
     try:
         flat = np.array(toks, dtype=np.float64)
     except ValueError:
@@ -287,7 +289,12 @@ def _parse_polygon(
                 (ctx.owner, ring.sourceline or 0, f"polygon {pid or '(no id)'}: unsupported ring")
             )
             return None
-        got = _ring_text(ring, ctx.dim)
+        first = ring[0] if len(ring) == 1 else None
+        if first is not None and _RING_CHILD.get(first.tag) == _C_POSLIST:
+            d = first.get("srsDimension")  # the common case: one posList
+            got: tuple[str | None, int] | str = (first.text, int(d) if d else ctx.dim)
+        else:
+            got = _ring_text(ring, ctx.dim)
         if isinstance(got, str):
             ctx.problems.append(
                 (ctx.owner, ring.sourceline or 0, f"polygon {pid or '(no id)'}: {got}")

@@ -91,3 +91,25 @@ def test_broken_range_reports_like_one_stream(tmp_path: Path, tiny_ranges: None)
         convert([bad], tmp_path / "b", split=True, jobs=2)
     assert str(one.value) == str(split.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.gml"]
+
+
+def test_spilled_records_round_trip() -> None:
+    import pickle
+
+    import numpy as np
+    from greentwin.citygml.reader import CityGMLReader
+    from greentwin.tiles.mesh import FeatureMesh, build_records
+
+    features = list(CityGMLReader(CITYGML / "berlin_testarea_lod2_buildings.gml").features())
+    recs = [
+        r for r in build_records(features[:4], lod=None, crs=None) if isinstance(r, FeatureMesh)
+    ]
+    assert recs
+    for rec in recs:
+        back = pickle.loads(convert_mod._dumps(rec))
+        assert isinstance(back, FeatureMesh)
+        for name in ("origin", "positions", "normals", "triangles", "vertex_object"):
+            a, b = getattr(rec, name), getattr(back, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+        assert back.objects == rec.objects and back.groups == rec.groups
+        assert np.array_equal(back.coarse.positions, rec.coarse.positions)
