@@ -997,6 +997,10 @@ class NoiseMap:
         hi = xy.max(axis=0) + self.params.max_distance_m
         pc = rxy[cand]
         cand = cand[np.all((pc >= lo) & (pc <= hi), axis=1)]
+        if self.engine == "numba":
+            from greentwin.kernels.noise.fast import within_reach
+
+            return cand[within_reach(rxy[cand], xy, self.params.max_distance_m)]
         reach2 = self.params.max_distance_m**2
         hit = np.zeros(len(cand), dtype=bool)
         pc = rxy[cand]

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
-__all__ = ["energy_kernel", "warm_up"]
+__all__ = ["energy_kernel", "warm_up", "within_reach"]
 
 log = logging.getLogger(__name__)
 
@@ -409,6 +409,39 @@ def _energy(
                     out[i, c8] += power[s, c8] * fac
 
 
+@njit(parallel=True, **_JIT)  # type: ignore[untyped-decorator]
+def _reach(rxy: F64, sxy: F64, cut2: float, out: npt.NDArray[np.bool_]) -> None:  # pragma: no cover
+    """out[i] = some source lies within sqrt(cut2) of receiver i (horizontal distance)."""
+    for i in prange(rxy.shape[0]):
+        rx, ry = rxy[i, 0], rxy[i, 1]
+        for s in range(sxy.shape[0]):
+            if (rx - sxy[s, 0]) ** 2 + (ry - sxy[s, 1]) ** 2 <= cut2:
+                out[i] = True
+                break
+
+
+def within_reach(rxy: F64, sxy: F64, max_distance_m: float) -> npt.NDArray[np.bool_]:
+    """Which receivers have a source within the cutoff (the test of the kernels' pairs).
+
+    Parameters
+    ----------
+    rxy : (R, 2) float64, m; sxy : (S, 2) float64, m.
+
+    Returns
+    -------
+    (R,) bool
+    """
+    out = np.zeros(rxy.shape[0], dtype=np.bool_)
+    if rxy.shape[0] and sxy.shape[0]:
+        _reach(
+            np.ascontiguousarray(rxy, np.float64),
+            np.ascontiguousarray(sxy, np.float64),
+            float(max_distance_m) ** 2,
+            out,
+        )
+    return out
+
+
 def energy_kernel(
     rec_xyz: F64,
     rec_skip: F64,
@@ -500,6 +533,7 @@ def warm_up() -> float:
         0.5,
         0.0,
     )
+    within_reach(np.zeros((1, 2)), np.ones((1, 2)), 2.0)
     dt = time.perf_counter() - t0
     log.info("numba noise kernel ready in %.2f s", dt)
     return dt
