@@ -172,6 +172,7 @@ def main() -> None:
     )
     print(f"pairs            : {pairs:,} receiver x source pairs within {args.max_distance:g} m")
     print(f"machine          : {_load()}, numba threads {numba.get_num_threads()}")
+    first: tuple[str, Any] | None = None
     for name in names:
         be, engine = resolve_backend(name)
         print(f"--- backend {name} ({be.name}, {engine})")
@@ -198,6 +199,12 @@ def main() -> None:
         print(
             f"L_den            : median {np.median(lden):.1f} dB(A), 5-95 %: {np.percentile(lden, 5):.1f}-{np.percentile(lden, 95):.1f}"
         )
+        if first is None:
+            first = (name, lden.copy())
+        else:
+            print(
+                f"max |L_den - L_den({first[0]})|: {float(np.max(np.abs(lden - first[1]))):.2e} dB"
+            )
         if args.change_one_road:
             road = net.roads[len(net.roads) // 2 + 1]
             t0 = time.perf_counter()
