@@ -216,57 +216,73 @@ def build_tile(
     b.use_extension("EXT_mesh_features")
     textures = _Textures(b)
 
-    def to_root(origin: F64, rel: npt.NDArray[np.float32]) -> F64:
-        o = origin
+    def bases(origins: F64) -> F64:
+        """(k, 3) root-frame positions of (k, 3) ECEF origins, moved down by ``shift``."""
+        o = origins
         if shift:
-            o = origin - shift * _up(origin)
-        base = root_inv[:3, :3] @ o + root_inv[:3, 3]
-        out: F64 = rel.astype(np.float64) @ rot.T + base
+            o = origins - shift * _up_rows(origins)
+        out: F64 = o @ rot.T + root_inv[:3, 3]
         return out
 
-    # gather per material: positions (root frame), normals, uv, ids, triangles
+    # gather per material: positions (root frame), normals, uv, ids, triangles; the
+    # transforms run once over all features of the tile, the loop only slices
     parts: dict[MaterialKey, list[tuple[F64, Any, Any, Any, Any, Any]]] = {}
     rows: list[dict[str, AttributeValue | None]] = []
     surf_types: list[str] = []
     surf_ids: list[str] = []
     surf_objs: list[npt.NDArray[np.uint32]] = []
     if meshes:
-        for m in meshes:
-            obj0 = len(rows)
-            surf0 = len(surf_types)
+        counts = np.array([len(m.positions) for m in meshes], np.int64)
+        starts = np.zeros(len(meshes), np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        base = np.repeat(bases(np.array([m.origin for m in meshes])), counts, axis=0)
+        pos_all = np.concatenate([m.positions for m in meshes]).astype(np.float64) @ rot.T + base
+        nrm_all = np.concatenate([m.normals for m in meshes]) @ rot.T
+        obj0s = np.zeros(len(meshes), np.int64)
+        surf0s = np.zeros(len(meshes), np.int64)
+        for i, m in enumerate(meshes):
+            obj0s[i] = len(rows)
+            surf0s[i] = len(surf_types)
             rows.extend(m.objects)
             surf_types.extend(m.surface_types)
             surf_ids.extend(m.surface_ids)
-            surf_objs.append(m.surface_objects + np.uint32(obj0))
-            pos = to_root(m.origin, m.positions)
-            nrm = m.normals @ rot.T
+            surf_objs.append(m.surface_objects + np.uint32(obj0s[i]))
+        vobj_all = np.concatenate([m.vertex_object for m in meshes]).astype(np.uint32) + np.repeat(
+            obj0s, counts
+        ).astype(np.uint32)
+        vsurf_all = np.concatenate([m.vertex_surface for m in meshes]) + np.repeat(
+            surf0s, counts
+        ).astype(np.uint32)
+        for m, g in zip(meshes, starts.tolist(), strict=True):
             for key, t0, t1, v0, v1 in m.groups:
+                lo_v, hi_v = g + v0, g + v1
                 parts.setdefault(key, []).append(
                     (
-                        pos[v0:v1],
-                        nrm[v0:v1],
+                        pos_all[lo_v:hi_v],
+                        nrm_all[lo_v:hi_v],
                         None if m.uv is None else m.uv[v0:v1],
-                        m.vertex_object[v0:v1].astype(np.uint32) + obj0,
-                        m.vertex_surface[v0:v1] + surf0,
+                        vobj_all[lo_v:hi_v],
+                        vsurf_all[lo_v:hi_v],
                         m.triangles[t0:t1] - np.uint32(v0),
                     )
                 )
-    else:
-        key = ("sem", "coarse")
-        for c in coarse:
-            obj = len(rows)
-            rows.append(c.row)
-            n = len(c.coarse.positions)
-            parts.setdefault(key, []).append(
-                (
-                    to_root(c.origin, c.coarse.positions),
-                    c.coarse.normals @ rot.T,
-                    None,
-                    np.full(n, obj, np.uint32),
-                    None,
-                    c.coarse.triangles,
-                )
-            )
+    elif coarse:
+        rows.extend(c.row for c in coarse)
+        counts = np.array([len(c.coarse.positions) for c in coarse], np.int64)
+        starts = np.zeros(len(coarse), np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        base = np.repeat(bases(np.array([c.origin for c in coarse])), counts, axis=0)
+        pos_all = (
+            np.concatenate([c.coarse.positions for c in coarse]).astype(np.float64) @ rot.T + base
+        )
+        nrm_all = np.concatenate([c.coarse.normals for c in coarse]) @ rot.T
+        fid_all = np.repeat(np.arange(len(coarse), dtype=np.uint32), counts)
+        tri_counts = [len(c.coarse.triangles) for c in coarse]
+        tris_all = (
+            np.concatenate([c.coarse.triangles for c in coarse])
+            + np.repeat(starts, tri_counts).astype(np.uint32)[:, None]
+        )
+        parts[("sem", "coarse")] = [(pos_all, nrm_all, None, fid_all, None, tris_all)]
     all_pos = np.concatenate([p[0] for plist in parts.values() for p in plist])
     lo = all_pos.min(axis=0)
     hi = all_pos.max(axis=0)
@@ -344,6 +360,14 @@ def build_tile(
     mesh = b.add_mesh(prims)
     b.add_node(mesh, translation=zup_to_yup(centre.reshape(1, 3))[0].tolist())
     return TileContent(b.to_bytes(), lo, hi, n_obj)
+
+
+def _up_rows(origins: F64) -> F64:
+    """Unit ellipsoid normals near (k, 3) ECEF points, (k, 3) float64 (see :func:`_up`)."""
+    n = origins.copy()
+    n[:, 2] /= 1.0 - WGS84_E2
+    out: F64 = n / np.linalg.norm(n, axis=1)[:, None]
+    return out
 
 
 def _up(origin: F64) -> F64:
