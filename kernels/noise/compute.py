@@ -1,11 +1,14 @@
 """The noise map kernel: receivers x road source points, chunked, incremental.
 
-One implementation in array-namespace style runs on NumPy and on CuPy (the backend
-is chosen once, :func:`greentwin.kernels.backend.get_backend`). For each
+The reference implementation (:func:`receiver_energy`) is array-namespace code that
+runs on NumPy and on CuPy; :func:`receiver_energy_numba` (compiled CPU) and
+:func:`receiver_energy_cuda` (``cupy.RawKernel``) compute the same per pair behind the
+same signature. The engine is chosen once per map (:func:`resolve_backend`). For each
 receiver-source pair within ``max_distance_m``:
 
-1. the straight vertical path is sampled over the building height raster at about
-   ``profile_step_m`` (samples at cell resolution);
+1. the straight vertical path is sampled over the building height raster:
+   K = max(2, ceil(d_h / step) + 1) samples at t_k = (k + 1/2) / K, step =
+   ``profile_step_m`` or the cell size;
 2. if the line of sight is free: A = A_div + A_atm + A_ground (H and F conditions);
 3. if it is blocked: the rubber-band path over the profile's upper convex hull gives
    the path difference delta (multi-edge, C'' with e between the first and the last
