@@ -357,6 +357,10 @@ def _member_pattern(root: bytes) -> re.Pattern[bytes] | None:
     return re.compile(b"<(?:" + alt + rb")[\s/>]")
 
 
+_APPEARANCE_MEMBER: Final = b"appearanceMember"
+_GLOBAL_APPEARANCES: Final = "global appearances (appearanceMember)"
+
+
 def _one_line(raw: bytes) -> bytes:
     return raw.replace(b"\r", b" ").replace(b"\n", b" ")
 
@@ -477,11 +481,15 @@ class CityGMLReader:
         Returns
         -------
         The ranges in document order, or the reason the file must be read as one
-        stream: global appearances (``appearanceMember``), no document CRS, a root
-        start tag or encoding the scan cannot handle, no members, no root end tag.
+        stream: global appearances (``appearanceMember``) before the first member, no
+        document CRS, a root start tag or encoding the scan cannot handle, no members,
+        no root end tag. Global appearances between members are found by the range
+        that holds them (:class:`ChunkFallback` while reading).
 
         Notes
         -----
+        The scan touches only the file head, the bytes around each cut and the end,
+        so the mapping adds little to this process's resident memory.
         A member start tag the scan misses (a prefix declared below the root) only
         makes a range larger; a false match (inside a comment or CDATA) makes that
         range fail to parse, and :class:`ChunkFallback` sends the caller back to the
@@ -498,8 +506,6 @@ class CityGMLReader:
             if isinstance(got, str):
                 return got
             decl, root, body = got
-            if mm.find(b"appearanceMember", body) >= 0:
-                return "global appearances (appearanceMember)"
             qname = _START_TAG.match(root)
             assert qname is not None
             tail = b"</" + qname.group(1) + b">"
@@ -512,6 +518,10 @@ class CityGMLReader:
             first = pattern.search(mm, body, stop)
             if first is None:
                 return "no cityObjectMember"
+            # only the bytes before the first member: each range checks its own (reading
+            # the whole mapped file here would count it all in this process's memory)
+            if mm.find(_APPEARANCE_MEMBER, body, first.start()) >= 0:
+                return _GLOBAL_APPEARANCES
             head = _one_line(decl) + _one_line(root)
             specs: list[ChunkSpec] = []
             start = first.start()
@@ -602,6 +612,8 @@ class CityGMLReader:
             with self.path.open("rb") as fh:
                 fh.seek(spec.start)
                 data = fh.read(spec.end - spec.start)
+            if _APPEARANCE_MEMBER in data:
+                raise ChunkFallback(f"{self.path}: {_GLOBAL_APPEARANCES}")
             self.newlines = data.count(b"\n")
             source = io.BytesIO(b"".join((spec.head, data, spec.tail)))
             del data

@@ -117,12 +117,16 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_fallback_reasons(tmp_path: Path) -> None:
     text = BERLIN.read_text(encoding="utf-8")
-    app = text.replace(
-        "</CityModel>",
-        '<app:appearanceMember xmlns:app="http://www.opengis.net/citygml/appearance/2.0"/>'
-        "</CityModel>",
-    )
-    assert "appearanceMember" in str(CityGMLReader(_write(tmp_path, app)).chunks(1000))
+    member = '<app:appearanceMember xmlns:app="http://www.opengis.net/citygml/appearance/2.0"/>'
+    first = text.index("<cityObjectMember>")
+    before = text[:first] + member + text[first:]
+    assert "appearanceMember" in str(CityGMLReader(_write(tmp_path, before)).chunks(1000))
+    after = text.replace("</CityModel>", member + "</CityModel>")
+    specs = CityGMLReader(_write(tmp_path, after)).chunks(1000)
+    assert not isinstance(specs, str)
+    list(CityGMLReader.from_chunk(specs[0]).features())  # ranges without it read fine
+    with pytest.raises(ChunkFallback, match="appearanceMember"):
+        list(CityGMLReader.from_chunk(specs[-1]).features())
     cut = text[: text.rindex("</CityModel>")]
     assert "root end tag" in str(CityGMLReader(_write(tmp_path, cut)).chunks(1000))
     no_crs = FIXTURES / "no_crs.gml"

@@ -78,6 +78,23 @@ def test_fallback_is_logged_and_exact(
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
 
 
+def test_global_appearances_fall_back(tmp_path: Path, tiny_ranges: None) -> None:
+    text = (CITYGML / "berlin_testarea_lod2_buildings.gml").read_text(encoding="utf-8")
+    member = (
+        '<app:appearanceMember xmlns:app="http://www.opengis.net/citygml/appearance/2.0">'
+        "<app:Appearance><app:theme>t</app:theme><app:surfaceDataMember><app:X3DMaterial>"
+        "<app:diffuseColor>0 0 1</app:diffuseColor><app:target>#nowhere</app:target>"
+        "</app:X3DMaterial></app:surfaceDataMember></app:Appearance></app:appearanceMember>"
+    )
+    doc = tmp_path / "app.gml"
+    doc.write_text(text.replace("</CityModel>", member + "</CityModel>"), encoding="utf-8")
+    a = convert([doc], tmp_path / "a", split=False)
+    b = convert([doc], tmp_path / "b", split=True, jobs=2)
+    assert a.features == b.features == 17
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert not list(tmp_path.glob(".*spill*"))
+
+
 def test_broken_range_reports_like_one_stream(tmp_path: Path, tiny_ranges: None) -> None:
     text = (CITYGML / "berlin_testarea_lod2_buildings.gml").read_text(encoding="utf-8")
     at = text.index("<cityObjectMember>", len(text) // 2)
