@@ -25,7 +25,17 @@ import logging
 import math
 from typing import Any
 
-__all__ = ["CUDA_SOURCE", "KERNEL_NAME", "SOURCES_PER_THREAD", "energy_kernel", "kmax_for"]
+from greentwin.core.errors import KernelError
+
+__all__ = [
+    "BLOCK",
+    "CUDA_SOURCE",
+    "KERNEL_NAME",
+    "SOURCES_PER_THREAD",
+    "energy_kernel",
+    "kmax_for",
+    "launch_args",
+]
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +325,95 @@ def _kernel(kmax: int) -> Any:
     )
 
 
+def launch_args(
+    xp: Any,
+    rec_xyz: Any,
+    rec_skip: Any,
+    rec_n: Any,
+    src_xyz: Any,
+    src_power: Any,
+    src_plane: Any,
+    src_is_image: Any,
+    heights: Any,
+    ground: Any | None,
+    crowns: tuple[Any, Any, Any] | None,
+    grid: tuple[float, float, float, int, int],
+    alpha: Any,
+    bands_hz: Any,
+    step_m: float,
+    max_distance_m: float,
+    p_favourable: float,
+    ground_g: float,
+) -> tuple[tuple[Any, ...], tuple[int, int], int]:
+    """The kernel's arguments in the order and types of :data:`CUDA_SOURCE`.
+
+    Parameters
+    ----------
+    xp : the array module (``cupy``; ``numpy`` for the host build in the tests).
+    others : as :func:`energy_kernel`.
+
+    Returns
+    -------
+    args : arrays (float64, contiguous) and scalars (int32, float64); the last one is
+        the (R, W) float64 output, zeroed.
+    grid : launch grid (receiver blocks, source chunks).
+    kmax : profile buffer length to compile with.
+
+    Raises
+    ------
+    KernelError
+        More than 24 weights per source.
+    """
+    f64 = xp.float64
+    i32 = xp.int32
+    n_r = int(rec_xyz.shape[0])
+    n_s = int(src_xyz.shape[0])
+    nw = int(src_power.shape[1])
+    if nw > 24:
+        raise KernelError(f"CUDA noise kernel: at most 24 weights per source (got {nw})")
+    empty = xp.zeros(1, dtype=f64)
+    cb, ct, cd = crowns if crowns is not None else (empty, empty, empty)
+    x0, y0, cell, nx, ny = grid
+
+    def arr(a: Any) -> Any:
+        return xp.ascontiguousarray(xp.asarray(a), dtype=f64)
+
+    args = (
+        arr(rec_xyz),
+        arr(rec_skip),
+        arr(rec_n),
+        arr(src_xyz),
+        arr(src_power),
+        arr(src_plane),
+        arr(src_is_image),
+        arr(heights),
+        empty if ground is None else arr(ground),
+        arr(cb),
+        arr(ct),
+        arr(cd),
+        i32(ground is not None),
+        i32(crowns is not None),
+        f64(x0),
+        f64(y0),
+        f64(cell),
+        i32(nx),
+        i32(ny),
+        arr(alpha),
+        arr(bands_hz),
+        f64(step_m),
+        f64(max_distance_m),
+        f64(p_favourable),
+        f64(ground_g),
+        i32(n_r),
+        i32(n_s),
+        i32(nw),
+        i32(SOURCES_PER_THREAD),
+        xp.zeros((n_r, nw), dtype=f64),
+    )
+    grid_dim = ((n_r + BLOCK - 1) // BLOCK, (n_s + SOURCES_PER_THREAD - 1) // SOURCES_PER_THREAD)
+    return args, grid_dim, kmax_for(max_distance_m, step_m)
+
+
 def energy_kernel(
     rec_xyz: Any,
     rec_skip: Any,
@@ -346,61 +445,30 @@ def energy_kernel(
     Notes
     -----
     Each thread keeps about 6 x ``KMAX`` doubles of profile in local memory
-    (51 samples at a 250 m cutoff and a 5 m step: 2.5 kB).
+    (52 samples at a 250 m cutoff and a 5 m step: 2.5 kB).
     """
     import cupy as cp
 
-    f64 = cp.float64
-    n_r = int(rec_xyz.shape[0])
-    n_s = int(src_xyz.shape[0])
-    nw = int(src_power.shape[1])
-    out = cp.zeros((n_r, nw), dtype=f64)
-    if n_r == 0 or n_s == 0:
-        return out
-    if nw > 24:
-        from greentwin.core.errors import KernelError
-
-        raise KernelError(f"CUDA noise kernel: at most 24 weights per source (got {nw})")
-    empty = cp.zeros(1, dtype=f64)
-    cb, ct, cd = crowns if crowns is not None else (empty, empty, empty)
-    x0, y0, cell, nx, ny = grid
-    kmax = kmax_for(max_distance_m, step_m)
-
-    def arr(a: Any) -> Any:
-        return cp.ascontiguousarray(cp.asarray(a), dtype=f64)
-
-    args = (
-        arr(rec_xyz),
-        arr(rec_skip),
-        arr(rec_n),
-        arr(src_xyz),
-        arr(src_power),
-        arr(src_plane),
-        arr(src_is_image),
-        arr(heights),
-        empty if ground is None else arr(ground),
-        arr(cb),
-        arr(ct),
-        arr(cd),
-        cp.int32(ground is not None),
-        cp.int32(crowns is not None),
-        f64(x0),
-        f64(y0),
-        f64(cell),
-        cp.int32(nx),
-        cp.int32(ny),
-        arr(alpha),
-        arr(bands_hz),
-        f64(step_m),
-        f64(max_distance_m),
-        f64(p_favourable),
-        f64(ground_g),
-        cp.int32(n_r),
-        cp.int32(n_s),
-        cp.int32(nw),
-        cp.int32(SOURCES_PER_THREAD),
-        out,
+    args, grid_dim, kmax = launch_args(
+        cp,
+        rec_xyz,
+        rec_skip,
+        rec_n,
+        src_xyz,
+        src_power,
+        src_plane,
+        src_is_image,
+        heights,
+        ground,
+        crowns,
+        grid,
+        alpha,
+        bands_hz,
+        step_m,
+        max_distance_m,
+        p_favourable,
+        ground_g,
     )
-    grid_dim = ((n_r + BLOCK - 1) // BLOCK, (n_s + SOURCES_PER_THREAD - 1) // SOURCES_PER_THREAD)
-    _kernel(kmax)(grid_dim, (BLOCK,), args)
-    return out
+    if grid_dim[0] and grid_dim[1]:
+        _kernel(kmax)(grid_dim, (BLOCK,), args)
+    return args[-1]

@@ -26,7 +26,7 @@ from greentwin.kernels.noise.compute import (
     resolve_backend,
     road_sources,
 )
-from greentwin.kernels.noise.cuda import CUDA_SOURCE, KERNEL_NAME, SOURCES_PER_THREAD, kmax_for
+from greentwin.kernels.noise.cuda import BLOCK, CUDA_SOURCE, KERNEL_NAME, kmax_for, launch_args
 from greentwin.kernels.noise.emission import RoadCoefficients
 from greentwin.kernels.raster import BuildingFootprint, CrownRaster, Grid, building_height_grid
 from greentwin.kernels.roads import RoadNetwork
@@ -263,59 +263,28 @@ def _host_library(tmp: Path, kmax: int) -> ctypes.CDLL:
 def _host_energy(
     lib: ctypes.CDLL, rec: Receivers, args: tuple[Any, ...]
 ) -> npt.NDArray[np.float64]:
-    """Run the CUDA source's kernel on the host, thread by thread (numpy arrays)."""
-    (xyz, power, plane, is_img, heights, ground, crowns, grid, alpha, fb, step, cut, pfav, gg) = (
-        args
-    )
-    n_r, n_s, nw = len(rec), int(xyz.shape[0]), int(power.shape[1])
-    out = np.zeros((n_r, nw))
-    empty = np.zeros(1)
-    cb, ct, cd = crowns if crowns is not None else (empty, empty, empty)
-    keep: list[npt.NDArray[np.float64]] = []
+    """Run the CUDA source's kernel on the host, block by block and thread by thread.
 
-    def p(a: Any) -> Any:
-        arr = np.ascontiguousarray(a, dtype=np.float64)
-        keep.append(arr)
-        return arr.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
-
-    d, i = ctypes.c_double, ctypes.c_int
-    argv = (
-        p(rec.xyz),
-        p(rec.skip_m),
-        p(rec.facade_n),
-        p(xyz),
-        p(power),
-        p(plane),
-        p(is_img),
-        p(heights),
-        p(empty if ground is None else ground),
-        p(cb),
-        p(ct),
-        p(cd),
-        i(ground is not None),
-        i(crowns is not None),
-        d(grid[0]),
-        d(grid[1]),
-        d(grid[2]),
-        i(grid[3]),
-        i(grid[4]),
-        p(alpha),
-        p(fb),
-        d(step),
-        d(cut),
-        d(pfav),
-        d(gg),
-        i(n_r),
-        i(n_s),
-        i(nw),
-        i(SOURCES_PER_THREAD),
-        out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
-    )
+    The arguments are those :func:`launch_args` prepares for CuPy, built with NumPy.
+    """
+    argv, (gx, gy), _kmax = launch_args(np, rec.xyz, rec.skip_m, rec.facade_n, *args)
+    conv: list[Any] = []
+    for a in argv:
+        if isinstance(a, np.ndarray):
+            assert a.dtype == np.float64 and a.flags.c_contiguous
+            conv.append(a.ctypes.data_as(ctypes.POINTER(ctypes.c_double)))
+        elif isinstance(a, np.int32):
+            conv.append(ctypes.c_int(int(a)))
+        else:
+            assert isinstance(a, np.float64)
+            conv.append(ctypes.c_double(float(a)))
     kernel = getattr(lib, KERNEL_NAME)
-    for by in range((n_s + SOURCES_PER_THREAD - 1) // SOURCES_PER_THREAD):
-        for tx in range(n_r):
-            lib.gt_set_thread(0, by, tx, n_r)
-            kernel(*argv)
+    for bx in range(gx):
+        for by in range(gy):
+            for tx in range(BLOCK):
+                lib.gt_set_thread(bx, by, tx, BLOCK)
+                kernel(*conv)
+    out: npt.NDArray[np.float64] = argv[-1]
     return out
 
 
