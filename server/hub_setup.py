@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 from greentwin.server.hub import HubSettings, HubStore
 from greentwin.server.keys import CONFIG
-from greentwin.server.recompute import VersionedLayersRecompute
+from greentwin.server.recompute_district import DistrictRecompute, recompute_for_app
 from greentwin.server.routes_hub import HUB_STATE, HubState
 from greentwin.server.routes_hub import routes as hub_routes
 from greentwin.server.routes_scenarios import EXPORTERS_KEY, HUB_KEY, Exporter, json_exporter
@@ -55,12 +55,15 @@ def _install_live(app: web.Application, store_path: Path) -> None:
         config = app.get(LIVE_CONFIG_KEY) or LiveConfig()
         store = ScenarioStore(store_path, extent=config.extent)
         await store.open()
-        hub = Hub(store, VersionedLayersRecompute(store), config)
+        recompute = recompute_for_app(app, store)  # the district's layers in demo mode
+        hub = Hub(store, recompute, config)
         app[HUB_KEY] = hub
         try:
             yield
         finally:
             await hub.close_all()
+            if isinstance(recompute, DistrictRecompute):
+                recompute.close()
             await store.close()
 
     async def ws_handler(request: web.Request) -> web.StreamResponse:

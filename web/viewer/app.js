@@ -4,6 +4,9 @@
 // GET /api/health (demo build state), GET|PUT /api/time (the scenario's display time).
 // For tests and scripting it exposes window.greentwin = {viewer, tilesets, ready, pickAt, ...}.
 
+import { install as installLive } from "./live.js";
+import { install as installEdit } from "./edit.js";
+
 import { install as installGreen } from "./green.js";
 import { install as installOverlays } from "./overlays.js";
 
@@ -528,3 +531,5 @@ const ready = main(viewer).catch((err) => {
 window.greentwin = { viewer, tilesets, ready, pickAt, state, setMode: (m) => setMode(viewer, m), setCompare: (on) => setCompare(viewer, on) };
 installGreen(window.greentwin); // vegetation per date, tree info, area services
 installOverlays(window.greentwin); // noise and air overlays, legends, probe
+installLive(window.greentwin); // greentwin/1: follow a scenario live
+installEdit(window.greentwin); // sign-in, scenario picker, edit tools

@@ -1,0 +1,663 @@
+"""Recompute with the district's real layers: vegetation tiles, noise and air overlays.
+
+:class:`DistrictRecompute` implements :class:`~greentwin.server.recompute.Recompute`. It
+wraps :class:`~greentwin.server.recompute.VersionedLayersRecompute` (the small GeoJSON
+layers of the scenario's own changes stay as they are) and adds, per scenario:
+
+- ``vegetation`` (3D Tiles): a new version after a tree or green-area op;
+- ``noise_lden``, ``noise_lnight``, ``no2``, ``pm10`` and their ``diff_*`` layers against
+  the baseline (XYZ overlays): new versions of the indicators whose values changed after
+  a road, barrier or building op, and after a tree op when the canopy changes the air
+  model's PM10 deposition;
+- ``road_network`` (GeoJSON): the district's roads with the scenario's traffic, so a
+  client can pick a road; a new version after a road op.
+
+The scenario's :class:`~greentwin.server.ops.ScenarioState` is mapped onto the baseline
+:class:`~greentwin.server.district.District` (:func:`district_for`): planted trees become
+green-model trees at the op's position (WGS 84 converted to the district CRS), removed and
+replaced trees get a ``Remove`` event, pruned ones a ``Prune`` event; road overrides and
+closures replace roads in the network; barriers and building volumes join the obstacles.
+Noise and air are updated incrementally (:func:`~greentwin.server.district.overlay_layers`
+with the scenario's previous state: only the changed roads and obstacles are recomputed
+and only the tiles over changed cells are rendered again).
+
+Trees and noise: the CNOSSOS-EU method (Directive (EU) 2015/996, Annex II, 2.5) has no
+foliage attenuation, so tree ops never change the noise layers; they change the
+vegetation tiles and, through the canopy leaf area, the PM10 deposition of the air model.
+
+Concurrency and immutability: the heavy work runs in one worker thread (off the event
+loop); each scenario has an :class:`asyncio.Lock` so its edits are applied in log order.
+New versions are published (atomically, immutable URLs) before the update names them;
+until then clients keep the previous versions, which are never changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import datetime as dt
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from aiohttp import web
+from greentwin.green_model.api import PlantCover, Tree
+from greentwin.green_model.events import Prune, Remove
+from greentwin.kernels.raster import BuildingFootprint
+from greentwin.kernels.roads import CATEGORIES, PERIODS, RoadNetwork
+from greentwin.server.district import (
+    INDICATORS,
+    Barrier,
+    District,
+    OverlayState,
+    overlay_layers,
+    vegetation_layer,
+)
+from greentwin.server.ops import OP_LAYER, EditOp, ScenarioState
+from greentwin.server.protocol import LayerInfo
+from greentwin.server.recompute import LayerChanges, Recompute, VersionedLayersRecompute
+from greentwin.server.scenarios import BASELINE, ScenarioStore
+from greentwin.server.store import TileStore
+
+__all__ = [
+    "OVERLAY_LAYERS",
+    "DistrictRecompute",
+    "district_for",
+    "recompute_for_app",
+    "road_network_geojson",
+]
+
+log = logging.getLogger(__name__)
+
+#: Overlay layers published per scenario: the indicators and their differences.
+OVERLAY_LAYERS: Final = (*INDICATORS, *(f"diff_{i}" for i in INDICATORS))
+GEOJSON: Final = "application/geo+json"
+
+_TREE_OPS: Final = frozenset({"plant_tree", "remove_tree", "replace_tree", "prune_tree"})
+_COVER_OPS: Final = frozenset({"set_green_area", "remove_green_area"})
+_ROAD_OPS: Final = frozenset({"set_road_traffic", "close_road"})
+_OBSTACLE_OPS: Final = frozenset(
+    {"add_barrier", "remove_barrier", "add_building", "remove_building"}
+)
+
+#: Protocol vehicle classes -> CNOSSOS-EU categories (Directive (EU) 2015/996, Annex II,
+#: Table 2.2.a): light = 1, medium = 2, heavy = 3, two-wheelers = 4a + 4b (split as in
+#: the road's baseline traffic, all to 4b, motorcycles, where it has none).
+_CLASS_COLUMNS: Final = {"light": (0,), "medium": (1,), "heavy": (2,), "two_wheeler": (3, 4)}
+#: Protocol surfaces -> keys of the CNOSSOS-EU coefficient file (2020 set: DEF = the
+#: reference surface, NL01 = one-layer porous asphalt); others have no coefficients here.
+_SURFACES: Final = {"reference": "DEF", "dense_asphalt": "DEF", "porous_asphalt": "NL01"}
+#: Protocol cover classes -> green-model cover keys.
+_COVERS: Final = {
+    "grass": "lawn",
+    "green_roof": "lawn",
+    "meadow": "meadow",
+    "wetland": "meadow",
+    "perennials": "shrub_bed",
+    "shrubs": "shrub_bed",
+    "woodland": "shrub_bed",
+}
+
+
+# --------------------------------------------------------------------------- state -> District
+def _species_key(name: str) -> str:
+    """Protocol species ids may use ``-``; the species library's keys use ``_``."""
+    return name.replace("-", "_")
+
+
+def _prune_diameter_fraction(volume_fraction: float) -> float:
+    """Crown-diameter reduction that removes ``volume_fraction`` of the crown volume.
+
+    A crown keeping its shape has volume proportional to d^3, so removing a volume
+    fraction v leaves d' = d (1 - v)^(1/3): the diameter reduction is 1 - (1 - v)^(1/3).
+    """
+    return float(1.0 - (1.0 - volume_fraction) ** (1.0 / 3.0))
+
+
+def _nearest_z(base: District, x: float, y: float) -> float:
+    """Ground height of the nearest baseline tree (same vertical datum as the survey)."""
+    if not base.trees:
+        return 0.0
+    xyz = base.tree_table().xyz
+    i = int(np.argmin((xyz[:, 0] - x) ** 2 + (xyz[:, 1] - y) ** 2))
+    return float(xyz[i, 2])
+
+
+def _new_tree(
+    base: District, tid: str, t: dict[str, Any], xy: tuple[float, float], when: dt.date
+) -> Tree:
+    x, y = xy
+    species = _species_key(str(t["species"]))
+    events: list[Any] = []
+    if t.get("crown_reduction"):
+        cut = _prune_diameter_fraction(float(t["crown_reduction"]))
+        events.append(Prune(when, crown_reduction=cut))
+    z = _nearest_z(base, x, y)
+    if t.get("age_years") is not None:
+        return Tree(
+            tid,
+            species,
+            x,
+            y,
+            z,
+            planted=when,
+            age_at=(when, float(t["age_years"])),
+            events=tuple(events),
+        )
+    girth = float(t.get("nursery_size_cm") or 18.0)
+    return Tree(
+        tid,
+        species,
+        x,
+        y,
+        z,
+        planted=when,
+        girth_class=f"{girth:g}-{girth:g}",
+        events=tuple(events),
+    )
+
+
+def _lonlat_to_xy(base: District, points: Sequence[Sequence[float]]) -> np.ndarray:
+    arr = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    x, y = base.to_xy(arr[:, 0], arr[:, 1])
+    return np.column_stack([np.atleast_1d(x), np.atleast_1d(y)])
+
+
+def _apply_road(base_road: Any, override: dict[str, Any]) -> tuple[Any, str | None]:
+    road = base_road
+    problem: str | None = None
+    flows = override.get("flows")
+    if flows:
+        f = np.array(road.flows, dtype=np.float64)
+        for period, classes in flows.items():
+            p = PERIODS.index(period)
+            for cls, value in classes.items():
+                cols = _CLASS_COLUMNS[cls]
+                if len(cols) == 1:
+                    f[p, cols[0]] = float(value)
+                else:
+                    old = f[p, list(cols)]
+                    share = old / old.sum() if old.sum() > 0 else np.array([0.0, 1.0])
+                    f[p, list(cols)] = float(value) * share
+        road = road.with_flows(f)
+    if override.get("speed_kmh") is not None:
+        speeds = np.full(len(CATEGORIES), float(override["speed_kmh"]))
+        speeds.setflags(write=False)
+        road = dataclasses.replace(road, speeds=speeds)
+    if override.get("surface") is not None:
+        key = _SURFACES.get(str(override["surface"]))
+        if key is None:
+            problem = f"surface {override['surface']} has no emission coefficients here"
+        else:
+            road = dataclasses.replace(road, surface=key)
+    if "closed" in override:
+        road = dataclasses.replace(road, closed=bool(override["closed"]))
+    return road, problem
+
+
+def district_for(base: District, state: ScenarioState) -> tuple[District, list[str]]:
+    """The scenario's district: the baseline with the state's changes applied.
+
+    Changes take effect on the district's survey date (the scenario's changes are its
+    plan; the time slider then shows them at any later date).
+
+    Returns
+    -------
+    (district, problems): problems name references that do not exist in the baseline
+    (an unknown road or tree id), which are left out.
+    """
+    when = base.survey_date
+    problems: list[str] = []
+    # trees: baseline trees get events, scenario trees are added
+    gone = set(state.removed_trees)
+    trees: list[Tree] = []
+    known: dict[str, Tree] = {}
+    for tree in base.trees:
+        known[tree.id] = tree
+        if tree.id in gone:
+            tree = tree.with_event(Remove(when, reason=state.removed_trees[tree.id]))
+        elif tree.id in state.pruned:
+            cut = _prune_diameter_fraction(state.pruned[tree.id])
+            tree = tree.with_event(Prune(when, crown_reduction=cut))
+        trees.append(tree)
+    for tid, planted in state.trees.items():
+        pos = planted.get("position")
+        if pos is None:  # a replacement at a baseline tree's place
+            old = known.get(str(planted.get("replaces")))
+            if old is None:
+                problems.append(f"tree {planted.get('replaces')!r} is not in the baseline")
+                continue
+            xy = (old.x, old.y)
+        else:
+            p = _lonlat_to_xy(base, [pos])[0]
+            xy = (float(p[0]), float(p[1]))
+        trees.append(_new_tree(base, tid, planted, xy, when))
+    # plant covers
+    covers = [c for c in base.covers if c.id not in set(state.removed_green_areas)]
+    for aid, a in state.green_areas.items():
+        covers = [c for c in covers if c.id != aid]
+        covers.append(
+            PlantCover(
+                aid,
+                _COVERS.get(str(a["cover"]), "lawn"),
+                _lonlat_to_xy(base, a["polygon"]),
+                z=_nearest_z(base, *_lonlat_to_xy(base, a["polygon"][:1])[0]),
+                planted=when,
+            )
+        )
+    # roads
+    roads: RoadNetwork = base.roads
+    ids = {r.id for r in base.roads.roads}
+    for rid, override in sorted(state.roads.items()):
+        if rid not in ids:
+            problems.append(f"road {rid!r} is not in the district")
+            continue
+        road, problem = _apply_road(roads.road(rid), override)
+        if problem:
+            problems.append(f"road {rid!r}: {problem}")
+        roads = roads.with_road(road)
+    # obstacles
+    barriers = [b for b in base.barriers if b.id not in set(state.removed_barriers)]
+    for bid, b in state.barriers.items():
+        barriers.append(
+            Barrier(bid, _lonlat_to_xy(base, b["line"]), min(float(b["height_m"]), 30.0))
+        )
+    removed_b = set(state.removed_buildings)
+    footprints = [f for f in base.footprints if f.id not in removed_b]
+    for bid, b in state.buildings.items():
+        footprints.append(
+            BuildingFootprint(bid, _lonlat_to_xy(base, b["footprint"]), float(b["height_m"]))
+        )
+    district = base.replace(
+        trees=tuple(trees),
+        covers=tuple(covers),
+        roads=roads,
+        barriers=tuple(barriers),
+        footprints=tuple(footprints),
+    )
+    return district, problems
+
+
+def road_network_geojson(district: District) -> dict[str, Any]:
+    """The district's roads as RFC 7946 GeoJSON (WGS 84) with their traffic.
+
+    Properties per road: ``name``, ``closed``, ``speed_kmh`` (light vehicles) and
+    ``flows`` ``{period: {light, medium, heavy, two_wheeler}}`` in vehicles/h.
+    """
+    feats: list[dict[str, Any]] = []
+    for r in district.roads.roads:
+        lon, lat = district.to_lonlat(r.coords[:, 0], r.coords[:, 1])
+        coords = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon, lat, strict=True)]
+        flows = {
+            period: {
+                "light": round(float(r.flows[p, 0]), 2),
+                "medium": round(float(r.flows[p, 1]), 2),
+                "heavy": round(float(r.flows[p, 2]), 2),
+                "two_wheeler": round(float(r.flows[p, 3] + r.flows[p, 4]), 2),
+            }
+            for p, period in enumerate(PERIODS)
+        }
+        feats.append(
+            {
+                "type": "Feature",
+                "id": r.id,
+                "geometry": {"type": "LineString", "coordinates": coords},
+                "properties": {
+                    "name": r.name,
+                    "closed": r.closed,
+                    "speed_kmh": float(r.speeds[0]),
+                    "surface": r.surface,
+                    "flows": flows,
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "name": "road_network", "features": feats}
+
+
+def _kernel_copy(state: OverlayState) -> OverlayState:
+    """An independent deep copy of an overlay state, kernel objects included.
+
+    The kernel objects refer to array-namespace modules, which cannot be copied: every
+    loaded module is put in the memo so the copy shares them.
+    """
+    memo: dict[int, Any] = {id(m): m for m in list(sys.modules.values()) if m is not None}
+    result: OverlayState = copy.deepcopy(state, memo)
+    return result
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+
+
+# --------------------------------------------------------------------------- the recompute
+@dataclass
+class _Scenario:
+    """What has been published for one scenario (in memory)."""
+
+    layers: dict[str, LayerInfo] = field(default_factory=dict)
+    district: District | None = None
+    overlays: OverlayState | None = None
+    vegetation: Any = None  # the last VegetationSummary
+    seq: int = 0
+
+
+@dataclass
+class _Base:
+    district: District
+    overlays: OverlayState  # the baseline's maps
+    seed: OverlayState  # the baseline again, with zero difference layers rendered
+
+
+class DistrictRecompute:
+    """The :class:`~greentwin.server.recompute.Recompute` of the demo district's layers.
+
+    Parameters
+    ----------
+    store : ScenarioStore
+        The open scenario store (GeoJSON layers, scenario states).
+    tiles : TileStore
+        Where vegetation and overlay versions are published (per scenario id).
+    input_dir : Path
+        The demo district's input folder (``District.load_demo``).
+    baseline : str
+        The baseline scenario id in the tile store.
+    backend : str
+        Noise kernel backend (``"auto"``).
+    on_district : callable, optional
+        Called with (scenario, district) after each recompute (e.g. the green API's
+        district registry).
+
+    Notes
+    -----
+    The baseline maps are computed once, in the background, from construction; the first
+    edit that needs them waits for them. Memory: one overlay state per edited scenario
+    (a few MB for the demo grid).
+    """
+
+    def __init__(
+        self,
+        store: ScenarioStore,
+        tiles: TileStore,
+        input_dir: Path,
+        *,
+        baseline: str = BASELINE,
+        backend: str = "auto",
+        base_url: str = "/api/scenarios",
+        on_district: Callable[[str, District], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.tiles = tiles
+        self.input_dir = Path(input_dir)
+        self.baseline = baseline
+        self.backend = backend
+        self.on_district = on_district
+        self.inner = VersionedLayersRecompute(store, base_url=base_url)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recompute")
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._scenarios: dict[str, _Scenario] = {}
+        self._base: _Base | None = None
+        self._base_lock = threading.Lock()
+        self._base_future = self._pool.submit(self._load_base)
+        self.timings: dict[str, float] = {}
+
+    def lock(self, scenario: str) -> asyncio.Lock:
+        """The scenario's lock: its recomputes run one at a time, in log order."""
+        lk = self._locks.get(scenario)
+        if lk is None:
+            lk = self._locks[scenario] = asyncio.Lock()
+        return lk
+
+    def close(self) -> None:
+        """Stop the worker thread (pending work is dropped)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- baseline ----------------------------------------------------------------------
+    def _load_base(self) -> _Base:
+        with self._base_lock:
+            if self._base is not None:
+                return self._base
+            t0 = time.perf_counter()
+            district = District.load_demo(self.input_dir)
+            overlays = overlay_layers(district, None, backend=self.backend)
+            seed = overlay_layers(
+                district,
+                None,
+                previous=_kernel_copy(overlays),
+                baseline=overlays,
+                backend=self.backend,
+            )
+            self._base = _Base(district, overlays, seed)
+            log.info("recompute: baseline maps ready (%.1f s)", time.perf_counter() - t0)
+            return self._base
+
+    def base(self) -> _Base:
+        """The baseline district and maps (blocking until computed)."""
+        return self._base_future.result()
+
+    # --- the Recompute protocol ---------------------------------------------------------
+    async def apply(
+        self, scenario: str, seq: int, ops: Sequence[EditOp], state: ScenarioState
+    ) -> LayerChanges:
+        """Publish the GeoJSON layers, then the district layers the ops touch."""
+        result = await self.inner.apply(scenario, seq, ops, state)
+        names: set[str] = {op.op for op in ops}
+        loop = asyncio.get_running_loop()
+        snapshot = state.copy()  # the worker thread reads its own copy
+        async with self.lock(scenario):
+            layers, problems, bodies = await loop.run_in_executor(
+                self._pool, self._recompute, scenario, seq, snapshot, names
+            )
+            layers.update(await self._put_geojson(scenario, bodies))
+        merged: LayerChanges = {
+            "layers": {**result["layers"], **layers},
+            "changes": list(result["changes"]),
+        }
+        for change in merged["changes"]:
+            found = [p for p in problems if change["id"] and repr(change["id"]) in p]
+            if found:
+                change["error"] = "; ".join(found)[:200]
+            for name in layers:
+                change["affected"].setdefault(name, 1)
+        return merged
+
+    async def snapshot(self, scenario: str, seq: int) -> dict[str, LayerInfo]:
+        """GeoJSON layers, then the scenario's own district layers or the baseline's."""
+        out = await self.inner.snapshot(scenario, seq)
+        loop = asyncio.get_running_loop()
+        async with self.lock(scenario):
+            known = self._scenarios.get(scenario)
+            if known is None and scenario != self.baseline:
+                state = await self.store.state(scenario)
+                if _touches_district(state):
+                    # after a restart: rebuild from the log (same content, same versions)
+                    _, _, bodies = await loop.run_in_executor(
+                        self._pool, self._recompute, scenario, seq, state, set(OP_LAYER)
+                    )
+                    await self._put_geojson(scenario, bodies)
+                    known = self._scenarios.get(scenario)
+            base_layers = await loop.run_in_executor(None, self._tile_layers, self.baseline)
+            out.update(base_layers)
+            if known is not None:
+                out.update(known.layers)
+            if "road_network" not in out:
+                out.update(await self._road_layer(scenario))
+        return out
+
+    # --- work in the worker thread --------------------------------------------------------
+    def _tile_layers(self, scenario: str) -> dict[str, LayerInfo]:
+        """A scenario's published tile-store layers as protocol layer infos (version 0)."""
+        out: dict[str, LayerInfo] = {}
+        for name, info in self.tiles.layers(scenario).items():
+            if info.kind == "overlay":
+                out[name] = self._overlay_info(scenario, name, info.version, 0)
+            else:
+                out[name] = {"url": info.url, "version": 0, "kind": "3dtiles"}
+        return out
+
+    def _overlay_info(self, scenario: str, name: str, version: str, seq: int) -> LayerInfo:
+        info: LayerInfo = {
+            "url": f"/overlays/{name}/{scenario}/{version}/{{z}}/{{x}}/{{y}}.png",
+            "version": seq,
+            "kind": "overlay",
+        }
+        return info
+
+    async def _road_layer(self, scenario: str) -> dict[str, LayerInfo]:
+        """The baseline road network as the scenario's ``road_network`` layer (version 0)."""
+        loop = asyncio.get_running_loop()
+        base = await loop.run_in_executor(self._pool, self.base)
+        body = json.dumps(road_network_geojson(base.district), separators=(",", ":")).encode()
+        layers = await self._put_geojson(scenario, {"road_network": (0, body)})
+        known = self._scenarios.get(scenario)
+        if known is not None:
+            known.layers.update(layers)
+        return layers
+
+    async def _put_geojson(
+        self, scenario: str, bodies: dict[str, tuple[int, bytes]]
+    ) -> dict[str, LayerInfo]:
+        out: dict[str, LayerInfo] = {}
+        for layer, (version, body) in bodies.items():
+            await self.store.put_layer(scenario, layer, version, body, GEOJSON)
+            out[layer] = {
+                "url": self.inner.url(scenario, layer, version),
+                "version": version,
+                "kind": "geojson",
+            }
+        known = self._scenarios.get(scenario)
+        if known is not None:
+            known.layers.update(out)
+        return out
+
+    def _recompute(
+        self, scenario: str, seq: int, state: ScenarioState, names: set[str]
+    ) -> tuple[dict[str, LayerInfo], list[str], dict[str, tuple[int, bytes]]]:
+        """Map the state onto the district, rebuild what ``names`` touch and publish it.
+
+        Returns the new tile-store layers, the problems of :func:`district_for` and the
+        GeoJSON bodies to store (``layer -> (version, body)``, written by the caller).
+        """
+        t0 = time.perf_counter()
+        bodies: dict[str, tuple[int, bytes]] = {}
+        base = self.base()
+        sc = self._scenarios.setdefault(scenario, _Scenario())
+        district, problems = district_for(base.district, state)
+        layers: dict[str, LayerInfo] = {}
+        scratch = Path(tempfile.mkdtemp(prefix=f"recompute-{scenario}-", dir=self._scratch_root()))
+        try:
+            if names & (_TREE_OPS | _COVER_OPS) or (
+                sc.district is None and (state.trees or state.removed_trees or state.green_areas)
+            ):
+                sc.vegetation = vegetation_layer(
+                    district, district.survey_date, scratch / "vegetation"
+                )
+                version = self.tiles.publish(
+                    scenario, "vegetation", scratch / "vegetation", source=f"seq {seq}"
+                )
+                url = f"/tiles/{scenario}/{version}/vegetation/tileset.json"
+                layers["vegetation"] = {"url": url, "version": seq, "kind": "3dtiles"}
+            t1 = time.perf_counter()
+            needs_maps = bool(names & (_ROAD_OPS | _OBSTACLE_OPS | _TREE_OPS))
+            map_timings: dict[str, float] = {}
+            if needs_maps:
+                previous = sc.overlays if sc.overlays is not None else _kernel_copy(base.seed)
+                before = dict(previous.values)  # the kernel objects move on; the grids stay
+                out = scratch / "overlays"
+                maps = overlay_layers(
+                    district, out, previous=previous, baseline=base.overlays, backend=self.backend
+                )
+                map_timings = maps.timings
+                changed = [
+                    n
+                    for n in OVERLAY_LAYERS
+                    if n not in before or not _same(before[n], maps.values[n])
+                ]
+                if changed:
+                    # only the layers whose values changed get a new version
+                    for n in changed:
+                        version = self.tiles.publish(
+                            scenario,
+                            n,
+                            out / n,
+                            kind="overlay",
+                            entry="meta.json",
+                            source=f"seq {seq}",
+                        )
+                        layers[n] = self._overlay_info(scenario, n, version, seq)
+                sc.overlays = maps
+            t2 = time.perf_counter()
+            if names & _ROAD_OPS:
+                body = json.dumps(road_network_geojson(district), separators=(",", ":")).encode()
+                bodies["road_network"] = (seq, body)
+            self.timings = {
+                "vegetation": t1 - t0,
+                "overlays": t2 - t1,
+                "total": time.perf_counter() - t0,
+                **{f"overlays.{k}": v for k, v in map_timings.items()},
+            }
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        sc.district = district
+        if self.on_district is not None:
+            self.on_district(scenario, district)
+        sc.layers.update(layers)
+        sc.seq = seq
+        log.info(
+            "recompute %s seq %d: %s (%.2f s)",
+            scenario,
+            seq,
+            ", ".join(sorted(layers)) or "no district layer",
+            time.perf_counter() - t0,
+        )
+        return layers, problems, bodies
+
+    def _scratch_root(self) -> Path:
+        root = self.tiles.data_dir / "tmp"
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+
+def _touches_district(state: ScenarioState) -> bool:
+    return bool(
+        state.trees
+        or state.removed_trees
+        or state.pruned
+        or state.green_areas
+        or state.removed_green_areas
+        or state.roads
+        or state.barriers
+        or state.buildings
+        or state.removed_buildings
+    )
+
+
+def recompute_for_app(app: web.Application, store: ScenarioStore) -> Recompute:
+    """The live channel's recompute: the district's layers when the app serves the demo.
+
+    Without the demo (``config.demo`` off) the default GeoJSON-only recompute.
+    """
+    from greentwin.server.keys import CONFIG, STORE
+    from greentwin.server.routes_green import DISTRICTS
+
+    config = app.get(CONFIG)
+    if config is None or not config.demo:
+        return VersionedLayersRecompute(store)
+    registry = app.get(DISTRICTS)
+    return DistrictRecompute(
+        store,
+        app[STORE],
+        config.demo_inputs,
+        baseline=config.default_scenario,
+        on_district=registry.set if registry is not None else None,
+    )

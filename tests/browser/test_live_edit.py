@@ -1,0 +1,219 @@
+"""Live editing in the planners' viewer: two pages follow one scenario over greentwin/1.
+
+Page A signs in through the form, picks the scenario in the picker and places a tree with
+the "Place a tree" tool (a click on the map); page B, open on the same scenario, swaps in
+the new ``trees`` layer version without a reload. Then B loses its connection, A plants a
+second tree through the same code path (``window.greentwin.edit.placeTree``), and B resumes
+(epoch + seq) and gets exactly the missed update; finally A's Undo button removes the last
+tree on both pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from greentwin.server.app import create_app
+from greentwin.server.config import Config
+from greentwin.server.hub_setup import LIVE_CONFIG_KEY
+from greentwin.server.store import TileStore
+from greentwin.server.ws import LiveConfig
+from gt_testing import CHROMIUM_ARGS, ROOT, chromium_path
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+TOKEN = "tok-live-planner"
+
+
+class LiveServerThread:
+    """The real application (planner token configured) on a loopback port, in a thread."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = 0
+        self._started = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="greentwin-live-test")
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:
+            self._error = exc
+            self._started.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        app = create_app(Config(data_dir=self.data_dir, access_log=False))
+        app[LIVE_CONFIG_KEY] = LiveConfig(tokens={TOKEN: "planner"}, heartbeat_s=5.0)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(runner.addresses[0][1])
+        self._started.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()
+
+    def __enter__(self) -> LiveServerThread:
+        self._thread.start()
+        assert self._started.wait(30), "server did not start"
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "server did not stop"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServerThread]:
+    """A fixture buildings tileset as the baseline city (fast), and the live channel."""
+    spec = importlib.util.spec_from_file_location(
+        "server_fixtures_live", ROOT / "tests" / "server" / "conftest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    src = tmp_path / "src"
+    mod.write_fixture_tileset(src)
+    data_dir = tmp_path / "var"
+    TileStore(data_dir).publish("baseline", "buildings", src)
+    with LiveServerThread(data_dir) as srv:
+        yield srv
+
+
+def _post(url: str, body: dict[str, Any]) -> Any:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", f"Bearer {TOKEN}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+OPEN_SCENARIO = """async (sid) => {
+  const g = window.greentwin;
+  await g.ready;
+  // two software-rendered pages share a small CPU: stop the render loop, the live channel
+  // and the edit tools do not need it (the click falls back to the ellipsoid)
+  g.viewer.useDefaultRenderLoop = false;
+  await g.liveReady;
+  return g.live.info.id;
+}"""
+
+
+def test_edit_in_one_page_appears_in_the_other(server: LiveServerThread) -> None:
+    from playwright.sync_api import Page, sync_playwright
+
+    base = f"http://127.0.0.1:{server.port}"
+    sid = _post(f"{base}/api/scenarios", {"name": "Live street"})["id"]
+    errors: list[str] = []
+
+    def open_page(browser: Any) -> Page:
+        page: Page = browser.new_context(viewport={"width": 800, "height": 560}).new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+        page.goto(f"{base}/viewer/?fly=0", wait_until="load", timeout=60_000)
+        page.wait_for_function("window.greentwin && window.greentwin.edit", timeout=60_000)
+        assert page.evaluate(OPEN_SCENARIO, sid) == "baseline"  # a viewer sees the baseline
+        # sign in through the form, then pick the scenario in the picker
+        page.fill("#signin-token", TOKEN)
+        page.click("#signin button[type=submit]")
+        page.wait_for_function("window.greentwin.live.role === 'planner'", timeout=20_000)
+        page.wait_for_function(
+            f"[...document.querySelectorAll('#scenario-pick option')].some(o => o.value === '{sid}')",
+            timeout=20_000,
+        )
+        page.select_option("#scenario-pick", sid)
+        page.wait_for_function(
+            f"window.greentwin.live.info?.id === '{sid}'"
+            " && window.greentwin.live.current().trees !== undefined",
+            timeout=20_000,
+        )
+        assert "tok-" not in page.url  # the token never goes into the URL
+        return page
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            a = open_page(browser)
+            b = open_page(browser)
+            assert not a.is_disabled("#tools #tool")
+            before = b.evaluate("window.greentwin.live.current().trees")
+            assert before["version"] == 0
+            b.evaluate("window.__noReload = true")
+
+            # A: the "Place a tree" tool, one click in the middle of the map
+            a.select_option("#tool", "tree")
+            a.select_option("#tree-species", "acer_platanoides")
+            box = a.locator("#cesium canvas").bounding_box()
+            assert box is not None
+            a.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            a.wait_for_function(
+                "document.getElementById('edit-result').textContent.includes('saved as step 1')",
+                timeout=20_000,
+            )
+
+            # B: the trees layer got a new version and shows the tree, same page
+            b.wait_for_function(
+                "window.greentwin.live.current().trees.version === 1"
+                " && window.greentwin.live.features('trees').length === 1",
+                timeout=20_000,
+            )
+            after = b.evaluate("window.greentwin.live.current().trees")
+            assert after["url"] != before["url"]
+            tree_b = b.evaluate("window.greentwin.live.features('trees')[0]")
+            a.wait_for_function("window.greentwin.live.features('trees').length === 1")
+            tree_a = a.evaluate("window.greentwin.live.features('trees')[0]")
+            assert tree_b["id"] == tree_a["id"] and tree_b["id"].startswith("tree-")
+            assert tree_b["properties"]["species"] == "acer_platanoides"
+            assert tree_b["lonlat"] == pytest.approx(tree_a["lonlat"], abs=1e-6)
+            assert b.evaluate("window.__noReload") is True
+
+            # B drops its connection; A plants a second tree (the tool's code path)
+            b.evaluate("window.greentwin.live.dropConnection()")
+            lon, lat = tree_a["lonlat"]
+            ack = a.evaluate(
+                "([lon, lat]) => window.greentwin.edit.placeTree(lon, lat,"
+                " {species: 'tilia_cordata', nursery_size_cm: 18, id: 'tree-second'})",
+                [lon + 1e-4, lat],
+            )
+            assert ack["seq"] == 2
+            # B reconnects by itself and resumes from seq 1: it gets the missed update
+            b.wait_for_function(
+                "window.greentwin.live.features('trees').some(t => t.id === 'tree-second')",
+                timeout=30_000,
+            )
+            assert b.evaluate("window.greentwin.live.seq.get(window.greentwin.live.scenario)") == 2
+
+            # A's Undo button: the second tree goes away on both pages
+            a.click("#undo")
+            b.wait_for_function(
+                "window.greentwin.live.current().trees.version === 3"
+                " && window.greentwin.live.features('trees').length === 1",
+                timeout=20_000,
+            )
+            assert "Undone" in a.inner_text("#edit-result")
+            assert b.evaluate("window.__noReload") is True
+        finally:
+            browser.close()
+    assert [e for e in errors if "WebSocket" not in e] == [], errors
