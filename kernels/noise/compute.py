@@ -678,7 +678,10 @@ def receiver_energy(
     Notes
     -----
     Receivers are processed in blocks and pairs in chunks of at most
-    ``params.pair_budget`` profile samples; peak memory is about 20 x 8 bytes per sample.
+    ``params.pair_budget`` profile samples, each chunk holding pairs of one profile
+    length K (pairs are sorted by distance); peak memory is about 20 x 8 bytes per
+    sample. This is the vectorised reference of the compiled kernels
+    (:func:`receiver_energy_numba`, :func:`receiver_energy_cuda`).
     """
     xp = namespace_of(rec_xyz)
     n_r = int(rec_xyz.shape[0])
@@ -1000,7 +1003,7 @@ class NoiseMap:
         hi = xy.max(axis=0) + self.params.max_distance_m
         pc = rxy[cand]
         cand = cand[np.all((pc >= lo) & (pc <= hi), axis=1)]
-        if self.engine == "numba":
+        if self.engine != "reference":  # compiled engines: a compiled early-exit scan
             from greentwin.kernels.noise.fast import within_reach
 
             return cand[within_reach(rxy[cand], xy, self.params.max_distance_m)]
