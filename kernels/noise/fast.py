@@ -15,7 +15,12 @@ Directive (EU) 2015/996, Annex II, 2.5), written as scalar loops:
   decibels. With D_dif = 10 lg(3 + x) (eq. 2.5.21), 10^(-D_dif/10) = 1 / (3 + x), and
   A_ground = max(-10 lg(term), A_min) (eq. 2.5.15) becomes min(term, 10^(-A_min/10)),
   so a pair needs only eight exponentials (the atmospheric absorption) on hard
-  ground. The results are equal to the reference's to rounding.
+  ground. The results are equal to the reference's to rounding;
+- a path that lies wholly inside the grid, with nothing masked and no ground or crown
+  raster, is sampled by a lean loop (no bounds tests; truncation for floor).
+
+Cost on a 2.5 GHz Xeon core: about 0.5 us per pair at a 250 m cutoff and 5 m cells
+(31 samples on average), i.e. 10-12 CPU seconds for 19 million pairs.
 
 Every compiled function has a single signature (float64/int64 arrays, empty arrays for
 missing rasters) and is cached on disk (``cache=True``), so a process compiles it at
