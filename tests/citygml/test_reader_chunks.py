@@ -166,3 +166,24 @@ def test_spec_is_picklable() -> None:
     assert not isinstance(specs, str)
     again = pickle.loads(pickle.dumps(specs[0]))
     assert isinstance(again, ChunkSpec) and again == specs[0]
+
+
+def test_declared_latin1_encoding(tmp_path: Path) -> None:
+    text = BERLIN.read_text(encoding="utf-8")
+    assert "ß" in text
+    head, rest = text.split("?>", 1)
+    doc = tmp_path / "latin1.gml"
+    doc.write_bytes((head.replace("UTF-8", "ISO-8859-1") + "?>" + rest).encode("iso-8859-1"))
+    reader = CityGMLReader(doc)
+    whole = list(reader.features())
+    features, skipped, n = _by_ranges(doc, 1)
+    assert n == 17 and skipped == reader.skipped
+    assert _summary(features) == _summary(whole)
+    assert any("ß" in str(f.attributes.get("address", "")) for f in features)
+
+
+def test_utf16_is_read_as_one_stream(tmp_path: Path) -> None:
+    text = BERLIN.read_text(encoding="utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    doc = tmp_path / "utf16.gml"
+    doc.write_bytes(text.encode("utf-16"))
+    assert "UTF-16" in str(CityGMLReader(doc).chunks(1000))
