@@ -10,7 +10,14 @@ spread over worker processes; this process is the editor. For each edit it recor
 
 Clock: ``time.monotonic_ns`` (system-wide on Linux, comparable across processes).
 
+With ``--edit-to-overlay`` it measures instead the time from a road traffic change on
+the demo district (``set_road_traffic`` on the main street, a different flow each time)
+to the ``update`` that announces the new noise and air overlay versions, with the real
+recompute (:class:`~greentwin.server.recompute_district.DistrictRecompute`). The first
+edit of a scenario also copies the baseline maps; it is reported apart.
+
 Usage: ``python bench/live.py [--clients 1000] [--edits 50] [--workers 2]``
+       ``python bench/live.py --edit-to-overlay [--edits 10]``
 """
 
 from __future__ import annotations
@@ -33,17 +40,48 @@ import websockets
 
 TOKEN = "bench-planner"
 SERVER = """
-import asyncio, logging, sys
+import asyncio, logging, sys, time
 from aiohttp import web
 from greentwin.server.live import setup_live
-from greentwin.server.ws import LiveConfig
+from greentwin.server.ws import Hub, LiveConfig
 logging.basicConfig(level=logging.WARNING)
+FAN = []
+_fanout = Hub.fanout
+def fanout(self, scenario, text):
+    # server side: from the broadcast to every subscriber's queue written out
+    t0 = time.perf_counter()
+    _fanout(self, scenario, text)
+    subs = list(self.subscribers.get(scenario, ()))
+    if '"type":"update"' not in text[:20] or len(subs) < 2:
+        return
+    async def drained():
+        while any(s.out for s in subs):
+            await asyncio.sleep(0)
+        FAN.append(time.perf_counter() - t0)
+    asyncio.get_running_loop().create_task(drained())
+Hub.fanout = fanout
+async def fan_stats(request):
+    return web.json_response(FAN)
 async def main():
     app = web.Application()
+    app.router.add_get("/bench/fanout", fan_stats)
     cfg = LiveConfig(tokens={"TOKEN": "planner"}, rate_per_s=1000.0, burst=1000)
-    setup_live(app, store_path=sys.argv[1], live_config=cfg)
+    made = []
+    factory = None
+    if sys.argv[2] == "district":
+        from pathlib import Path
+        from greentwin.server.recompute_district import DistrictRecompute
+        from greentwin.server.store import TileStore
+        def factory(store):
+            tiles = TileStore(Path(sys.argv[1]).parent / "var")
+            tiles.ensure()
+            made.append(DistrictRecompute(store, tiles, Path(sys.argv[3])))
+            return made[-1]
+    setup_live(app, store_path=sys.argv[1], live_config=cfg, recompute=factory)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    if made:
+        await asyncio.to_thread(made[0].base)  # the baseline maps, computed once
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=2048)
     await site.start()
     print(site._server.sockets[0].getsockname()[1], flush=True)
@@ -134,6 +172,32 @@ async def editor(
     return {"edit_to_all_ms": e2all, "fanout_ms": fan, "server_cpu_s": cpu, "wall_s": wall}
 
 
+async def edit_to_overlay(url: str, scenario: str, edits: int) -> list[float]:
+    """Seconds from each road edit to the update naming the new overlay versions."""
+    ws = await websockets.connect(url, compression=None, max_size=2**24)
+    await ws.send(json.dumps({"type": "hello", "protocol": "greentwin/1", "token": TOKEN}))
+    await ws.recv()
+    await ws.send(json.dumps({"type": "subscribe", "scenario": scenario}))
+    while json.loads(await ws.recv())["type"] != "snapshot":
+        pass
+    times: list[float] = []
+    for i in range(1, edits + 1):
+        flows = {"day": {"light": 900.0 + 150.0 * i, "heavy": 30.0 + 5.0 * i}}
+        op = {"op": "set_road_traffic", "id": "main-ew", "flows": flows}
+        t0 = time.perf_counter()
+        await ws.send(json.dumps({"type": "edit", "ref": str(i), "scenario": scenario, "op": op}))
+        while True:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 120))
+            if msg["type"] == "error":
+                raise RuntimeError(msg)
+            if msg["type"] == "update" and msg["seq"] == i:
+                break
+        times.append(time.perf_counter() - t0)
+        assert {"noise_lden", "no2"} <= set(msg["layers"]), msg["layers"].keys()
+    await ws.close()
+    return times
+
+
 def pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
@@ -144,10 +208,19 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=1000)
     ap.add_argument("--edits", type=int, default=50)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--edit-to-overlay",
+        action="store_true",
+        help="time road edits on the demo district until the new overlays are announced",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gt-bench-"))
+    mode = "district" if args.edit_to_overlay else "default"
+    citygml = Path(__file__).resolve().parents[1] / "data" / "citygml"
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(tmp / "bench.sqlite")], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", SERVER, str(tmp / "bench.sqlite"), mode, str(citygml)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     procs: list[mp.Process] = []
     try:
@@ -162,6 +235,16 @@ def main() -> int:
         req.add_header("Authorization", f"Bearer {TOKEN}")
         with urllib.request.urlopen(req, timeout=30) as resp:
             scenario = json.loads(resp.read())["id"]
+        if args.edit_to_overlay:
+            times = asyncio.run(edit_to_overlay(url, scenario, args.edits))
+            rest = times[1:] or times
+            print(f"edit -> overlay update, demo district, {args.edits} road edits:")
+            print(f"  first edit of the scenario: {times[0]:.2f} s")
+            print(
+                f"  later edits: p50 {pct(rest, 0.5):.2f} s, max {max(rest):.2f} s,"
+                f" mean {statistics.fmean(rest):.2f} s"
+            )
+            return 0
         ready: Any = mp.Queue()
         out: Any = mp.Queue()
         per = [
@@ -190,6 +273,13 @@ def main() -> int:
             f"fan-out (ack -> all clients):  p50 {pct(f, 0.5):.1f} ms, p99 {pct(f, 0.99):.1f} ms,"
             f" mean {statistics.fmean(f):.1f} ms"
         )
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/fanout", timeout=30) as r:
+            server_fan = [v * 1000.0 for v in json.loads(r.read())]
+        if server_fan:
+            print(
+                f"fan-out in the server (broadcast -> every queue written to its socket):"
+                f" p50 {pct(server_fan, 0.5):.1f} ms, p99 {pct(server_fan, 0.99):.1f} ms"
+            )
         print(
             f"server CPU during the edit stream: {res['server_cpu_s']:.2f} s"
             f" over {res['wall_s']:.1f} s wall"
