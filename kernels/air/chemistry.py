@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from greentwin.kernels.air._xp import namespace_of
+from greentwin.kernels.backend import namespace_of
 
 __all__ = [
     "MOLAR_VOLUME_L",

@@ -29,12 +29,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 from greentwin.core.errors import KernelError
-from greentwin.kernels.air._xp import BackendName, get_xp, to_numpy
 from greentwin.kernels.air.canyon import SRM1_TYPES, distance_to_segments, srm1_increment
 from greentwin.kernels.air.chemistry import no2_empirical, no2_photostationary
 from greentwin.kernels.air.deposition import effective_deposition_velocity, removal_fraction
 from greentwin.kernels.air.dispersion import WindRose, plume_sum
 from greentwin.kernels.air.emission import POLLUTANTS, EmissionFactors, road_emission
+from greentwin.kernels.backend import get_backend, to_numpy
 from greentwin.kernels.raster import Grid
 from greentwin.kernels.roads import Road, RoadNetwork
 
@@ -135,11 +135,11 @@ class AirMap:
         config: AirConfig | None = None,
         *,
         lai: F64 | None = None,
-        backend: BackendName = "auto",
+        backend: str = "auto",
     ) -> None:
         self.grid = grid
         self.config = config or AirConfig()
-        self.xp: ModuleType = get_xp(backend)
+        self.xp: ModuleType = get_backend(backend).xp
         road_list = roads.roads if isinstance(roads, RoadNetwork) else tuple(roads)
         self._roads: dict[str, Road] = {}
         for r in road_list:

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 from greentwin.core.errors import KernelError
-from greentwin.kernels.air._xp import namespace_of
 from greentwin.kernels.air.dispersion import WindRose
+from greentwin.kernels.backend import namespace_of
 
 __all__ = [
     "VD_PM25_CM_S",

@@ -43,7 +43,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 from greentwin.core.errors import KernelError
-from greentwin.kernels.air._xp import namespace_of
+from greentwin.kernels.backend import namespace_of
 
 __all__ = [
     "STABILITY_CLASSES",
