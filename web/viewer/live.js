@@ -94,6 +94,7 @@ export class LiveClient extends EventTarget {
     this.layers = new Map(); // name -> {info, handle, kind}
     this.baseline = new Map(); // name -> handle shown on the left in split mode
     this.split = false;
+    this.overlay = null; // the overlay layer shown (name), none at first
     this.pending = new Map(); // ref -> {resolve, reject}
     this.refs = 0;
     this.attempt = 0;
@@ -367,7 +368,7 @@ export class LiveClient extends EventTarget {
       handle = new Cesium.ImageryLayer(provider, { alpha: 0.7 });
       const index = old?.handle instanceof Cesium.ImageryLayer ? viewer.imageryLayers.indexOf(old.handle) : undefined;
       viewer.imageryLayers.add(handle, index >= 0 ? index + 1 : undefined);
-      handle.show = this.ctx.overlayVisible ? this.ctx.overlayVisible(name) : true;
+      handle.show = this.overlay === name; // one overlay at a time (showOverlay)
     } else {
       return; // an unknown kind: clients ignore what they do not know
     }
@@ -402,6 +403,14 @@ export class LiveClient extends EventTarget {
       return;
     }
     this.#release(name, old);
+  }
+
+  // Show one overlay layer (noise_lden, diff_no2, ...) or none (null).
+  showOverlay(name) {
+    this.overlay = name || null;
+    for (const [n, layer] of this.layers) {
+      if (layer.kind === "overlay" || layer.kind === "raster") layer.handle.show = n === this.overlay;
+    }
   }
 
   // ------------------------------------------------------------------ split screen
