@@ -461,6 +461,13 @@ def _pass1_ranges(
         for f in scratch.glob(f"r{tag}-*.bin"):
             f.unlink()
         return why
+    if anonymous:
+        log.info(
+            "%s: %d city objects had no gml:id; ids %s#<n> were given",
+            reader.path,
+            anonymous,
+            reader.path.stem,
+        )
     return part
 
 

@@ -130,3 +130,23 @@ def test_spilled_records_round_trip() -> None:
             assert a.dtype == b.dtype and np.array_equal(a, b)
         assert back.objects == rec.objects and back.groups == rec.groups
         assert np.array_equal(back.coarse.positions, rec.coarse.positions)
+
+
+@pytest.mark.parametrize("drop", [1, 3])
+def test_objects_without_id(
+    drop: int, tmp_path: Path, tiny_ranges: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Invented ids count through the file: one range may have them, several may not."""
+    import re
+
+    text = (CITYGML / "berlin_testarea_lod2_buildings.gml").read_text(encoding="utf-8")
+    # drop the gml:id of the first `drop` Buildings (the first is alone in its range)
+    doc = re.sub(r'(<bldg:Building) gml:id="[^"]*"', r"\1", text, count=drop)
+    path = tmp_path / "anon.gml"
+    path.write_text(doc, encoding="utf-8")
+    a = convert([path], tmp_path / "a", split=False)
+    with caplog.at_level(logging.INFO, logger="greentwin.tiles.convert"):
+        b = convert([path], tmp_path / "b", split=True, jobs=2)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert a.skipped == b.skipped
+    assert ("without gml:id in several ranges" in caplog.text) == (drop > 1)
