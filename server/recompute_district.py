@@ -66,7 +66,12 @@ from greentwin.server.district import (
 )
 from greentwin.server.ops import OP_LAYER, EditOp, ScenarioState
 from greentwin.server.protocol import LayerInfo
-from greentwin.server.recompute import LayerChanges, Recompute, VersionedLayersRecompute
+from greentwin.server.recompute import (
+    FEATURE_LAYERS,
+    LayerChanges,
+    Recompute,
+    VersionedLayersRecompute,
+)
 from greentwin.server.scenarios import BASELINE, ScenarioStore
 from greentwin.server.store import TileStore
 
@@ -496,9 +501,16 @@ class DistrictRecompute:
 
     # --- work in the worker thread --------------------------------------------------------
     def _tile_layers(self, scenario: str) -> dict[str, LayerInfo]:
-        """A scenario's published tile-store layers as protocol layer infos (version 0)."""
+        """A scenario's published tile-store layers as protocol layer infos (version 0).
+
+        The city tileset named like a GeoJSON change layer (``buildings``) is left out:
+        that name is the scenario's building volumes; clients find the city in
+        ``/api/layers``.
+        """
         out: dict[str, LayerInfo] = {}
         for name, info in self.tiles.layers(scenario).items():
+            if name in FEATURE_LAYERS:
+                continue
             if info.kind == "overlay":
                 out[name] = self._overlay_info(scenario, name, info.version, 0)
             else:

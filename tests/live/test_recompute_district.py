@@ -59,8 +59,15 @@ async def test_road_tree_and_untouched_layers(
 ) -> None:
     store, tiles, rc = setup
     sid = (await store.create("Busy street", author="test")).id
+    for layer in ("buildings", "vegetation"):  # the baseline city and trees, as the demo has
+        src = tiles.data_dir / f"src-{layer}"
+        src.mkdir()
+        (src / "tileset.json").write_text(json.dumps({"asset": {"version": "1.1"}, "x": layer}))
+        tiles.publish("baseline", layer, src)
     snap = await rc.snapshot(sid, 0)
-    assert {"trees", "roads", "road_network"} <= set(snap)
+    assert {"trees", "roads", "road_network", "vegetation"} <= set(snap)
+    assert snap["buildings"]["kind"] == "geojson"  # the scenario's volumes keep the name
+    assert snap["vegetation"]["version"] == 0 and "/tiles/baseline/" in snap["vegetation"]["url"]
     base = await asyncio.to_thread(rc.base)
     main = base.district.roads.road("main-ew")
 

@@ -383,7 +383,11 @@ export class LiveClient extends EventTarget {
     else if (old.kind === "3dtiles") {
       if (this.baseline.get(name) === old.handle) old.handle.show = this.split;
       else if (old.handle !== this.ctx.tilesets?.[name]) viewer.scene.primitives.remove(old.handle);
-    } else viewer.imageryLayers.remove(old.handle, true);
+    } else if (old.info.version === 0 && !this.baseline.has(name)) {
+      // the baseline's overlay: kept for the left side of the split screen
+      this.baseline.set(name, old.handle);
+      old.handle.show = this.split && this.overlay === name;
+    } else if (this.baseline.get(name) !== old.handle) viewer.imageryLayers.remove(old.handle, true);
   }
 
   #drop(name) {
@@ -411,6 +415,7 @@ export class LiveClient extends EventTarget {
     for (const [n, layer] of this.layers) {
       if (layer.kind === "overlay" || layer.kind === "raster") layer.handle.show = n === this.overlay;
     }
+    this.#applySplit();
   }
 
   // ------------------------------------------------------------------ split screen
@@ -431,7 +436,11 @@ export class LiveClient extends EventTarget {
           base.splitDirection = this.split ? LEFT : NONE;
         }
       } else if (layer.kind === "overlay" || layer.kind === "raster") {
-        layer.handle.splitDirection = this.split ? RIGHT : NONE;
+        layer.handle.splitDirection = this.split && base ? RIGHT : NONE;
+        if (base) {
+          base.show = this.split && this.overlay === name;
+          base.splitDirection = this.split ? LEFT : NONE;
+        }
       }
     }
   }
