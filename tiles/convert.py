@@ -248,6 +248,11 @@ def _convert_range(spec: ChunkSpec, lod: int | None, crs: str | None, spill: str
     return res
 
 
+def _image_problem(s: SkippedFeature) -> bool:
+    """A texture image the reader could not use (reported once per image and file)."""
+    return s.reason.startswith("texture image") or s.reason == "texture without imageURI"
+
+
 def _shift(s: SkippedFeature, lines: int) -> SkippedFeature:
     return SkippedFeature(s.id, s.line + lines if s.line > 0 else s.line, s.reason)
 
@@ -418,6 +423,7 @@ def _pass1_ranges(
     anonymous = 0
     theme: str | None = None
     why: str | None = None
+    images: set[tuple[str, str]] = set()
 
     def collect(fut: Future[_RangeResult]) -> None:
         nonlocal lines, anonymous, theme, why
@@ -439,7 +445,12 @@ def _pass1_ranges(
                 part.skipped.append(_shift(item, lines))
             else:
                 _add_item(part, item, item[0], item[1], lines)
-        part.reader_skipped.extend(_shift(s, lines) for s in got.reader_skipped)
+        for s in got.reader_skipped:
+            if _image_problem(s):  # the stream reports each texture image once
+                if (s.id, s.reason) in images:
+                    continue
+                images.add((s.id, s.reason))
+            part.reader_skipped.append(_shift(s, lines))
         lines += got.newlines
         bar.update(got.count)
 
