@@ -26,7 +26,7 @@ from greentwin.server.config import Config
 from greentwin.server.hub_setup import LIVE_CONFIG_KEY
 from greentwin.server.store import TileStore
 from greentwin.server.ws import LiveConfig
-from gt_testing import CHROMIUM_ARGS, ROOT, chromium_path
+from gt_testing import CHROMIUM_ARGS, CITYGML, ROOT, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -36,8 +36,9 @@ TOKEN = "tok-live-planner"
 class LiveServerThread:
     """The real application (planner token configured) on a loopback port, in a thread."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, demo: bool = False) -> None:
         self.data_dir = data_dir
+        self.demo = demo
         self.port = 0
         self._started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -55,7 +56,7 @@ class LiveServerThread:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        app = create_app(Config(data_dir=self.data_dir, access_log=False))
+        app = create_app(Config(data_dir=self.data_dir, access_log=False, demo=self.demo))
         app[LIVE_CONFIG_KEY] = LiveConfig(tokens={TOKEN: "planner"}, heartbeat_s=5.0)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
@@ -217,3 +218,113 @@ def test_edit_in_one_page_appears_in_the_other(server: LiveServerThread) -> None
         finally:
             browser.close()
     assert [e for e in errors if "WebSocket" not in e] == [], errors
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[LiveServerThread]:
+    """The demo district (every layer built like the demo does) with its real recompute."""
+    from greentwin.server.demo import RECIPES, build_layer, cache_key
+
+    data_dir = tmp_path / "var"
+    for recipe in RECIPES:
+        if recipe.missing() is None:
+            inputs = [CITYGML / name for name in recipe.inputs]
+            key = cache_key(recipe, CITYGML)
+            build_layer(recipe.build, inputs, data_dir, "baseline", recipe.layer, key)
+    with LiveServerThread(data_dir, demo=True) as srv:
+        yield srv
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(480)
+def test_road_and_tree_edits_swap_overlay_and_vegetation(demo_server: LiveServerThread) -> None:
+    """Demo district: a road change swaps the noise overlay, a tree the vegetation tileset."""
+    from playwright.sync_api import Page, sync_playwright
+
+    base = f"http://127.0.0.1:{demo_server.port}"
+    errors: list[str] = []
+
+    def open_page(browser: Any) -> Page:
+        page: Page = browser.new_context(viewport={"width": 800, "height": 560}).new_page()
+        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+        page.goto(f"{base}/viewer/?fly=0", wait_until="load", timeout=60_000)
+        page.wait_for_function("window.greentwin && window.greentwin.edit", timeout=60_000)
+        page.evaluate(OPEN_SCENARIO, "")
+        page.fill("#signin-token", TOKEN)
+        page.click("#signin button[type=submit]")
+        page.wait_for_function("window.greentwin.live.role === 'planner'", timeout=30_000)
+        return page
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            a = open_page(browser)
+            a.fill("#scenario-name", "Quieter main street")
+            a.click("#scenario-new")  # branch from the baseline and follow it
+            a.wait_for_function(
+                "window.greentwin.live.info?.status === 'draft'"
+                " && window.greentwin.live.current().road_network !== undefined",
+                timeout=60_000,
+            )
+            sid = a.evaluate("window.greentwin.live.scenario")
+            b = open_page(browser)
+            b.wait_for_function(
+                f"[...document.querySelectorAll('#scenario-pick option')].some(o => o.value === '{sid}')",
+                timeout=30_000,
+            )
+            b.select_option("#scenario-pick", sid)
+            b.wait_for_function(
+                f"window.greentwin.live.info?.id === '{sid}'"
+                " && window.greentwin.live.current().noise_lden !== undefined",
+                timeout=60_000,
+            )
+            before = b.evaluate("window.greentwin.live.current()")
+            assert before["noise_lden"]["version"] == 0  # the baseline's overlay
+            b.select_option("#live-overlay", "noise_lden")
+
+            # A: pick the main street in the road tool and triple its daytime cars
+            a.select_option("#tool", "road")
+            a.select_option("#road-id", "main-ew")
+            cell = a.locator('#road-flows input[data-period="day"][data-cat="light"]')
+            cell.fill(str(int(float(cell.input_value()) * 3)))
+            a.click("#road-apply")
+            a.wait_for_function(
+                "document.getElementById('edit-result').textContent.includes('saved as step 1')",
+                timeout=60_000,
+            )
+            b.wait_for_function(
+                "window.greentwin.live.current().noise_lden.version === 1", timeout=60_000
+            )
+            after = b.evaluate("window.greentwin.live.current()")
+            assert after["noise_lden"]["url"] != before["noise_lden"]["url"]
+            assert after["diff_noise_lden"]["version"] == 1
+            shown = b.evaluate(
+                """() => {
+                  const v = window.greentwin.viewer, out = [];
+                  for (let i = 0; i < v.imageryLayers.length; i++) {
+                    const l = v.imageryLayers.get(i);
+                    if (l.show && l.imageryProvider.url) out.push(l.imageryProvider.url);
+                  }
+                  return out;
+                }"""
+            )
+            assert any(after["noise_lden"]["url"].split("{")[0] in u for u in shown), shown
+            assert not any(before["noise_lden"]["url"].split("{")[0] in u for u in shown)
+
+            # A: a tree; B swaps the vegetation tileset (new version, new URL)
+            ack = a.evaluate(
+                "window.greentwin.edit.placeTree(13.48067, 52.51645,"
+                " {species: 'tilia_cordata', age_years: 12})"
+            )
+            assert ack["seq"] == 2
+            b.wait_for_function(
+                "window.greentwin.live.current().vegetation.version === 2"
+                " && window.greentwin.tilesets.vegetation.gtUrl ==="
+                " window.greentwin.live.current().vegetation.url",
+                timeout=60_000,
+            )
+        finally:
+            browser.close()
+    assert errors == [], errors

@@ -346,6 +346,7 @@ export class LiveClient extends EventTarget {
       handle = this.#adopt(name, info);
       if (!handle) {
         handle = await Cesium.Cesium3DTileset.fromUrl(info.url);
+        handle.gtUrl = info.url;
         handle.show = false;
         viewer.scene.primitives.add(handle);
         await firstTiles(viewer, handle);
