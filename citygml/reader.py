@@ -10,6 +10,10 @@ memory stays bounded by the largest single object, not by the file.
 >>> for feature in reader.features():                       # doctest: +SKIP
 ...     print(feature.id, feature.cls, feature.available_lods())
 
+:meth:`CityGMLReader.chunks` cuts a file into byte ranges of whole members that
+:meth:`CityGMLReader.from_chunk` reads on their own (parallel parsing of one file; see
+docs/convert.md for when that falls back to the single stream).
+
 Broken parts (unclosed ring, too few points, NaN, unknown reference) are left out and
 listed in :attr:`CityGMLReader.skipped` with the object's id, the line and the reason;
 a file that is not XML, not CityGML, truncated or unsafe stops with
