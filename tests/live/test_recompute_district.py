@@ -164,7 +164,7 @@ async def test_edits_apply_in_order(
 
 def test_district_for_maps_every_kind() -> None:
     from greentwin.server.district import District
-    from greentwin.server.ops import PruneTree, RemoveTree, ReplaceTree, ScenarioState
+    from greentwin.server.ops import EditOp, PruneTree, RemoveTree, ReplaceTree, ScenarioState
 
     base = District.load_demo(CITYGML)
     first = base.trees[0].id
@@ -172,7 +172,7 @@ def test_district_for_maps_every_kind() -> None:
     state = ScenarioState()
     # the demo's surveyed tree ids hold '#', which the protocol's id pattern refuses:
     # these three ops are built directly
-    direct = [
+    direct: list[EditOp] = [
         RemoveTree(first),
         PruneTree(base.trees[1].id, 0.3),
         ReplaceTree(base.trees[2].id, "t-r", "acer_platanoides", nursery_size_cm=18),
