@@ -6,7 +6,10 @@ spread over worker processes; this process is the editor. For each edit it recor
 - edit->all: from sending the edit to the moment the last client received its update
   (includes validation, the durable SQLite commit and the default recompute);
 - fan-out: from the editor receiving the ack (commit done) to the last client
-  receiving the update: the hub's broadcast itself.
+  receiving the update: the hub's broadcast, plus the clients' own receiving (they
+  share the CPU with the server);
+- fan-out in the server: from the broadcast to every subscriber's queue written to
+  its socket, timed inside the server process (``GET /bench/fanout``).
 
 Clock: ``time.monotonic_ns`` (system-wide on Linux, comparable across processes).
 

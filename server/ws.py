@@ -150,7 +150,7 @@ class Session:
         self.lagging: set[str] = set()
         self.pending_resync: set[str] = set()
         self.out: deque[object] = deque()
-        self.wake = asyncio.Event()
+        self.waiter: asyncio.Future[None] | None = None  # set while the writer is idle
         self.limit = config.send_queue
         self.bucket = TokenBucket(config.rate_per_s, config.burst)
         self.strikes = 0
@@ -164,7 +164,7 @@ class Session:
     def send(self, item: object) -> None:
         """Queue a direct reply (not bounded: replies are one per inbound frame)."""
         self.out.append(item)
-        self.wake.set()
+        self._wake()
 
     def offer(self, scenario: str, text: str) -> None:
         """Queue a broadcast; past the queue limit, switch to resync."""
@@ -178,7 +178,12 @@ class Session:
             self.out.append(_RESYNC)
         else:
             self.out.append(text)
-        self.wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
 
 class Hub:
@@ -449,8 +454,11 @@ class Hub:
         try:
             while True:
                 if not s.out:
-                    s.wake.clear()
-                    await s.wake.wait()
+                    s.waiter = asyncio.get_running_loop().create_future()
+                    try:
+                        await s.waiter
+                    finally:
+                        s.waiter = None
                     continue
                 item = s.out.popleft()
                 if isinstance(item, str):
