@@ -369,6 +369,27 @@ def _one_line(raw: bytes) -> bytes:
     return raw.replace(b"\r", b" ").replace(b"\n", b" ")
 
 
+
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def id_stem(path: Path) -> str:
+    """Prefix of the ids invented for city objects without ``gml:id``.
+
+    The file name's stem, reduced to the characters every consumer accepts as they are
+    (``A-Z a-z 0-9 _ . -``: an XML NCName, a URL path segment and a ``greentwin/1``
+    object id alike), starting with a letter and at most 48 characters, so the invented
+    ids ``<stem>_<n>`` are stable across reads and need no escaping anywhere.
+
+    >>> id_stem(Path("Berlin trees (2023).gml"))
+    'Berlin_trees_2023'
+    """
+    stem = _ID_UNSAFE.sub("_", path.stem).strip("_.-")
+    if not stem or not stem[0].isalpha():
+        stem = f"f{stem}"
+    return stem[:48]
+
+
 class CityGMLReader:
     """Stream the city objects of a CityGML 1.0/2.0/3.0 document.
 
@@ -423,7 +444,7 @@ class CityGMLReader:
         self._id_attr = gml_id_attr(version)
         self._dim = dim
         self.crs: SourceCRS | None = self._override or doc_crs
-        self._stem = self.path.stem
+        self._stem = id_stem(self.path)
         self._srs_cache: dict[str, SourceCRS] = {}
         self._chunk: ChunkSpec | None = None
         #: newlines in the byte range read (chunk mode; lines are relative to its start)
@@ -466,7 +487,7 @@ class CityGMLReader:
 
     @property
     def anonymous(self) -> int:
-        """City objects read so far that had no gml:id (ids ``<stem>#1`` ... were given)."""
+        """City objects read so far that had no gml:id (ids ``<stem>_1`` ... were given: see :func:`id_stem`)."""
         return self._anonymous
 
     @property
@@ -807,7 +828,7 @@ class CityGMLReader:
         else:
             if not fid:
                 self._anonymous += 1
-                fid = f"{self._stem}#{self._anonymous}"
+                fid = f"{self._stem}_{self._anonymous}"
             feature = Feature(
                 fid, cls, crs, parent_id=parent_id, line=obj.sourceline or 0, version=self.version
             )

@@ -19,10 +19,12 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 from greentwin.core import GreentwinError, ScenarioError, ServerError
 from greentwin.server import routes_api, routes_overlays, routes_tiles, routes_web
+from greentwin.server.auth import live_config_for
 from greentwin.server.config import Config
-from greentwin.server.hub_setup import setup_hub
+from greentwin.server.hub_setup import LIVE_CONFIG_KEY, setup_hub
 from greentwin.server.keys import CONFIG, DEMO, FILES, IO_POOL, STARTED, STORE
 from greentwin.server.routes_green import setup_green
+from greentwin.server.routes_hub import EFFECTS_KEY
 from greentwin.server.routes_tiles import FileServer
 from greentwin.server.store import TileStore
 
@@ -171,5 +173,7 @@ def create_app(
     app.add_routes(routes_web.routes)
     app.add_routes(routes_overlays.routes)
     setup_green(app)  # trees, area totals, vegetation per date
+    app[LIVE_CONFIG_KEY] = live_config_for(config)  # role tokens, edit extent
     setup_hub(app)  # the citizens' planning hub (installs the live channel if missing)
+    app[EFFECTS_KEY] = routes_overlays.effects_provider(app)  # hub before/after values
     return app

@@ -72,6 +72,7 @@ async def serve(config: Any) -> None:
     """
     from aiohttp import web
     from greentwin.server.app import AccessLogger, create_app
+    from greentwin.server.auth import DEMO_TOKEN_FILE
 
     app = create_app(config)
     runner = web.AppRunner(
@@ -97,6 +98,9 @@ async def serve(config: Any) -> None:
                 break
         url = _display_url(config.host, port)
         sys.stdout.write(f"greentwin is running: open {url} in a browser (Ctrl-C stops it)\n")
+        if config.demo and config.tokens_file is None:
+            token_file = (config.data_dir / DEMO_TOKEN_FILE).absolute()
+            sys.stdout.write(f"to edit scenarios, sign in with the planner token in {token_file}\n")
         sys.stdout.flush()
         log.info("serving %s from data directory %s", url, config.data_dir.absolute())
         stop = asyncio.Event()

@@ -50,6 +50,10 @@ class Config:
     access_log : write one structured line per request to the ``greentwin.access`` logger.
     shutdown_timeout : seconds that open requests get to finish on shutdown.
     file_cache_bytes : memory budget of the in-process cache of immutable tile files (bytes).
+    tokens_file : file of ``role token`` lines granting roles (see :mod:`greentwin.server.auth`);
+        in demo mode without one, a planner token is generated in ``data_dir/planner-token``.
+    extent : ``"west,south,east,north"`` (degrees) that edits must fall inside; empty means
+        the demo district's extent in demo mode, else anywhere.
     """
 
     host: str = "127.0.0.1"
@@ -65,6 +69,8 @@ class Config:
     access_log: bool = True
     shutdown_timeout: float = 10.0
     file_cache_bytes: int = 64 * 1024 * 1024
+    tokens_file: Path | None = None
+    extent: str = ""
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (values are coerced and checked like file values)."""
@@ -93,6 +99,8 @@ _FIELDS: dict[str, type] = {
     "access_log": bool,
     "shutdown_timeout": float,
     "file_cache_bytes": int,
+    "tokens_file": Path,
+    "extent": str,
 }
 
 _TRUE = {"1", "true", "yes", "on"}

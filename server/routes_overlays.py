@@ -31,6 +31,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -284,3 +285,34 @@ async def probe(request: web.Request) -> web.Response:
         request.app[IO_POOL], _probe, store, scenario, config.default_scenario, lon, lat
     )
     return json_response(payload)
+
+
+# --------------------------------------------------------------- hub effects provider
+#: Overlay indicator -> the name the citizens' hub reports it under.
+HUB_INDICATORS = {
+    "noise_lden": "noise_lden_db",
+    "noise_lnight": "noise_lnight_db",
+    "no2": "no2_ug_m3",
+    "pm10": "pm10_ug_m3",
+}
+
+
+def effects_provider(
+    app: web.Application,
+) -> Callable[[str, float, float], Awaitable[dict[str, float | None]]]:
+    """The hub's before/after values at a point, read from the published overlays.
+
+    A scenario with no overlay version of its own shows the baseline's values (the
+    same rule as ``/api/probe``); a point outside the analysis grid gives None.
+    """
+
+    async def provide(scenario: str, lon: float, lat: float) -> dict[str, float | None]:
+        config = app[CONFIG]
+        loop = asyncio.get_running_loop()
+        payload = await loop.run_in_executor(
+            app[IO_POOL], _probe, app[STORE], scenario, config.default_scenario, lon, lat
+        )
+        values: dict[str, Any] = payload["values"]
+        return {hub: (values.get(name) or {}).get("value") for name, hub in HUB_INDICATORS.items()}
+
+    return provide

@@ -136,7 +136,7 @@ def test_trees_implicit_geometry(citygml_dir: Path) -> None:
     _reader, features = _read(citygml_dir / "berlin_testarea_trees_veg.gml")
     assert len(features) == 288
     ids = [f.id for f in features]
-    assert ids[0] == "berlin_testarea_trees_veg#1" and ids[-1] == "berlin_testarea_trees_veg#288"
+    assert ids[0] == "berlin_testarea_trees_veg_1" and ids[-1] == "berlin_testarea_trees_veg_288"
     again = [f.id for f in CityGMLReader(citygml_dir / "berlin_testarea_trees_veg.gml").features()]
     assert ids == again, "invented ids are stable"
     first = features[0]

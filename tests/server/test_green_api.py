@@ -13,7 +13,7 @@ from greentwin.server.config import Config
 from greentwin.server.district import District, date_bucket
 from gt_testing import CITYGML
 
-TREE = "berlin_testarea_trees_veg#1"
+TREE = "berlin_testarea_trees_veg_1"
 
 
 @pytest_asyncio.fixture
@@ -37,7 +37,7 @@ def test_date_buckets() -> None:
 
 @pytest.mark.asyncio
 async def test_tree_state_and_services(client: TestClient[Any, Any], district: District) -> None:
-    july = await client.get(f"/api/green/trees/{TREE.replace('#', '%23')}?date=2023-07-01")
+    july = await client.get(f"/api/green/trees/{TREE}?date=2023-07-01")
     assert july.status == 200
     body = await july.json()
     tree = body["tree"]
@@ -52,11 +52,11 @@ async def test_tree_state_and_services(client: TestClient[Any, Any], district: D
     )
     assert services["pm10_removal_g_per_year"] > 0 and services["leaf_area_m2"] > 0
     jan = await (
-        await client.get(f"/api/green/trees/{TREE.replace('#', '%23')}?date=2023-01-10")
+        await client.get(f"/api/green/trees/{TREE}?date=2023-01-10")
     ).json()
     assert jan["tree"]["state"]["leaf_phase"] == "bare"
     later = await (
-        await client.get(f"/api/green/trees/{TREE.replace('#', '%23')}?date=2043-07-01")
+        await client.get(f"/api/green/trees/{TREE}?date=2043-07-01")
     ).json()
     assert later["tree"]["state"]["height_m"] > state["height_m"]
     assert later["tree"]["services"]["carbon_kg"] > services["carbon_kg"]
