@@ -255,6 +255,19 @@ export class Editor {
     return this.send({ op: "remove_tree", id });
   }
 
+  /** The id of a picked tree: vegetation tiles carry the tree's row, the green API its id. */
+  async treeIdOf(feature) {
+    const direct = feature.getProperty("id");
+    if (direct !== undefined && direct !== null) return String(direct);
+    const row = feature.getProperty("tree");
+    if (row === undefined || row === null) return null;
+    const scenario = encodeURIComponent(this.live.scenario || "baseline");
+    const resp = await fetch(`/api/green/trees?row=${Number(row)}&scenario=${scenario}`);
+    if (!resp.ok) return null;
+    const doc = await resp.json();
+    return doc?.tree?.id ?? null;
+  }
+
   greenArea(polygon, cover) {
     return this.send({ op: "set_green_area", polygon, cover: cover ?? $("green-cover").value });
   }
@@ -413,7 +426,7 @@ export class Editor {
       const picked = viewer.scene.pick(position);
       let id = null;
       if (picked?.id instanceof Cesium.Entity && picked.id.gtLayer === "trees") id = picked.id.id;
-      else if (picked instanceof Cesium.Cesium3DTileFeature) id = picked.getProperty("id") ?? null;
+      else if (picked instanceof Cesium.Cesium3DTileFeature) id = await this.treeIdOf(picked);
       if (id) await this.removeTree(String(id)).catch(() => {});
       else this.say("No tree with an id there: type its id instead", true);
     } else if (tool === "road") {
