@@ -369,7 +369,6 @@ def _one_line(raw: bytes) -> bytes:
     return raw.replace(b"\r", b" ").replace(b"\n", b" ")
 
 
-
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 

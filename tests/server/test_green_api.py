@@ -51,13 +51,9 @@ async def test_tree_state_and_services(client: TestClient[Any, Any], district: D
         3.67 * services["carbon_kg"]
     )
     assert services["pm10_removal_g_per_year"] > 0 and services["leaf_area_m2"] > 0
-    jan = await (
-        await client.get(f"/api/green/trees/{TREE}?date=2023-01-10")
-    ).json()
+    jan = await (await client.get(f"/api/green/trees/{TREE}?date=2023-01-10")).json()
     assert jan["tree"]["state"]["leaf_phase"] == "bare"
-    later = await (
-        await client.get(f"/api/green/trees/{TREE}?date=2043-07-01")
-    ).json()
+    later = await (await client.get(f"/api/green/trees/{TREE}?date=2043-07-01")).json()
     assert later["tree"]["state"]["height_m"] > state["height_m"]
     assert later["tree"]["services"]["carbon_kg"] > services["carbon_kg"]
     by_row = await (await client.get("/api/green/trees?row=0&date=2023-07-01")).json()
