@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -71,3 +73,62 @@ CHROMIUM_ARGS = [
     "--enable-unsafe-swiftshader",
     "--ignore-gpu-blocklist",
 ]
+
+
+class ServerThread:
+    """A web application on a random loopback port, in its own thread and event loop.
+
+    ``make_app`` builds the application inside the server's loop. Use as a context
+    manager: entering waits (bounded) until the port is bound, leaving stops the loop
+    and joins the thread.
+    """
+
+    def __init__(self, make_app: Callable[[], Any], name: str = "greentwin-test-server") -> None:
+        self.make_app = make_app
+        self.port = 0
+        self._started = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name=name)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # surfaced in __enter__
+            self._error = exc
+            self._started.set()
+
+    async def _serve(self) -> None:
+        from aiohttp import web
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        runner = web.AppRunner(self.make_app(), handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(runner.addresses[0][1])
+        self._started.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        assert self._started.wait(30), "server did not start"
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "server did not stop"

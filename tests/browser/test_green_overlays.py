@@ -10,74 +10,24 @@ when that variable is set.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from aiohttp import web
 from greentwin.server.app import create_app
 from greentwin.server.config import Config
 from greentwin.server.demo import RECIPES, build_layer, cache_key
 from greentwin.server.district import District
-from gt_testing import CHROMIUM_ARGS, CITYGML, chromium_path
+from gt_testing import CHROMIUM_ARGS, CITYGML, ServerThread, chromium_path
 from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
 
 VIEWPORT = {"width": 900, "height": 600}
-
-
-class _Server:
-    """The application on a random loopback port, in its own thread and event loop."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.port = 0
-        self._started = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="greentwin-green-test")
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:
-            self._error = exc
-            self._started.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        runner = web.AppRunner(create_app(self.config), handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(runner.addresses[0][1])
-        self._started.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
-
-    def __enter__(self) -> _Server:
-        self._thread.start()
-        assert self._started.wait(30), "server did not start"
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
-        assert not self._thread.is_alive(), "server did not stop"
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +43,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def server(data_dir: Path) -> Iterator[_Server]:
-    with _Server(Config(data_dir=data_dir, access_log=False)) as srv:
+def server(data_dir: Path) -> Iterator[ServerThread]:
+    config = Config(data_dir=data_dir, access_log=False)
+    with ServerThread(lambda: create_app(config)) as srv:
         yield srv
 
 
@@ -116,7 +67,7 @@ _SETTLE = """async () => {
 }"""
 
 
-def test_trees_seasons_pick_overlay_probe(server: _Server, tmp_path: Path) -> None:
+def test_trees_seasons_pick_overlay_probe(server: ServerThread, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     district = District.load_demo(CITYGML)

@@ -10,10 +10,8 @@ tree on both pages.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,65 +24,26 @@ from greentwin.server.config import Config
 from greentwin.server.hub_setup import LIVE_CONFIG_KEY
 from greentwin.server.store import TileStore
 from greentwin.server.ws import LiveConfig
-from gt_testing import CHROMIUM_ARGS, CITYGML, ROOT, chromium_path
+from gt_testing import CHROMIUM_ARGS, CITYGML, ROOT, ServerThread, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 TOKEN = "tok-live-planner"
 
 
-class LiveServerThread:
-    """The real application (planner token configured) on a loopback port, in a thread."""
+def live_server(data_dir: Path, *, demo: bool = False) -> ServerThread:
+    """The real application with a planner token configured, on a loopback port."""
 
-    def __init__(self, data_dir: Path, *, demo: bool = False) -> None:
-        self.data_dir = data_dir
-        self.demo = demo
-        self.port = 0
-        self._started = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="greentwin-live-test")
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:
-            self._error = exc
-            self._started.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        app = create_app(Config(data_dir=self.data_dir, access_log=False, demo=self.demo))
+    def make_app() -> web.Application:
+        app = create_app(Config(data_dir=data_dir, access_log=False, demo=demo))
         app[LIVE_CONFIG_KEY] = LiveConfig(tokens={TOKEN: "planner"}, heartbeat_s=5.0)
-        runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(runner.addresses[0][1])
-        self._started.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
+        return app
 
-    def __enter__(self) -> LiveServerThread:
-        self._thread.start()
-        assert self._started.wait(30), "server did not start"
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
-        assert not self._thread.is_alive(), "server did not stop"
+    return ServerThread(make_app, name="greentwin-live-test")
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServerThread]:
+def server(tmp_path: Path) -> Iterator[ServerThread]:
     """A fixture buildings tileset as the baseline city (fast), and the live channel."""
     spec = importlib.util.spec_from_file_location(
         "server_fixtures_live", ROOT / "tests" / "server" / "conftest.py"
@@ -96,7 +55,7 @@ def server(tmp_path: Path) -> Iterator[LiveServerThread]:
     mod.write_fixture_tileset(src)
     data_dir = tmp_path / "var"
     TileStore(data_dir).publish("baseline", "buildings", src)
-    with LiveServerThread(data_dir) as srv:
+    with live_server(data_dir) as srv:
         yield srv
 
 
@@ -119,7 +78,7 @@ OPEN_SCENARIO = """async (sid) => {
 }"""
 
 
-def test_edit_in_one_page_appears_in_the_other(server: LiveServerThread) -> None:
+def test_edit_in_one_page_appears_in_the_other(server: ServerThread) -> None:
     from playwright.sync_api import Page, sync_playwright
 
     base = f"http://127.0.0.1:{server.port}"
@@ -221,7 +180,7 @@ def test_edit_in_one_page_appears_in_the_other(server: LiveServerThread) -> None
 
 
 @pytest.fixture
-def demo_server(tmp_path: Path) -> Iterator[LiveServerThread]:
+def demo_server(tmp_path: Path) -> Iterator[ServerThread]:
     """The demo district (every layer built like the demo does) with its real recompute."""
     from greentwin.server.demo import RECIPES, build_layer, cache_key
 
@@ -231,13 +190,13 @@ def demo_server(tmp_path: Path) -> Iterator[LiveServerThread]:
             inputs = [CITYGML / name for name in recipe.inputs]
             key = cache_key(recipe, CITYGML)
             build_layer(recipe.build, inputs, data_dir, "baseline", recipe.layer, key)
-    with LiveServerThread(data_dir, demo=True) as srv:
+    with live_server(data_dir, demo=True) as srv:
         yield srv
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(480)
-def test_road_and_tree_edits_swap_overlay_and_vegetation(demo_server: LiveServerThread) -> None:
+def test_road_and_tree_edits_swap_overlay_and_vegetation(demo_server: ServerThread) -> None:
     """Demo district: a road change swaps the noise overlay, a tree the vegetation tileset."""
     from playwright.sync_api import Page, sync_playwright
 

@@ -8,13 +8,11 @@ be blank. The screenshot is saved under the test's tmp dir, and copied into
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import io
 import os
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +20,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from aiohttp import web
 from greentwin.server.app import create_app
 from greentwin.server.config import Config
 from greentwin.server.store import TileStore
-from gt_testing import CHROMIUM_ARGS, CITYGML, ROOT, chromium_path
+from gt_testing import CHROMIUM_ARGS, CITYGML, ROOT, ServerThread, chromium_path
 from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -96,57 +93,10 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> District:
     return District(data_dir, mod.FIXTURE_IDS[0], lon, mod.LAT, real=False)
 
 
-class ServerThread:
-    """The real application on a random loopback port, in its own thread and event loop."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.port = 0
-        self._started = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="greentwin-test-server")
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # surfaced in start()
-            self._error = exc
-            self._started.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        runner = web.AppRunner(create_app(self.config), handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(runner.addresses[0][1])
-        self._started.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
-
-    def __enter__(self) -> ServerThread:
-        self._thread.start()
-        assert self._started.wait(30), "server did not start"
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
-        assert not self._thread.is_alive(), "server did not stop"
-
-
 @pytest.fixture
 def server(district: District) -> Iterator[ServerThread]:
     config = Config(data_dir=district.data_dir, access_log=False)
-    with ServerThread(config) as srv:
+    with ServerThread(lambda: create_app(config)) as srv:
         yield srv
 
 

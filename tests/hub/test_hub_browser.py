@@ -11,19 +11,16 @@ every view with no serious or critical violation.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from greentwin.server.hub import HubSettings
 from gt_hub import HOME, PLANNER, make_app
-from gt_testing import CHROMIUM_ARGS, CITYGML, ROOT, chromium_path
+from gt_testing import CHROMIUM_ARGS, CITYGML, ROOT, ServerThread, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -31,45 +28,16 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PAGE_TIMEOUT = 30_000
 
 
-class HubServer:
+class HubServer(ServerThread):
     """The application with the hub on a random loopback port, in its own thread."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = 0
-        self._started = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="hub-test-server")
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:
-            self._error = exc
-            self._started.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
         # generous comment limits: the pages post several comments from one address
         settings = HubSettings(comment_burst=20, address_burst=60)
-        app = make_app(self.data_dir, settings=settings, citygml=CITYGML)
-        runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(runner.addresses[0][1])
-        self._started.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            lambda: make_app(data_dir, settings=settings, citygml=CITYGML), name="hub-test-server"
+        )
+        self.data_dir = data_dir
 
     def call(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
@@ -81,18 +49,6 @@ class HubServer:
             req.add_header(k, v)
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read() or b"null")
-
-    def __enter__(self) -> HubServer:
-        self._thread.start()
-        assert self._started.wait(30), "server did not start"
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
 
 
 def _publish(srv: HubServer) -> str:
