@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypedDict, TypeVar
 
 from greentwin.core import ScenarioError
+from greentwin.server.sqlite import open_database
 
 __all__ = [
     "CLIENT_KEY",
@@ -357,14 +358,7 @@ class HubStore:
         await self._run(self._open_sync)
 
     def _open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(_SCHEMA)
+        db = open_database(self.path, _SCHEMA)
         self._db = db
         log.info("hub store %s open", self.path.name)
 

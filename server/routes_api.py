@@ -16,7 +16,7 @@ from greentwin.core import ScenarioError, __version__
 from greentwin.server.keys import CONFIG, DEMO, IO_POOL, STARTED, STORE
 from greentwin.server.store import ID_RE
 
-__all__ = ["json_response", "routes"]
+__all__ = ["json_response", "read_json_body", "routes"]
 
 routes = web.RouteTableDef()
 
@@ -32,6 +32,27 @@ def json_response(payload: object, *, status: int = 200) -> web.Response:
         headers=_NO_CACHE,
         dumps=lambda o: json.dumps(o, separators=(",", ":")),
     )
+
+
+async def read_json_body(request: web.Request, max_bytes: int) -> Any:
+    """The request body parsed as JSON, read with a size limit.
+
+    Raises
+    ------
+    web.HTTPRequestEntityTooLarge
+        The declared or actual body is larger than ``max_bytes``.
+    ScenarioError
+        The body is not JSON (answered as a 400 JSON error).
+    """
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length)
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=len(raw))
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ScenarioError(f"the body is not JSON: {exc}") from exc
 
 
 def _scenario(request: web.Request) -> str:
@@ -109,15 +130,7 @@ async def put_time(request: web.Request) -> web.Response:
     """Set the display time from a JSON body ``{"year": 2030, "date": "2030-06-21"}``."""
     scenario = _scenario(request)
     _known(request, scenario)
-    if request.content_length is not None and request.content_length > _MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=_MAX_BODY, actual_size=request.content_length)
-    raw = await request.content.read(_MAX_BODY + 1)
-    if len(raw) > _MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=_MAX_BODY, actual_size=len(raw))
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ScenarioError(f"the body is not JSON: {exc}") from exc
+    body = await read_json_body(request, _MAX_BODY)
     store = request.app[STORE]
     loop = asyncio.get_running_loop()
     value = await loop.run_in_executor(request.app[IO_POOL], store.set_time, scenario, body)

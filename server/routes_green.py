@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import math
 import multiprocessing
@@ -39,7 +38,7 @@ from aiohttp import web
 from greentwin.core import ScenarioError, ServerError
 from greentwin.server.district import District, cached_vegetation_layer, date_bucket
 from greentwin.server.keys import CONFIG, FILES, IO_POOL, STORE
-from greentwin.server.routes_api import json_response
+from greentwin.server.routes_api import json_response, read_json_body
 from greentwin.server.routes_tiles import IMMUTABLE, split_segments
 from greentwin.server.store import ID_RE
 
@@ -323,15 +322,7 @@ def _area_payload(
 @routes.post("/api/green/area", name="green_area")
 async def area(request: web.Request) -> web.Response:
     """Totals of the services of the trees in a polygon (or the whole district)."""
-    if request.content_length is not None and request.content_length > _MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=_MAX_BODY, actual_size=request.content_length)
-    raw = await request.content.read(_MAX_BODY + 1)
-    if len(raw) > _MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=_MAX_BODY, actual_size=len(raw))
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ScenarioError(f"the body is not JSON: {exc}") from exc
+    body = await read_json_body(request, _MAX_BODY)
     if not isinstance(body, dict):
         raise ScenarioError('the body must be an object {"scenario", "date", "polygon"}')
     unknown = set(body) - {"scenario", "date", "polygon"}

@@ -45,6 +45,7 @@ from greentwin.server.ops import (
     op_to_dict,
 )
 from greentwin.server.protocol import ScenarioTime
+from greentwin.server.sqlite import open_database
 
 __all__ = [
     "BASELINE",
@@ -242,13 +243,7 @@ class ScenarioStore:
         await self._run(self._open_sync)
 
     def _open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.executescript(_SCHEMA)
+        db = open_database(self.path, _SCHEMA)
         self._db = db
         with self._write(durable=True):
             row = db.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()
