@@ -1,4 +1,4 @@
-"""Streaming CityGML 2.0/3.0 writer for vegetation, plant covers and buildings.
+"""Streaming CityGML 2.0/3.0 writer for vegetation, plant covers, buildings, furniture.
 
 Writes with :class:`lxml.etree.xmlfile`, one city object at a time, so memory stays
 bounded however many trees are exported. What it writes reads back with
@@ -6,8 +6,9 @@ bounded however many trees are exported. What it writes reads back with
 coordinates (coordinates are written with ``repr``, the shortest exact decimal form).
 
 Schemas followed: OGC 08-007r2 (CityGML 2.0) modules core, building, vegetation,
-generics; OGC 20-010 (CityGML 3.0 conceptual model) with its GML encoding
-(OGC 21-006r2) modules core, construction, building, vegetation, generics.
+generics, cityfurniture; OGC 20-010 (CityGML 3.0 conceptual model) with its GML
+encoding (OGC 21-006r2) modules core, construction, building, vegetation, generics,
+cityfurniture.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ _NS: dict[str, dict[str, str]] = {
         "bldg": "http://www.opengis.net/citygml/building/2.0",
         "veg": "http://www.opengis.net/citygml/vegetation/2.0",
         "gen": "http://www.opengis.net/citygml/generics/2.0",
+        "frn": "http://www.opengis.net/citygml/cityfurniture/2.0",
         "xlink": "http://www.w3.org/1999/xlink",
     },
     "3.0": {
@@ -52,6 +54,7 @@ _NS: dict[str, dict[str, str]] = {
         "con": "http://www.opengis.net/citygml/construction/3.0",
         "veg": "http://www.opengis.net/citygml/vegetation/3.0",
         "gen": "http://www.opengis.net/citygml/generics/3.0",
+        "frn": "http://www.opengis.net/citygml/cityfurniture/3.0",
         "xlink": "http://www.w3.org/1999/xlink",
     },
 }
@@ -68,6 +71,7 @@ _VEG_FIELDS_2 = (
 _VEG_FIELDS_3 = (*_VEG_FIELDS_2, "rootBallDiameter", "maxRootBallDepth")
 _COVER_FIELDS_2 = ("class", "function", "usage", "averageHeight")
 _COVER_FIELDS_3 = (*_COVER_FIELDS_2, "minHeight", "maxHeight")
+_FRN_FIELDS = ("class", "function", "usage")
 _BLDG_FIELDS_2 = (
     "class",
     "function",
@@ -240,10 +244,12 @@ class _Writer:
             self.plant_cover(f)
         elif f.cls in ("Building", "BuildingPart"):
             self.building(f)
+        elif f.cls == "CityFurniture":
+            self.city_furniture(f)
         else:
             raise CityGMLError(
                 f"cannot write {f.cls} {f.id!r}: the writer supports SolitaryVegetationObject, "
-                "PlantCover, Building and BuildingPart"
+                "PlantCover, Building, BuildingPart and CityFurniture"
             )
 
     def head(self, f: Feature) -> None:
@@ -289,6 +295,28 @@ class _Writer:
                     if f.lods[lod] and 0 <= lod <= 3:
                         self.multisurface("core", f"lod{lod}MultiSurface", f.lods[lod])
                 self.fields("veg", f.attributes, _COVER_FIELDS_3)
+
+    def city_furniture(self, f: Feature) -> None:
+        """A CityFurniture object (a noise barrier, say): explicit surfaces per LoD.
+
+        2.0 writes ``frn:lodXGeometry`` (LoD 1-4), 3.0 ``core:lodXMultiSurface`` (the
+        space's LoD 0, 2 and 3 surface properties; LoD 1 has only a solid there and is
+        written as LoD 2).
+        """
+        with self.xf.element(self.q("frn", "CityFurniture"), {self.gml_id: _ncname(f.id)}):
+            self.head(f)
+            self.generic(f.attributes)
+            if self.v == "2.0":
+                self.fields("frn", f.attributes, _FRN_FIELDS)
+                for lod in sorted(f.lods):
+                    if f.lods[lod] and 1 <= lod <= 4:
+                        self.multisurface("frn", f"lod{lod}Geometry", f.lods[lod])
+            else:
+                for lod in sorted(f.lods):
+                    out = 2 if lod == 1 else lod
+                    if f.lods[lod] and out in (0, 2, 3):
+                        self.multisurface("core", f"lod{out}MultiSurface", f.lods[lod])
+                self.fields("frn", f.attributes, _FRN_FIELDS)
 
     def _surfaces(self, lod: int, polys: list[Polygon]) -> None:
         """Boundary surfaces: polygons grouped by (surface class, surface id)."""
@@ -366,7 +394,7 @@ def write_citygml(
     Parameters
     ----------
     features : SolitaryVegetationObject, PlantCover, Building (with BuildingPart
-        children) features; coordinates in ``crs``, axis order (x/lon, y/lat, z).
+        children) and CityFurniture features; coordinates in ``crs``, axis order (x/lon, y/lat, z).
     path : output file (written to a temporary name, then renamed into place).
     version : "2.0" or "3.0".
     crs : written as ``srsName`` on the envelope and on every geometry.

@@ -77,13 +77,17 @@ from greentwin.kernels.raster import BuildingFootprint, Grid, building_height_gr
 from greentwin.kernels.roads import Road, RoadNetwork
 
 __all__ = [
+    "BUILDINGS_GML",
     "DEMO_DATE",
     "GRID_CELL_M",
     "GRID_MARGIN_M",
     "INDICATORS",
     "RECEIVER_HEIGHT_M",
+    "STOREY_M",
+    "TREES_GML",
     "UNITS",
     "Barrier",
+    "BuildingInfo",
     "District",
     "OverlayMeta",
     "OverlayState",
@@ -106,6 +110,9 @@ GRID_MARGIN_M = 150.0
 #: Noise receiver height above ground, m (Directive 2002/49/EC, Annex I: 4 m).
 RECEIVER_HEIGHT_M = 4.0
 
+#: Storey height assumed where a building's storeys are unknown, m.
+STOREY_M = 3.0
+
 #: Overlay indicators, in display order.
 INDICATORS: tuple[str, ...] = ("noise_lden", "noise_lnight", "no2", "pm10")
 #: Unit of each indicator (and of its difference layer).
@@ -125,8 +132,9 @@ _SCALES: dict[str, str] = {
 #: Values that differ by less than this are "unchanged" when tiles are reused.
 _CHANGE_EPS = 1e-6
 
-_BUILDINGS_GML = "berlin_testarea_lod2_buildings.gml"
-_TREES_GML = "berlin_testarea_trees_veg.gml"
+#: The demo district's inputs in its CityGML folder.
+BUILDINGS_GML = "berlin_testarea_lod2_buildings.gml"
+TREES_GML = "berlin_testarea_trees_veg.gml"
 
 
 # --------------------------------------------------------------------------- inputs
@@ -154,6 +162,28 @@ class Barrier:
         object.__setattr__(self, "coords", c[:, :2].copy())
 
 
+@dataclass(frozen=True, slots=True)
+class BuildingInfo:
+    """What the indicators need to know of one footprint's building.
+
+    Attributes
+    ----------
+    building_id : gml:id of the top-level Building (a BuildingPart's footprint names
+        its building here; a scenario volume names itself).
+    function : the building's function code as written (ALKIS ``31001_1010``...), or ""
+        when unknown.
+    storeys : storeys above ground, or None when the data has none.
+    ground_z : lowest point of the building's geometry, metres in the source datum.
+    name : the building's name, or "".
+    """
+
+    building_id: str
+    function: str = ""
+    storeys: int | None = None
+    ground_z: float = 0.0
+    name: str = ""
+
+
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class District:
     """Everything the layers of one scenario are computed from (projected CRS, metres).
@@ -172,6 +202,7 @@ class District:
     coefficients : CNOSSOS-EU road emission coefficients.
     climate : growth and phenology climate.
     survey_date : the date the trees were surveyed.
+    buildings : footprint id -> :class:`BuildingInfo` (building, use, storeys, ground).
     """
 
     crs: str
@@ -185,6 +216,7 @@ class District:
     coefficients: RoadCoefficients
     climate: Climate
     survey_date: dt.date = DEMO_DATE
+    buildings: Mapping[str, BuildingInfo] = field(default_factory=dict)
 
     @classmethod
     def load_demo(cls, input_dir: Path) -> District:
@@ -202,8 +234,8 @@ class District:
         """
         root = Path(input_dir).resolve()
         paths = (
-            root / _BUILDINGS_GML,
-            root / _TREES_GML,
+            root / BUILDINGS_GML,
+            root / TREES_GML,
             root.parent / "demo" / "roads.geojson",
             root.parent / "noise" / "cnossos_road_coefficients.json",
         )
@@ -317,7 +349,14 @@ def _load_demo_cached(stamp: tuple[tuple[str, int, int], ...]) -> District:
     buildings, trees_gml, roads_path, coeff_path = (Path(s[0]) for s in stamp)
     try:
         reader = CityGMLReader(buildings)
-        footprints = tuple(footprints_from_features(reader.features()))
+        footprints_list: list[BuildingFootprint] = []
+        info: dict[str, BuildingInfo] = {}
+        for feature in reader.features():
+            found = footprints_from_features([feature])
+            record = building_info(feature)
+            footprints_list.extend(found)
+            info.update((fp.id, record) for fp in found)
+        footprints = tuple(footprints_list)
         if reader.crs is None:
             raise ServerError(f"{buildings} names no CRS")
         crs = _epsg(reader.crs.pyproj_definition)
@@ -353,6 +392,7 @@ def _load_demo_cached(stamp: tuple[tuple[str, int, int], ...]) -> District:
         coefficients=coeffs,
         climate=Climate.for_city("Berlin"),
         survey_date=DEMO_DATE,
+        buildings=info,
     )
     log.info(
         "demo district loaded: %d footprints, %d trees, %d roads, grid %dx%d (%.2f s)",
@@ -364,6 +404,43 @@ def _load_demo_cached(stamp: tuple[tuple[str, int, int], ...]) -> District:
         time.perf_counter() - t0,
     )
     return district
+
+
+def building_info(feature: Any) -> BuildingInfo:
+    """The :class:`BuildingInfo` of a top-level CityGML Building feature.
+
+    Storeys come from ``storeysAboveGround`` (the building's, else the largest of its
+    parts'); the ground from the lowest z of all its polygons.
+    """
+
+    def storeys_of(f: Any) -> int | None:
+        value = f.attributes.get("storeysAboveGround")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return int(value)
+        return None
+
+    zmin = math.inf
+    part_storeys: list[int] = []
+    stack = [feature]
+    while stack:
+        f = stack.pop()
+        stack.extend(f.children)
+        for polys in f.lods.values():
+            for p in polys:
+                if len(p.exterior):
+                    zmin = min(zmin, float(np.asarray(p.exterior)[:, 2].min()))
+        if f is not feature and (n := storeys_of(f)) is not None:
+            part_storeys.append(n)
+    storeys = storeys_of(feature)
+    if storeys is None and part_storeys:
+        storeys = max(part_storeys)
+    return BuildingInfo(
+        building_id=feature.id,
+        function=str(feature.attributes.get("function") or ""),
+        storeys=storeys,
+        ground_z=zmin if math.isfinite(zmin) else 0.0,
+        name=str(feature.attributes.get("name") or ""),
+    )
 
 
 def _epsg(definition: str) -> str:

@@ -18,12 +18,13 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
+from greentwin.server.exports import DEFAULT_EXPORTERS, Exporter
 from greentwin.server.hub import HubSettings, HubStore
 from greentwin.server.keys import CONFIG
 from greentwin.server.recompute_district import DistrictRecompute, recompute_for_app
 from greentwin.server.routes_hub import HUB_STATE, HubState
 from greentwin.server.routes_hub import routes as hub_routes
-from greentwin.server.routes_scenarios import EXPORTERS_KEY, HUB_KEY, Exporter, json_exporter
+from greentwin.server.routes_scenarios import EXPORTERS_KEY, HUB_KEY
 from greentwin.server.routes_scenarios import routes as scenario_routes
 from greentwin.server.scenarios import ScenarioStore
 from greentwin.server.ws import Hub, LiveConfig
@@ -48,7 +49,7 @@ def default_address_sources(demo_inputs: Path) -> list[Path]:
 
 
 def _install_live(app: web.Application, store_path: Path) -> None:
-    exporters: dict[str, Exporter] = {"json": json_exporter}
+    exporters: dict[str, Exporter] = dict(DEFAULT_EXPORTERS)
     app[EXPORTERS_KEY] = exporters
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -11,15 +11,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
+from greentwin.server.exports import DEFAULT_EXPORTERS, Exporter
 from greentwin.server.glb import GlbProducer, default_glb_producer
 from greentwin.server.recompute import Recompute, VersionedLayersRecompute
-from greentwin.server.routes_scenarios import (
-    EXPORTERS_KEY,
-    HUB_KEY,
-    Exporter,
-    json_exporter,
-    routes,
-)
+from greentwin.server.routes_scenarios import EXPORTERS_KEY, HUB_KEY, routes
 from greentwin.server.scenarios import ScenarioStore
 from greentwin.server.ws import Hub, LiveConfig
 
@@ -53,11 +48,12 @@ def setup_live(
     glb_producer : GlbProducer
         Builds glb models for ``request_glb``.
     exporters : mapping, optional
-        Extra export formats (``format`` name -> exporter); ``json`` is built in.
+        Extra export formats (``format`` name -> exporter) beside
+        :data:`~greentwin.server.exports.DEFAULT_EXPORTERS`.
     """
     config = live_config or LiveConfig()
     make = recompute or (lambda store: VersionedLayersRecompute(store))
-    app[EXPORTERS_KEY] = {"json": json_exporter, **(exporters or {})}
+    app[EXPORTERS_KEY] = {**DEFAULT_EXPORTERS, **(exporters or {})}
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         store = ScenarioStore(store_path, extent=config.extent)

@@ -217,11 +217,18 @@ class RemoveBarrier:
 
 @dataclass(frozen=True, slots=True)
 class AddBuilding:
-    """A simple building volume: footprint polygon extruded to ``height_m``."""
+    """A simple building volume: footprint polygon extruded to ``height_m``.
+
+    ``use`` (``residential``, ``mixed``: housing over a non-residential ground floor, or
+    ``other``) and ``storeys`` (default: one per 3 m of height) size the dwellings the
+    noise-exposure summary counts in it.
+    """
 
     id: str
     footprint: tuple[ClosePoint, ...]
     height_m: float
+    use: Literal["residential", "mixed", "other"] = "other"
+    storeys: int | None = None
     op: Literal["add_building"] = "add_building"
 
 
@@ -551,6 +558,8 @@ class ScenarioState:
                 self.buildings[op.id] = {
                     "footprint": [list(p) for p in op.footprint],
                     "height_m": op.height_m,
+                    "use": op.use,
+                    "storeys": op.storeys,
                 }
                 return {"buildings": 1}
             case RemoveBuilding():

@@ -39,6 +39,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import math
 import shutil
 import sys
 import tempfile
@@ -58,7 +59,9 @@ from greentwin.kernels.raster import BuildingFootprint
 from greentwin.kernels.roads import CATEGORIES, PERIODS, RoadNetwork
 from greentwin.server.district import (
     INDICATORS,
+    STOREY_M,
     Barrier,
+    BuildingInfo,
     District,
     OverlayState,
     overlay_layers,
@@ -78,6 +81,7 @@ from greentwin.server.store import TileStore
 __all__ = [
     "OVERLAY_LAYERS",
     "DistrictRecompute",
+    "ScenarioView",
     "district_for",
     "recompute_for_app",
     "road_network_geojson",
@@ -139,6 +143,18 @@ def _nearest_z(base: District, x: float, y: float) -> float:
     return float(xyz[i, 2])
 
 
+def ground_z_near(base: District, xy: np.ndarray) -> float:
+    """Ground height under a new volume: that of the nearest baseline building."""
+    cx, cy = float(xy[:, 0].mean()), float(xy[:, 1].mean())
+    best, ground = math.inf, _nearest_z(base, cx, cy)
+    for f in base.footprints:
+        d = float(np.min((f.exterior[:, 0] - cx) ** 2 + (f.exterior[:, 1] - cy) ** 2))
+        info = base.buildings.get(f.id)
+        if d < best and info is not None:
+            best, ground = d, info.ground_z
+    return ground
+
+
 def _new_tree(
     base: District, tid: str, t: dict[str, Any], xy: tuple[float, float], when: dt.date
 ) -> Tree:
@@ -173,7 +189,7 @@ def _new_tree(
     )
 
 
-def _lonlat_to_xy(base: District, points: Sequence[Sequence[float]]) -> np.ndarray:
+def lonlat_to_xy(base: District, points: Sequence[Sequence[float]]) -> np.ndarray:
     arr = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     x, y = base.to_xy(arr[:, 0], arr[:, 1])
     return np.column_stack([np.atleast_1d(x), np.atleast_1d(y)])
@@ -245,7 +261,7 @@ def district_for(base: District, state: ScenarioState) -> tuple[District, list[s
                 continue
             xy = (old.x, old.y)
         else:
-            p = _lonlat_to_xy(base, [pos])[0]
+            p = lonlat_to_xy(base, [pos])[0]
             xy = (float(p[0]), float(p[1]))
         trees.append(_new_tree(base, tid, planted, xy, when))
     # plant covers
@@ -256,8 +272,8 @@ def district_for(base: District, state: ScenarioState) -> tuple[District, list[s
             PlantCover(
                 aid,
                 _COVERS.get(str(a["cover"]), "lawn"),
-                _lonlat_to_xy(base, a["polygon"]),
-                z=_nearest_z(base, *_lonlat_to_xy(base, a["polygon"][:1])[0]),
+                lonlat_to_xy(base, a["polygon"]),
+                z=_nearest_z(base, *lonlat_to_xy(base, a["polygon"][:1])[0]),
                 planted=when,
             )
         )
@@ -276,13 +292,32 @@ def district_for(base: District, state: ScenarioState) -> tuple[District, list[s
     barriers = [b for b in base.barriers if b.id not in set(state.removed_barriers)]
     for bid, b in state.barriers.items():
         barriers.append(
-            Barrier(bid, _lonlat_to_xy(base, b["line"]), min(float(b["height_m"]), 30.0))
+            Barrier(bid, lonlat_to_xy(base, b["line"]), min(float(b["height_m"]), 30.0))
         )
+    # buildings: a removed id is a baseline Building (all its parts go) or one part
     removed_b = set(state.removed_buildings)
-    footprints = [f for f in base.footprints if f.id not in removed_b]
+    known_b = set(base.buildings) | {i.building_id for i in base.buildings.values()}
+    problems.extend(f"building {b!r} is not in the baseline" for b in sorted(removed_b - known_b))
+    info = dict(base.buildings)
+    footprints = []
+    for f in base.footprints:
+        owner = info.get(f.id)
+        if f.id in removed_b or (owner is not None and owner.building_id in removed_b):
+            info.pop(f.id, None)
+            continue
+        footprints.append(f)
     for bid, b in state.buildings.items():
-        footprints.append(
-            BuildingFootprint(bid, _lonlat_to_xy(base, b["footprint"]), float(b["height_m"]))
+        outline = lonlat_to_xy(base, b["footprint"])
+        height = float(b["height_m"])
+        footprints.append(BuildingFootprint(bid, outline, height))
+        use = str(b.get("use") or "other")
+        storeys = b.get("storeys")
+        info[bid] = BuildingInfo(
+            building_id=bid,
+            function=use,
+            storeys=int(storeys) if storeys else max(1, round(height / STOREY_M)),
+            ground_z=ground_z_near(base, outline),
+            name=f"scenario volume {bid}",
         )
     district = base.replace(
         trees=tuple(trees),
@@ -290,6 +325,7 @@ def district_for(base: District, state: ScenarioState) -> tuple[District, list[s
         roads=roads,
         barriers=tuple(barriers),
         footprints=tuple(footprints),
+        buildings=info,
     )
     return district, problems
 
@@ -355,6 +391,23 @@ class _Scenario:
     overlays: OverlayState | None = None
     vegetation: Any = None  # the last VegetationSummary
     seq: int = 0
+
+
+@dataclass(frozen=True)
+class ScenarioView:
+    """A scenario's district and map grids beside the baseline's (see ``view``).
+
+    ``values`` and ``baseline_values``: indicator -> (ny, nx) grid on the district grid
+    (row 0 south, NaN = no value); the scenario's include ``diff_<indicator>`` layers
+    once it has recomputed maps. ``input_dir``: the district's CityGML inputs.
+    """
+
+    scenario: str
+    district: District
+    values: dict[str, np.ndarray]
+    baseline: District
+    baseline_values: dict[str, np.ndarray]
+    input_dir: Path
 
 
 @dataclass
@@ -498,6 +551,29 @@ class DistrictRecompute:
             if "road_network" not in out:
                 out.update(await self._road_layer(scenario))
         return out
+
+    async def view(self, scenario: str) -> ScenarioView:
+        """The scenario's current district and maps beside the baseline's (for exports).
+
+        Waits for the scenario's pending recomputes; after a restart the scenario is
+        rebuilt from its log first.
+        """
+        info = await self.store.get(scenario)
+        await self.snapshot(scenario, info.seq)
+        loop = asyncio.get_running_loop()
+        base = await loop.run_in_executor(self._pool, self.base)
+        async with self.lock(scenario):
+            sc = self._scenarios.get(scenario) if scenario != self.baseline else None
+            district = sc.district if sc is not None and sc.district is not None else None
+            maps = sc.overlays if sc is not None and sc.overlays is not None else None
+            return ScenarioView(
+                scenario=scenario,
+                district=district or base.district,
+                values=dict((maps or base.overlays).values),
+                baseline=base.district,
+                baseline_values=dict(base.overlays.values),
+                input_dir=self.input_dir,
+            )
 
     # --- work in the worker thread --------------------------------------------------------
     def _tile_layers(self, scenario: str) -> dict[str, LayerInfo]:

@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
-from greentwin.server.ops import OpError, ScenarioState
-from greentwin.server.protocol import LayerInfo, MessageError, Role, role_at_least
-from greentwin.server.scenarios import EventRow, ScenarioInfo, UnknownScenarioError
+from greentwin.server.exports import (
+    Exporter,
+    ExportParameterError,
+    ExportRequest,
+    ExportUnavailableError,
+)
+from greentwin.server.ops import OpError
+from greentwin.server.protocol import MessageError, Role, role_at_least
+from greentwin.server.scenarios import ScenarioInfo, UnknownScenarioError
 from greentwin.server.ws import Hub
 
-__all__ = ["HUB_KEY", "Exporter", "json_exporter", "routes"]
+__all__ = ["EXPORTERS_KEY", "HUB_KEY", "routes"]
 
 HUB_KEY = web.AppKey("greentwin_live_hub", Hub)
 
-#: An export format: (scenario, state, its events, current layers) -> (body, media type).
-Exporter = Callable[
-    [ScenarioInfo, ScenarioState, list[EventRow], dict[str, LayerInfo]],
-    Awaitable[tuple[bytes, str]],
-]
 EXPORTERS_KEY = web.AppKey("greentwin_exporters", dict[str, Exporter])
 
 routes = web.RouteTableDef()
@@ -42,6 +43,7 @@ _STATUS = {
     "unknown_scenario": 404,
     "invalid_op": 422,
     "conflict": 409,
+    "unavailable": 409,
     "internal": 500,
 }
 _LAYER = re.compile(r"^[a-z_]{1,32}$")
@@ -261,19 +263,6 @@ async def get_layer(request: web.Request) -> web.Response:
     )
 
 
-async def json_exporter(
-    info: ScenarioInfo, state: ScenarioState, events: list[EventRow], layers: dict[str, LayerInfo]
-) -> tuple[bytes, str]:
-    """The built-in export: scenario, effective edit log, derived state and layer URLs."""
-    doc = {
-        "scenario": info.to_json(),
-        "edits": [e.op for e in events if e.kind == "edit" and not e.undone],
-        "state": state.to_dict(),
-        "layers": layers,
-    }
-    return json.dumps(doc, indent=1).encode(), "application/json"
-
-
 @routes.get("/api/scenarios/{id}/export")
 async def get_export(request: web.Request) -> web.Response:
     info, _ = await _visible(request, request.match_info["id"])
@@ -286,5 +275,19 @@ async def get_export(request: web.Request) -> web.Response:
     state = await hub.store.state(info.id)
     events = await hub.store.events(info.id, 0, limit=1_000_000)
     layers = await hub.recompute.snapshot(info.id, info.seq)
-    body, media_type = await exporter(info, state, events, layers)
-    return web.Response(body=body, content_type=media_type)
+    query = {k: v for k, v in request.query.items() if k != "format"}
+    req = ExportRequest(info, state, events, layers, hub.recompute, query)
+    try:
+        export = await exporter(req)
+    except ExportParameterError as exc:
+        raise _fail("schema", str(exc)) from None
+    except ExportUnavailableError as exc:
+        raise _fail("unavailable", str(exc)) from None
+    return web.Response(
+        body=export.body,
+        content_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )

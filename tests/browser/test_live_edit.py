@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,8 @@ def test_edit_in_one_page_appears_in_the_other(server: ServerThread) -> None:
     errors: list[str] = []
 
     def open_page(browser: Any) -> Page:
-        page: Page = browser.new_context(viewport={"width": 800, "height": 560}).new_page()
+        context = browser.new_context(viewport={"width": 800, "height": 560}, accept_downloads=True)
+        page: Page = context.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
         page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
@@ -196,15 +198,19 @@ def demo_server(tmp_path: Path) -> Iterator[ServerThread]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(480)
-def test_road_and_tree_edits_swap_overlay_and_vegetation(demo_server: ServerThread) -> None:
-    """Demo district: a road change swaps the noise overlay, a tree the vegetation tileset."""
+def test_road_and_tree_edits_swap_overlay_and_vegetation(
+    demo_server: ServerThread, tmp_path: Path
+) -> None:
+    """Demo district: a road change swaps the noise overlay, a tree the vegetation tileset;
+    the summary table and a map download follow the scenario."""
     from playwright.sync_api import Page, sync_playwright
 
     base = f"http://127.0.0.1:{demo_server.port}"
     errors: list[str] = []
 
     def open_page(browser: Any) -> Page:
-        page: Page = browser.new_context(viewport={"width": 800, "height": 560}).new_page()
+        context = browser.new_context(viewport={"width": 800, "height": 560}, accept_downloads=True)
+        page: Page = context.new_page()
         page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
         page.goto(f"{base}/viewer/?fly=0", wait_until="load", timeout=60_000)
         page.wait_for_function("window.greentwin && window.greentwin.edit", timeout=60_000)
@@ -284,6 +290,29 @@ def test_road_and_tree_edits_swap_overlay_and_vegetation(demo_server: ServerThre
                 " window.greentwin.live.current().vegetation.url",
                 timeout=60_000,
             )
+
+            # A: the indicators against the baseline, then a download of the maps
+            a.click("#summary-go")
+            a.wait_for_selector("#summary-table", timeout=120_000)
+            cells = a.evaluate(
+                """() => Object.fromEntries([...document.querySelectorAll('#summary-table tr')]
+                  .slice(1).map(r => [r.cells[0].textContent,
+                                      [...r.cells].slice(1).map(c => c.textContent)]))"""
+            )
+            assert cells["Trees"][2] == "+1"
+            loud = cells["Dwellings, L_den 65 dB(A) or more"]
+            assert int(loud[1].replace(",", "")) >= int(loud[0].replace(",", ""))
+            assert "Quieter main street" in a.inner_text("#summary-table caption")
+            a.select_option("#export-format", "geotiff")
+            with a.expect_download(timeout=120_000) as dl:
+                a.click("#export-go")
+            saved = tmp_path / "maps.zip"
+            dl.value.save_as(saved)
+            assert dl.value.suggested_filename.endswith("-overlays.zip")
+            with zipfile.ZipFile(saved) as z:
+                assert {"noise_lden.tif", "diff_noise_lden.tif", "overlays.json"} <= set(
+                    z.namelist()
+                )
         finally:
             browser.close()
     assert errors == [], errors

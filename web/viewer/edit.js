@@ -87,7 +87,10 @@ const PANEL_HTML = `
     <div class="row check"><input id="barrier-absorptive" type="checkbox"><label for="barrier-absorptive">Absorptive</label></div>
   </div>
   <div id="opts-building" class="tool-opts" hidden>
-    <label for="building-height">Height (m)</label><input id="building-height" type="number" min="1" max="300" step="1" value="15">
+    <label for="building-height">Height (m)</label><input id="building-height" type="number" min="2" max="300" step="1" value="15">
+    <label for="building-use">Use</label>
+    <select id="building-use"><option value="residential">Housing</option><option value="mixed">Housing over shops</option><option value="other">Other (no dwellings)</option></select>
+    <label for="building-storeys">Storeys (empty: one per 3 m)</label><input id="building-storeys" type="number" min="1" max="100" step="1">
   </div>
   <div id="opts-road" class="tool-opts" hidden>
     <label for="road-id">Road (or click one)</label><select id="road-id"></select>
@@ -108,6 +111,22 @@ const PANEL_HTML = `
   </div>
 </fieldset>
 <p id="edit-result" role="status" aria-live="polite"></p>
+<fieldset id="exports" disabled>
+  <legend>Compare and export</legend>
+  <button type="button" id="summary-go">Indicators against the baseline</button>
+  <div id="summary-out" aria-live="polite"></div>
+  <label for="export-format">Download</label>
+  <select id="export-format">
+    <option value="zip">Everything (zip)</option>
+    <option value="citygml">CityGML 2.0 with vegetation</option>
+    <option value="citygml3">CityGML 3.0 with vegetation</option>
+    <option value="geotiff">Noise and air maps (GeoTIFF zip)</option>
+    <option value="summary_csv">Indicator summary (CSV)</option>
+    <option value="summary">Indicator summary (JSON)</option>
+    <option value="json">Scenario and edit log (JSON)</option>
+  </select>
+  <button type="button" id="export-go">Download</button>
+</fieldset>
 `;
 
 function option(value, text) {
@@ -215,8 +234,10 @@ export class Editor {
 
   updateTools() {
     const s = this.live.info;
-    const editable = this.live.role && ["planner", "admin"].includes(this.live.role) && s && s.status === "draft";
+    const planner = this.live.role && ["planner", "admin"].includes(this.live.role);
+    const editable = planner && s && s.status === "draft";
     $("tools").disabled = !editable;
+    $("exports").disabled = !s || this.live.scenario === "baseline" || !(planner || s.status === "published");
     $("live-role").textContent = this.live.role
       ? `Signed in as ${this.live.role}${s ? `; ${s.name} is ${s.status}${editable ? "" : " (read-only)"}` : ""}`
       : "Not connected";
@@ -281,8 +302,12 @@ export class Editor {
     });
   }
 
-  building(footprint, height_m) {
-    return this.send({ op: "add_building", footprint, height_m: height_m ?? Number($("building-height").value) });
+  building(footprint, height_m, { use, storeys } = {}) {
+    const op = { op: "add_building", footprint, height_m: height_m ?? Number($("building-height").value) };
+    op.use = use ?? $("building-use").value;
+    const n = storeys ?? Number($("building-storeys").value);
+    if (Number.isInteger(n) && n > 0) op.storeys = n;
+    return this.send(op);
   }
 
   roadTraffic(id, { flows, speed_kmh } = {}) {
@@ -313,6 +338,77 @@ export class Editor {
     } catch (err) {
       this.say(`Redo refused: ${err.message}`, true);
     }
+  }
+
+  // ------------------------------------------------------------------ exports
+  async exportScenario(format, query = {}) {
+    const id = this.live.scenario;
+    const params = new URLSearchParams({ format, ...query });
+    const resp = await fetch(`/api/scenarios/${encodeURIComponent(id)}/export?${params}`, { headers: authHeaders() });
+    if (!resp.ok) {
+      const doc = await resp.json().catch(() => ({}));
+      throw new Error(doc?.error?.message || resp.statusText);
+    }
+    return resp;
+  }
+
+  async download(choice) {
+    const format = choice === "citygml3" ? "citygml" : choice;
+    const query = choice === "citygml3" ? { version: "3.0" } : {};
+    this.say(`Preparing ${choice} export...`);
+    try {
+      const resp = await this.exportScenario(format, query);
+      const name = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "")?.[1] || `${format}.bin`;
+      const url = URL.createObjectURL(await resp.blob());
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = name;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      this.say(`Downloaded ${name}`);
+      return name;
+    } catch (err) {
+      this.say(`Export failed: ${err.message}`, true);
+      throw err;
+    }
+  }
+
+  /** Fetch the indicator summary and show the main changes as a table. */
+  async summary() {
+    const resp = await this.exportScenario("summary", { years: "0,30" });
+    const doc = await resp.json();
+    const fmt = (v, digits = 0) => (v === null || v === undefined ? "-" : Number(v).toLocaleString("en", { maximumFractionDigits: digits }));
+    const signed = (v, digits = 0) => (v > 0 ? "+" : "") + fmt(v, digits);
+    const loud = (block) => block.slice(3).reduce((a, b) => a + b, 0); // classes >= 65 dB(A)
+    const lden = doc.noise.lden.dwellings;
+    const nightLoud = (block) => block.slice(2).reduce((a, b) => a + b, 0); // >= 55 dB(A)
+    const lnight = doc.noise.lnight.dwellings;
+    const dates = Object.keys(doc.green);
+    const now = doc.green[dates[0]];
+    const later = doc.green[dates[dates.length - 1]];
+    const rows = [
+      ["Dwellings, L_den 65 dB(A) or more", loud(lden.baseline), loud(lden.scenario), 0],
+      ["Dwellings, L_night 55 dB(A) or more", nightLoud(lnight.baseline), nightLoud(lnight.scenario), 0],
+      ["NO2 mean at homes (ug/m3)", doc.air.no2.dwelling_weighted_mean.baseline, doc.air.no2.dwelling_weighted_mean.scenario, 1],
+      ["PM10 mean at homes (ug/m3)", doc.air.pm10.dwelling_weighted_mean.baseline, doc.air.pm10.dwelling_weighted_mean.scenario, 1],
+      ["Trees", now.trees.baseline, now.trees.scenario, 0],
+      [`Canopy cover ${dates[0].slice(0, 4)} (m2)`, now.canopy_cover_m2.baseline, now.canopy_cover_m2.scenario, 0],
+      [`Carbon stored ${dates[dates.length - 1].slice(0, 4)} (t)`, later.carbon_kg.baseline / 1000, later.carbon_kg.scenario / 1000, 1],
+      ["Dwellings", doc.buildings.dwellings.baseline, doc.buildings.dwellings.scenario, 0],
+    ];
+    const table = document.createElement("table");
+    table.id = "summary-table";
+    table.innerHTML =
+      `<caption></caption><tr><th scope="col">Indicator</th><th scope="col">Baseline</th><th scope="col">Scenario</th><th scope="col">Change</th></tr>` +
+      rows
+        .map(([label, b, sc, d]) => `<tr><th scope="row">${label}</th><td>${fmt(b, d)}</td><td>${fmt(sc, d)}</td><td>${b === null || sc === null ? "-" : signed(sc - b, d)}</td></tr>`)
+        .join("");
+    // the name is a planner's text: set as text, never as markup
+    table.caption.textContent = `${doc.scenario.name} against the baseline (step ${doc.scenario.seq})`;
+    $("summary-out").replaceChildren(table);
+    return doc;
   }
 
   // ------------------------------------------------------------------ roads
@@ -481,6 +577,8 @@ export class Editor {
     $("road-open").addEventListener("click", () => this.closeRoad($("road-id").value, false).catch(() => {}));
     $("draw-finish").addEventListener("click", () => this.finishDrawing());
     $("draw-cancel").addEventListener("click", () => this.cancelDrawing());
+    $("summary-go").addEventListener("click", () => this.summary().catch((e) => this.say(`Summary failed: ${e.message}`, true)));
+    $("export-go").addEventListener("click", () => this.download($("export-format").value).catch(() => {}));
     $("undo").addEventListener("click", () => this.undo());
     $("redo").addEventListener("click", () => this.redo());
 
