@@ -13,8 +13,8 @@ non-finite or non-numeric value rejects its polygon, and the context records why
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any, Final
 
 import numpy as np
@@ -164,7 +164,7 @@ def parse_coordinates(text: str | None, dim: int, *, ring: bool, swap: bool = Fa
         flat = np.array(toks, dtype=np.float64)
     except ValueError:
         return "non-numeric coordinate value"
-    if not math.isfinite(flat.sum()):
+    if not isfinite(flat.dot(flat)) and not np.isfinite(flat).all():
         return "non-finite coordinate (NaN or infinity)"
     if dim == 3:
         pts = flat.reshape(-1, 3)
@@ -178,7 +178,7 @@ def parse_coordinates(text: str | None, dim: int, *, ring: bool, swap: bool = Fa
 
 # Kinds of elements by full (Clark) tag, filled on first sight of each tag: one dict
 # look-up per element instead of splitting names.
-_G_OTHER, _G_POLYGON, _G_AGGREGATE = 0, 1, 2
+_G_OTHER, _G_POLYGON, _G_AGGREGATE, _G_ORIENTABLE = 0, 1, 2, 3
 _R_OTHER, _R_EXTERIOR, _R_INTERIOR = 0, 1, 2
 _C_OTHER, _C_POSLIST, _C_POS, _C_COORDINATES, _C_POINTREF = 0, 1, 2, 3, 4
 _GEOM_KIND: dict[str, int] = {}
@@ -191,6 +191,8 @@ _LINEAR_RING: dict[str, bool] = {}
 def _geom_kind(tag: str) -> int:
     loc = split_tag(tag)[1]
     kind = _G_POLYGON if loc in POLYGON_TAGS else _G_AGGREGATE if loc in AGGREGATE_TAGS else 0
+    if loc == "OrientableSurface":
+        kind = _G_ORIENTABLE
     _GEOM_KIND[tag] = kind
     return kind
 
@@ -264,6 +266,43 @@ def _ring_text(ring: Element, dim: int) -> tuple[str | None, int] | str:
     return None, dim
 
 
+def _ring_points(ctx: GeometryContext, ring: Element) -> F64 | str:
+    """Open ring points of a LinearRing, or why it was rejected."""
+    first = ring[0] if len(ring) == 1 else None
+    if first is not None and _RING_CHILD.get(first.tag) == _C_POSLIST:
+        d = first.get("srsDimension")  # the common case: one posList
+        text = first.text
+        dim = int(d) if d else ctx.dim
+        if dim == 3 and text:
+            # fast path: a ring closed token for token, three distinct leading points
+            toks = text.split()
+            n = len(toks)
+            if (
+                n >= 12
+                and n % 3 == 0
+                and toks[0] == toks[n - 3]
+                and toks[1] == toks[n - 2]
+                and toks[2] == toks[n - 1]
+            ):
+                del toks[n - 3 :]
+                p0, p1, p2 = toks[0:3], toks[3:6], toks[6:9]
+                if p0 != p1 and p1 != p2 and p0 != p2:
+                    try:
+                        flat = np.array(toks, dtype=np.float64)
+                    except ValueError:
+                        return "non-numeric coordinate value"
+                    # finite values whose squares overflow are rare: check them exactly
+                    if not isfinite(flat.dot(flat)) and not np.isfinite(flat).all():
+                        return "non-finite coordinate (NaN or infinity)"
+                    pts = flat.reshape(-1, 3)
+                    return pts[:, (1, 0, 2)] if ctx.swap else pts
+        return parse_coordinates(text, dim, ring=True, swap=ctx.swap)
+    got = _ring_text(ring, ctx.dim)
+    if isinstance(got, str):
+        return got
+    return parse_coordinates(got[0], got[1], ring=True, swap=ctx.swap)
+
+
 def _parse_polygon(
     ctx: GeometryContext, el: Element, stype: str, sid: str | None
 ) -> Polygon | None:
@@ -272,35 +311,25 @@ def _parse_polygon(
     exterior: F64 | None = None
     interiors: list[F64] = []
     ring_ids: list[str | None] = []
+    ext_id: str | None = None
     for prop in el:
-        tag = prop.tag
-        rkind = _RING_PROP.get(tag)
+        rkind = _RING_PROP.get(prop.tag)
         if rkind is None:
-            rkind = _ring_prop(tag)
-        if rkind == _R_OTHER or not len(prop):
+            rkind = _ring_prop(prop.tag)
+        if rkind == _R_OTHER:
             continue
-        ring = prop[0]
-        rtag = ring.tag
-        is_ring = _LINEAR_RING.get(rtag)
+        ring = next(iter(prop), None)
+        if ring is None:
+            continue
+        is_ring = _LINEAR_RING.get(ring.tag)
         if is_ring is None:
-            is_ring = _linear_ring(rtag)
+            is_ring = _linear_ring(ring.tag)
         if not is_ring:
             ctx.problems.append(
                 (ctx.owner, ring.sourceline or 0, f"polygon {pid or '(no id)'}: unsupported ring")
             )
             return None
-        first = ring[0] if len(ring) == 1 else None
-        if first is not None and _RING_CHILD.get(first.tag) == _C_POSLIST:
-            d = first.get("srsDimension")  # the common case: one posList
-            got: tuple[str | None, int] | str = (first.text, int(d) if d else ctx.dim)
-        else:
-            got = _ring_text(ring, ctx.dim)
-        if isinstance(got, str):
-            ctx.problems.append(
-                (ctx.owner, ring.sourceline or 0, f"polygon {pid or '(no id)'}: {got}")
-            )
-            return None
-        arr = parse_coordinates(got[0], got[1], ring=True, swap=ctx.swap)
+        arr = _ring_points(ctx, ring)
         if isinstance(arr, str):
             ctx.problems.append(
                 (ctx.owner, ring.sourceline or 0, f"polygon {pid or '(no id)'}: {arr}")
@@ -308,7 +337,7 @@ def _parse_polygon(
             return None
         if rkind == _R_EXTERIOR:
             exterior = arr
-            ring_ids.insert(0, ring.get(id_attr))
+            ext_id = ring.get(id_attr)
         else:
             interiors.append(arr)
             ring_ids.append(ring.get(id_attr))
@@ -320,8 +349,8 @@ def _parse_polygon(
     poly = Polygon(exterior, interiors, pid, stype, sid)
     if pid:
         ctx.polygons[pid] = poly
-        if ring_ids[0] is not None or len(ring_ids) > 1:
-            ctx.ring_ids[pid] = ring_ids
+        if ext_id is not None or ring_ids:
+            ctx.ring_ids[pid] = [ext_id, *ring_ids]
     return poly
 
 
@@ -361,14 +390,13 @@ def parse_geometry(
         if poly is not None:
             out.append(poly)
         return
-    if kind != _G_AGGREGATE:
+    if kind < _G_AGGREGATE:
         return
     start = len(out)
     for prop in el:
-        ptag = prop.tag
-        member = _MEMBER_PROP.get(ptag)
+        member = _MEMBER_PROP.get(prop.tag)
         if member is None:
-            member = _member_prop(ptag)
+            member = _member_prop(prop.tag)
         if not member:
             continue
         href = prop.get(XLINK_HREF)
@@ -376,14 +404,13 @@ def parse_geometry(
             ctx.refs.append(PendingRef(href, stype, sid, out, prop.sourceline or 0))
             continue
         for child in prop:
-            ckind = _GEOM_KIND.get(child.tag)
-            if ckind == _G_POLYGON:
+            if _GEOM_KIND.get(child.tag) == _G_POLYGON:
                 poly = _parse_polygon(ctx, child, stype, sid)
                 if poly is not None:
                     out.append(poly)
             else:
                 parse_geometry(ctx, child, stype, sid, out)
-    if el.get("orientation") == "-" and split_tag(tag)[1] == "OrientableSurface":
+    if kind == _G_ORIENTABLE and el.get("orientation") == "-":
         for poly in out[start:]:
             _reverse(poly)
     gid = el.get(ctx.id_attr)

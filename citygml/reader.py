@@ -704,9 +704,7 @@ class CityGMLReader:
     def _feature_crs(self, obj: Element) -> SourceCRS | None:
         if self._override is not None:
             return self._override
-        for child in obj:
-            if child.tag not in _ENVELOPE_TAGS:  # gml:boundedBy, not bldg:boundedBy
-                continue
+        for child in obj.iterchildren(*_ENVELOPE_TAGS):  # gml:boundedBy, not bldg:boundedBy
             for env in child:
                 srs = env.get("srsName")
                 if srs:
