@@ -224,48 +224,16 @@ def build_tile(
         out: F64 = o @ rot.T + root_inv[:3, 3]
         return out
 
-    # gather per material: positions (root frame), normals, uv, ids, triangles; the
-    # transforms run once over all features of the tile, the loop only slices
-    parts: dict[MaterialKey, list[tuple[F64, Any, Any, Any, Any, Any]]] = {}
+    # per material: positions (root frame), normals, uv, object ids, surface ids,
+    # triangles; the transforms and the regrouping run once over all features of the
+    # tile, the loops only collect counts
+    parts: list[tuple[MaterialKey, F64, F64, Any, Any, Any, Any]] = []
     rows: list[dict[str, AttributeValue | None]] = []
     surf_types: list[str] = []
     surf_ids: list[str] = []
     surf_objs: list[npt.NDArray[np.uint32]] = []
     if meshes:
-        counts = np.array([len(m.positions) for m in meshes], np.int64)
-        starts = np.zeros(len(meshes), np.int64)
-        np.cumsum(counts[:-1], out=starts[1:])
-        base = np.repeat(bases(np.array([m.origin for m in meshes])), counts, axis=0)
-        pos_all = np.concatenate([m.positions for m in meshes]).astype(np.float64) @ rot.T + base
-        nrm_all = np.concatenate([m.normals for m in meshes]) @ rot.T
-        obj0s = np.zeros(len(meshes), np.int64)
-        surf0s = np.zeros(len(meshes), np.int64)
-        for i, m in enumerate(meshes):
-            obj0s[i] = len(rows)
-            surf0s[i] = len(surf_types)
-            rows.extend(m.objects)
-            surf_types.extend(m.surface_types)
-            surf_ids.extend(m.surface_ids)
-            surf_objs.append(m.surface_objects + np.uint32(obj0s[i]))
-        vobj_all = np.concatenate([m.vertex_object for m in meshes]).astype(np.uint32) + np.repeat(
-            obj0s, counts
-        ).astype(np.uint32)
-        vsurf_all = np.concatenate([m.vertex_surface for m in meshes]) + np.repeat(
-            surf0s, counts
-        ).astype(np.uint32)
-        for m, g in zip(meshes, starts.tolist(), strict=True):
-            for key, t0, t1, v0, v1 in m.groups:
-                lo_v, hi_v = g + v0, g + v1
-                parts.setdefault(key, []).append(
-                    (
-                        pos_all[lo_v:hi_v],
-                        nrm_all[lo_v:hi_v],
-                        None if m.uv is None else m.uv[v0:v1],
-                        vobj_all[lo_v:hi_v],
-                        vsurf_all[lo_v:hi_v],
-                        m.triangles[t0:t1] - np.uint32(v0),
-                    )
-                )
+        parts = _leaf_parts(meshes, bases, rot, rows, surf_types, surf_ids, surf_objs)
     elif coarse:
         rows.extend(c.row for c in coarse)
         counts = np.array([len(c.coarse.positions) for c in coarse], np.int64)
@@ -282,8 +250,8 @@ def build_tile(
             np.concatenate([c.coarse.triangles for c in coarse])
             + np.repeat(starts, tri_counts).astype(np.uint32)[:, None]
         )
-        parts[("sem", "coarse")] = [(pos_all, nrm_all, None, fid_all, None, tris_all)]
-    all_pos = np.concatenate([p[0] for plist in parts.values() for p in plist])
+        parts = [(("sem", "coarse"), pos_all, nrm_all, None, fid_all, None, tris_all)]
+    all_pos = np.concatenate([p[1] for p in parts])
     lo = all_pos.min(axis=0)
     hi = all_pos.max(axis=0)
     centre = 0.5 * (lo + hi)
@@ -306,17 +274,12 @@ def build_tile(
             name="surfaces",
         )
     prims = []
-    for key, plist in parts.items():
+    for key, pos, nrm_k, uv, fid0, fid1, tris in parts:
         mat, use_uv = _material(b, key, textures)
-        offsets = np.cumsum([0] + [len(p[0]) for p in plist[:-1]])
-        pos32 = (np.concatenate([p[0] for p in plist]) - centre).astype(np.float32)
+        pos32 = (pos - centre).astype(np.float32)
         lo = np.minimum(lo, centre + pos32.min(axis=0).astype(np.float64))
         hi = np.maximum(hi, centre + pos32.max(axis=0).astype(np.float64))
-        nrm = np.concatenate([p[1] for p in plist]).astype(np.float32)
-        fid0 = np.concatenate([p[3] for p in plist])
-        tris = np.concatenate(
-            [p[5].astype(np.int64) + off for p, off in zip(plist, offsets, strict=True)]
-        )
+        nrm = nrm_k.astype(np.float32)
         attrs = {
             "POSITION": b.add_accessor(zup_to_yup(pos32), target=ARRAY_BUFFER, min_max=True),
             "NORMAL": b.add_accessor(zup_to_yup(nrm), target=ARRAY_BUFFER),
@@ -330,8 +293,7 @@ def build_tile(
                 "label": "object",
             }
         ]
-        if surf_table >= 0:
-            fid1 = np.concatenate([p[4] for p in plist])
+        if surf_table >= 0 and fid1 is not None:
             attrs["_FEATURE_ID_1"] = _fid_accessor(b, fid1, n_surf)
             sets.append(
                 {
@@ -343,9 +305,7 @@ def build_tile(
             )
         if use_uv:
             attrs["TEXCOORD_0"] = b.add_accessor(
-                np.concatenate(
-                    [np.zeros((len(p[0]), 2)) if p[2] is None else p[2] for p in plist]
-                ).astype(np.float32),
+                np.zeros((len(pos), 2), np.float32) if uv is None else uv.astype(np.float32),
                 target=ARRAY_BUFFER,
             )
         prims.append(
@@ -360,6 +320,107 @@ def build_tile(
     mesh = b.add_mesh(prims)
     b.add_node(mesh, translation=zup_to_yup(centre.reshape(1, 3))[0].tolist())
     return TileContent(b.to_bytes(), lo, hi, n_obj)
+
+
+def _leaf_parts(
+    meshes: Sequence[FeatureMesh],
+    bases: Any,
+    rot: F64,
+    rows: list[dict[str, AttributeValue | None]],
+    surf_types: list[str],
+    surf_ids: list[str],
+    surf_objs: list[npt.NDArray[np.uint32]],
+) -> list[tuple[MaterialKey, F64, F64, Any, Any, Any, Any]]:
+    """Full feature meshes regrouped by material, in a few array operations.
+
+    Returns per material (first seen first): positions in the root frame, normals,
+    uv (or None), object ids, surface ids and triangles local to the material; within a
+    material the features keep their order. Fills the object and surface tables.
+    """
+    n = len(meshes)
+    counts = np.fromiter((len(m.positions) for m in meshes), np.int64, n)
+    tcounts = np.fromiter((len(m.triangles) for m in meshes), np.int64, n)
+    vstart = np.zeros(n, np.int64)
+    np.cumsum(counts[:-1], out=vstart[1:])
+    tstart = np.zeros(n, np.int64)
+    np.cumsum(tcounts[:-1], out=tstart[1:])
+    base = np.repeat(bases(np.array([m.origin for m in meshes])), counts, axis=0)
+    pos_all = np.concatenate([m.positions for m in meshes]).astype(np.float64) @ rot.T + base
+    nrm_all = np.concatenate([m.normals for m in meshes]) @ rot.T
+    obj0s = np.zeros(n, np.int64)
+    surf0s = np.zeros(n, np.int64)
+    key_id: dict[MaterialKey, int] = {}
+    g_key: list[int] = []
+    g_mesh: list[int] = []
+    g_span: list[int] = []  # v0, v1, t0, t1 per group, flat
+    any_uv = False
+    for i, m in enumerate(meshes):
+        obj0s[i] = len(rows)
+        surf0s[i] = len(surf_types)
+        rows.extend(m.objects)
+        surf_types.extend(m.surface_types)
+        surf_ids.extend(m.surface_ids)
+        surf_objs.append(m.surface_objects + np.uint32(obj0s[i]))
+        any_uv = any_uv or m.uv is not None
+        for key, t0, t1, v0, v1 in m.groups:
+            k = key_id.get(key)
+            if k is None:
+                k = key_id[key] = len(key_id)
+            g_key.append(k)
+            g_mesh.append(i)
+            g_span += (v0, v1, t0, t1)
+    vobj_all = np.concatenate([m.vertex_object for m in meshes]).astype(np.uint32) + np.repeat(
+        obj0s, counts
+    ).astype(np.uint32)
+    vsurf_all = np.concatenate([m.vertex_surface for m in meshes]) + np.repeat(
+        surf0s, counts
+    ).astype(np.uint32)
+    uv_all = None
+    if any_uv:
+        uv_all = np.concatenate(
+            [np.zeros((len(m.positions), 2), np.float32) if m.uv is None else m.uv for m in meshes]
+        )
+    if not g_key:
+        return []
+    tri_all = np.concatenate([m.triangles for m in meshes]).astype(np.int64)
+    # groups in material order (stable: features keep their order within a material)
+    gk = np.asarray(g_key, np.int64)
+    gm = np.asarray(g_mesh, np.int64)
+    span = np.asarray(g_span, np.int64).reshape(-1, 4)
+    order = np.argsort(gk, kind="stable")
+    gk, gm, span = gk[order], gm[order], span[order]
+    vlen = span[:, 1] - span[:, 0]
+    tlen = span[:, 3] - span[:, 2]
+    nk = len(key_id)
+    # first vertex of each group within its material's vertex list
+    vend = np.cumsum(vlen)
+    key_vstart = np.zeros(nk + 1, np.int64)
+    key_vstart[1:] = np.bincount(gk, weights=vlen, minlength=nk).astype(np.int64).cumsum()
+    gbase = vend - vlen - key_vstart[gk]
+    vsel = np.repeat(vstart[gm] + span[:, 0] - (vend - vlen), vlen) + np.arange(int(vend[-1]))
+    tend = np.cumsum(tlen)
+    tsel = np.repeat(tstart[gm] + span[:, 2] - (tend - tlen), tlen) + np.arange(int(tend[-1]))
+    tris = tri_all[tsel] + np.repeat(gbase - span[:, 0], tlen)[:, None]
+    key_tstart = np.zeros(nk + 1, np.int64)
+    key_tstart[1:] = np.bincount(gk, weights=tlen, minlength=nk).astype(np.int64).cumsum()
+    pos_g, nrm_g, vobj_g, vsurf_g = pos_all[vsel], nrm_all[vsel], vobj_all[vsel], vsurf_all[vsel]
+    uv_g = uv_all[vsel] if uv_all is not None else None
+    out: list[tuple[MaterialKey, F64, F64, Any, Any, Any, Any]] = []
+    for key, k in key_id.items():
+        a, z = int(key_vstart[k]), int(key_vstart[k + 1])
+        ta, tz = int(key_tstart[k]), int(key_tstart[k + 1])
+        out.append(
+            (
+                key,
+                pos_g[a:z],
+                nrm_g[a:z],
+                None if uv_g is None else uv_g[a:z],
+                vobj_g[a:z],
+                vsurf_g[a:z],
+                tris[ta:tz],
+            )
+        )
+    return out
 
 
 def _up_rows(origins: F64) -> F64:

@@ -129,20 +129,113 @@ def _array(data: bytes, dtype: str, shape: tuple[int, ...]) -> npt.NDArray[Any]:
 #: Record classes pickled as their constructor and field values.
 _FIELDS: dict[type, Any] = {
     cls: operator.attrgetter(*(f.name for f in dataclasses.fields(cls)))
-    for cls in (FeatureMesh, Coarse, CoarseItem, SkippedFeature)
+    for cls in (Coarse, SkippedFeature)
 }
+_F4, _U4, _U2 = np.dtype("<f4"), np.dtype("<u4"), np.dtype("<u2")
+
+
+def _coarse_bytes(c: Coarse) -> tuple[bytes, int, int]:
+    return (
+        c.positions.tobytes() + c.normals.tobytes() + c.triangles.tobytes(),
+        len(c.positions),
+        len(c.triangles),
+    )
+
+
+def _coarse_view(blob: bytes, at: int, nv: int, nt: int) -> tuple[Coarse, int]:
+    """The Coarse stored at byte ``at`` of ``blob`` (read-only views), and the end offset."""
+    pos = np.frombuffer(blob, _F4, 3 * nv, at).reshape(nv, 3)
+    at += 12 * nv
+    nrm = np.frombuffer(blob, _F4, 3 * nv, at).reshape(nv, 3)
+    at += 12 * nv
+    tri = np.frombuffer(blob, _U4, 3 * nt, at).reshape(nt, 3)
+    return Coarse(pos, nrm, tri), at + 12 * nt
+
+
+def _mesh_from(
+    blob: bytes, counts: tuple[int, int, int, int, int, bool], rest: tuple[Any, ...]
+) -> FeatureMesh:
+    """Rebuild a :class:`FeatureMesh` packed by :func:`_pack_mesh` (arrays are views)."""
+    nv, nt, ns, cv, ct, has_uv = counts
+    origin = np.frombuffer(blob, np.float64, 3, 0)
+    at = 24
+    positions = np.frombuffer(blob, _F4, 3 * nv, at).reshape(nv, 3)
+    at += 12 * nv
+    normals = np.frombuffer(blob, _F4, 3 * nv, at).reshape(nv, 3)
+    at += 12 * nv
+    uv = None
+    if has_uv:
+        uv = np.frombuffer(blob, _F4, 2 * nv, at).reshape(nv, 2)
+        at += 8 * nv
+    triangles = np.frombuffer(blob, _U4, 3 * nt, at).reshape(nt, 3)
+    at += 12 * nt
+    vertex_surface = np.frombuffer(blob, _U4, nv, at)
+    at += 4 * nv
+    surface_objects = np.frombuffer(blob, _U4, ns, at)
+    at += 4 * ns
+    coarse, at = _coarse_view(blob, at, cv, ct)
+    vertex_object = np.frombuffer(blob, _U2, nv, at)
+    (mid, groups, objects, stypes, sids, radius, height, derr, ground_h, lod, fell, skipped) = rest
+    return FeatureMesh(
+        mid, origin, positions, normals, uv, triangles, groups, vertex_object, vertex_surface,
+        objects, stypes, sids, surface_objects, coarse, radius, height, derr, ground_h, lod,
+        fell, skipped,
+    )  # fmt: skip
+
+
+def _pack_mesh(m: FeatureMesh) -> tuple[Any, ...]:
+    """One byte string for all arrays of a record (4-byte aligned, the uint16 last)."""
+    cb, cv, ct = _coarse_bytes(m.coarse)
+    parts = [
+        np.asarray(m.origin, np.float64).tobytes(),
+        m.positions.astype(_F4, copy=False).tobytes(),
+        m.normals.astype(_F4, copy=False).tobytes(),
+    ]
+    if m.uv is not None:
+        parts.append(m.uv.astype(_F4, copy=False).tobytes())
+    parts += [
+        m.triangles.astype(_U4, copy=False).tobytes(),
+        m.vertex_surface.astype(_U4, copy=False).tobytes(),
+        m.surface_objects.astype(_U4, copy=False).tobytes(),
+        cb,
+        m.vertex_object.astype(_U2, copy=False).tobytes(),
+    ]
+    counts = (
+        len(m.positions), len(m.triangles), len(m.surface_objects), cv, ct, m.uv is not None,
+    )  # fmt: skip
+    rest = (
+        m.id, m.groups, m.objects, m.surface_types, m.surface_ids, m.radius, m.height,
+        m.detail_error, m.ground_h, m.lod, m.fallback, m.skipped,
+    )  # fmt: skip
+    return _mesh_from, (b"".join(parts), counts, rest)
+
+
+def _coarse_item_from(blob: bytes, nv: int, nt: int, row: dict[str, Any]) -> CoarseItem:
+    """Rebuild a :class:`CoarseItem` packed by :func:`_pack_coarse_item`."""
+    coarse, _ = _coarse_view(blob, 24, nv, nt)
+    return CoarseItem(np.frombuffer(blob, np.float64, 3, 0), coarse, row)
+
+
+def _pack_coarse_item(c: CoarseItem) -> tuple[Any, ...]:
+    cb, cv, ct = _coarse_bytes(c.coarse)
+    return _coarse_item_from, (np.asarray(c.origin, np.float64).tobytes() + cb, cv, ct, c.row)
 
 
 class _Packer(pickle.Pickler):
-    """Pickles numpy arrays as raw bytes, dtype and shape, and records as field tuples.
+    """Pickles records with all their arrays in one byte string; other arrays as raw
+    bytes, dtype and shape; small records as field tuples.
 
     numpy's own reduction costs ~8 microseconds per array and a slotted dataclass's
-    ``__getstate__`` calls ``dataclasses.fields``; together they were most of the
-    spill cost. Loading gives read-only arrays.
+    ``__getstate__`` calls ``dataclasses.fields``; a feature record has a dozen arrays.
+    Loading gives read-only arrays (views of the record's bytes).
     """
 
     def reducer_override(self, obj: Any) -> Any:
         t = type(obj)
+        if t is FeatureMesh:
+            return _pack_mesh(obj)
+        if t is CoarseItem:
+            return _pack_coarse_item(obj)
         if t is np.ndarray and not obj.dtype.hasobject:
             return _array, (obj.tobytes(), obj.dtype.str, obj.shape)
         get = _FIELDS.get(t)
