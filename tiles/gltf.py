@@ -283,8 +283,9 @@ class GlbBuilder:
             acc["normalized"] = True
         if min_max:
             flat = arr.reshape(arr.shape[0], -1)
-            acc["min"] = [_num(x) for x in flat.min(axis=0)]
-            acc["max"] = [_num(x) for x in flat.max(axis=0)]
+            # column by column: numpy reduces a narrow axis 0 several times slower
+            acc["min"] = [_num(flat[:, k].min()) for k in range(flat.shape[1])]
+            acc["max"] = [_num(flat[:, k].max()) for k in range(flat.shape[1])]
         return self._append("accessors", acc)
 
     def add_indices(self, indices: npt.NDArray[Any]) -> int:
