@@ -111,15 +111,61 @@ class ConversionSummary:
 
 # -- pass 1 ----------------------------------------------------------------------------
 @dataclass(slots=True)
-class _Meta:
-    """The in-memory index entry of one spilled feature."""
+class _Block:
+    """Index entries of consecutive spilled features (one spill file), as arrays.
 
+    Attributes
+    ----------
+    path : the spill file.
+    origin : (k, 3) float64 ECEF origins.
+    values : (k, 3) float64 radius, detail error, ground height.
+    spans : (k, 4) int64 offset and length of the full record, then of the coarse one.
+    """
+
+    path: str
     origin: F64
-    radius: float
-    detail_error: float
-    ground_h: float
-    full: Where
-    coarse: Where
+    values: F64
+    spans: npt.NDArray[np.int64]
+
+
+class _Collect:
+    """Gathers the index entries, skips and counts of meshed features in order."""
+
+    def __init__(self) -> None:
+        self.origin: list[tuple[float, ...]] = []
+        self.values: list[tuple[float, float, float]] = []
+        self.spans: list[tuple[int, int, int, int]] = []
+        self.skipped: list[SkippedFeature] = []
+        self.lods: Counter[int] = Counter()
+        self.fallbacks = 0
+        self.objects = 0
+
+    def add(self, item: Any, full_at: int, coarse_at: int) -> None:
+        """A record from :func:`_mesh_chunk` written at these offsets, or a skip."""
+        if isinstance(item, SkippedFeature):
+            self.skipped.append(item)
+            return
+        full, coarse, origin, radius, derr, gh, used, fell, nobj, skips = item
+        self.origin.append(origin)
+        self.values.append((radius, derr, gh))
+        self.spans.append((full_at, len(full), coarse_at, len(coarse)))
+        self.lods[used] += 1
+        self.fallbacks += int(fell)
+        self.objects += nobj
+        self.skipped.extend(skips)
+
+    def block(self, path: str) -> _Block | None:
+        """The entries so far as one block (None when there are none); starts afresh."""
+        if not self.spans:
+            return None
+        out = _Block(
+            path,
+            np.array(self.origin, np.float64).reshape(-1, 3),
+            np.array(self.values, np.float64).reshape(-1, 3),
+            np.array(self.spans, np.int64).reshape(-1, 4),
+        )
+        self.origin, self.values, self.spans = [], [], []
+        return out
 
 
 def _array(data: bytes, dtype: str, shape: tuple[int, ...]) -> npt.NDArray[Any]:
@@ -253,7 +299,9 @@ def _dumps(obj: Any) -> bytes:
 def _mesh_chunk(
     features: list[Feature], lod: int | None, crs: str | None
 ) -> list[
-    tuple[bytes, bytes, F64, float, float, float, int, bool, int, list[SkippedFeature]]
+    tuple[
+        bytes, bytes, tuple[float, ...], float, float, float, int, bool, int, list[SkippedFeature]
+    ]
     | SkippedFeature
 ]:
     """Worker: features -> (record bytes, coarse bytes, index values) or skips."""
@@ -269,7 +317,7 @@ def _mesh_chunk(
             (
                 full,
                 coarse,
-                rec.origin,
+                tuple(rec.origin.tolist()),
                 rec.radius,
                 rec.detail_error,
                 rec.ground_h,
@@ -284,13 +332,17 @@ def _mesh_chunk(
 
 @dataclass(slots=True)
 class _RangeResult:
-    """What one byte range gave: index entries, reader skips and reader state.
+    """What one byte range gave: index block, skips, counts and reader state.
 
-    Lines in ``items`` and ``reader_skipped`` count from the range's first line.
+    Lines in ``skipped`` and ``reader_skipped`` count from the range's first line.
     """
 
-    items: list[Any] = field(default_factory=list)
+    block: _Block | None = None
+    skipped: list[SkippedFeature] = field(default_factory=list)
     reader_skipped: list[SkippedFeature] = field(default_factory=list)
+    lods: dict[int, int] = field(default_factory=dict)
+    fallbacks: int = 0
+    objects: int = 0
     count: int = 0
     anonymous: int = 0
     theme: str | None = None
@@ -301,23 +353,22 @@ class _RangeResult:
 def _convert_range(spec: ChunkSpec, lod: int | None, crs: str | None, spill: str) -> _RangeResult:
     """Worker: read, mesh and spill one byte range; one write of all its records."""
     reader = CityGMLReader.from_chunk(spec)
-    res = _RangeResult()
+    got = _Collect()
     blobs: list[bytes] = []
     pos = 0
+    count = 0
 
     def mesh(batch: list[Feature]) -> None:
-        nonlocal pos
+        nonlocal pos, count
         for item in _mesh_chunk(batch, lod, crs):
-            res.count += 1
+            count += 1
             if isinstance(item, SkippedFeature):
-                res.items.append(item)
+                got.add(item, 0, 0)
                 continue
-            full, coarse, *rest = item
+            full, coarse = item[0], item[1]
             blobs.append(full)
             blobs.append(coarse)
-            res.items.append(
-                ((spill, pos, len(full)), (spill, pos + len(full), len(coarse)), *rest)
-            )
+            got.add(item, pos, pos + len(full))
             pos += len(full) + len(coarse)
 
     batch: list[Feature] = []
@@ -334,11 +385,18 @@ def _convert_range(spec: ChunkSpec, lod: int | None, crs: str | None, spill: str
     if blobs:
         with open(spill, "wb") as fh:
             fh.write(b"".join(blobs))
-    res.reader_skipped = reader.skipped
-    res.anonymous = reader.anonymous
-    res.theme = reader.theme
-    res.newlines = reader.newlines
-    return res
+    return _RangeResult(
+        block=got.block(spill),
+        skipped=got.skipped,
+        reader_skipped=reader.skipped,
+        lods=dict(got.lods),
+        fallbacks=got.fallbacks,
+        objects=got.objects,
+        count=count,
+        anonymous=reader.anonymous,
+        theme=reader.theme,
+        newlines=reader.newlines,
+    )
 
 
 def _image_problem(s: SkippedFeature) -> bool:
@@ -419,30 +477,26 @@ class _Inline(Executor):
 
 @dataclass(slots=True)
 class _Pass1:
-    metas: list[_Meta] = field(default_factory=list)
+    blocks: list[_Block] = field(default_factory=list)
     skipped: list[SkippedFeature] = field(default_factory=list)
     reader_skipped: list[SkippedFeature] = field(default_factory=list)
     lods: Counter[int] = field(default_factory=Counter)
     fallbacks: int = 0
     objects: int = 0
 
+    @property
+    def count(self) -> int:
+        """Features spilled."""
+        return sum(len(b.spans) for b in self.blocks)
+
     def merge(self, other: _Pass1) -> None:
         """Append another file's results."""
-        self.metas.extend(other.metas)
+        self.blocks.extend(other.blocks)
         self.skipped.extend(other.skipped)
         self.reader_skipped.extend(other.reader_skipped)
         self.lods.update(other.lods)
         self.fallbacks += other.fallbacks
         self.objects += other.objects
-
-
-def _add_item(res: _Pass1, item: Any, full: Where, coarse: Where, lines: int) -> None:
-    _, _, origin, radius, derr, gh, used, fell, nobj, skips = item
-    res.metas.append(_Meta(origin, radius, derr, gh, full, coarse))
-    res.lods[used] += 1
-    res.fallbacks += int(fell)
-    res.objects += nobj
-    res.skipped.extend(_shift(s, lines) for s in skips)
 
 
 def _resolve_crs(definition: str | None, seen: set[str]) -> None:
@@ -465,14 +519,15 @@ def _pass1_stream(
 ) -> None:
     """The main process reads the file; batches of features go to the pool."""
     pending: deque[Future[Any]] = deque()
+    got = _Collect()
 
     def collect(fut: Future[Any]) -> None:
         items = fut.result()
         for item in items:
             if isinstance(item, SkippedFeature):
-                res.skipped.append(item)
+                got.add(item, 0, 0)
             else:
-                _add_item(res, item, spill.write(item[0]), spill.write(item[1]), 0)
+                got.add(item, spill.write(item[0])[1], spill.write(item[1])[1])
         bar.update(len(items))
 
     chunk: list[Feature] = []
@@ -488,6 +543,13 @@ def _pass1_stream(
         pending.append(pool.submit(_mesh_chunk, chunk, lod, crs))
     while pending:
         collect(pending.popleft())
+    block = got.block(str(spill.path))
+    if block is not None:
+        res.blocks.append(block)
+    res.skipped.extend(got.skipped)
+    res.lods.update(got.lods)
+    res.fallbacks += got.fallbacks
+    res.objects += got.objects
     res.reader_skipped.extend(reader.skipped)
 
 
@@ -533,11 +595,12 @@ def _pass1_ranges(
             return
         anonymous += got.anonymous
         theme = theme if theme is not None else got.theme
-        for item in got.items:
-            if isinstance(item, SkippedFeature):
-                part.skipped.append(_shift(item, lines))
-            else:
-                _add_item(part, item, item[0], item[1], lines)
+        if got.block is not None:
+            part.blocks.append(got.block)
+        part.skipped.extend(_shift(s, lines) for s in got.skipped)
+        part.lods.update(got.lods)
+        part.fallbacks += got.fallbacks
+        part.objects += got.objects
         for s in got.reader_skipped:
             if _image_problem(s):  # the stream reports each texture image once
                 if (s.id, s.reason) in images:
@@ -643,18 +706,28 @@ def _pass2(
 ) -> tuple[int, int]:
     from tqdm import tqdm
 
-    metas = p1.metas
-    origins = np.array([m.origin for m in metas])
-    radius = np.array([m.radius for m in metas])
-    derr = np.array([m.detail_error for m in metas])
-    sizes = np.array([m.full[2] for m in metas], np.int64)
-    shift = float(min(m.ground_h for m in metas)) if height_mode == "ground" else 0.0
+    blocks = p1.blocks
+    origins = np.concatenate([b.origin for b in blocks])
+    values = np.concatenate([b.values for b in blocks])
+    spans = np.concatenate([b.spans for b in blocks])
+    paths = [b.path for b in blocks]
+    block_of = np.repeat(np.arange(len(blocks)), [len(b.spans) for b in blocks])
+    radius = values[:, 0]
+    derr = values[:, 1]
+    sizes = spans[:, 1]
+    shift = float(values[:, 2].min()) if height_mode == "ground" else 0.0
     if shift:
         log.info("height mode ground: moving the model down by %.2f m", shift)
     centre_ecef = 0.5 * (origins.min(axis=0) + origins.max(axis=0))
     to_ecef = enu_to_ecef_matrix(centre_ecef)
     root_inv = ecef_to_enu_matrix(centre_ecef)
     centres = origins @ root_inv[:3, :3].T + root_inv[:3, 3]
+
+    def wheres(index: npt.NDArray[np.int64], col: int) -> list[Where]:
+        """Spill places of features ``index``: full records (col 0) or coarse (col 2)."""
+        at = spans[index, col : col + 2].tolist()
+        return [(paths[b], a, n) for b, (a, n) in zip(block_of[index].tolist(), at, strict=True)]
+
     root = build_quadtree(centres[:, :2], sizes, max_features=max_features, max_bytes=max_bytes)
     coarse_of = _coarse_selection(root, radius, max_coarse)
     geometric_errors(root, derr, radius, coarse_of)
@@ -665,14 +738,16 @@ def _pass2(
         name = f"tiles/t{node.address or 'r'}.glb"
         node.content = name
         if node.is_leaf:
-            wheres = [metas[i].full for i in node.features]
             futures[node.address] = pool.submit(
-                _write_leaf, wheres, root_inv, shift, str(work / name)
+                _write_leaf, wheres(node.features, 0), root_inv, shift, str(work / name)
             )
         else:
-            wheres = [metas[i].coarse for i in coarse_of[node.address]]
             futures[node.address] = pool.submit(
-                _write_coarse, wheres, root_inv, shift, str(work / name)
+                _write_coarse,
+                wheres(coarse_of[node.address], 2),
+                root_inv,
+                shift,
+                str(work / name),
             )
     total = 0
     bar = tqdm(total=len(nodes), desc="writing tiles", unit="tile", disable=not progress)
@@ -773,7 +848,7 @@ def convert(
     try:
         p1 = _pass1(inputs, pool, jobs, scratch, lod, crs, appearance_theme, bar, split)
         bar.close()
-        if not p1.metas:
+        if not p1.blocks:
             raise TilingError(
                 f"no feature with convertible geometry in {', '.join(str(p) for p in inputs)}"
             )
@@ -800,7 +875,7 @@ def convert(
         shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - t0
     summary = ConversionSummary(
-        features=len(p1.metas),
+        features=p1.count,
         objects=p1.objects,
         skipped=p1.reader_skipped + p1.skipped,
         tiles=tiles,
