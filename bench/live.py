@@ -58,11 +58,13 @@ def fanout(self, scenario, text):
     if '"type":"update"' not in text[:20] or len(subs) < 2:
         return
     async def drained():
-        while any(s.out for s in subs):
+        deadline = t0 + 60.0  # bounded: a stuck client ends the wait, not the bench
+        while any(s.out for s in subs) and time.perf_counter() < deadline:
             await asyncio.sleep(0)
         FAN.append(time.perf_counter() - t0)
     asyncio.get_running_loop().create_task(drained())
 Hub.fanout = fanout
+
 async def fan_stats(request):
     return web.json_response(FAN)
 async def main():
@@ -93,6 +95,11 @@ asyncio.run(main())
 """.replace("TOKEN", TOKEN)
 
 
+async def recv(ws: Any, timeout: float = 60.0) -> Any:
+    """One message, or TimeoutError: every wait of the benchmark is bounded."""
+    return await asyncio.wait_for(ws.recv(), timeout)
+
+
 def worker(url: str, scenario: str, n: int, edits: int, ready: Any, out: Any) -> None:
     """Open ``n`` subscribed clients; report per seq the latest receive time of all of them."""
 
@@ -111,7 +118,7 @@ def worker(url: str, scenario: str, n: int, edits: int, ready: Any, out: Any) ->
                     json.dumps({"type": "hello", "protocol": "greentwin/1", "token": TOKEN})
                 )
                 await ws.send(json.dumps({"type": "subscribe", "scenario": scenario}))
-                while json.loads(await ws.recv())["type"] != "snapshot":
+                while json.loads(await recv(ws))["type"] != "snapshot":
                     pass
                 conns.append(ws)
 
@@ -143,7 +150,7 @@ async def editor(
 ) -> dict[str, Any]:
     ws = await websockets.connect(url, compression=None)
     await ws.send(json.dumps({"type": "hello", "protocol": "greentwin/1", "token": TOKEN}))
-    await ws.recv()
+    await recv(ws)
     e2all: list[float] = []
     fan: list[float] = []
     cpu0 = server.cpu_times()
@@ -158,7 +165,7 @@ async def editor(
         }
         t0 = time.monotonic_ns()
         await ws.send(json.dumps({"type": "edit", "ref": str(i), "scenario": scenario, "op": op}))
-        ack = json.loads(await ws.recv())
+        ack = json.loads(await recv(ws))
         t_ack = time.monotonic_ns()
         assert ack["type"] == "ack" and ack["seq"] == i, ack
         last = 0
@@ -179,9 +186,9 @@ async def edit_to_overlay(url: str, scenario: str, edits: int) -> list[float]:
     """Seconds from each road edit to the update naming the new overlay versions."""
     ws = await websockets.connect(url, compression=None, max_size=2**24)
     await ws.send(json.dumps({"type": "hello", "protocol": "greentwin/1", "token": TOKEN}))
-    await ws.recv()
+    await recv(ws)
     await ws.send(json.dumps({"type": "subscribe", "scenario": scenario}))
-    while json.loads(await ws.recv())["type"] != "snapshot":
+    while json.loads(await recv(ws))["type"] != "snapshot":
         pass
     times: list[float] = []
     for i in range(1, edits + 1):
@@ -190,7 +197,7 @@ async def edit_to_overlay(url: str, scenario: str, edits: int) -> list[float]:
         t0 = time.perf_counter()
         await ws.send(json.dumps({"type": "edit", "ref": str(i), "scenario": scenario, "op": op}))
         while True:
-            msg = json.loads(await asyncio.wait_for(ws.recv(), 120))
+            msg = json.loads(await recv(ws, 120))
             if msg["type"] == "error":
                 raise RuntimeError(msg)
             if msg["type"] == "update" and msg["seq"] == i:
