@@ -27,6 +27,7 @@ __all__ = [
     "crown_grid",
     "footprints_from_features",
     "ground_factor_grid",
+    "point_in_rings",
     "rasterize_polygons",
 ]
 
@@ -180,7 +181,7 @@ class CrownRaster:
     density: F64
 
 
-def _point_in_rings(px: F64, py: F64, rings: Sequence[F64]) -> B:
+def point_in_rings(px: F64, py: F64, rings: Sequence[F64]) -> B:
     """Even-odd point-in-polygon test of points against rings (crossing number).
 
     Parameters
@@ -260,7 +261,7 @@ def rasterize_polygons(
         if rows.stop <= rows.start or cols.stop <= cols.start:
             continue
         gx, gy = np.meshgrid(xs[cols], ys[rows])
-        mask = _point_in_rings(gx.ravel(), gy.ravel(), list(rings)).reshape(gx.shape)
+        mask = point_in_rings(gx.ravel(), gy.ravel(), list(rings)).reshape(gx.shape)
         if not mask.any():
             continue
         sub = out[rows, cols]

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from greentwin.green_model.api import services_for_area
-from greentwin.kernels.raster import Grid
+from greentwin.kernels.raster import Grid, point_in_rings
 from greentwin.server.district import STOREY_M, BuildingInfo, District
 
 __all__ = [
@@ -131,22 +131,6 @@ class Indicators:
     green: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
-def _point_in_rings(px: F64, py: F64, rings: Sequence[F64]) -> B:
-    """Even-odd test of points against rings (holes included)."""
-    inside = np.zeros(px.shape, dtype=bool)
-    for ring in rings:
-        r = np.asarray(ring, dtype=np.float64)[:, :2]
-        if len(r) < 3:
-            continue
-        ax, ay = r[:, 0], r[:, 1]
-        bx, by = np.roll(ax, -1), np.roll(ay, -1)
-        straddle = (ay[None, :] > py[:, None]) != (by[None, :] > py[:, None])
-        dy = np.where(by == ay, 1.0, by - ay)
-        xcross = ax[None, :] + (py[:, None] - ay[None, :]) * (bx - ax)[None, :] / dy[None, :]
-        inside ^= (np.count_nonzero(straddle & (px[:, None] < xcross), axis=1) % 2).astype(bool)
-    return inside
-
-
 def _dilate(mask: B) -> B:
     """One-cell dilation with the 8-neighbourhood."""
     out = mask.copy()
@@ -180,7 +164,7 @@ def _facade_rings(grid: Grid, parts: Sequence[Any]) -> tuple[tuple[slice, slice]
     inside = np.zeros(gx.shape, dtype=bool)
     for p in parts:
         rings = [p.exterior, *p.interiors]
-        inside |= _point_in_rings(gx.ravel(), gy.ravel(), rings).reshape(gx.shape)
+        inside |= point_in_rings(gx.ravel(), gy.ravel(), rings).reshape(gx.shape)
     if not inside.any():
         c = np.mean(xy, axis=0)
         d = (gx - c[0]) ** 2 + (gy - c[1]) ** 2
