@@ -313,6 +313,19 @@ def build_records(
     poly_ground: list[bool] = []
     poly_roof: list[bool] = []
     any_tex = False
+    sem_keys: dict[str, MaterialKey] = {}
+    rings_append, ring_len_append, nrings_append = rings.append, ring_len.append, nrings.append
+    poly_pts_append, poly_tex_append, uv_rings_append = (
+        poly_pts.append,
+        poly_tex.append,
+        uv_rings.append,
+    )
+    poly_keys_append, poly_ground_append, poly_roof_append = (
+        poly_keys.append,
+        poly_ground.append,
+        poly_roof.append,
+    )
+    poly_surface_append, poly_object_append = poly_surface.append, poly_object.append
     for slot, feature in enumerate(features):
         chosen, fallback = choose_lod(feature, lod)
         if chosen is None:
@@ -338,32 +351,45 @@ def build_records(
         pend.append(item)
         surface_index: dict[tuple[int, str, str], int] = {}
         for p, o in zip(polys, pobj, strict=True):
-            rings.append(p.exterior)
-            n = len(p.exterior)
-            ring_len.append(n)
-            for hole in p.interiors:
-                rings.append(hole)
-                ring_len.append(len(hole))
-                n += len(hole)
-            nh = len(p.interiors)
-            nrings.append(1 + nh)
-            poly_pts.append(n)
-            tex = (
-                p.texture is not None
-                and p.uv is not None
-                and len(p.uv) == 1 + nh
-                and all(len(u) == ring_len[-1 - nh + j] for j, u in enumerate(p.uv))
-            )
-            poly_tex.append(tex)
+            ext = p.exterior
+            n = len(ext)
+            rings_append(ext)
+            ring_len_append(n)
+            st = p.surface_type
+            if p.interiors:
+                for hole in p.interiors:
+                    rings_append(hole)
+                    ring_len_append(len(hole))
+                    n += len(hole)
+                nh = len(p.interiors)
+            else:
+                nh = 0
+            nrings_append(1 + nh)
+            poly_pts_append(n)
+            if p.texture is None and p.material is None:  # the common case
+                tex = False
+                key = sem_keys.get(st)
+                if key is None:
+                    key = sem_keys[st] = ("sem", st)
+            else:
+                tex = (
+                    p.texture is not None
+                    and p.uv is not None
+                    and len(p.uv) == 1 + nh
+                    and all(len(u) == ring_len[-1 - nh + j] for j, u in enumerate(p.uv))
+                )
+                key = _material_key(p, tex)
+            poly_tex_append(tex)
             if tex and p.uv is not None:
                 any_tex = True
                 uv_rings.extend(p.uv)
-            else:
+            elif nh:
                 uv_rings.extend([None] * (1 + nh))
-            poly_keys.append(_material_key(p, tex))
-            st = p.surface_type
-            poly_ground.append(st == "GroundSurface")
-            poly_roof.append(st == "RoofSurface")
+            else:
+                uv_rings_append(None)
+            poly_keys_append(key)
+            poly_ground_append(st == "GroundSurface")
+            poly_roof_append(st == "RoofSurface")
             skey = (o, p.surface_id or p.id or "", st)
             sidx = surface_index.get(skey)
             if sidx is None:
@@ -372,9 +398,9 @@ def build_records(
                 item.surface_types.append(st)
                 item.surface_ids.append(skey[1])
                 item.surface_objects.append(o)
-            poly_surface.append(sidx)
-            poly_object.append(o)
-            poly_feat.append(fidx)
+            poly_surface_append(sidx)
+            poly_object_append(o)
+        poly_feat.extend([fidx] * len(polys))
     if not pend:
         return [x for x in out if x is not None]
 
@@ -387,14 +413,14 @@ def build_records(
     # reproject: source CRS -> lon/lat/h -> ECEF, one pyproj call per CRS
     defs = [p.definition for p in pend]
     if len(set(defs)) == 1:
-        geo = to_geodetic(defs[0], points)
+        geo, ecef = _reproject(defs[0], points)
     else:
         geo = np.zeros_like(points)
         def_of_point = np.asarray(defs)[point_feat]
         for d in sorted(set(defs)):
             sel = def_of_point == d
             geo[sel] = to_geodetic(d, points[sel])
-    ecef = geodetic_to_ecef(geo)
+        ecef = geodetic_to_ecef(geo)
     fpts = np.bincount(point_feat, minlength=nf)
     fstart = np.zeros(nf, np.int64)
     np.cumsum(fpts[:-1], out=fstart[1:])
@@ -561,11 +587,30 @@ def build_records(
     return [x for x in out if x is not None]
 
 
+def _reproject(definition: str, points: F64) -> tuple[F64, F64]:
+    """(lon/lat/h, ECEF) of source points, each distinct point transformed once.
+
+    Rings of a solid share their corners (each about three times), and pyproj costs
+    far more per point than finding the distinct ones (a sort of their bytes); equal
+    inputs give equal outputs, so the result is exactly that of transforming them all.
+    """
+    rows = np.ascontiguousarray(points, np.float64)
+    keys = rows.view(np.dtype((np.void, 24))).ravel()
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    if 4 * len(uniq) > 3 * len(keys):  # few repeats: not worth the gather
+        geo = to_geodetic(definition, rows)
+        return geo, geodetic_to_ecef(geo)
+    geo_u = to_geodetic(definition, uniq.view(np.float64).reshape(-1, 3))
+    inverse = inverse.ravel()
+    return geo_u[inverse], geodetic_to_ecef(geo_u)[inverse]
+
+
 _FAN = np.stack((np.zeros(14, np.int64), np.arange(1, 15), np.arange(2, 16)), axis=1)
 _QUAD = np.array([[0, 1, 2], [0, 2, 3]])
 _FAN32 = _FAN.astype(np.uint32)
 #: the two triangles of wall quad k (vertices 16 + 4k ..), for k = 0 .. 15
 _QUADS32 = (16 + 4 * np.arange(16)[:, None, None] + _QUAD).reshape(-1, 3).astype(np.uint32)
+_TRIS32 = np.concatenate((_FAN32, _QUADS32))
 _CIRCLE = (0.5 / np.cos(np.pi / 16)) * np.stack(
     (np.cos(_ANGLES + np.pi / 16), np.sin(_ANGLES + np.pi / 16)), axis=1
 )
@@ -590,8 +635,11 @@ def _prisms(support: F64, zmin: F64, zmax: F64, rots: F64) -> tuple[list[Coarse]
     Coincident vertices leave zero-length walls and zero-area top triangles, which are
     dropped; a footprint with no area becomes a 1 m wide 16-gon.
     """
-    rhs = np.stack((support, support[:, _NEXT]), axis=2)  # (f, 16, 2)
-    verts = np.einsum("kij,fkj->fki", _INV, rhs)
+    # the corner between supporting lines k and k + 1: _INV[k] @ (s_k, s_k+1)
+    s0, s1 = support, support[:, _NEXT]
+    verts = np.stack(
+        (_INV[:, 0, 0] * s0 + _INV[:, 0, 1] * s1, _INV[:, 1, 0] * s0 + _INV[:, 1, 1] * s1), axis=2
+    )
     nxt = verts[:, _NEXT]
     area = 0.5 * (verts[:, :, 0] * nxt[:, :, 1] - nxt[:, :, 0] * verts[:, :, 1]).sum(axis=1)
     flat = ~(area > 1e-4)
@@ -620,10 +668,11 @@ def _prisms(support: F64, zmin: F64, zmax: F64, rots: F64) -> tuple[list[Coarse]
     a = verts[:, _FAN[:, 1]] - verts[:, :1]
     b = verts[:, _FAN[:, 2]] - verts[:, :1]
     fan_ok = (a[:, :, 0] * b[:, :, 1] - a[:, :, 1] * b[:, :, 0]) > 1e-6
-    top_e = np.einsum("fni,fij->fnj", top, rots)
-    walls_e = np.einsum("fni,fij->fnj", walls.reshape(nf, 64, 3), rots).reshape(nf, 16, 4, 3)
+    # row vectors times the ENU-to-ECEF rotation (batched matmul is far faster than einsum)
+    top_e = np.matmul(top, rots)
+    walls_e = np.matmul(walls.reshape(nf, 64, 3), rots).reshape(nf, 16, 4, 3)
     up_e = rots[:, 2, :]
-    wn_e = np.einsum("fni,fij->fnj", wn, rots)
+    wn_e = np.matmul(wn, rots)
     # every prism's 16 top and 64 wall vertices; each keeps its top and its walls of
     # non-zero length, in order
     pos_all = np.concatenate((top_e, walls_e.reshape(nf, 64, 3)), axis=1).astype(np.float32)
@@ -631,10 +680,18 @@ def _prisms(support: F64, zmin: F64, zmax: F64, rots: F64) -> tuple[list[Coarse]
         (np.broadcast_to(up_e[:, None, :], (nf, 16, 3)), np.repeat(wn_e, 4, axis=1)), axis=1
     ).astype(np.float32)
     vmask = np.concatenate((np.ones((nf, 16), dtype=bool), np.repeat(wall_ok, 4, axis=1)), axis=1)
-    nwalls = wall_ok.sum(axis=1).tolist()
+    nwalls = wall_ok.sum(axis=1)
+    # triangles: the top's fan triangles of non-zero area, then two per kept wall (the
+    # kept walls' vertices are renumbered consecutively, so wall k uses slots < nwalls)
+    tmask = np.concatenate((fan_ok, np.arange(32) < 2 * nwalls[:, None]), axis=1)
+    tris = np.broadcast_to(_TRIS32, (nf, 46, 3))[tmask]
+    pos = pos_all[vmask]
+    nrm = nrm_all[vmask]
+    vend = np.cumsum(vmask.sum(axis=1)).tolist()
+    tend = np.cumsum(tmask.sum(axis=1)).tolist()
     out = []
-    for f in range(nf):
-        keep = vmask[f]
-        tris = np.concatenate((_FAN32[fan_ok[f]], _QUADS32[: 2 * nwalls[f]]))
-        out.append(Coarse(pos_all[f][keep], nrm_all[f][keep], tris))
+    v0 = t0 = 0
+    for v1, t1 in zip(vend, tend, strict=True):
+        out.append(Coarse(pos[v0:v1], nrm[v0:v1], tris[t0:t1]))
+        v0, t0 = v1, t1
     return out, np.where(flat, 0.0, area)
