@@ -25,6 +25,7 @@ from greentwin.citygml.namespaces import XLINK_HREF, split_tag
 __all__ = [
     "GeometryContext",
     "PendingRef",
+    "finish_rings",
     "parse_coordinates",
     "parse_geometry",
     "parse_implicit",
@@ -100,6 +101,10 @@ class GeometryContext:
     refs : unresolved surface references, in document order.
     problems : (object id, line, reason) for every polygon left out.
     owner : gml:id of the city object being parsed (for reports).
+    tokens : coordinate strings of rings whose numbers are not parsed yet (open rings,
+        3D, in document order); :func:`finish_rings` parses them in one call.
+    pending : (polygon, its list, owner, [(ring slot, first token, end token, ring
+        element)]) of polygons with such rings; slot -1 is the exterior.
     """
 
     id_attr: str
@@ -111,6 +116,10 @@ class GeometryContext:
     refs: list[PendingRef] = field(default_factory=list)
     problems: list[tuple[str, int, str]] = field(default_factory=list)
     owner: str = ""
+    tokens: list[str] = field(default_factory=list)
+    pending: list[tuple[Polygon, list[Polygon], str, list[tuple[int, int, int, Element]]]] = field(
+        default_factory=list
+    )
 
 
 def parse_coordinates(text: str | None, dim: int, *, ring: bool, swap: bool = False) -> F64 | str:
@@ -266,8 +275,9 @@ def _ring_text(ring: Element, dim: int) -> tuple[str | None, int] | str:
     return None, dim
 
 
-def _ring_points(ctx: GeometryContext, ring: Element) -> F64 | str:
-    """Open ring points of a LinearRing, or why it was rejected."""
+def _ring_points(ctx: GeometryContext, ring: Element) -> F64 | str | tuple[int, int]:
+    """Open ring points of a LinearRing, or why it was rejected, or (first, end) of
+    its coordinate strings appended to ``ctx.tokens`` (parsed by :func:`finish_rings`)."""
     first = ring[0] if len(ring) == 1 else None
     if first is not None and _RING_CHILD.get(first.tag) == _C_POSLIST:
         d = first.get("srsDimension")  # the common case: one posList
@@ -287,15 +297,9 @@ def _ring_points(ctx: GeometryContext, ring: Element) -> F64 | str:
                 del toks[n - 3 :]
                 p0, p1, p2 = toks[0:3], toks[3:6], toks[6:9]
                 if p0 != p1 and p1 != p2 and p0 != p2:
-                    try:
-                        flat = np.array(toks, dtype=np.float64)
-                    except ValueError:
-                        return "non-numeric coordinate value"
-                    # finite values whose squares overflow are rare: check them exactly
-                    if not isfinite(flat.dot(flat)) and not np.isfinite(flat).all():
-                        return "non-finite coordinate (NaN or infinity)"
-                    pts = flat.reshape(-1, 3)
-                    return pts[:, (1, 0, 2)] if ctx.swap else pts
+                    at = len(ctx.tokens)
+                    ctx.tokens += toks
+                    return at, at + n - 3
         return parse_coordinates(text, dim, ring=True, swap=ctx.swap)
     got = _ring_text(ring, ctx.dim)
     if isinstance(got, str):
@@ -304,14 +308,16 @@ def _ring_points(ctx: GeometryContext, ring: Element) -> F64 | str:
 
 
 def _parse_polygon(
-    ctx: GeometryContext, el: Element, stype: str, sid: str | None
-) -> Polygon | None:
+    ctx: GeometryContext, el: Element, stype: str, sid: str | None, out: list[Polygon]
+) -> None:
+    """Append the polygon ``el`` to ``out`` (or record why it was left out)."""
     id_attr = ctx.id_attr
     pid = el.get(id_attr)
     exterior: F64 | None = None
     interiors: list[F64] = []
     ring_ids: list[str | None] = []
     ext_id: str | None = None
+    later: list[tuple[int, int, int, Element]] | None = None
     for prop in el:
         rkind = _RING_PROP.get(prop.tag)
         if rkind is None:
@@ -328,13 +334,21 @@ def _parse_polygon(
             ctx.problems.append(
                 (ctx.owner, ring.sourceline or 0, f"polygon {pid or '(no id)'}: unsupported ring")
             )
-            return None
+            return
         arr = _ring_points(ctx, ring)
         if isinstance(arr, str):
             ctx.problems.append(
                 (ctx.owner, ring.sourceline or 0, f"polygon {pid or '(no id)'}: {arr}")
             )
-            return None
+            return
+        if rkind == _R_EXTERIOR and later:  # a later exterior replaces an earlier one
+            later = [r for r in later if r[0] >= 0]
+        if isinstance(arr, tuple):
+            slot = -1 if rkind == _R_EXTERIOR else len(interiors)
+            if later is None:
+                later = []
+            later.append((slot, arr[0], arr[1], ring))
+            arr = _NOT_YET
         if rkind == _R_EXTERIOR:
             exterior = arr
             ext_id = ring.get(id_attr)
@@ -345,13 +359,91 @@ def _parse_polygon(
         ctx.problems.append(
             (ctx.owner, el.sourceline or 0, f"polygon {pid or '(no id)'}: no exterior ring")
         )
-        return None
+        return
     poly = Polygon(exterior, interiors, pid, stype, sid)
+    if later:
+        ctx.pending.append((poly, out, ctx.owner, later))
     if pid:
         ctx.polygons[pid] = poly
         if ext_id is not None or ring_ids:
             ctx.ring_ids[pid] = [ext_id, *ring_ids]
-    return poly
+    out.append(poly)
+
+
+#: Placeholder of a ring whose coordinates :func:`finish_rings` fills in.
+_NOT_YET: Final[F64] = np.zeros((0, 3))
+
+
+def finish_rings(ctx: GeometryContext) -> None:
+    """Parse the coordinates of every pending ring in one call and fill them in.
+
+    A polygon with a non-numeric or non-finite value is taken out of every list it was
+    put in (its LoD list, aggregates, ids), and the reason is recorded, as if it had
+    been rejected while parsing.
+    """
+    pending = ctx.pending
+    if not pending:
+        return
+    tokens = ctx.tokens
+    flat: F64 | None
+    try:
+        flat = np.array(tokens, dtype=np.float64)
+    except ValueError:
+        flat = None
+    # finite values whose squares overflow are rare: then check them exactly
+    if flat is not None and (isfinite(flat.dot(flat)) or bool(np.isfinite(flat).all())):
+        pts = flat.reshape(-1, 3)
+        if ctx.swap:
+            pts = pts[:, (1, 0, 2)]
+        for poly, _out, _owner, rings in pending:
+            for slot, a, z, _ring in rings:
+                if slot < 0:
+                    poly.exterior = pts[a // 3 : z // 3]
+                else:
+                    poly.interiors[slot] = pts[a // 3 : z // 3]
+    else:
+        bad: set[int] = set()
+        for poly, _out, owner, rings in pending:
+            for slot, a, z, ring in rings:
+                got = _parse_open_ring(tokens[a:z], ctx.swap)
+                if isinstance(got, str):
+                    ctx.problems.append(
+                        (owner, ring.sourceline or 0, f"polygon {poly.id or '(no id)'}: {got}")
+                    )
+                    bad.add(id(poly))
+                    break
+                if slot < 0:
+                    poly.exterior = got
+                else:
+                    poly.interiors[slot] = got
+        if bad:
+            _drop(ctx, bad, {id(out): out for _p, out, _o, _r in pending})
+    pending.clear()
+    tokens.clear()
+
+
+def _parse_open_ring(tokens: list[str], swap: bool) -> F64 | str:
+    """(n, 3) points of 3D coordinate strings, or why they are not numbers."""
+    try:
+        flat = np.array(tokens, dtype=np.float64)
+    except ValueError:
+        return "non-numeric coordinate value"
+    if not np.isfinite(flat).all():
+        return "non-finite coordinate (NaN or infinity)"
+    pts = flat.reshape(-1, 3)
+    return pts[:, (1, 0, 2)] if swap else pts
+
+
+def _drop(ctx: GeometryContext, bad: set[int], outs: dict[int, list[Polygon]]) -> None:
+    """Take the polygons ``bad`` (by ``id``) out of their lists and of ``ctx``."""
+    for out in outs.values():
+        out[:] = [p for p in out if id(p) not in bad]
+    for gid, polys in ctx.aggregates.items():
+        if any(id(p) in bad for p in polys):
+            ctx.aggregates[gid] = [p for p in polys if id(p) not in bad]
+    for pid in [k for k, p in ctx.polygons.items() if id(p) in bad]:
+        del ctx.polygons[pid]
+        ctx.ring_ids.pop(pid, None)
 
 
 def _reverse(poly: Polygon) -> None:
@@ -386,9 +478,7 @@ def parse_geometry(
     if kind is None:
         kind = _geom_kind(tag)
     if kind == _G_POLYGON:
-        poly = _parse_polygon(ctx, el, stype, sid)
-        if poly is not None:
-            out.append(poly)
+        _parse_polygon(ctx, el, stype, sid, out)
         return
     if kind < _G_AGGREGATE:
         return
@@ -405,12 +495,11 @@ def parse_geometry(
             continue
         for child in prop:
             if _GEOM_KIND.get(child.tag) == _G_POLYGON:
-                poly = _parse_polygon(ctx, child, stype, sid)
-                if poly is not None:
-                    out.append(poly)
+                _parse_polygon(ctx, child, stype, sid, out)
             else:
                 parse_geometry(ctx, child, stype, sid, out)
     if kind == _G_ORIENTABLE and el.get("orientation") == "-":
+        finish_rings(ctx)  # reversal needs the points
         for poly in out[start:]:
             _reverse(poly)
     gid = el.get(ctx.id_attr)
@@ -497,6 +586,7 @@ def parse_implicit(
             local = GeometryContext(ctx.id_attr, False, ctx.dim, owner=ctx.owner)
             for geom in child:
                 parse_geometry(local, geom, "", None, prototype)
+            finish_rings(local)
             for owner, line, why in local.problems:
                 ctx.problems.append((owner, line, f"prototype {why}"))
             for gid, polys in local.aggregates.items():

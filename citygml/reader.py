@@ -36,7 +36,13 @@ from typing import IO, Any, Final
 
 from greentwin.citygml.appearance import AppearanceIndex, AppearanceParser, apply_appearance
 from greentwin.citygml.crs import axis_swap, parse_srs_name
-from greentwin.citygml.gml import GeometryContext, PendingRef, parse_geometry, parse_implicit
+from greentwin.citygml.gml import (
+    GeometryContext,
+    PendingRef,
+    finish_rings,
+    parse_geometry,
+    parse_implicit,
+)
 from greentwin.citygml.model import (
     SURFACE_TYPES,
     AttributeValue,
@@ -738,6 +744,7 @@ class CityGMLReader:
         local_app = self._local_app
         local_app.clear()
         feature = self._object(obj, ctx, crs, None, local_app, None)
+        finish_rings(ctx)
         ctx.owner = feature.id
         if ctx.refs:
             self._resolve(ctx)
