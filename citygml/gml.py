@@ -324,9 +324,9 @@ def _parse_polygon(
             rkind = _ring_prop(prop.tag)
         if rkind == _R_OTHER:
             continue
-        ring = next(iter(prop), None)
-        if ring is None:
+        if not len(prop):
             continue
+        ring = prop[0]
         is_ring = _LINEAR_RING.get(ring.tag)
         if is_ring is None:
             is_ring = _linear_ring(ring.tag)
@@ -492,6 +492,13 @@ def parse_geometry(
         href = prop.get(XLINK_HREF)
         if href is not None:
             ctx.refs.append(PendingRef(href, stype, sid, out, prop.sourceline or 0))
+            continue
+        if len(prop) == 1:  # the rule: an index is cheaper than an lxml iterator
+            child = prop[0]
+            if _GEOM_KIND.get(child.tag) == _G_POLYGON:
+                _parse_polygon(ctx, child, stype, sid, out)
+            else:
+                parse_geometry(ctx, child, stype, sid, out)
             continue
         for child in prop:
             if _GEOM_KIND.get(child.tag) == _G_POLYGON:

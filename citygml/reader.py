@@ -651,7 +651,11 @@ class CityGMLReader:
             self._prescan_appearances()
         invented = 0
         try:
-            for _ev, member in safe_iterparse(source, events=("end",), tag=MEMBER_TAGS):
+            # indentation between elements is dropped (the reader strips every text)
+            members = safe_iterparse(
+                source, events=("end",), tag=MEMBER_TAGS, remove_blank_text=True
+            )
+            for _ev, member in members:
                 for obj in member:
                     if not isinstance(obj.tag, str):
                         continue
@@ -848,8 +852,12 @@ class CityGMLReader:
             if kind == _K_IGNORE:
                 continue
             if kind == _K_BOUNDARY:
-                for surf in child:
-                    self._surface(surf, ctx, feature, app)
+                # one child is the rule: an index is cheaper than an lxml iterator
+                if len(child) == 1:
+                    self._surface(child[0], ctx, feature, app)
+                else:
+                    for surf in child:
+                        self._surface(surf, ctx, feature, app)
             elif kind == _K_GEOMETRY:
                 out = lods.get(lod)
                 if out is None:
@@ -935,8 +943,11 @@ class CityGMLReader:
                 if href is not None:
                     ctx.refs.append(_ref(href, stype, sid, out, prop))
                     continue
-                for geom in prop:
-                    parse_geometry(ctx, geom, stype, sid, out)
+                if len(prop) == 1:
+                    parse_geometry(ctx, prop[0], stype, sid, out)
+                else:
+                    for geom in prop:
+                        parse_geometry(ctx, geom, stype, sid, out)
             elif kind == _K_BOUNDARY or ploc in _SURFACE_NESTING:
                 for sub in prop:
                     if isinstance(sub.tag, str):

@@ -154,7 +154,11 @@ def xml_error(path: Path, exc: etree.XMLSyntaxError | etree.LxmlError) -> Except
 
 
 def safe_iterparse(
-    path: Path | IO[bytes], *, events: Sequence[str] = ("end",), tag: Sequence[str] | None = None
+    path: Path | IO[bytes],
+    *,
+    events: Sequence[str] = ("end",),
+    tag: Sequence[str] | None = None,
+    remove_blank_text: bool = False,
 ) -> Iterator[tuple[str, Any]]:
     """lxml ``iterparse`` with every network, DTD and entity feature switched off.
 
@@ -162,6 +166,8 @@ def safe_iterparse(
     ----------
     path : the XML file (or a binary stream); :func:`check_prolog` should have passed.
     events, tag : as for :func:`lxml.etree.iterparse`.
+    remove_blank_text : drop whitespace-only text between elements (indentation); the
+        tree is smaller and faster to build. Text of elements without children stays.
     """
     return etree.iterparse(  # type: ignore[no-any-return]
         str(path) if isinstance(path, Path) else path,
@@ -174,5 +180,6 @@ def safe_iterparse(
         huge_tree=False,
         remove_comments=True,
         remove_pis=True,
+        remove_blank_text=remove_blank_text,
         recover=False,
     )
