@@ -591,18 +591,50 @@ def _reproject(definition: str, points: F64) -> tuple[F64, F64]:
     """(lon/lat/h, ECEF) of source points, each distinct point transformed once.
 
     Rings of a solid share their corners (each about three times), and pyproj costs
-    far more per point than finding the distinct ones (a sort of their bytes); equal
-    inputs give equal outputs, so the result is exactly that of transforming them all.
+    far more per point than finding the distinct ones; equal inputs give equal
+    outputs, so the result is exactly that of transforming them all.
     """
     rows = np.ascontiguousarray(points, np.float64)
-    keys = rows.view(np.dtype((np.void, 24))).ravel()
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    if 4 * len(uniq) > 3 * len(keys):  # few repeats: not worth the gather
+    uniq, inverse = _distinct_rows(rows)
+    if 4 * len(uniq) > 3 * len(rows):  # few repeats: not worth the gather
         geo = to_geodetic(definition, rows)
         return geo, geodetic_to_ecef(geo)
-    geo_u = to_geodetic(definition, uniq.view(np.float64).reshape(-1, 3))
-    inverse = inverse.ravel()
+    geo_u = to_geodetic(definition, uniq)
     return geo_u[inverse], geodetic_to_ecef(geo_u)[inverse]
+
+
+_K1, _K2, _SHIFT = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(29)
+
+
+def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    out: npt.NDArray[np.uint64] = (x ^ (x >> _SHIFT)) * _K2
+    return out
+
+
+def _distinct_rows(rows: F64) -> tuple[F64, npt.NDArray[np.int64]]:
+    """Distinct rows of (n, 3) float64 and, per row, its index among them.
+
+    Sorts a 64-bit hash of each row's bits (much cheaper than sorting the rows), then
+    checks that the rows rebuilt from the distinct ones equal the input; on a hash
+    collision it sorts the rows' bytes instead.
+    """
+    if not len(rows):
+        return rows, np.zeros(0, np.int64)
+    bits = rows.view(np.uint64)
+    h = _mix(_mix(_mix(bits[:, 0] * _K1) + bits[:, 1]) + bits[:, 2])
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    first = np.zeros(len(hs), dtype=bool)
+    first[0] = True
+    np.not_equal(hs[1:], hs[:-1], out=first[1:])
+    inverse = np.zeros(len(rows), np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    uniq = rows[order[first]]
+    if np.array_equal(uniq[inverse], rows):
+        return uniq, inverse
+    keys = rows.view(np.dtype((np.void, 24))).ravel()
+    u, inv = np.unique(keys, return_inverse=True)
+    return u.view(np.float64).reshape(-1, 3), inv.ravel().astype(np.int64)
 
 
 _FAN = np.stack((np.zeros(14, np.int64), np.arange(1, 15), np.arange(2, 16)), axis=1)
