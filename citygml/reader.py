@@ -24,7 +24,6 @@ a file that is not XML, not CityGML, truncated or unsafe stops with
 
 from __future__ import annotations
 
-import io
 import logging
 import mmap
 import os
@@ -32,7 +31,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 from greentwin.citygml.appearance import AppearanceIndex, AppearanceParser, apply_appearance
 from greentwin.citygml.crs import axis_swap, parse_srs_name
@@ -63,7 +62,7 @@ from greentwin.citygml.namespaces import (
     split_tag,
     version_from_namespaces,
 )
-from greentwin.citygml.xmlsafe import check_prolog, safe_iterparse, xml_error
+from greentwin.citygml.xmlsafe import check_prolog, safe_fromstring, safe_iterparse, xml_error
 from greentwin.core.errors import CityGMLError, CRSError, InputFileError
 from lxml import etree
 
@@ -636,7 +635,7 @@ class CityGMLReader:
         CRSError
             Neither the document nor the override names a CRS.
         """
-        source: Path | IO[bytes] = self.path
+        doc: bytes | None = None
         spec = self._chunk
         if spec is not None:
             with self.path.open("rb") as fh:
@@ -645,16 +644,24 @@ class CityGMLReader:
             if _APPEARANCE_MEMBER in data:
                 raise ChunkFallback(f"{self.path}: {_GLOBAL_APPEARANCES}")
             self.newlines = data.count(b"\n")
-            source = io.BytesIO(b"".join((spec.head, data, spec.tail)))
+            doc = b"".join((spec.head, data, spec.tail))
             del data
         elif _has_bytes(self.path, b"appearanceMember"):
             self._prescan_appearances()
         invented = 0
         try:
             # indentation between elements is dropped (the reader strips every text)
-            members = safe_iterparse(
-                source, events=("end",), tag=MEMBER_TAGS, remove_blank_text=True
-            )
+            members: Iterator[tuple[str, Element]]
+            if doc is not None:
+                # a byte range is small: one parse of the whole range, then the same
+                # member events over the tree (cheaper than parsing incrementally)
+                root = safe_fromstring(doc, remove_blank_text=True)
+                doc = None
+                members = etree.iterwalk(root, events=("end",), tag=MEMBER_TAGS)
+            else:
+                members = safe_iterparse(
+                    self.path, events=("end",), tag=MEMBER_TAGS, remove_blank_text=True
+                )
             for _ev, member in members:
                 for obj in member:
                     if not isinstance(obj.tag, str):

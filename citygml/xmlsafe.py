@@ -21,7 +21,7 @@ from typing import IO, Any
 from greentwin.core.errors import InputFileError, UnsafeInputError
 from lxml import etree
 
-__all__ = ["check_prolog", "safe_iterparse", "xml_error"]
+__all__ = ["check_prolog", "safe_fromstring", "safe_iterparse", "xml_error"]
 
 #: Longest prolog (XML declaration, comments, processing instructions, DOCTYPE) read
 #: before giving up; real files have a few kilobytes at most.
@@ -183,3 +183,22 @@ def safe_iterparse(
         remove_blank_text=remove_blank_text,
         recover=False,
     )
+
+
+def safe_fromstring(data: bytes, *, remove_blank_text: bool = False) -> Any:
+    """Parse a whole (small) document with the settings of :func:`safe_iterparse`.
+
+    Returns the root element; raises :class:`lxml.etree.XMLSyntaxError` as lxml does.
+    """
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        remove_blank_text=remove_blank_text,
+        recover=False,
+    )
+    return etree.fromstring(data, parser)
