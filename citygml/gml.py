@@ -318,7 +318,8 @@ def _parse_polygon(
     ring_ids: list[str | None] = []
     ext_id: str | None = None
     later: list[tuple[int, int, int, Element]] | None = None
-    for prop in el:
+    # one child (the exterior) is the rule: a tuple is cheaper than an lxml iterator
+    for prop in (el[0],) if len(el) == 1 else el:
         rkind = _RING_PROP.get(prop.tag)
         if rkind is None:
             rkind = _ring_prop(prop.tag)
@@ -483,7 +484,7 @@ def parse_geometry(
     if kind < _G_AGGREGATE:
         return
     start = len(out)
-    for prop in el:
+    for prop in (el[0],) if len(el) == 1 else el:
         member = _MEMBER_PROP.get(prop.tag)
         if member is None:
             member = _member_prop(prop.tag)

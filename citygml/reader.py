@@ -663,7 +663,7 @@ class CityGMLReader:
                     self.path, events=("end",), tag=MEMBER_TAGS, remove_blank_text=True
                 )
             for _ev, member in members:
-                for obj in member:
+                for obj in (member[0],) if len(member) == 1 else member:
                     if not isinstance(obj.tag, str):
                         continue
                     anonymous_before = self._anonymous
@@ -938,7 +938,8 @@ class CityGMLReader:
         sid = surf.get(self._id_attr)
         lods = feature.lods
         kinds = _KIND_BY_TAG
-        for prop in surf:
+        # one child is common: a tuple is cheaper to loop over than an lxml iterator
+        for prop in (surf[0],) if len(surf) == 1 else surf:
             tag = prop.tag
             hit = kinds.get(tag)
             kind, lod, _, ploc = hit if hit is not None else _kind(tag)
