@@ -83,7 +83,18 @@ def _safe_name(name: str, taken: set[str]) -> str:
     return safe
 
 
-def _columns(rows: Sequence[dict[str, AttributeValue | None]]) -> list[Column]:
+def _by_column(rows: Sequence[dict[str, AttributeValue | None]]) -> dict[str, list[Any]]:
+    """Column name -> values (None where a row lacks it); the base columns first, then
+    the others in the order they are first met."""
+    by: dict[str, list[Any]] = {}
+    first = tuple(rows[0]) if rows else ()
+    if all(tuple(row) == first for row in rows):  # the same keys in every row: transpose
+        columns = zip(*(row.values() for row in rows), strict=True)
+        by = dict(zip(first, map(list, columns), strict=True))
+        for key in BASE_COLUMNS:
+            if key not in by:
+                by[key] = [None] * len(rows)
+        return {**{k: by[k] for k in BASE_COLUMNS}, **by}
     keys: list[str] = list(BASE_COLUMNS)
     seen = set(keys)
     for row in rows:
@@ -91,10 +102,13 @@ def _columns(rows: Sequence[dict[str, AttributeValue | None]]) -> list[Column]:
             if k not in seen:
                 seen.add(k)
                 keys.append(k)
+    return {key: [row.get(key) for row in rows] for key in keys}
+
+
+def _columns(rows: Sequence[dict[str, AttributeValue | None]]) -> list[Column]:
     taken: set[str] = set()
     cols: list[Column] = []
-    for key in keys:
-        values = [row.get(key) for row in rows]
+    for key, values in _by_column(rows).items():
         name = _safe_name(key, taken)
         desc = None if name == key else key
         types = set(map(type, values))
