@@ -28,6 +28,7 @@ from greentwin.core import TilingError
 from greentwin.tiles.geodesy import WGS84_E2
 from greentwin.tiles.gltf import ARRAY_BUFFER, Column, GlbBuilder, feature_ids_extension, zup_to_yup
 from greentwin.tiles.mesh import SEMANTIC_COLOURS, Coarse, FeatureMesh, MaterialKey
+from greentwin.tiles.records import CoarseBatch, LeafBatch, coarse_batch_of, leaf_batch_of
 
 __all__ = ["CoarseItem", "TileContent", "build_tile"]
 
@@ -248,8 +249,8 @@ def _material(b: GlbBuilder, key: MaterialKey, textures: _Textures) -> tuple[int
 
 
 def build_tile(
-    meshes: Sequence[FeatureMesh],
-    coarse: Sequence[CoarseItem],
+    meshes: Sequence[FeatureMesh] | LeafBatch,
+    coarse: Sequence[CoarseItem] | CoarseBatch,
     root_inv: F64,
     shift: float,
 ) -> TileContent:
@@ -257,8 +258,9 @@ def build_tile(
 
     Parameters
     ----------
-    meshes : full features (leaf tiles); empty for coarse tiles.
-    coarse : coarse items (parent tiles); empty for leaf tiles.
+    meshes : full features (leaf tiles), as meshes or as a batch decoded from spill
+        records; empty for coarse tiles.
+    coarse : coarse items (parent tiles), as items or as a batch; empty for leaf tiles.
     root_inv : (4, 4) float64 ECEF -> root ENU matrix.
     shift : metres to move every feature down along its local vertical
         (``--height-mode ground``); 0 otherwise.
@@ -284,24 +286,26 @@ def build_tile(
     surf_types: list[str] = []
     surf_ids: list[str] = []
     surf_objs: list[npt.NDArray[np.uint32]] = []
-    if meshes:
-        parts = _leaf_parts(meshes, bases, rot, rows, surf_types, surf_ids, surf_objs)
-    elif coarse:
-        rows.extend(c.row for c in coarse)
-        counts = np.array([len(c.coarse.positions) for c in coarse], np.int64)
-        starts = np.zeros(len(coarse), np.int64)
+    if isinstance(meshes, LeafBatch) or meshes:
+        leaves = meshes if isinstance(meshes, LeafBatch) else leaf_batch_of(meshes)
+        parts = _leaf_parts(leaves, bases, rot, rows, surf_types, surf_ids, surf_objs)
+    elif isinstance(coarse, CoarseBatch) or coarse:
+        blocks = (
+            coarse
+            if isinstance(coarse, CoarseBatch)
+            else coarse_batch_of(
+                [c.origin for c in coarse], [c.coarse for c in coarse], [c.row for c in coarse]
+            )
+        )
+        rows.extend(blocks.rows)
+        counts = blocks.counts
+        starts = np.zeros(len(counts), np.int64)
         np.cumsum(counts[:-1], out=starts[1:])
-        base = np.repeat(bases(np.array([c.origin for c in coarse])), counts, axis=0)
-        pos_all = (
-            np.concatenate([c.coarse.positions for c in coarse]).astype(np.float64) @ rot.T + base
-        )
-        nrm_all = np.concatenate([c.coarse.normals for c in coarse]) @ rot.T
-        fid_all = np.repeat(np.arange(len(coarse), dtype=np.uint32), counts)
-        tri_counts = [len(c.coarse.triangles) for c in coarse]
-        tris_all = (
-            np.concatenate([c.coarse.triangles for c in coarse])
-            + np.repeat(starts, tri_counts).astype(np.uint32)[:, None]
-        )
+        base = np.repeat(bases(blocks.origins), counts, axis=0)
+        pos_all = blocks.positions.astype(np.float64) @ rot.T + base
+        nrm_all = blocks.normals @ rot.T
+        fid_all = np.repeat(np.arange(len(counts), dtype=np.uint32), counts)
+        tris_all = blocks.triangles + np.repeat(starts, blocks.tcounts).astype(np.uint32)[:, None]
         parts = [(("sem", "coarse"), pos_all, nrm_all, None, fid_all, None, tris_all)]
     all_pos = np.concatenate([p[1] for p in parts])
     lo, hi = _bounds(all_pos)
@@ -375,7 +379,7 @@ def build_tile(
 
 
 def _leaf_parts(
-    meshes: Sequence[FeatureMesh],
+    leaves: LeafBatch,
     bases: Any,
     rot: F64,
     rows: list[dict[str, AttributeValue | None]],
@@ -389,52 +393,43 @@ def _leaf_parts(
     uv (or None), object ids, surface ids and triangles local to the material; within a
     material the features keep their order. Fills the object and surface tables.
     """
-    n = len(meshes)
-    counts = np.fromiter((len(m.positions) for m in meshes), np.int64, n)
-    tcounts = np.fromiter((len(m.triangles) for m in meshes), np.int64, n)
+    counts, tcounts = leaves.counts, leaves.tcounts
+    n = len(counts)
     vstart = np.zeros(n, np.int64)
     np.cumsum(counts[:-1], out=vstart[1:])
     tstart = np.zeros(n, np.int64)
     np.cumsum(tcounts[:-1], out=tstart[1:])
-    base = np.repeat(bases(np.array([m.origin for m in meshes])), counts, axis=0)
-    pos_all = np.concatenate([m.positions for m in meshes]).astype(np.float64) @ rot.T + base
-    nrm_all = np.concatenate([m.normals for m in meshes]) @ rot.T
+    base = np.repeat(bases(leaves.origins), counts, axis=0)
+    pos_all = leaves.positions.astype(np.float64) @ rot.T + base
+    nrm_all = leaves.normals @ rot.T
+    nobj = np.fromiter(map(len, leaves.objects), np.int64, n)
     obj0s = np.zeros(n, np.int64)
+    np.cumsum(nobj[:-1], out=obj0s[1:])
     surf0s = np.zeros(n, np.int64)
+    np.cumsum(leaves.scounts[:-1], out=surf0s[1:])
+    for objs in leaves.objects:
+        rows.extend(objs)
+    surf_types.extend(leaves.surface_types)
+    surf_ids.extend(leaves.surface_ids)
+    surf_objs.append(leaves.surface_objects + np.repeat(obj0s, leaves.scounts).astype(np.uint32))
     key_id: dict[MaterialKey, int] = {}
     g_key: list[int] = []
     g_mesh: list[int] = []
     g_span: list[int] = []  # v0, v1, t0, t1 per group, flat
-    any_uv = False
-    for i, m in enumerate(meshes):
-        obj0s[i] = len(rows)
-        surf0s[i] = len(surf_types)
-        rows.extend(m.objects)
-        surf_types.extend(m.surface_types)
-        surf_ids.extend(m.surface_ids)
-        surf_objs.append(m.surface_objects + np.uint32(obj0s[i]))
-        any_uv = any_uv or m.uv is not None
-        for key, t0, t1, v0, v1 in m.groups:
+    for i, groups in enumerate(leaves.groups):
+        for key, t0, t1, v0, v1 in groups:
             k = key_id.get(key)
             if k is None:
                 k = key_id[key] = len(key_id)
             g_key.append(k)
             g_mesh.append(i)
             g_span += (v0, v1, t0, t1)
-    vobj_all = np.concatenate([m.vertex_object for m in meshes]).astype(np.uint32) + np.repeat(
-        obj0s, counts
-    ).astype(np.uint32)
-    vsurf_all = np.concatenate([m.vertex_surface for m in meshes]) + np.repeat(
-        surf0s, counts
-    ).astype(np.uint32)
-    uv_all = None
-    if any_uv:
-        uv_all = np.concatenate(
-            [np.zeros((len(m.positions), 2), np.float32) if m.uv is None else m.uv for m in meshes]
-        )
+    vobj_all = leaves.vertex_object.astype(np.uint32) + np.repeat(obj0s, counts).astype(np.uint32)
+    vsurf_all = leaves.vertex_surface + np.repeat(surf0s, counts).astype(np.uint32)
+    uv_all = leaves.uv
     if not g_key:
         return []
-    tri_all = np.concatenate([m.triangles for m in meshes]).astype(np.int64)
+    tri_all = leaves.triangles.astype(np.int64)
     # groups in material order (stable: features keep their order within a material)
     gk = np.asarray(g_key, np.int64)
     gm = np.asarray(g_mesh, np.int64)

@@ -15,13 +15,9 @@ Everything is written into a temporary folder beside ``out_dir`` that replaces
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
 import logging
-import operator
 import os
-import pickle
 import shutil
 import tempfile
 import time
@@ -37,9 +33,10 @@ import numpy.typing as npt
 from greentwin.citygml.model import Feature, SkippedFeature
 from greentwin.citygml.reader import ChunkFallback, ChunkSpec, CityGMLReader
 from greentwin.core import TilingError
-from greentwin.tiles.content import CoarseItem, build_tile
+from greentwin.tiles.content import build_tile
 from greentwin.tiles.geodesy import ecef_to_enu_matrix, enu_to_ecef_matrix, transformer_for
-from greentwin.tiles.mesh import Coarse, FeatureMesh, build_records
+from greentwin.tiles.mesh import build_records
+from greentwin.tiles.records import coarse_batch, coarse_record, leaf_batch, leaf_record
 from greentwin.tiles.tileset import Node, build_quadtree, geometric_errors, tileset_json
 
 __all__ = ["ConversionSummary", "HeightMode", "convert"]
@@ -58,7 +55,7 @@ MIN_RANGE_BYTES = 256 * 1024
 MAX_RANGE_BYTES = 4 * 1024 * 1024
 RANGES_PER_JOB = 8
 
-#: (spill file, offset, length) of one pickled record.
+#: (spill file, offset, length) of one spill record (see greentwin.tiles.records).
 Where = tuple[str, int, int]
 
 
@@ -168,134 +165,6 @@ class _Collect:
         return out
 
 
-def _array(data: bytes, dtype: str, shape: tuple[int, ...]) -> npt.NDArray[Any]:
-    return np.frombuffer(data, dtype).reshape(shape)
-
-
-#: Record classes pickled as their constructor and field values.
-_FIELDS: dict[type, Any] = {
-    cls: operator.attrgetter(*(f.name for f in dataclasses.fields(cls)))
-    for cls in (Coarse, SkippedFeature)
-}
-_F4, _U4, _U2 = np.dtype("<f4"), np.dtype("<u4"), np.dtype("<u2")
-
-
-def _coarse_bytes(c: Coarse) -> tuple[bytes, int, int]:
-    return (
-        c.positions.tobytes() + c.normals.tobytes() + c.triangles.tobytes(),
-        len(c.positions),
-        len(c.triangles),
-    )
-
-
-def _coarse_view(blob: bytes, at: int, nv: int, nt: int) -> tuple[Coarse, int]:
-    """The Coarse stored at byte ``at`` of ``blob`` (read-only views), and the end offset."""
-    pos = np.frombuffer(blob, _F4, 3 * nv, at).reshape(nv, 3)
-    at += 12 * nv
-    nrm = np.frombuffer(blob, _F4, 3 * nv, at).reshape(nv, 3)
-    at += 12 * nv
-    tri = np.frombuffer(blob, _U4, 3 * nt, at).reshape(nt, 3)
-    return Coarse(pos, nrm, tri), at + 12 * nt
-
-
-def _mesh_from(
-    blob: bytes, counts: tuple[int, int, int, int, int, bool], rest: tuple[Any, ...]
-) -> FeatureMesh:
-    """Rebuild a :class:`FeatureMesh` packed by :func:`_pack_mesh` (arrays are views)."""
-    nv, nt, ns, cv, ct, has_uv = counts
-    origin = np.frombuffer(blob, np.float64, 3, 0)
-    at = 24
-    positions = np.frombuffer(blob, _F4, 3 * nv, at).reshape(nv, 3)
-    at += 12 * nv
-    normals = np.frombuffer(blob, _F4, 3 * nv, at).reshape(nv, 3)
-    at += 12 * nv
-    uv = None
-    if has_uv:
-        uv = np.frombuffer(blob, _F4, 2 * nv, at).reshape(nv, 2)
-        at += 8 * nv
-    triangles = np.frombuffer(blob, _U4, 3 * nt, at).reshape(nt, 3)
-    at += 12 * nt
-    vertex_surface = np.frombuffer(blob, _U4, nv, at)
-    at += 4 * nv
-    surface_objects = np.frombuffer(blob, _U4, ns, at)
-    at += 4 * ns
-    coarse, at = _coarse_view(blob, at, cv, ct)
-    vertex_object = np.frombuffer(blob, _U2, nv, at)
-    (mid, groups, objects, stypes, sids, radius, height, derr, ground_h, lod, fell, skipped) = rest
-    return FeatureMesh(
-        mid, origin, positions, normals, uv, triangles, groups, vertex_object, vertex_surface,
-        objects, stypes, sids, surface_objects, coarse, radius, height, derr, ground_h, lod,
-        fell, skipped,
-    )  # fmt: skip
-
-
-def _pack_mesh(m: FeatureMesh) -> tuple[Any, ...]:
-    """One byte string for all arrays of a record (4-byte aligned, the uint16 last)."""
-    cb, cv, ct = _coarse_bytes(m.coarse)
-    parts = [
-        np.asarray(m.origin, np.float64).tobytes(),
-        m.positions.astype(_F4, copy=False).tobytes(),
-        m.normals.astype(_F4, copy=False).tobytes(),
-    ]
-    if m.uv is not None:
-        parts.append(m.uv.astype(_F4, copy=False).tobytes())
-    parts += [
-        m.triangles.astype(_U4, copy=False).tobytes(),
-        m.vertex_surface.astype(_U4, copy=False).tobytes(),
-        m.surface_objects.astype(_U4, copy=False).tobytes(),
-        cb,
-        m.vertex_object.astype(_U2, copy=False).tobytes(),
-    ]
-    counts = (
-        len(m.positions), len(m.triangles), len(m.surface_objects), cv, ct, m.uv is not None,
-    )  # fmt: skip
-    rest = (
-        m.id, m.groups, m.objects, m.surface_types, m.surface_ids, m.radius, m.height,
-        m.detail_error, m.ground_h, m.lod, m.fallback, m.skipped,
-    )  # fmt: skip
-    return _mesh_from, (b"".join(parts), counts, rest)
-
-
-def _coarse_item_from(blob: bytes, nv: int, nt: int, row: dict[str, Any]) -> CoarseItem:
-    """Rebuild a :class:`CoarseItem` packed by :func:`_pack_coarse_item`."""
-    coarse, _ = _coarse_view(blob, 24, nv, nt)
-    return CoarseItem(np.frombuffer(blob, np.float64, 3, 0), coarse, row)
-
-
-def _pack_coarse_item(c: CoarseItem) -> tuple[Any, ...]:
-    cb, cv, ct = _coarse_bytes(c.coarse)
-    return _coarse_item_from, (np.asarray(c.origin, np.float64).tobytes() + cb, cv, ct, c.row)
-
-
-class _Packer(pickle.Pickler):
-    """Pickles records with all their arrays in one byte string; other arrays as raw
-    bytes, dtype and shape; small records as field tuples.
-
-    numpy's own reduction costs ~8 microseconds per array and a slotted dataclass's
-    ``__getstate__`` calls ``dataclasses.fields``; a feature record has a dozen arrays.
-    Loading gives read-only arrays (views of the record's bytes).
-    """
-
-    def reducer_override(self, obj: Any) -> Any:
-        t = type(obj)
-        if t is FeatureMesh:
-            return _pack_mesh(obj)
-        if t is CoarseItem:
-            return _pack_coarse_item(obj)
-        if t is np.ndarray and not obj.dtype.hasobject:
-            return _array, (obj.tobytes(), obj.dtype.str, obj.shape)
-        get = _FIELDS.get(t)
-        if get is not None:
-            return t, get(obj)
-        return NotImplemented
-
-
-def _dumps(obj: Any) -> bytes:
-    buf = io.BytesIO()
-    _Packer(buf, protocol=5).dump(obj)
-    return buf.getvalue()
-
-
 def _mesh_chunk(
     features: list[Feature], lod: int | None, crs: str | None
 ) -> list[
@@ -310,9 +179,9 @@ def _mesh_chunk(
         if isinstance(rec, SkippedFeature):
             out.append(rec)
             continue
-        skips, rec.skipped = rec.skipped, []  # lines are fixed by the caller, not pickled
-        full = _dumps(rec)
-        coarse = _dumps(CoarseItem(rec.origin, rec.coarse, rec.objects[0]))
+        skips = rec.skipped  # their lines are fixed by the caller
+        full = leaf_record(rec)
+        coarse = coarse_record(rec.origin, rec.coarse, rec.objects[0])
         out.append(
             (
                 full,
@@ -409,7 +278,7 @@ def _shift(s: SkippedFeature, lines: int) -> SkippedFeature:
 
 
 class _Spill:
-    """Append-only temporary file of pickled records."""
+    """Append-only temporary file of spill records."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -427,9 +296,9 @@ class _Spill:
         self._fh.close()
 
 
-def _load(wheres: list[Where]) -> list[Any]:
-    """Unpickle records from the spill files, in the order given."""
-    out: list[Any] = []
+def _read(wheres: list[Where]) -> list[bytes]:
+    """Records from the spill files, in the order given."""
+    out: list[bytes] = []
     handles: dict[str, Any] = {}
     try:
         for name, at, n in wheres:
@@ -437,7 +306,7 @@ def _load(wheres: list[Where]) -> list[Any]:
             if fh is None:
                 fh = handles[name] = open(name, "rb")
             fh.seek(at)
-            out.append(pickle.loads(fh.read(n)))
+            out.append(fh.read(n))
     finally:
         for fh in handles.values():
             fh.close()
@@ -447,8 +316,7 @@ def _load(wheres: list[Where]) -> list[Any]:
 # -- pass 2 ----------------------------------------------------------------------------
 def _write_leaf(wheres: list[Where], root_inv: F64, shift: float, out: str) -> tuple[F64, F64, int]:
     """Worker: read full records, write one leaf GLB; returns (lo, hi, bytes)."""
-    meshes: list[FeatureMesh] = _load(wheres)
-    tile = build_tile(meshes, [], root_inv, shift)
+    tile = build_tile(leaf_batch(_read(wheres)), [], root_inv, shift)
     Path(out).write_bytes(tile.glb)
     return tile.lo, tile.hi, len(tile.glb)
 
@@ -456,9 +324,8 @@ def _write_leaf(wheres: list[Where], root_inv: F64, shift: float, out: str) -> t
 def _write_coarse(
     wheres: list[Where], root_inv: F64, shift: float, out: str
 ) -> tuple[F64, F64, int]:
-    """Worker: read coarse items, write one parent GLB; returns (lo, hi, bytes)."""
-    items: list[CoarseItem] = _load(wheres)
-    tile = build_tile([], items, root_inv, shift)
+    """Worker: read coarse records, write one parent GLB; returns (lo, hi, bytes)."""
+    tile = build_tile([], coarse_batch(_read(wheres)), root_inv, shift)
     Path(out).write_bytes(tile.glb)
     return tile.lo, tile.hi, len(tile.glb)
 

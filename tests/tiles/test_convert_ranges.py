@@ -111,25 +111,39 @@ def test_broken_range_reports_like_one_stream(tmp_path: Path, tiny_ranges: None)
 
 
 def test_spilled_records_round_trip() -> None:
-    import pickle
-
     import numpy as np
     from greentwin.citygml.reader import CityGMLReader
     from greentwin.tiles.mesh import FeatureMesh, build_records
+    from greentwin.tiles.records import (
+        coarse_batch,
+        coarse_batch_of,
+        coarse_record,
+        leaf_batch,
+        leaf_batch_of,
+        leaf_record,
+    )
 
-    features = list(CityGMLReader(CITYGML / "berlin_testarea_lod2_buildings.gml").features())
-    recs = [
-        r for r in build_records(features[:4], lod=None, crs=None) if isinstance(r, FeatureMesh)
-    ]
-    assert recs
-    for rec in recs:
-        back = pickle.loads(convert_mod._dumps(rec))
-        assert isinstance(back, FeatureMesh)
-        for name in ("origin", "positions", "normals", "triangles", "vertex_object"):
-            a, b = getattr(rec, name), getattr(back, name)
-            assert a.dtype == b.dtype and np.array_equal(a, b)
-        assert back.objects == rec.objects and back.groups == rec.groups
-        assert np.array_equal(back.coarse.positions, rec.coarse.positions)
+    features = list(CityGMLReader(CITYGML / "citygml4j_lod3_building_v2.gml").features())
+    features += list(CityGMLReader(CITYGML / "berlin_testarea_lod2_buildings.gml").features())[:4]
+    recs = [r for r in build_records(features, lod=None, crs=None) if isinstance(r, FeatureMesh)]
+    assert len(recs) == 5 and recs[0].uv is not None and recs[1].uv is None
+    back = leaf_batch([leaf_record(r) for r in recs])
+    want = leaf_batch_of(recs)
+    for name in want.__slots__:
+        a, b = getattr(back, name), getattr(want, name)
+        if isinstance(b, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+        else:
+            assert a == b, name
+    rows = [r.objects[0] for r in recs]
+    cback = coarse_batch([coarse_record(r.origin, r.coarse, r.objects[0]) for r in recs])
+    cwant = coarse_batch_of([r.origin for r in recs], [r.coarse for r in recs], rows)
+    for name in cwant.__slots__:
+        a, b = getattr(cback, name), getattr(cwant, name)
+        if isinstance(b, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+        else:
+            assert a == b, name
 
 
 @pytest.mark.parametrize("drop", [1, 3])
