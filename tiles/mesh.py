@@ -187,14 +187,22 @@ def _polygons_at(feature: Feature, lod: int) -> list[Polygon]:
     return out
 
 
+#: Attribute names that are not their own column (see :func:`attribute_column`).
+_RENAMED = frozenset({"class", "id", "parent_id", "lod", "class_code"})
+
+
 def _object_row(feature: Feature) -> dict[str, AttributeValue | None]:
     row: dict[str, AttributeValue | None] = {
         "id": feature.id,
         "parent_id": feature.parent_id,
         "class": feature.cls,
     }
-    for key, value in feature.attributes.items():
-        row[attribute_column(key)] = value
+    attrs = feature.attributes
+    if _RENAMED.isdisjoint(attrs):
+        row.update(attrs)
+    else:
+        for key, value in attrs.items():
+            row[attribute_column(key)] = value
     return row
 
 
@@ -335,13 +343,20 @@ def build_records(
         if definition is None:
             raise CRSError(f"feature {feature.id} (line {feature.line}) has no CRS; pass --crs")
         objects: list[dict[str, AttributeValue | None]] = []
-        polys: list[Polygon] = []
-        pobj: list[int] = []
-        for obj, own, fell in _walk(feature, chosen):
-            fallback = fallback or fell
-            objects.append(_object_row(obj))
-            polys.extend(own)
-            pobj.extend([len(objects) - 1] * len(own))
+        polys: list[Polygon]
+        pobj: list[int]
+        if not feature.children and chosen in feature.lods and feature.lods[chosen]:
+            # the common case: one object with explicit polygons at the chosen LoD
+            objects.append(_object_row(feature))
+            polys = feature.lods[chosen]
+            pobj = [0] * len(polys)
+        else:
+            polys, pobj = [], []
+            for obj, own, fell in _walk(feature, chosen):
+                fallback = fallback or fell
+                objects.append(_object_row(obj))
+                polys.extend(own)
+                pobj.extend([len(objects) - 1] * len(own))
         objects[0]["lod"] = chosen
         if not polys:
             out[slot] = SkippedFeature(feature.id, feature.line, f"no polygons in LoD{chosen}")
@@ -540,7 +555,8 @@ def build_records(
     vs_l, fv_l, ts_l, ft_l = vs.tolist(), fv.tolist(), ts.tolist(), ft.tolist()
     tc_l, vc_l = tcount.tolist(), vcount.tolist()
     zmin_l, zmax_l = lo[:, 2].tolist(), hi[:, 2].tolist()
-    diag_l = [float(np.linalg.norm(d)) for d in hi - lo]
+    span = hi - lo
+    diag_l = np.sqrt(np.einsum("ij,ij->i", span, span)).tolist()
     roof_l = np.where(np.isfinite(roof_min), hi[:, 2] - roof_min, 0.0).tolist()
     has_l, tex_l = has.tolist(), feat_tex.tolist()
     hull_l, radius_l, ground_l = hull_error.tolist(), radius.tolist(), ground_h.tolist()
