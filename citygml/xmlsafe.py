@@ -30,6 +30,20 @@ _CHUNK = 64 * 1024
 _NAME_START = re.compile(r"[A-Za-z_:\u00c0-\uffff]")
 
 
+#: Parser settings of every parse: no entities, no network, no DTD, bounded trees;
+#: comments and processing instructions dropped; no recovery from broken XML.
+_SAFE_OPTIONS: dict[str, Any] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+    "recover": False,
+}
+
+
 def _decoder_for(head: bytes) -> codecs.IncrementalDecoder:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return codecs.getincrementaldecoder("utf-16")("replace")
@@ -173,15 +187,8 @@ def safe_iterparse(
         str(path) if isinstance(path, Path) else path,
         events=tuple(events),
         tag=tuple(tag) if tag is not None else None,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
         remove_blank_text=remove_blank_text,
-        recover=False,
+        **_SAFE_OPTIONS,
     )
 
 
@@ -191,14 +198,7 @@ def safe_fromstring(data: bytes, *, remove_blank_text: bool = False) -> Any:
     Returns the root element; raises :class:`lxml.etree.XMLSyntaxError` as lxml does.
     """
     parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
         remove_blank_text=remove_blank_text,
-        recover=False,
+        **_SAFE_OPTIONS,
     )
     return etree.fromstring(data, parser)

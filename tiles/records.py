@@ -113,6 +113,21 @@ class CoarseBatch:
     rows: list[Row]
 
 
+def _mesh_views(
+    mv: memoryview, at: int, nv: int, origins: list[Any], pos: list[Any], nrm: list[Any]
+) -> int:
+    """Append a record's origin (3 f8), positions and normals (nv x 3 f4) read from ``at``.
+
+    Returns the offset after them.
+    """
+    origins.append(mv[at : at + 24])
+    at += 24
+    pos.append(mv[at : at + 12 * nv])
+    at += 12 * nv
+    nrm.append(mv[at : at + 12 * nv])
+    return at + 12 * nv
+
+
 def _pad4(n: int) -> bytes:
     return b"\0" * (-n % 4)
 
@@ -183,13 +198,7 @@ def leaf_batch(blobs: Sequence[bytes]) -> LeafBatch:
         nv, nt, ns, has_uv, nmeta, _, _, _ = _LEAF_HEAD.unpack_from(blob)
         counts[i], tcounts[i], scounts[i] = nv, nt, ns
         mv = memoryview(blob)
-        at = _LEAF_HEAD.size
-        origins.append(mv[at : at + 24])
-        at += 24
-        pos.append(mv[at : at + 12 * nv])
-        at += 12 * nv
-        nrm.append(mv[at : at + 12 * nv])
-        at += 12 * nv
+        at = _mesh_views(mv, _LEAF_HEAD.size, nv, origins, pos, nrm)
         if has_uv:
             any_uv = True
             uvs.append(mv[at : at + 8 * nv])
@@ -269,13 +278,7 @@ def coarse_batch(blobs: Sequence[bytes]) -> CoarseBatch:
         nv, nt, nrow, _ = _COARSE_HEAD.unpack_from(blob)
         counts[i], tcounts[i] = nv, nt
         mv = memoryview(blob)
-        at = _COARSE_HEAD.size
-        origins.append(mv[at : at + 24])
-        at += 24
-        pos.append(mv[at : at + 12 * nv])
-        at += 12 * nv
-        nrm.append(mv[at : at + 12 * nv])
-        at += 12 * nv
+        at = _mesh_views(mv, _COARSE_HEAD.size, nv, origins, pos, nrm)
         tri.append(mv[at : at + 12 * nt])
         at += 12 * nt
         rows.append(pickle.loads(mv[at : at + nrow]))
