@@ -38,10 +38,10 @@ import numpy as np
 import numpy.typing as npt
 from aiohttp import hdrs, web
 from greentwin.core import ScenarioError
-from greentwin.server.keys import CONFIG, FILES, IO_POOL, STORE
+from greentwin.server.keys import CONFIG, IO_POOL, STORE
 from greentwin.server.routes_api import json_response
 from greentwin.server.routes_green import parse_lonlat
-from greentwin.server.routes_tiles import IMMUTABLE, _etag_matches
+from greentwin.server.routes_tiles import IMMUTABLE, _etag_matches, send_entry, version_index
 from greentwin.server.store import ID_RE, VERSION_RE, LayerInfo, TileStore
 
 __all__ = ["INDICATOR_RE", "TRANSPARENT_PNG", "OverlayCache", "overlay_entry", "routes"]
@@ -183,25 +183,13 @@ async def overlay_tile(request: web.Request) -> web.StreamResponse:
     z, x, y = int(m["z"]), int(m["x"]), int(m["y"])
     if z > _MAX_Z or x >= 2**z or y >= 2**z:
         raise web.HTTPBadRequest(text=f"tile {z}/{x}/{y} does not exist")
-    app = request.app
-    store = app[STORE]
-    index = store.cached_index(scenario, version)
-    if index is None:
-        loop = asyncio.get_running_loop()
-        index = await loop.run_in_executor(app[IO_POOL], store.load_index, scenario, version)
+    index = await version_index(request.app, scenario, version)
     if index is None or f"{indicator}/meta.json" not in index:
         raise web.HTTPNotFound(text=f"no {indicator} overlay version {version} in {scenario}")
     entry = index.get(f"{indicator}/{z}/{x}/{y}.png")
     if entry is None:
         return _transparent(request)
-    return await app[FILES].respond(
-        request,
-        entry.path,
-        root=store.root,
-        cache_control=IMMUTABLE,
-        sha256=entry.sha256,
-        size=entry.size,
-    )
+    return await send_entry(request, entry)
 
 
 # --------------------------------------------------------------------------- probe

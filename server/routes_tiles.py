@@ -23,9 +23,17 @@ from pathlib import Path
 
 from aiohttp import hdrs, web
 from greentwin.server.keys import FILES, IO_POOL, STORE
-from greentwin.server.store import ID_RE, SEGMENT_RE, VERSION_RE
+from greentwin.server.store import ID_RE, SEGMENT_RE, VERSION_RE, FileEntry
 
-__all__ = ["IMMUTABLE", "FileServer", "content_type_for", "routes", "split_segments"]
+__all__ = [
+    "IMMUTABLE",
+    "FileServer",
+    "content_type_for",
+    "routes",
+    "send_entry",
+    "split_segments",
+    "version_index",
+]
 
 log = logging.getLogger(__name__)
 
@@ -295,21 +303,34 @@ async def tile(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="no such version")
     if split_segments(tail) is None:
         raise web.HTTPBadRequest(text="invalid file path")
-    app = request.app
-    store = app[STORE]
-    index = store.cached_index(scenario, version)
-    if index is None:
-        loop = asyncio.get_running_loop()
-        index = await loop.run_in_executor(app[IO_POOL], store.load_index, scenario, version)
+    index = await version_index(request.app, scenario, version)
     if index is None:
         raise web.HTTPNotFound(text=f"no version {version} in scenario {scenario}")
     entry = index.get(tail)
     if entry is None:
         raise web.HTTPNotFound(text="no such file in this version")
+    return await send_entry(request, entry)
+
+
+async def version_index(
+    app: web.Application, scenario: str, version: str
+) -> dict[str, FileEntry] | None:
+    """A published version's file index: from memory, else read in the I/O pool."""
+    store = app[STORE]
+    index = store.cached_index(scenario, version)
+    if index is None:
+        loop = asyncio.get_running_loop()
+        index = await loop.run_in_executor(app[IO_POOL], store.load_index, scenario, version)
+    return index
+
+
+async def send_entry(request: web.Request, entry: FileEntry) -> web.StreamResponse:
+    """One file of a published version, as an immutable response (ETag, ranges, gzip)."""
+    app = request.app
     return await app[FILES].respond(
         request,
         entry.path,
-        root=store.root,
+        root=app[STORE].root,
         cache_control=IMMUTABLE,
         sha256=entry.sha256,
         size=entry.size,
