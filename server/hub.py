@@ -31,7 +31,6 @@ participant).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -41,13 +40,12 @@ import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypedDict, TypeVar
+from typing import Any, Literal, TypedDict
 
 from greentwin.core import ScenarioError
-from greentwin.server.sqlite import open_database
+from greentwin.server.sqlite import SqliteWorker
 
 __all__ = [
     "CLIENT_KEY",
@@ -67,8 +65,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-P = ParamSpec("P")
-T = TypeVar("T")
 
 #: A client-generated idempotency key: 8 to 64 URL-safe characters (a UUID fits).
 CLIENT_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -327,7 +323,7 @@ def _comment(row: sqlite3.Row) -> Comment:
     )
 
 
-class HubStore:
+class HubStore(SqliteWorker):
     """Participants, comments and votes (see the module docstring).
 
     Parameters
@@ -339,35 +335,7 @@ class HubStore:
     """
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-store")
-        self._db: sqlite3.Connection | None = None
-
-    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise ScenarioError("the hub store is not open: call `await store.open()`")
-        return self._db
-
-    async def open(self) -> None:
-        """Open (or create) the database."""
-        await self._run(self._open_sync)
-
-    def _open_sync(self) -> None:
-        db = open_database(self.path, _SCHEMA)
-        self._db = db
-        log.info("hub store %s open", self.path.name)
-
-    async def close(self) -> None:
-        """Close the database and stop the executor."""
-        if self._db is not None:
-            await self._run(self.db.close)
-            self._db = None
-        self._pool.shutdown(wait=True)
+        super().__init__(path, _SCHEMA, "hub store")
 
     def _tx(self) -> _Tx:
         return _Tx(self.db)

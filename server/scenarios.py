@@ -20,7 +20,6 @@ scenario, layer, version, seq, media_type, body (immutable rows).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -28,11 +27,9 @@ import secrets
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal
 
 from greentwin.core import ScenarioError
 from greentwin.server.ops import (
@@ -45,7 +42,7 @@ from greentwin.server.ops import (
     op_to_dict,
 )
 from greentwin.server.protocol import ScenarioTime
-from greentwin.server.sqlite import open_database
+from greentwin.server.sqlite import SqliteWorker
 
 __all__ = [
     "BASELINE",
@@ -65,8 +62,6 @@ EventKind = Literal["edit", "undo", "redo"]
 SCENARIO_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 DEFAULT_TIME: ScenarioTime = {"year": 2025, "date": "06-21"}
 
-P = ParamSpec("P")
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -195,7 +190,7 @@ def _info(row: sqlite3.Row) -> ScenarioInfo:
     )
 
 
-class ScenarioStore:
+class ScenarioStore(SqliteWorker):
     """SQLite-backed scenarios and event logs (see the module docstring).
 
     Parameters
@@ -209,24 +204,12 @@ class ScenarioStore:
     """
 
     def __init__(self, path: Path | str, *, extent: Extent = WORLD) -> None:
-        self.path = Path(path)
+        super().__init__(path, _SCHEMA, "scenario store")
         self.extent = extent
         self.epoch = ""
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenario-store")
-        self._db: sqlite3.Connection | None = None
         self._states: dict[str, ScenarioState] = {}
 
     # --- plumbing ---------------------------------------------------------------
-
-    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise ScenarioError("the scenario store is not open: call `await store.open()`")
-        return self._db
 
     def _write(self, durable: bool) -> _Tx:
         return _Tx(self.db, durable)
@@ -238,13 +221,8 @@ class ScenarioStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def open(self) -> None:
-        """Open (or create) the database, read or create the epoch and the baseline."""
-        await self._run(self._open_sync)
-
-    def _open_sync(self) -> None:
-        db = open_database(self.path, _SCHEMA)
-        self._db = db
+    def _opened(self, db: sqlite3.Connection) -> None:
+        """Read or create the epoch and the baseline (on the worker thread)."""
         with self._write(durable=True):
             row = db.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()
             if row is None:
@@ -265,13 +243,6 @@ class ScenarioStore:
                     DEFAULT_TIME,
                 )
         log.info("scenario store %s open (epoch %s)", self.path.name, self.epoch)
-
-    async def close(self) -> None:
-        """Close the database and stop the executor."""
-        if self._db is not None:
-            await self._run(self.db.close)
-            self._db = None
-        self._pool.shutdown(wait=True)
 
     def _insert(
         self,
