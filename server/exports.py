@@ -298,7 +298,7 @@ def _write_citygml(view: ScenarioView, state: ScenarioState, date: dt.date, vers
     v: Literal["2.0", "3.0"] = "3.0" if version == "3.0" else "2.0"
     reader = CityGMLReader(view.input_dir / BUILDINGS_GML)
     features = reader.features()
-    first = next(features, None)
+    first = next(features, None)  # the reader knows the document's CRS once it has begun
     if reader.crs is None:
         raise ExportUnavailableError("the district's buildings name no CRS")
     crs = reader.crs
@@ -402,8 +402,11 @@ def _overlay_grids(view: ScenarioView) -> dict[str, F64]:
         if s is None:
             continue
         grids[name] = s
-        if b is not None:
-            grids[f"diff_{name}"] = view.values.get(f"diff_{name}", s - b)
+        diff = view.values.get(f"diff_{name}")
+        if diff is None and b is not None:  # a scenario whose maps never changed
+            diff = s - b
+        if diff is not None:
+            grids[f"diff_{name}"] = diff
     return grids
 
 

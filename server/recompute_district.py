@@ -555,11 +555,12 @@ class DistrictRecompute:
     async def view(self, scenario: str) -> ScenarioView:
         """The scenario's current district and maps beside the baseline's (for exports).
 
-        Waits for the scenario's pending recomputes; after a restart the scenario is
-        rebuilt from its log first.
+        Waits for the scenario's pending recomputes; a scenario not yet recomputed in
+        this process (after a restart) is rebuilt from its log first.
         """
-        info = await self.store.get(scenario)
-        await self.snapshot(scenario, info.seq)
+        if scenario != self.baseline and scenario not in self._scenarios:
+            info = await self.store.get(scenario)
+            await self.snapshot(scenario, info.seq)  # rebuilds it from its log if needed
         loop = asyncio.get_running_loop()
         base = await loop.run_in_executor(self._pool, self.base)
         async with self.lock(scenario):
