@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 all=(core citygml green_model tiles kernels server)
 pkgs=("$@")
 [ ${#pkgs[@]} -eq 0 ] && pkgs=("${all[@]}")
-rm -rf .typecheck && mkdir -p .typecheck/greentwin
-for p in "${all[@]}"; do ln -s "../../$p" ".typecheck/greentwin/$p"; done
+mkdir -p .typecheck/greentwin
+# Links are made idempotently (no delete), so several runs may share the tree.
+for p in "${all[@]}"; do ln -sfn "../../$p" ".typecheck/greentwin/$p"; done
 args=()
 for p in "${pkgs[@]}"; do args+=(-p "greentwin.$p"); done
 exec .venv/bin/mypy "${args[@]}"
