@@ -45,6 +45,7 @@ __all__ = [
     "build_buildings",
     "build_layer",
     "build_vegetation",
+    "build_vegetation_baked",
     "cache_key",
 ]
 
@@ -138,6 +139,18 @@ def build_vegetation(inputs: Sequence[Path], out_dir: Path) -> None:
 
     ``inputs`` = (trees file, buildings file); the buildings only give the vertical offset.
     """
+    _vegetation(inputs, out_dir, instanced=True)
+
+
+def build_vegetation_baked(inputs: Sequence[Path], out_dir: Path) -> None:
+    """The same trees with every mesh baked into its tile (no ``EXT_mesh_gpu_instancing``).
+
+    For engines whose 3D Tiles runtime lacks the extension (Cesium for Unity).
+    """
+    _vegetation(inputs, out_dir, instanced=False)
+
+
+def _vegetation(inputs: Sequence[Path], out_dir: Path, *, instanced: bool) -> None:
     from greentwin.green_model.io import read_vegetation
     from greentwin.tiles.vegetation import build_vegetation_tileset
 
@@ -151,7 +164,7 @@ def build_vegetation(inputs: Sequence[Path], out_dir: Path) -> None:
         DEMO_DATE,
         out_dir,
         crs=data.crs.pyproj_definition,
-        instanced=True,
+        instanced=instanced,
         height_offset=-_ground_shift(buildings_gml),
     )
 
@@ -184,6 +197,13 @@ RECIPES: tuple[LayerRecipe, ...] = (
         layer="vegetation",
         inputs=("berlin_testarea_trees_veg.gml", "berlin_testarea_lod2_buildings.gml"),
         build=build_vegetation,
+        code=("citygml", "tiles", "green_model"),
+        requires=("greentwin.tiles.vegetation", "greentwin.green_model.io"),
+    ),
+    LayerRecipe(
+        layer="vegetation_baked",
+        inputs=("berlin_testarea_trees_veg.gml", "berlin_testarea_lod2_buildings.gml"),
+        build=build_vegetation_baked,
         code=("citygml", "tiles", "green_model"),
         requires=("greentwin.tiles.vegetation", "greentwin.green_model.io"),
     ),

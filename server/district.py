@@ -458,8 +458,14 @@ def date_bucket(date: dt.date) -> dt.date:
     return date.replace(day=8 if date.day <= 15 else 23)
 
 
-def vegetation_layer(district: District, date: dt.date, out_dir: Path) -> Any:
-    """Write the vegetation tileset of ``date`` (instanced 3D Tiles) into ``out_dir``.
+def vegetation_layer(
+    district: District, date: dt.date, out_dir: Path, *, instanced: bool = True
+) -> Any:
+    """Write the vegetation tileset of ``date`` into ``out_dir``.
+
+    ``instanced``: ``EXT_mesh_gpu_instancing`` content (CesiumJS, Cesium for Unreal) or
+    every tree's mesh baked into its tile (the ``vegetation_baked`` layer, for engines
+    without the extension, such as Cesium for Unity).
 
     Returns the :class:`~greentwin.tiles.vegetation.VegetationSummary`.
     """
@@ -472,13 +478,17 @@ def vegetation_layer(district: District, date: dt.date, out_dir: Path) -> Any:
         out_dir,
         crs=district.crs,
         climate=district.climate,
-        instanced=True,
+        instanced=instanced,
         height_offset=district.height_offset,
     )
 
 
-def cached_vegetation_layer(district: District, date: dt.date, cache_dir: Path) -> tuple[str, Any]:
+def cached_vegetation_layer(
+    district: District, date: dt.date, cache_dir: Path, instanced: bool = True
+) -> tuple[str, Any]:
     """The vegetation tileset of ``date`` in ``cache_dir/<key>/``, built on first request.
+
+    ``instanced=False`` gives the baked variant (its own key: the flag is part of it).
 
     Returns
     -------
@@ -494,7 +504,7 @@ def cached_vegetation_layer(district: District, date: dt.date, cache_dir: Path) 
         date,
         crs=district.crs,
         climate=district.climate,
-        instanced=True,
+        instanced=instanced,
         height_offset=district.height_offset,
     )
     return Path(summary["tileset"]).parent.name, summary

@@ -91,6 +91,12 @@ class Extent:
     def to_json(self) -> list[list[float]]:
         return [[x, y] for x, y in self.ring]
 
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(west, south, east, north)`` of the ring, degrees."""
+        lons = [x for x, _ in self.ring]
+        lats = [y for _, y in self.ring]
+        return min(lons), min(lats), max(lons), max(lats)
+
     def contains(self, lon: float, lat: float) -> bool:
         """Whether the point lies inside (or on the boundary of) the extent."""
         ring = self.ring

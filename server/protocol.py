@@ -160,6 +160,8 @@ class WelcomeMsg(TypedDict):
     role: Role
     server_version: str
     limits: Limits
+    extent: NotRequired[dict[str, float]]  # west, south, east, north (degrees)
+    origin: NotRequired[dict[str, float]]  # lon, lat (degrees), height (m, ellipsoid)
 
 
 class SnapshotMsg(TypedDict):

@@ -4,7 +4,9 @@
 wraps :class:`~greentwin.server.recompute.VersionedLayersRecompute` (the small GeoJSON
 layers of the scenario's own changes stay as they are) and adds, per scenario:
 
-- ``vegetation`` (3D Tiles): a new version after a tree or green-area op;
+- ``vegetation`` (3D Tiles): a new version after a tree or green-area op, and beside it
+  ``vegetation_baked``, the same trees without ``EXT_mesh_gpu_instancing`` (every mesh
+  baked into its tile) for engines that lack the extension (Cesium for Unity);
 - ``noise_lden``, ``noise_lnight``, ``no2``, ``pm10`` and their ``diff_*`` layers against
   the baseline (XYZ overlays): new versions of the indicators whose values changed after
   a road, barrier or building op, and after a tree op when the canopy changes the air
@@ -648,14 +650,17 @@ class DistrictRecompute:
             if names & (_TREE_OPS | _COVER_OPS) or (
                 sc.district is None and (state.trees or state.removed_trees or state.green_areas)
             ):
-                sc.vegetation = vegetation_layer(
-                    district, district.survey_date, scratch / "vegetation"
-                )
-                version = self.tiles.publish(
-                    scenario, "vegetation", scratch / "vegetation", source=f"seq {seq}"
-                )
-                url = f"/tiles/{scenario}/{version}/vegetation/tileset.json"
-                layers["vegetation"] = {"url": url, "version": seq, "kind": "3dtiles"}
+                for name, instanced in (("vegetation", True), ("vegetation_baked", False)):
+                    summary = vegetation_layer(
+                        district, district.survey_date, scratch / name, instanced=instanced
+                    )
+                    if instanced:
+                        sc.vegetation = summary
+                    version = self.tiles.publish(
+                        scenario, name, scratch / name, source=f"seq {seq}"
+                    )
+                    url = f"/tiles/{scenario}/{version}/{name}/tileset.json"
+                    layers[name] = {"url": url, "version": seq, "kind": "3dtiles"}
             t1 = time.perf_counter()
             needs_maps = bool(names & (_ROAD_OPS | _OBSTACLE_OPS | _TREE_OPS))
             map_timings: dict[str, float] = {}

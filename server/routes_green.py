@@ -8,9 +8,11 @@ Routes (JSON, ``Cache-Control: no-cache``; errors are JSON):
   ``tree`` property of the vegetation tiles).
 - ``POST /api/green/area`` ``{"scenario", "date", "polygon": [[lon, lat], ...] | null}``:
   totals of the trees whose stems stand inside the polygon (null: the whole district).
-- ``GET /api/vegetation?scenario=&date=``: the vegetation tileset of the date's half-month
-  bucket (:func:`greentwin.server.district.date_bucket`), built on first request in a
-  process pool and cached on disk by content key; returns its immutable URL.
+- ``GET /api/vegetation?scenario=&date=&variant=``: the vegetation tileset of the date's
+  half-month bucket (:func:`greentwin.server.district.date_bucket`), built on first request
+  in a process pool and cached on disk by content key; returns its immutable URL.
+  ``variant``: ``instanced`` (default; ``EXT_mesh_gpu_instancing``) or ``baked`` (every
+  tree's mesh in its tile, for engines without the extension, e.g. Cesium for Unity).
 - ``GET /vegetation/{scenario}/{key}/{path}``: the files of those tilesets (immutable).
 
 Each scenario's inputs come from :class:`DistrictRegistry` (``app[DISTRICTS]``): the
@@ -61,6 +63,8 @@ MAX_POLYGON_VERTICES = 1000
 _MAX_BODY = 64 * 1024
 _KEY_RE = re.compile(r"[0-9a-f]{32}")
 _TREE_ID_MAX = 256
+#: ``variant`` values of ``/api/vegetation`` -> whether the tiles are instanced.
+VEGETATION_VARIANTS = {"instanced": True, "baked": False}
 
 
 class DistrictRegistry:
@@ -120,7 +124,7 @@ class _PoolHolder:
 
     def __init__(self) -> None:
         self.pool: Executor | None = None
-        self.inflight: dict[tuple[str, str, int], asyncio.Future[tuple[str, Any]]] = {}
+        self.inflight: dict[tuple[str, str, int, bool], asyncio.Future[tuple[str, Any]]] = {}
 
     def executor(self) -> Executor:
         if self.pool is None:
@@ -355,19 +359,28 @@ def _veg_root(request: web.Request) -> Path:
 async def vegetation(request: web.Request) -> web.Response:
     """The vegetation tileset of the date's half-month, built on first request."""
     scenario = _scenario(request)
+    variant = request.query.get("variant", "instanced")
+    if variant not in VEGETATION_VARIANTS:
+        raise ScenarioError(f"variant must be one of {sorted(VEGETATION_VARIANTS)}")
+    instanced = VEGETATION_VARIANTS[variant]
     date = await _date(request, scenario)
     bucket = date_bucket(date)
     district = await request.app[DISTRICTS].aget(request.app, scenario)
     holder = request.app[VEG_POOL]
     cache_dir = _veg_root(request) / scenario
-    flight = (scenario, bucket.isoformat(), id(district))
+    flight = (scenario, bucket.isoformat(), id(district), instanced)
     t0 = time.perf_counter()
     future = holder.inflight.get(flight)
     if future is None:
         loop = asyncio.get_running_loop()
         future = asyncio.ensure_future(
             loop.run_in_executor(
-                holder.executor(), cached_vegetation_layer, district, bucket, cache_dir
+                holder.executor(),
+                cached_vegetation_layer,
+                district,
+                bucket,
+                cache_dir,
+                instanced,
             )
         )
         holder.inflight[flight] = future
@@ -384,6 +397,7 @@ async def vegetation(request: web.Request) -> web.Response:
             "scenario": scenario,
             "date": date.isoformat(),
             "bucket": bucket.isoformat(),
+            "variant": variant,
             "key": key,
             "url": f"/vegetation/{scenario}/{key}/tileset.json",
             "trees": summary["trees"],

@@ -92,6 +92,9 @@ class LiveConfig:
     heartbeat_s: float = 20.0
     retain: int = 1000
     extent: Extent = WORLD
+    #: ``(lon, lat, height)`` (degrees, metres above the WGS 84 ellipsoid) engines put
+    #: their local origin at; ``None``: the centre of ``extent`` at height 0.
+    origin: tuple[float, float, float] | None = None
     #: Per-client write buffering (bytes): the socket's SO_SNDBUF and the transport's
     #: high-water mark. Past it a client's writer waits and its queue grows until the
     #: resync. ``None`` keeps the defaults (kernel autotuning, 64 KiB in user space).
@@ -105,6 +108,15 @@ class LiveConfig:
             if hmac.compare_digest(known.encode(), given):
                 found = role
         return found
+
+    def place(self) -> dict[str, Any]:
+        """The welcome's ``extent`` (bounds, degrees) and ``origin``: where the city is."""
+        west, south, east, north = self.extent.bounds()
+        lon, lat, height = self.origin or ((west + east) / 2, (south + north) / 2, 0.0)
+        return {
+            "extent": {"west": west, "south": south, "east": east, "north": north},
+            "origin": {"lon": lon, "lat": lat, "height": height},
+        }
 
     def limits(self) -> Limits:
         return {
@@ -580,6 +592,7 @@ class Hub:
             "role": s.role,
             "server_version": __version__,
             "limits": cfg.limits(),
+            **cfg.place(),
         }
         s.send(dumps(welcome))
         resume = msg.get("resume")

@@ -114,6 +114,13 @@ async def test_road_tree_and_untouched_layers(
     assert {"trees", "vegetation"} <= set(res2["layers"])
     assert "noise_lden" not in res2["layers"] and "noise_lnight" not in res2["layers"]
     assert res2["layers"]["vegetation"]["version"] == seq2
+    # beside it the baked variant for engines without EXT_mesh_gpu_instancing
+    assert res2["layers"]["vegetation_baked"]["version"] == seq2
+    baked_version = res2["layers"]["vegetation_baked"]["url"].split("/")[3]
+    index = tiles.load_index(sid, baked_version) or {}
+    glbs = [e.path for rel, e in index.items() if rel.startswith("vegetation_baked/")]
+    assert [p for p in glbs if p.suffix == ".glb"]
+    assert not [p for p in glbs if b"EXT_mesh_gpu_instancing" in p.read_bytes()]
     summary = rc._scenarios[sid].vegetation
     assert summary["trees"] == len(base.district.trees) + 1
     veg_version = res2["layers"]["vegetation"]["url"].split("/")[3]
@@ -127,6 +134,7 @@ async def test_road_tree_and_untouched_layers(
     snap2 = await rc.snapshot(sid, seq2)
     assert snap2["noise_lden"] == layers["noise_lden"]
     assert snap2["vegetation"] == res2["layers"]["vegetation"]
+    assert snap2["vegetation_baked"] == res2["layers"]["vegetation_baked"]
     assert snap2["trees"]["version"] == seq2 and snap2["roads"]["version"] == seq1
 
 
