@@ -30,10 +30,12 @@ from greentwin.core.errors import KernelError
 __all__ = [
     "CATEGORIES",
     "DEFAULT_SPEED_KMH",
+    "DIRECTIONS",
     "PERIODS",
     "PERIOD_HOURS",
     "SOURCE_HEIGHT_M",
     "SPEED_RANGE_KMH",
+    "Direction",
     "Junction",
     "Road",
     "RoadNetwork",
@@ -63,7 +65,12 @@ SOURCE_HEIGHT_M = 0.05
 LANE_WIDTH_M = 3.5
 
 #: Surfaces accepted when the caller does not pass the coefficient file's list.
-DEFAULT_SURFACES: frozenset[str] = frozenset({"DEF", "NL01", "FR_R2"})
+DEFAULT_SURFACES: frozenset[str] = frozenset(
+    {"DEF", "FR_R2", *(f"NL{k:02d}" for k in range(1, 15))}
+)
+#: Where a road's traffic drives relative to its digitised direction.
+Direction = Literal["both", "forward", "backward"]
+DIRECTIONS: tuple[str, ...] = ("both", "forward", "backward")
 
 _EPSG_RE = re.compile(r"EPSG:{1,2}(?:[0-9.]*:)?(\d+)$", re.IGNORECASE)
 
@@ -116,6 +123,10 @@ class Road:
     lanes : number of lanes (both directions).
     width_m : carriageway width, m.
     gradient_pct : slope along the digitised direction, % (positive = uphill).
+    direction : where the traffic drives: ``"both"`` (two-way: half the flow along the
+        digitised direction, half against it), ``"forward"`` (one-way along the digitised
+        direction) or ``"backward"`` (one-way against it). With a gradient this decides
+        which share drives uphill (CNOSSOS-EU gradient correction, Annex II, 2.2.9).
     studded_share : share of light vehicles with studded tyres, 0..1.
     studded_months : months per year with studded tyres, 0..12.
     closed : a closed road emits nothing but stays in the network.
@@ -135,6 +146,7 @@ class Road:
     lanes: int = 2
     width_m: float = 2 * LANE_WIDTH_M
     gradient_pct: float = 0.0
+    direction: Direction = "both"
     studded_share: float = 0.0
     studded_months: float = 0.0
     closed: bool = False
@@ -577,7 +589,7 @@ def _bool(props: Mapping[str, Any], key: str) -> bool:
 _KNOWN_PROPS = frozenset(
     {
         "id", "name", "flows", "speed_kmh", "surface", "lanes", "width_m", "gradient_pct",
-        "studded", "closed", "street_type", "tree_factor", "canyon",
+        "direction", "studded", "closed", "street_type", "tree_factor", "canyon",
     }
 )  # fmt: skip
 
@@ -598,6 +610,11 @@ def _parse_road(rid: str, geom: object, props: Mapping[str, Any], surfaces: froz
         raise ValueError(f"lanes={lanes_raw!r} is not an integer in 1..12")
     width = _num(props, "width_m", lanes_raw * LANE_WIDTH_M, 1.0, 100.0)
     gradient = _num(props, "gradient_pct", 0.0, -30.0, 30.0)
+    direction = props.get("direction", "both")
+    if direction is None:
+        direction = "both"
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction={direction!r} is not one of {', '.join(DIRECTIONS)}")
     share, months = 0.0, 0.0
     studded = props.get("studded")
     if studded is not None:
@@ -626,6 +643,7 @@ def _parse_road(rid: str, geom: object, props: Mapping[str, Any], surfaces: froz
         lanes=lanes_raw,
         width_m=width,
         gradient_pct=gradient,
+        direction=direction,
         studded_share=share,
         studded_months=months,
         closed=_bool(props, "closed"),
@@ -660,6 +678,7 @@ def _road_to_feature(r: Road) -> dict[str, Any]:
         "lanes": r.lanes,
         "width_m": r.width_m,
         "gradient_pct": r.gradient_pct,
+        "direction": r.direction,
         "closed": r.closed,
         "street_type": r.street_type,
         "tree_factor": r.tree_factor,

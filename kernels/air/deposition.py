@@ -2,13 +2,15 @@
 Environ. Pollut. 178, 395-402; MODELS.md "Vegetation removal").
 
 Flux to leaves per unit ground area: ``F = V_d * C * LAI``. The PM2.5 deposition
-velocity depends on wind speed (MODELS.md table, 0..10 m/s)::
+velocity and the share of deposited particles resuspended depend on wind speed
+(Nowak et al. 2013, Table 1, wind speeds 0..13 m/s)::
 
-    0, 0.03, 0.09, 0.15, 0.17, 0.19, 0.20, 0.56, 0.92, 0.92, 2.11 cm/s
+    u (m/s)          0  1     2     3     4     5     6     7     8     9     10    11-13
+    V_d (cm/s)       0  0.03  0.09  0.15  0.17  0.19  0.20  0.56  0.92  0.92  2.11  2.11
+    resuspension %   0  1.5   3     4.5   6     7.5   9     10    11    12    13    16, 20, 23
 
-with 0-23 % of the deposited particles resuspended. Here the resuspended share is
-taken to grow linearly from 0 % at calm to 23 % at 10 m/s (an assumption that spans
-the stated range).
+Between table speeds both are interpolated linearly; above 13 m/s the 13 m/s row
+holds. The net velocity is ``V_d (1 - r)``.
 
 Local effect on the annual mean: i-Tree expresses the air-quality improvement as the
 hourly removal over removal plus the pollutant held in the mixed layer above,
@@ -33,6 +35,8 @@ from greentwin.kernels.air.dispersion import WindRose
 from greentwin.kernels.backend import namespace_of
 
 __all__ = [
+    "RESUSPENSION_PCT",
+    "TABLE_WIND_M_S",
     "VD_PM25_CM_S",
     "deposition_velocity",
     "effective_deposition_velocity",
@@ -40,24 +44,35 @@ __all__ = [
     "resuspension",
 ]
 
-#: PM2.5 deposition velocity at wind speeds 0, 1, ..., 10 m/s, cm/s (MODELS.md, i-Tree).
-VD_PM25_CM_S: tuple[float, ...] = (0.0, 0.03, 0.09, 0.15, 0.17, 0.19, 0.20, 0.56, 0.92, 0.92, 2.11)
-MAX_RESUSPENSION = 0.23
+#: Wind speeds of the i-Tree table, m/s (Nowak et al. 2013, Table 1).
+TABLE_WIND_M_S: tuple[float, ...] = tuple(float(u) for u in range(14))
+#: PM2.5 deposition velocity at :data:`TABLE_WIND_M_S`, cm/s (Nowak et al. 2013, Table 1).
+VD_PM25_CM_S: tuple[float, ...] = (
+    0.0, 0.03, 0.09, 0.15, 0.17, 0.19, 0.20, 0.56, 0.92, 0.92, 2.11, 2.11, 2.11, 2.11,
+)  # fmt: skip
+#: Resuspended share of deposited PM2.5 at :data:`TABLE_WIND_M_S`, % (Nowak et al. 2013, Table 1).
+RESUSPENSION_PCT: tuple[float, ...] = (
+    0.0, 1.5, 3.0, 4.5, 6.0, 7.5, 9.0, 10.0, 11.0, 12.0, 13.0, 16.0, 20.0, 23.0,
+)  # fmt: skip
+MAX_RESUSPENSION = RESUSPENSION_PCT[-1] / 100.0
 
 
 def deposition_velocity(u: Any) -> Any:
-    """PM2.5 deposition velocity, m/s, linear in the table, constant above 10 m/s.
+    """PM2.5 deposition velocity, m/s, linear in the table, constant above 13 m/s.
 
     Parameters
     ----------
     u : wind speed(s), m/s (NumPy array or float).
     """
-    return np.interp(np.asarray(u, dtype=np.float64), np.arange(11.0), VD_PM25_CM_S) / 100.0
+    return np.interp(np.asarray(u, dtype=np.float64), TABLE_WIND_M_S, VD_PM25_CM_S) / 100.0
 
 
 def resuspension(u: Any) -> Any:
-    """Resuspended share of deposited particles, 0 at calm to 0.23 at >= 10 m/s."""
-    return np.clip(np.asarray(u, dtype=np.float64) / 10.0, 0.0, 1.0) * MAX_RESUSPENSION
+    """Resuspended share of deposited particles, 0..0.23 (Nowak et al. 2013, Table 1).
+
+    Linear between the table's wind speeds (0..13 m/s); 0.23 above 13 m/s.
+    """
+    return np.interp(np.asarray(u, dtype=np.float64), TABLE_WIND_M_S, RESUSPENSION_PCT) / 100.0
 
 
 def effective_deposition_velocity(rose: WindRose) -> float:

@@ -24,7 +24,9 @@ traffic, a minimum near 60-80 km/h, a rise at motorway speed) chosen for this
 project; see ``docs/air.md``. Direct NO2 fractions and the PM2.5/PM10 ratio of
 traffic emission are configurable assumptions too (:class:`EmissionFactors`).
 
-Light vehicles are CNOSSOS categories 1, 4a, 4b; heavy are 2 and 3.
+Light vehicles are CNOSSOS categories 1, 4a, 4b; medium heavy is category 2 and heavy
+category 3, each with its own factors (:class:`EmissionFactors`; by default medium
+takes the heavy factors, as MODELS.md gives one heavy-vehicle factor).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "HEAVY_SHAPE",
     "LIGHT",
     "LIGHT_SHAPE",
+    "MEDIUM",
     "POLLUTANTS",
     "EmissionFactors",
     "SpeedShape",
@@ -57,7 +60,8 @@ F64 = npt.NDArray[np.float64]
 POLLUTANTS: tuple[str, ...] = ("nox", "no2_direct", "pm10", "pm25")
 #: Category columns (CNOSSOS order 1, 2, 3, 4a, 4b) that are light / heavy vehicles.
 LIGHT: tuple[int, ...] = (0, 3, 4)
-HEAVY: tuple[int, ...] = (1, 2)
+MEDIUM: tuple[int, ...] = (1,)
+HEAVY: tuple[int, ...] = (2,)
 #: Speed at which the MODELS.md factors apply, km/h (urban traffic; an assumption).
 ANCHOR_SPEED_KMH = 30.0
 #: Speed range of the speed scaling, km/h; speeds outside are clamped.
@@ -103,36 +107,70 @@ class EmissionFactors:
     Attributes
     ----------
     light, heavy : g/km per vehicle at :attr:`anchor_speed_kmh`, per pollutant
-        ``{"nox", "pm10"}`` (defaults: Dutch 2007 reference-situation factors, MODELS.md).
-    f_no2_light, f_no2_heavy : direct NO2 share of NOx emission (mass as NO2), 0..1
-        (assumption, typical fleet values 0.05-0.3).
-    pm25_share_light, pm25_share_heavy : PM2.5 / PM10 of the traffic emission, 0..1
-        (assumption: exhaust is nearly all PM2.5, wear and resuspension mostly coarse).
-    anchor_speed_kmh : speed at which ``light``/``heavy`` hold, km/h.
-    light_shape, heavy_shape : speed functions (:class:`SpeedShape`).
+        ``{"nox", "pm10"}`` (defaults: Dutch 2007 reference-situation factors, MODELS.md);
+        ``light`` for categories 1, 4a, 4b, ``heavy`` for category 3.
+    medium : the same for medium heavy vehicles (category 2); None: ``heavy``'s factors.
+    f_no2_light, f_no2_medium, f_no2_heavy : direct NO2 share of NOx emission (mass as
+        NO2), 0..1 (assumption, typical fleet values 0.05-0.3); medium None: heavy's.
+    pm25_share_light, pm25_share_medium, pm25_share_heavy : PM2.5 / PM10 of the traffic
+        emission, 0..1 (assumption: exhaust is nearly all PM2.5, wear and resuspension
+        mostly coarse); medium None: heavy's.
+    anchor_speed_kmh : speed at which the factors hold, km/h.
+    light_shape, medium_shape, heavy_shape : speed functions (:class:`SpeedShape`);
+        medium None: heavy's.
     scale_with_speed : when false the factors are used at every speed (SRM1 check).
     """
 
     light: dict[str, float] = field(default_factory=lambda: {"nox": 0.62, "pm10": 0.065})
     heavy: dict[str, float] = field(default_factory=lambda: {"nox": 15.25, "pm10": 0.515})
+    medium: dict[str, float] | None = None
     f_no2_light: float = 0.15
     f_no2_heavy: float = 0.10
+    f_no2_medium: float | None = None
     pm25_share_light: float = 0.5
     pm25_share_heavy: float = 0.6
+    pm25_share_medium: float | None = None
     anchor_speed_kmh: float = ANCHOR_SPEED_KMH
     light_shape: SpeedShape = LIGHT_SHAPE
     heavy_shape: SpeedShape = HEAVY_SHAPE
+    medium_shape: SpeedShape | None = None
     scale_with_speed: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("f_no2_light", "f_no2_heavy", "pm25_share_light", "pm25_share_heavy"):
+        for name in (
+            "f_no2_light",
+            "f_no2_medium",
+            "f_no2_heavy",
+            "pm25_share_light",
+            "pm25_share_medium",
+            "pm25_share_heavy",
+        ):
             v = getattr(self, name)
-            if not 0.0 <= v <= 1.0:
+            if v is not None and not 0.0 <= v <= 1.0:
                 raise KernelError(f"EmissionFactors.{name}={v} must lie in 0..1")
-        for group in (self.light, self.heavy):
+        for group in (self.light, self.medium, self.heavy):
+            if group is None:
+                continue
             for key in ("nox", "pm10"):
                 if key not in group or not group[key] >= 0:
                     raise KernelError(f"EmissionFactors: factor {key!r} missing or negative")
+
+    def _groups(
+        self,
+    ) -> tuple[tuple[tuple[int, ...], dict[str, float], SpeedShape, float, float], ...]:
+        """(categories, factors, shape, direct NO2 share, PM2.5 share) per vehicle class."""
+        med = self.medium if self.medium is not None else self.heavy
+        return (
+            (LIGHT, self.light, self.light_shape, self.f_no2_light, self.pm25_share_light),
+            (
+                MEDIUM,
+                med,
+                self.medium_shape or self.heavy_shape,
+                self.f_no2_heavy if self.f_no2_medium is None else self.f_no2_medium,
+                self.pm25_share_heavy if self.pm25_share_medium is None else self.pm25_share_medium,
+            ),
+            (HEAVY, self.heavy, self.heavy_shape, self.f_no2_heavy, self.pm25_share_heavy),
+        )
 
     def per_category(self, speeds: F64) -> F64:
         """Emission factors per category and pollutant at the given speeds.
@@ -147,10 +185,7 @@ class EmissionFactors:
         """
         v = np.asarray(speeds, dtype=np.float64).reshape(5)
         out = np.zeros((5, 4))
-        for cats, base, shape, f_no2, pm25 in (
-            (LIGHT, self.light, self.light_shape, self.f_no2_light, self.pm25_share_light),
-            (HEAVY, self.heavy, self.heavy_shape, self.f_no2_heavy, self.pm25_share_heavy),
-        ):
+        for cats, base, shape, f_no2, pm25 in self._groups():
             idx = list(cats)
             if self.scale_with_speed:
                 ratio = shape(v[idx]) / shape(np.array([self.anchor_speed_kmh]))[0]

@@ -30,6 +30,7 @@ __all__ = [
     "line_emission",
     "source_powers",
     "studded_correction",
+    "uphill_shares",
     "vehicle_emission",
 ]
 
@@ -57,13 +58,16 @@ class SurfaceCoefficients:
     ----------
     alpha : (5, 8) float64, dB, spectral correction per category and band.
     beta : (5,) float64, dB, speed effect on rolling noise reduction.
-    v_min, v_max : validity range of the correction, km/h.
+    v_min, v_max : validity range of the correction, km/h, as the Directive's table gives
+        it per surface (Appendix F); outside it the speed term takes the nearest end.
+    description : the surface in words.
     """
 
     alpha: F64
     beta: F64
     v_min: float
     v_max: float
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -129,6 +133,7 @@ class RoadCoefficients:
                     ),
                     v_min=float(sv["v_min_kmh"]),
                     v_max=float(sv["v_max_kmh"]),
+                    description=str(sv.get("description", "")),
                 )
                 for key, sv in s["road_surfaces"].items()
             }
@@ -218,7 +223,8 @@ def vehicle_emission(
     """Rolling and propulsion sound power of one vehicle per category and band.
 
     Rolling (eq. 2.2.3): L_WR,i,m = A_R,i,m + B_R,i,m lg(v_m / v_ref) + dL_WR,i,m with
-    dL_WR = road surface (2.2.14, alpha + beta lg(v/v_ref)) + studded tyres (2.2.8, cat. 1)
+    dL_WR = road surface (2.2.14, alpha + beta lg(v/v_ref), v within the surface's
+    validity range of Appendix F) + studded tyres (2.2.8, cat. 1)
     + temperature K_m (20 - T) (2.2.9) + junction C_R,m,k max(1 - x/100, 0) (2.2.16).
 
     Propulsion (eq. 2.2.4): L_WP,i,m = A_P,i,m + B_P,i,m (v_m - v_ref) / v_ref + dL_WP,i,m
@@ -266,6 +272,22 @@ def _combined(lwr: F64, lwp: F64) -> F64:
     return np.asarray(10.0 ** (lwr / 10.0) + 10.0 ** (lwp / 10.0), dtype=np.float64)
 
 
+def uphill_shares(road: Road) -> tuple[float, float]:
+    """(share of the traffic driving up ``road.gradient_pct``, share driving down).
+
+    ``gradient_pct`` is the slope along the digitised direction (positive: uphill that
+    way). A two-way road (``direction="both"``) has half its traffic each way; a one-way
+    road all of it along (``"forward"``) or against (``"backward"``) the digitised
+    direction. A flat road has no uphill side: (1, 0).
+    """
+    if road.gradient_pct == 0.0:
+        return 1.0, 0.0
+    along = {"both": 0.5, "forward": 1.0, "backward": 0.0}[road.direction]
+    if road.gradient_pct > 0:
+        return along, 1.0 - along
+    return 1.0 - along, along
+
+
 def _vehicle_energy(
     coeffs: RoadCoefficients,
     road: Road,
@@ -273,10 +295,11 @@ def _vehicle_energy(
     junction_type: int = 0,
     junction_distance_m: float | F64 = np.inf,
 ) -> F64:
-    """Per-vehicle power as energy, traffic split evenly between the two directions.
+    """Per-vehicle power as energy, averaged over the road's driving directions.
 
-    The road gradient is taken uphill for half the traffic and downhill for the other
-    half (a two-way road); a zero gradient gives the plain eq. 2.2.2.
+    The gradient correction (eqs. 2.2.11-2.2.13) takes the traffic uphill and downhill
+    in the shares of :func:`uphill_shares`: half each way on a two-way road, all one way
+    on a one-way road; a zero gradient gives the plain eq. 2.2.2.
 
     Returns
     -------
@@ -291,9 +314,14 @@ def _vehicle_energy(
     }
     if road.gradient_pct == 0.0:
         return _combined(*vehicle_emission(coeffs, road.speeds, *args, 0.0, **kw))
-    up = _combined(*vehicle_emission(coeffs, road.speeds, *args, road.gradient_pct, **kw))
-    down = _combined(*vehicle_emission(coeffs, road.speeds, *args, -road.gradient_pct, **kw))
-    return 0.5 * (up + down)
+    slope = abs(road.gradient_pct)
+    w_up, w_down = uphill_shares(road)
+    out: F64 | float = 0.0
+    if w_up > 0:
+        out = out + w_up * _combined(*vehicle_emission(coeffs, road.speeds, *args, slope, **kw))
+    if w_down > 0:
+        out = out + w_down * _combined(*vehicle_emission(coeffs, road.speeds, *args, -slope, **kw))
+    return np.asarray(out, dtype=np.float64)
 
 
 def line_emission(coeffs: RoadCoefficients, road: Road, temperature_c: float = T_REF_C) -> F64:
