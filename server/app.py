@@ -95,7 +95,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         response = _error_body(exc.status, message or exc.reason)
-        for name in ("Allow", "Location", "Retry-After"):
+        for name in ("Allow", "Location", "Retry-After", "WWW-Authenticate"):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
         return response

@@ -12,8 +12,9 @@ from greentwin.server.store import TileStore
 if TYPE_CHECKING:
     from greentwin.server.demo import DemoBuilder
     from greentwin.server.routes_tiles import FileServer
+    from greentwin.server.ws import Hub
 
-__all__ = ["CONFIG", "DEMO", "FILES", "IO_POOL", "STARTED", "STORE"]
+__all__ = ["CONFIG", "DEMO", "FILES", "IO_POOL", "LIVE_HUB", "STARTED", "STORE"]
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", TileStore)
@@ -24,3 +25,5 @@ IO_POOL = web.AppKey("io_pool", ThreadPoolExecutor)
 FILES: web.AppKey[FileServer] = web.AppKey("files")
 #: Present only when the demo district is enabled.
 DEMO: web.AppKey[DemoBuilder] = web.AppKey("demo")
+#: The live channel (scenario store, ``/ws`` fan-out, role tokens), set when it starts.
+LIVE_HUB: web.AppKey[Hub] = web.AppKey("greentwin_live_hub")

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from greentwin.core import ScenarioError, __version__
+from greentwin.server.access import readable, request_role, require_role
 from greentwin.server.keys import CONFIG, DEMO, IO_POOL, STARTED, STORE
 from greentwin.server.store import ID_RE
 
@@ -62,10 +63,13 @@ def _scenario(request: web.Request) -> str:
     return scenario
 
 
-def _known(request: web.Request, scenario: str) -> None:
+async def _known(request: web.Request, scenario: str) -> None:
+    """404 for a scenario that does not exist or that the caller may not read (a draft
+    without a planner token: answered the same, so its existence does not show)."""
+    request_role(request)  # an unknown token is a 401 whatever the scenario
     if scenario == request.app[CONFIG].default_scenario:
         return  # the default scenario always exists, even before anything is published
-    if scenario not in request.app[STORE].scenarios():
+    if scenario not in request.app[STORE].scenarios() or not await readable(request, scenario):
         raise web.HTTPNotFound(text=f"no scenario {scenario!r}")
 
 
@@ -90,7 +94,7 @@ async def health(request: web.Request) -> web.Response:
 async def layers(request: web.Request) -> web.Response:
     """Every layer of a scenario with the URL of its current version."""
     scenario = _scenario(request)
-    _known(request, scenario)
+    await _known(request, scenario)
     store = request.app[STORE]
     loop = asyncio.get_running_loop()
 
@@ -118,7 +122,7 @@ async def layers(request: web.Request) -> web.Response:
 async def get_time(request: web.Request) -> web.Response:
     """The scenario's display time: ``{"scenario", "time": {"year", "date"}}``."""
     scenario = _scenario(request)
-    _known(request, scenario)
+    await _known(request, scenario)
     store = request.app[STORE]
     loop = asyncio.get_running_loop()
     value = await loop.run_in_executor(request.app[IO_POOL], store.get_time, scenario)
@@ -127,9 +131,14 @@ async def get_time(request: web.Request) -> web.Response:
 
 @routes.put("/api/time")
 async def put_time(request: web.Request) -> web.Response:
-    """Set the display time from a JSON body ``{"year": 2030, "date": "2030-06-21"}``."""
+    """Set the display time from a JSON body ``{"year": 2030, "date": "2030-06-21"}``.
+
+    The time is shared by every client that loads the scenario: it needs the planner
+    role (401 without a token, 403 below planner). A viewer keeps a time of its own.
+    """
     scenario = _scenario(request)
-    _known(request, scenario)
+    require_role(request, "planner")
+    await _known(request, scenario)
     body = await read_json_body(request, _MAX_BODY)
     store = request.app[STORE]
     loop = asyncio.get_running_loop()

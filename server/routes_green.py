@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 from greentwin.core import ScenarioError, ServerError
+from greentwin.server.access import readable
 from greentwin.server.district import District, cached_vegetation_layer, date_bucket
 from greentwin.server.keys import CONFIG, FILES, IO_POOL, STORE
 from greentwin.server.routes_api import json_response, read_json_body
@@ -212,6 +213,14 @@ def parse_lonlat(lon: object, lat: object) -> tuple[float, float]:
     return x, y
 
 
+async def _readable_scenario(request: web.Request, value: object = None) -> str:
+    """:func:`_scenario`, and 404 (as for a missing one) when the caller may not read it."""
+    scenario = _scenario(request, value)
+    if not await readable(request, scenario):
+        raise web.HTTPNotFound(text=f"no scenario {scenario!r}")
+    return scenario
+
+
 async def _date(request: web.Request, scenario: str, value: object = None) -> dt.date:
     raw = value if value is not None else request.query.get("date")
     if raw is not None and raw != "":
@@ -250,7 +259,7 @@ def _tree_payload(district: District, row: int, date: dt.date) -> dict[str, Any]
 
 
 async def _tree_response(request: web.Request, row_of: Any) -> web.Response:
-    scenario = _scenario(request)
+    scenario = await _readable_scenario(request)
     date = await _date(request, scenario)
     district = await request.app[DISTRICTS].aget(request.app, scenario)
     row = row_of(district)
@@ -332,7 +341,7 @@ async def area(request: web.Request) -> web.Response:
     unknown = set(body) - {"scenario", "date", "polygon"}
     if unknown:
         raise ScenarioError(f"unknown fields: {sorted(unknown)}")
-    scenario = _scenario(request, body.get("scenario"))
+    scenario = await _readable_scenario(request, body.get("scenario"))
     date = await _date(request, scenario, body.get("date"))
     polygon = _parse_polygon(body.get("polygon"))
     district = await request.app[DISTRICTS].aget(request.app, scenario)
@@ -358,7 +367,7 @@ def _veg_root(request: web.Request) -> Path:
 @routes.get("/api/vegetation", name="vegetation")
 async def vegetation(request: web.Request) -> web.Response:
     """The vegetation tileset of the date's half-month, built on first request."""
-    scenario = _scenario(request)
+    scenario = await _readable_scenario(request)
     variant = request.query.get("variant", "instanced")
     if variant not in VEGETATION_VARIANTS:
         raise ScenarioError(f"variant must be one of {sorted(VEGETATION_VARIANTS)}")
@@ -414,6 +423,8 @@ async def vegetation_file(request: web.Request) -> web.StreamResponse:
     tail = request.match_info["tail"]
     if not ID_RE.fullmatch(scenario) or not _KEY_RE.fullmatch(key):
         raise web.HTTPNotFound(text="no such tileset")
+    if not await readable(request, scenario):
+        raise web.HTTPNotFound(text="no such file")
     parts = split_segments(tail)
     if parts is None:
         raise web.HTTPBadRequest(text="invalid file path")

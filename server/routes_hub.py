@@ -3,7 +3,7 @@
 Reading needs no account. Posting a comment or a vote needs a light identity: a
 nickname and a participant token from ``POST /api/hub/identity``, sent back in the
 ``X-Participant-Token`` header (never in a URL). Moderation (hiding a comment) needs
-a planner or admin token in ``Authorization: Bearer``, the same operator-configured
+an admin token in ``Authorization: Bearer``, the same operator-configured
 tokens as the live channel and the scenario API.
 
 Routes
@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 from greentwin.core import GreenModelError
+from greentwin.server.access import may_read_status, role_for_header
 from greentwin.server.hub import (
     CLIENT_KEY,
     Comment,
@@ -189,13 +190,7 @@ def _state(request: web.Request) -> HubState:
 
 def _role(request: web.Request) -> Role:
     """The caller's role from ``Authorization: Bearer`` (no header: viewer)."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return "viewer"
-    scheme, _, token = header.partition(" ")
-    role = (
-        _live(request).config.role_for_token(token.strip()) if scheme.lower() == "bearer" else None
-    )
+    role = role_for_header(request) if "Authorization" in request.headers else "viewer"
     if role is None:
         raise HubInputError(401, "forbidden", "unknown bearer token")
     return role
@@ -241,7 +236,7 @@ async def _proposal(request: web.Request, role: Role) -> ScenarioInfo:
     """The scenario named in the path, if the caller may see it (citizens: published)."""
     sid = request.match_info["id"]
     info = await _live(request).store.get(sid)
-    if info.status != "published" and not role_at_least(role, "planner"):
+    if not may_read_status(role, info.status):
         raise UnknownScenarioError(sid)
     return info
 
@@ -481,7 +476,8 @@ async def search(request: web.Request) -> web.StreamResponse:
 
 
 def _moderator(role: Role) -> bool:
-    return role_at_least(role, "planner")
+    """Moderation (hiding comments, reading hidden ones) is the admin's."""
+    return role_at_least(role, "admin")
 
 
 @routes.get("/api/scenarios/{id}/comments")
@@ -547,10 +543,10 @@ async def post_comment(request: web.Request) -> web.StreamResponse:
 @routes.post(r"/api/scenarios/{id}/comments/{cid:\d{1,18}}/hide")
 @_guarded
 async def hide_comment(request: web.Request) -> web.StreamResponse:
-    """Hide a comment with a reason ``{reason}`` (planner or admin)."""
+    """Hide a comment with a reason ``{reason}`` (admin)."""
     role = _role(request)
     if not _moderator(role):
-        raise HubInputError(403, "forbidden", f"moderation needs the planner role (you are {role})")
+        raise HubInputError(403, "forbidden", f"moderation needs the admin role (you are {role})")
     info = await _proposal(request, role)
     state = _state(request)
     body = await _body(request)

@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from aiohttp import hdrs, web
 from greentwin.core import ScenarioError
+from greentwin.server.access import readable
 from greentwin.server.keys import CONFIG, IO_POOL, STORE
 from greentwin.server.routes_api import json_response
 from greentwin.server.routes_green import parse_lonlat
@@ -184,7 +185,11 @@ async def overlay_tile(request: web.Request) -> web.StreamResponse:
     if z > _MAX_Z or x >= 2**z or y >= 2**z:
         raise web.HTTPBadRequest(text=f"tile {z}/{x}/{y} does not exist")
     index = await version_index(request.app, scenario, version)
-    if index is None or f"{indicator}/meta.json" not in index:
+    if (
+        index is None
+        or f"{indicator}/meta.json" not in index
+        or not await readable(request, scenario)
+    ):
         raise web.HTTPNotFound(text=f"no {indicator} overlay version {version} in {scenario}")
     entry = index.get(f"{indicator}/{z}/{x}/{y}.png")
     if entry is None:
@@ -265,6 +270,8 @@ async def probe(request: web.Request) -> web.Response:
     lon, lat = parse_lonlat(request.query["lon"], request.query["lat"])
     store = request.app[STORE]
     loop = asyncio.get_running_loop()
+    if not await readable(request, scenario):  # a draft without a planner token: as missing
+        raise web.HTTPNotFound(text=f"no scenario {scenario!r}")
     if scenario != config.default_scenario:
         known = await loop.run_in_executor(request.app[IO_POOL], store.scenarios)
         if scenario not in known:

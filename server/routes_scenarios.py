@@ -15,20 +15,21 @@ from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
+from greentwin.server.access import may_read_status, request_role
 from greentwin.server.exports import (
     Exporter,
     ExportParameterError,
     ExportRequest,
     ExportUnavailableError,
 )
+from greentwin.server.keys import LIVE_HUB
 from greentwin.server.ops import OpError
 from greentwin.server.protocol import MessageError, Role, role_at_least
 from greentwin.server.scenarios import ScenarioInfo, UnknownScenarioError
-from greentwin.server.ws import Hub
 
 __all__ = ["EXPORTERS_KEY", "HUB_KEY", "routes"]
 
-HUB_KEY = web.AppKey("greentwin_live_hub", Hub)
+HUB_KEY = LIVE_HUB
 
 EXPORTERS_KEY = web.AppKey("greentwin_exporters", dict[str, Exporter])
 
@@ -57,17 +58,7 @@ def _fail(code: str, message: str) -> web.HTTPException:
 
 
 def _role(request: web.Request) -> Role:
-    cfg = request.app[HUB_KEY].config
-    header = request.headers.get("Authorization")
-    if header is None:
-        if cfg.allow_anonymous:
-            return "viewer"
-        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": "Bearer"})
-    scheme, _, token = header.partition(" ")
-    role = cfg.role_for_token(token.strip()) if scheme.lower() == "bearer" else None
-    if role is None:
-        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    return role
+    return request_role(request)
 
 
 def _need(request: web.Request, role: Role) -> Role:
@@ -107,8 +98,8 @@ async def _guard(coro: Awaitable[Any]) -> Any:
 async def _visible(request: web.Request, sid: str) -> tuple[ScenarioInfo, Role]:
     role = _role(request)
     info: ScenarioInfo = await _guard(request.app[HUB_KEY].store.get(sid))
-    if info.status != "published" and not role_at_least(role, "planner"):
-        raise _fail("unknown_scenario", f"unknown scenario {sid!r}")
+    if not may_read_status(role, info.status):
+        raise _fail("unknown_scenario", str(UnknownScenarioError(sid)))
     return info, role
 
 
@@ -197,7 +188,7 @@ async def post_publish(request: web.Request) -> web.Response:
 
 @routes.post("/api/scenarios/{id}/archive")
 async def post_archive(request: web.Request) -> web.Response:
-    _need(request, "planner")
+    _need(request, "admin")
     info = await _guard(request.app[HUB_KEY].store.set_status(request.match_info["id"], "archived"))
     return web.json_response(info.to_json())
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import hdrs, web
+from greentwin.server.access import readable
 from greentwin.server.keys import FILES, IO_POOL, STORE
 from greentwin.server.store import ID_RE, SEGMENT_RE, VERSION_RE, FileEntry
 
@@ -304,7 +305,7 @@ async def tile(request: web.Request) -> web.StreamResponse:
     if split_segments(tail) is None:
         raise web.HTTPBadRequest(text="invalid file path")
     index = await version_index(request.app, scenario, version)
-    if index is None:
+    if index is None or not await readable(request, scenario):
         raise web.HTTPNotFound(text=f"no version {version} in scenario {scenario}")
     entry = index.get(tail)
     if entry is None:

@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from greentwin.core import __version__
+from greentwin.server.access import may_read_status
 from greentwin.server.glb import GlbProducer, default_glb_producer
 from greentwin.server.ops import WORLD, Extent, OpError, parse_op
 from greentwin.server.protocol import (
@@ -339,7 +340,15 @@ class Hub:
     # --- snapshots, subscriptions, resume ------------------------------------------------
 
     def _visible(self, role: str, info: ScenarioInfo) -> bool:
-        return info.status == "published" or role_at_least(role, "planner")
+        return may_read_status(role, info.status)
+
+    async def _readable(self, s: Session, scenario: str) -> ScenarioInfo:
+        """The scenario if the session may read it; a draft it may not read raises
+        exactly what a missing scenario raises (its existence and seq never show)."""
+        info = await self.store.get(scenario)
+        if not self._visible(s.role or "viewer", info):
+            raise UnknownScenarioError(scenario)
+        return info
 
     async def _snapshot_text(self, info: ScenarioInfo, ref: str | None) -> str:
         layers = await self.recompute.snapshot(info.id, info.seq)
@@ -359,11 +368,8 @@ class Hub:
         return dumps(snap)
 
     async def subscribe(self, s: Session, scenario: str, ref: str | None = None) -> None:
-        role = s.role or "viewer"
         async with self.lock(scenario):
-            info = await self.store.get(scenario)
-            if not self._visible(role, info):
-                raise MessageError("forbidden", f"scenario {scenario!r} is not published", ref)
+            info = await self._readable(s, scenario)
             text = await self._snapshot_text(info, ref)
             self._add(s, scenario)
             s.send(text)
@@ -384,11 +390,8 @@ class Hub:
 
     async def resume(self, s: Session, scenario: str, epoch: str, seq: int) -> None:
         """Replay the updates after ``seq``, or send a snapshot when that is impossible."""
-        role = s.role or "viewer"
         async with self.lock(scenario):
-            info = await self.store.get(scenario)
-            if not self._visible(role, info):
-                raise MessageError("forbidden", f"scenario {scenario!r} is not published")
+            info = await self._readable(s, scenario)
             msgs: list[str] | None = None
             if epoch == self.store.epoch and seq <= info.seq:
                 ring = self._ring.get(scenario)
@@ -545,7 +548,7 @@ class Hub:
         elif kind == "unsubscribe":
             scenario = msg["scenario"]
             self._remove(s, scenario)
-            info = await self.store.get(scenario)
+            info = await self._readable(s, scenario)
             out: dict[str, Any] = {"type": "unsubscribed", "scenario": scenario, "seq": info.seq}
             if ref is not None:
                 out["ref"] = ref
@@ -584,6 +587,11 @@ class Hub:
         if wanted is not None and ROLES.index(wanted) > ROLES.index(granted):
             raise MessageError("forbidden", f"role {wanted} needs a token granting it")
         s.role = wanted or granted
+        for scenario in list(s.subs):  # a lower role keeps only what it may still read
+            try:
+                await self._readable(s, scenario)
+            except UnknownScenarioError:
+                self._remove(s, scenario)
         welcome = {
             "type": "welcome",
             "protocol": PROTOCOL,

@@ -20,6 +20,7 @@ TOKENS: dict[str, Any] = {"tok-planner": "planner", "tok-admin": "admin"}
 #: The aiohttp test client of the hub application.
 Client = TestClient[web.Request, web.Application]
 PLANNER = {"Authorization": "Bearer tok-planner"}
+ADMIN = {"Authorization": "Bearer tok-admin"}
 #: Near "Normannenstraße, Berlin" (building DEBE11YYI0000I3R) in the Berlin test area.
 HOME = (13.480995, 52.516028)
 

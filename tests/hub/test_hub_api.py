@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from greentwin.server.hub import HubSettings, RateLimiter, clean_text
 from greentwin.server.protocol import load_schema
-from gt_hub import HOME, PLANNER, Client, ClientFactory, make_app, publish_proposal
+from gt_hub import ADMIN, HOME, PLANNER, Client, ClientFactory, make_app, publish_proposal
 from gt_testing import CITYGML
 from jsonschema import Draft202012Validator
 
@@ -256,21 +256,24 @@ async def test_hidden_comment_stays_hidden_for_citizens(hub_client: ClientFactor
     assert (await client.post(url, json={"reason": "insult"}, headers=who)).status == 403
     bad = await client.post(url, json={"reason": "x"}, headers={"Authorization": "Bearer wrong"})
     assert bad.status == 401
+    # moderation is the admin's: a planner is refused
     r = await client.post(url, json={"reason": "insult"}, headers=PLANNER)
+    assert r.status == 403 and "admin" in (await r.json())["error"]["message"]
+    r = await client.post(url, json={"reason": "insult"}, headers=ADMIN)
     assert r.status == 200, await r.text()
     assert (
         await client.post(
-            "/api/scenarios/green-street/comments/999/hide", json={"reason": "x"}, headers=PLANNER
+            "/api/scenarios/green-street/comments/999/hide", json={"reason": "x"}, headers=ADMIN
         )
     ).status == 404
-    for headers in ({}, who):  # citizens, the author included
+    for headers in ({}, who, PLANNER):  # citizens, the author and planners included
         c = (
             await (await client.get("/api/scenarios/green-street/comments", headers=headers)).json()
         )["comments"][0]
         assert c["hidden"] is True and c["hidden_reason"] == "insult"
         assert c["text"] is None and c["nickname"] is None
         assert "abusive" not in json.dumps(c)
-    c = (await (await client.get("/api/scenarios/green-street/comments", headers=PLANNER)).json())[
+    c = (await (await client.get("/api/scenarios/green-street/comments", headers=ADMIN)).json())[
         "comments"
     ][0]
     assert c["text"] == "abusive words" and c["hidden_reason"] == "insult"
@@ -335,7 +338,7 @@ async def test_live_messages_reach_subscribers(hub_client: ClientFactory) -> Non
         "/api/scenarios/green-street/votes", json={"value": "up"}, headers=who
     )  # replay
     await client.post(
-        f"/api/scenarios/green-street/comments/{cid}/hide", json={"reason": "spam"}, headers=PLANNER
+        f"/api/scenarios/green-street/comments/{cid}/hide", json={"reason": "spam"}, headers=ADMIN
     )
     msg = await ws.receive_json(timeout=5)  # no second votes message for the replay
     _check_ws(msg)

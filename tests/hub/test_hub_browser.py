@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from greentwin.server.hub import HubSettings
-from gt_hub import HOME, PLANNER, make_app
+from gt_hub import ADMIN, HOME, PLANNER, make_app
 from gt_testing import CHROMIUM_ARGS, CITYGML, ROOT, ServerThread, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -250,11 +250,9 @@ def test_comment_appears_live_and_stays_inert(server: HubServer, new_page: Any) 
     b.wait_for_function("document.querySelector('#vote-up').textContent.includes('(1)')")
     assert a.get_attribute("#vote-up", "aria-pressed") == "true"
 
-    # a planner hides it: the open page shows the reason, never the text again
+    # an admin hides it: the open page shows the reason, never the text again
     cid = int(item.get_attribute("data-id") or 0)
-    server.call(
-        "POST", f"/api/scenarios/{sid}/comments/{cid}/hide", {"reason": "spam test"}, PLANNER
-    )
+    server.call("POST", f"/api/scenarios/{sid}/comments/{cid}/hide", {"reason": "spam test"}, ADMIN)
     b.wait_for_function(
         f"document.querySelector('#comment-{cid}').textContent.includes('spam test')"
     )

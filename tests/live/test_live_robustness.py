@@ -127,7 +127,7 @@ async def test_roles_are_enforced(tmp_path: Path) -> None:
         err = await viewer.expect("error")
         assert err["code"] == "forbidden" and err["ref"] == "v1"
         await viewer.send({"type": "subscribe", "scenario": sid})  # drafts: planners only
-        assert (await viewer.expect("error"))["code"] == "forbidden"
+        assert (await viewer.expect("error"))["code"] == "unknown_scenario"  # as if missing
         await viewer.send({"type": "subscribe", "scenario": "baseline"})
         assert (await viewer.expect("snapshot"))["status"] == "published"
         citizen = await srv.connect()

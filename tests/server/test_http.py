@@ -18,7 +18,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from greentwin.server.app import AccessLogger, create_app, redact_query
 from greentwin.server.config import Config
+from greentwin.server.hub_setup import LIVE_CONFIG_KEY
 from greentwin.server.store import TileStore
+from greentwin.server.ws import LiveConfig
 from yarl import URL
 
 Client = TestClient[web.Request, web.Application]
@@ -206,7 +208,11 @@ async def test_health(client: Client) -> None:
     assert doc["uptime_s"] >= 0 and doc["version"]
 
 
-async def test_time_get_put(client: Client) -> None:
+async def test_time_get_put(aiohttp_client: MakeClient, config: Config, published: str) -> None:
+    app = create_app(config)
+    app[LIVE_CONFIG_KEY] = LiveConfig(tokens={"planner-token-0123456789": "planner"})
+    client = await aiohttp_client(app)
+    client.session.headers["Authorization"] = "Bearer planner-token-0123456789"
     resp = await client.put(
         "/api/time", params={"scenario": "baseline"}, json={"year": 2035, "date": "2035-10-01"}
     )
