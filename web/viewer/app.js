@@ -4,7 +4,7 @@
 // GET /api/health (demo build state), GET|PUT /api/time (the scenario's display time).
 // For tests and scripting it exposes window.greentwin = {viewer, tilesets, ready, pickAt, ...}.
 
-import { install as installLive } from "./live.js";
+import { authHeaders, install as installLive } from "./live.js";
 import { install as installEdit } from "./edit.js";
 
 import { install as installGreen } from "./green.js";
@@ -319,7 +319,7 @@ function renderLayerList(viewer) {
 
 async function waitForLayers() {
   for (;;) {
-    const doc = await getJSON(`/api/layers?scenario=${encodeURIComponent(SCENARIO)}`);
+    const doc = await getJSON(`/api/layers?scenario=${encodeURIComponent(SCENARIO)}`, { headers: authHeaders() });
     if (doc.layers.buildings) return doc;
     const health = await getJSON("/api/health");
     const demo = health.demo;
@@ -348,7 +348,7 @@ async function globeLoaded(viewer, timeoutMs = 20000) {
 }
 
 async function loadTileset(viewer, name, url, options = {}) {
-  const ts = await Cesium.Cesium3DTileset.fromUrl(url, options);
+  const ts = await Cesium.Cesium3DTileset.fromUrl(new Cesium.Resource({ url, headers: authHeaders() }), options);
   viewer.scene.primitives.add(ts);
   tilesets[name] = ts;
   ts.tileFailed.addEventListener((err) => {
@@ -441,11 +441,17 @@ function applyTime(viewer, time, { save }) {
   document.dispatchEvent(new CustomEvent("greentwin:time", { detail: time }));
   if (!save) return;
   clearTimeout(timeTimer);
+  const auth = authHeaders();
+  if (!auth.Authorization) {
+    // the served time is shared by every viewer: only a planner changes it
+    setStatus(`Time set to ${time.date} in this view (sign in as a planner to change it for everyone)`);
+    return;
+  }
   timeTimer = setTimeout(async () => {
     try {
       const doc = await getJSON(`/api/time?scenario=${encodeURIComponent(SCENARIO)}`, {
         method: "PUT",
-        headers: { "Content-Type": "application/json" },
+        headers: { "Content-Type": "application/json", ...auth },
         body: JSON.stringify(time),
       });
       setStatus(`Time set to ${doc.time.date}`);

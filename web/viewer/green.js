@@ -9,6 +9,8 @@
 //   (POST /api/green/area).
 // Exposes window.greentwin.green = {setDate, pickTree, totals, current} for tests.
 
+import { authHeaders } from "./live.js";
+
 const Cesium = window.Cesium;
 const $ = (id) => document.getElementById(id);
 
@@ -35,8 +37,9 @@ function escapeHTML(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-async function getJSON(url, init) {
-  const resp = await fetch(url, init);
+async function getJSON(url, init = {}) {
+  // a draft's green layer needs the planner's token
+  const resp = await fetch(url, { ...init, headers: { ...(init.headers ?? {}), ...authHeaders() } });
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) throw new Error(body?.error?.message || `${resp.status} ${resp.statusText}`);
   return body;
@@ -106,7 +109,7 @@ export function install(g) {
       return doc;
     }
     status(`Loading the trees of ${doc.bucket}…`);
-    const ts = await Cesium.Cesium3DTileset.fromUrl(doc.url);
+    const ts = await Cesium.Cesium3DTileset.fromUrl(new Cesium.Resource({ url: doc.url, headers: authHeaders() }));
     const old = g.tilesets.vegetation;
     ts.show = old ? old.show : $("layer-vegetation")?.checked !== false;
     viewer.scene.primitives.add(ts);

@@ -345,7 +345,8 @@ export class LiveClient extends EventTarget {
       await Promise.resolve(this.ctx.ready).catch(() => {}); // the base viewer's own tilesets first
       handle = this.#adopt(name, info);
       if (!handle) {
-        handle = await Cesium.Cesium3DTileset.fromUrl(info.url);
+        // a draft's tiles need the planner's token (a Resource's headers reach every tile)
+        handle = await Cesium.Cesium3DTileset.fromUrl(new Cesium.Resource({ url: info.url, headers: authHeaders() }));
         handle.gtUrl = info.url;
         handle.show = false;
         viewer.scene.primitives.add(handle);
@@ -360,7 +361,7 @@ export class LiveClient extends EventTarget {
     } else if (kind === "overlay" || kind === "raster") {
       const template = info.tiles ?? info.url;
       const provider = new Cesium.UrlTemplateImageryProvider({
-        url: template,
+        url: new Cesium.Resource({ url: template, headers: authHeaders() }),
         maximumLevel: info.max_zoom ?? 19,
         minimumLevel: 0,
         tilingScheme: new Cesium.WebMercatorTilingScheme(),
