@@ -89,25 +89,37 @@ def get_backend(name: str = "auto") -> Backend:
 
 
 def namespace_of(*arrays: Any) -> ModuleType:
-    """The array module (numpy or cupy) of the given arrays; mixing them is an error."""
-    mods = set()
-    for a in arrays:
-        if a is None or isinstance(a, int | float):
-            continue
-        mod = type(a).__module__.split(".")[0]
-        mods.add("cupy" if mod == "cupy" else "numpy")
-    if "cupy" in mods:
-        if len(mods) > 1:
-            raise KernelError("arrays from NumPy and CuPy mixed in one kernel call")
-        import cupy
+    """The array module (numpy or cupy) of the given arrays; mixing them is an error.
 
-        cp_mod: ModuleType = cupy
-        return cp_mod
-    return np
+    ``array_namespace`` of array-api-compat (the library's own module, not its compat
+    wrapper, so results match plain NumPy and CuPy); Python scalars and None are skipped.
+    Asking does not import CuPy unless a CuPy array is among ``arrays``.
+
+    Raises
+    ------
+    KernelError
+        Arrays of NumPy and CuPy mixed, or something that is not an array.
+    """
+    from array_api_compat import array_namespace
+
+    given = [a for a in arrays if not (a is None or isinstance(a, int | float))]
+    if not given:
+        return np
+    try:
+        xp: ModuleType = array_namespace(*given, use_compat=False)
+    except TypeError as exc:
+        kinds = sorted({type(a).__module__.split(".")[0] + "." + type(a).__name__ for a in given})
+        raise KernelError(
+            f"a kernel got {', '.join(kinds)}: give arrays of one library (NumPy or CuPy); "
+            f"move data between host and device only at the edges ({exc})"
+        ) from exc
+    return xp
 
 
 def to_numpy(a: Any) -> npt.NDArray[Any]:
     """Host copy of an array from either backend."""
-    if type(a).__module__.split(".")[0] == "cupy":
+    from array_api_compat import is_cupy_array
+
+    if is_cupy_array(a):
         return np.asarray(a.get())
     return np.asarray(a)

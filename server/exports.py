@@ -325,70 +325,62 @@ async def citygml_exporter(req: ExportRequest) -> Export:
 
 
 # --- GeoTIFF ----------------------------------------------------------------------------
-# GeoTIFF tags and keys (OGC 19-008r4, GeoTIFF 1.1): ModelPixelScale 33550,
-# ModelTiepoint 33922, GeoKeyDirectory 34735; GTModelType 1024 (1 = projected),
-# GTRasterType 1025 (1 = PixelIsArea), ProjectedCRS 3072, GeographicType 2048.
-# GDAL's no-data tag 42113 holds the no-data value as ASCII text.
-_TAG_PIXEL_SCALE, _TAG_TIEPOINT, _TAG_GEOKEYS, _TAG_NODATA = 33550, 33922, 34735, 42113
-_TIFF_DOUBLE, _TIFF_SHORT, _TIFF_ASCII = 12, 3, 2
-
-
 def geotiff_bytes(
     values: F64,
     *,
     x0: float,
     y0: float,
     cell: float,
-    epsg: int,
+    crs: str | int,
     description: str = "",
-    projected: bool = True,
 ) -> bytes:
-    """A float32 single-band GeoTIFF of a south-up grid (row 0 = southernmost row).
+    """A float32 single-band Cloud-Optimized GeoTIFF of a south-up grid (row 0 south).
+
+    Written by GDAL through rasterio (the COG driver): tiled, DEFLATE-compressed, the CRS
+    stored as GeoTIFF keys from its full WKT, NaN as the no-data value. No predictor:
+    readers without the floating-point predictor (tifffile without imagecodecs) can
+    still decode it.
 
     Parameters
     ----------
-    values : (ny, nx) grid, row 0 south, NaN = no data (written as the no-data value).
+    values : (ny, nx) grid, row 0 south, NaN = no data.
     x0, y0 : south-west corner of cell (0, 0) in the CRS.
     cell : square cell size in CRS units.
-    epsg : the CRS's EPSG code.
+    crs : the grid's CRS, anything pyproj reads (``"EPSG:25833"``, 25833, WKT).
     description : written as the TIFF ImageDescription.
-    projected : a projected CRS (else geographic).
+
+    Raises
+    ------
+    ValueError
+        ``values`` is not 2-D.
     """
-    from PIL import Image, TiffImagePlugin
+    import pyproj
+    from rasterio.crs import CRS
+    from rasterio.io import MemoryFile
+    from rasterio.transform import Affine
 
     grid = np.asarray(values, dtype=np.float32)
     if grid.ndim != 2:
         raise ValueError("geotiff_bytes: a 2-D grid is needed")
-    north_up = np.ascontiguousarray(grid[::-1])
-    image = Image.fromarray(north_up, mode="F")
-    ifd = TiffImagePlugin.ImageFileDirectory_v2()
-    ny = grid.shape[0]
-    ifd[_TAG_PIXEL_SCALE] = (float(cell), float(cell), 0.0)
-    ifd.tagtype[_TAG_PIXEL_SCALE] = _TIFF_DOUBLE
-    ifd[_TAG_TIEPOINT] = (0.0, 0.0, 0.0, float(x0), float(y0 + ny * cell), 0.0)
-    ifd.tagtype[_TAG_TIEPOINT] = _TIFF_DOUBLE
-    crs_key = 3072 if projected else 2048
-    ifd[_TAG_GEOKEYS] = (
-        1, 1, 1, 3,  # version 1.1.1, three keys
-        1024, 0, 1, 1 if projected else 2,
-        1025, 0, 1, 1,
-        crs_key, 0, 1, int(epsg),
-    )  # fmt: skip
-    ifd.tagtype[_TAG_GEOKEYS] = _TIFF_SHORT
-    ifd[_TAG_NODATA] = "nan"
-    ifd.tagtype[_TAG_NODATA] = _TIFF_ASCII
-    if description:
-        ifd[270] = description
-    out = io.BytesIO()
-    image.save(out, format="TIFF", tiffinfo=ifd, compression="tiff_adobe_deflate")
-    return out.getvalue()
-
-
-def _epsg(crs: str) -> int:
-    m = re.fullmatch(r"EPSG:(\d+)", crs)
-    if m is None:
-        raise ExportUnavailableError(f"the district CRS {crs!r} is not an EPSG code")
-    return int(m.group(1))
+    ny, nx = grid.shape
+    wkt = pyproj.CRS.from_user_input(crs).to_wkt()
+    # rasterio writes a copy-only driver (COG) through an in-memory dataset on close
+    with MemoryFile() as mem:
+        with mem.open(
+            driver="COG",
+            width=nx,
+            height=ny,
+            count=1,
+            dtype="float32",
+            crs=CRS.from_wkt(wkt),
+            transform=Affine(cell, 0.0, x0, 0.0, -cell, y0 + ny * cell),  # north up
+            nodata=float("nan"),
+            compress="DEFLATE",
+        ) as dst:
+            dst.write(grid[::-1], 1)  # north up
+            if description:
+                dst.update_tags(TIFFTAG_IMAGEDESCRIPTION=description)
+        return bytes(mem.read())
 
 
 def _overlay_grids(view: ScenarioView) -> dict[str, F64]:
@@ -414,7 +406,6 @@ def _tiffs(view: ScenarioView, names: list[str] | None = None) -> dict[str, byte
     from greentwin.server.district import UNITS
 
     g = view.district.grid
-    epsg = _epsg(view.district.crs)
     grids = _overlay_grids(view)
     out: dict[str, bytes] = {}
     for name, values in grids.items():
@@ -427,7 +418,7 @@ def _tiffs(view: ScenarioView, names: list[str] | None = None) -> dict[str, byte
             x0=g.x0,
             y0=g.y0,
             cell=g.cell,
-            epsg=epsg,
+            crs=view.district.crs,
             description=f"greentwin {what} ({UNITS.get(base, '')}), scenario {view.scenario}",
         )
     return out

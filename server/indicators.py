@@ -12,6 +12,10 @@ carbon, canopy and plant-cover areas on each of ``dates``.
 ``summary_rows(summary) -> list[list[str | float | None]]``: the same as flat table rows
 (for CSV).
 
+``building_at(district, x, y) -> (id, parts) | None`` and ``facade_level(grid, values,
+parts) -> float | None``: the building over a point and its most exposed facade level in
+a noise grid (the point probe answers this on a roof, where the grid has no value).
+
 Method
 ------
 Noise exposure follows the reporting of Directive 2002/49/EC (END), Annex VI: buildings
@@ -47,6 +51,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import shapely
 from greentwin.green_model.api import services_for_area
 from greentwin.kernels.raster import Grid, point_in_rings
 from greentwin.server.district import STOREY_M, BuildingInfo, District
@@ -59,8 +64,10 @@ __all__ = [
     "NET_FLOOR_FRACTION",
     "BuildingExposure",
     "Indicators",
+    "building_at",
     "compare",
     "district_indicators",
+    "facade_level",
     "residential_share",
     "summary_rows",
 ]
@@ -172,6 +179,47 @@ def _facade_rings(grid: Grid, parts: Sequence[Any]) -> tuple[tuple[slice, slice]
     return (rows, cols), _dilate(inside) & ~inside
 
 
+def facade_level(grid: Grid, values: npt.NDArray[Any], parts: Sequence[Any]) -> float | None:
+    """A building's most exposed facade level in a noise grid (END, Annex VI; module notes).
+
+    Parameters
+    ----------
+    grid : the grid of ``values``.
+    values : (ny, nx) level grid, dB(A); NaN where there is no value (inside buildings).
+    parts : the building's footprints (``exterior``, ``interiors``), in the grid's CRS.
+
+    Returns
+    -------
+    The highest value in the cells that touch the footprints from outside, rounded to
+    0.01 dB; None when the building lies off the grid or no such cell has a value.
+    """
+    found = _facade_rings(grid, parts)
+    if found is None:
+        return None
+    window, ring = found
+    vals = np.asarray(values[window][ring], dtype=np.float64)
+    vals = vals[np.isfinite(vals)]
+    return round(float(vals.max()), 2) if len(vals) else None
+
+
+def building_at(district: District, x: float, y: float) -> tuple[str, list[Any]] | None:
+    """The building whose footprint holds the point (x, y) (district CRS, metres).
+
+    Returns
+    -------
+    (building id, all its footprints) or None when no footprint holds the point.
+    """
+    point = shapely.Point(x, y)
+    for bid, parts in _group(district).items():
+        for p in parts:
+            poly = shapely.Polygon(
+                np.asarray(p.exterior)[:, :2], [np.asarray(h)[:, :2] for h in p.interiors]
+            )
+            if poly.covers(point):
+                return bid, parts
+    return None
+
+
 def _group(district: District) -> dict[str, list[Any]]:
     groups: dict[str, list[Any]] = {}
     for f in district.footprints:
@@ -216,7 +264,7 @@ def _exposure(
                 levels[name] = round(float(vals.mean()), 3)
                 air[name].append((dwellings, float(vals.mean())))
             else:
-                levels[name] = round(float(vals.max()), 2)
+                levels[name] = round(float(vals.max()), 2)  # as facade_level()
         out.append(
             BuildingExposure(bid, info.name, info.function, dwellings, round(floor, 1), levels)
         )

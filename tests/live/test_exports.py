@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+import pyproj
 import pytest
 import pytest_asyncio
 import tifffile
@@ -27,6 +28,7 @@ from greentwin.server.ws import LiveConfig
 from gt_live import run_server
 from gt_testing import CITYGML, assert_valid_gltf
 from lxml import etree
+from rasterio.io import MemoryFile
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -269,6 +271,13 @@ async def test_exports_follow_the_scenario(server: Server, tmp_path: Path) -> No
         assert page.tags[42113].value == "nan"
         expected = view.values["noise_lden"][::-1].astype(np.float32)
         np.testing.assert_array_equal(data, expected)  # north up, NaN where NaN
+        with MemoryFile(files.read("noise_lden.tif")) as mem, mem.open() as src:  # GDAL reads it
+            assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+            assert pyproj.CRS.from_wkt(src.crs.to_wkt()).equals(pyproj.CRS(srv.district.crs))
+            top = grid.y0 + grid.ny * grid.cell
+            assert tuple(src.transform)[:6] == (grid.cell, 0.0, grid.x0, 0.0, -grid.cell, top)
+            assert np.isnan(src.nodata)
+            np.testing.assert_array_equal(src.read(1), expected)
         diff, _, _ = _tiff(files.read("diff_no2.tif"))
         want = (view.values["no2"] - view.baseline_values["no2"])[::-1].astype(np.float32)
         np.testing.assert_allclose(diff, want, atol=1e-4, equal_nan=True)

@@ -112,7 +112,9 @@ def test_green_figures_grow_with_the_years(demo: District) -> None:
 def test_geotiff_round_trip() -> None:
     grid = np.arange(12, dtype=np.float64).reshape(3, 4)  # row 0 south
     grid[0, 0] = np.nan
-    data = geotiff_bytes(grid, x0=390000.0, y0=5810000.0, cell=5.0, epsg=25833, description="t")
+    data = geotiff_bytes(
+        grid, x0=390000.0, y0=5810000.0, cell=5.0, crs="EPSG:25833", description="t"
+    )
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
         meta = tif.geotiff_metadata
         arr = tif.pages[0].asarray()
@@ -123,3 +125,41 @@ def test_geotiff_round_trip() -> None:
     assert arr.dtype == np.float32
     np.testing.assert_array_equal(arr, grid[::-1].astype(np.float32))  # north up
     assert np.isnan(arr[2, 0])
+
+
+def test_geotiff_is_a_cloud_optimized_geotiff_read_by_rasterio() -> None:
+    """GDAL (through rasterio) reads the export back: a COG (tiled, DEFLATE) with the CRS
+    as the full WKT, the grid's transform, NaN as no-data and the values north up."""
+    import pyproj
+    import rasterio
+    from rasterio.io import MemoryFile
+
+    grid = np.linspace(30.0, 80.0, 20 * 30).reshape(20, 30)  # row 0 south
+    grid[3, 4] = np.nan
+    data = geotiff_bytes(grid, x0=390000.0, y0=5810000.0, cell=5.0, crs="EPSG:25833")
+    with MemoryFile(data) as mem, mem.open() as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert src.profile["tiled"] is True
+        assert src.compression == rasterio.enums.Compression.deflate
+        want = pyproj.CRS.from_epsg(25833)
+        assert pyproj.CRS.from_wkt(src.crs.to_wkt()).equals(want)
+        assert src.crs.to_epsg() == 25833
+        # north up: x = 390000 + 5 col, y = 5810000 + 20 * 5 - 5 row
+        assert tuple(src.transform)[:6] == (5.0, 0.0, 390000.0, 0.0, -5.0, 5810100.0)
+        assert np.isnan(src.nodata)
+        arr = src.read(1)
+    np.testing.assert_array_equal(arr, grid[::-1].astype(np.float32))
+    assert np.isnan(arr[20 - 1 - 3, 4])
+
+
+def test_geotiff_keeps_a_crs_without_an_epsg_code() -> None:
+    """A CRS given only as WKT (no EPSG code) is written, not refused."""
+    import pyproj
+    from rasterio.io import MemoryFile
+
+    local = pyproj.CRS.from_proj4("+proj=tmerc +lat_0=52.5 +lon_0=13.4 +k=1 +ellps=GRS80 +units=m")
+    data = geotiff_bytes(np.zeros((2, 2)), x0=0.0, y0=0.0, cell=1.0, crs=local.to_wkt())
+    with MemoryFile(data) as mem, mem.open() as src:
+        assert src.crs.to_epsg() is None
+        back = pyproj.CRS.from_wkt(src.crs.to_wkt())
+        assert back.to_dict()["lon_0"] == 13.4 and back.to_dict()["lat_0"] == 52.5
