@@ -4,11 +4,14 @@ Usage::
 
     python bench/noise.py [--size-m 1000] [--cell 5] [--sources 2000]
                           [--backend available|numpy,numba,cupy,auto] [--change-one-road]
+                          [--foliage]
 
 The district is a street grid with Berlin-style perimeter blocks (courtyard
 buildings 12-24 m high, with gaps); roads run along every street, one in three
 being a main road. Receivers sit at the centres of the receiver grid cells not
-covered by buildings, 4 m above ground. Prints receivers, source points, pairs within
+covered by buildings, 4 m above ground. ``--foliage`` plants a street tree every 10 m
+on both sides of every street (crown radius 4 m, 3-12 m above ground, in leaf) and turns
+on the ISO 9613-2 foliage term ("vegetation" mode). Prints receivers, source points, pairs within
 the cutoff, and per backend: compile/warm-up seconds, seconds for the full map and for
 a one-road change (traffic, geometry), pairs per second, with the load average.
 """
@@ -35,7 +38,13 @@ from greentwin.kernels.noise.compute import (
 )
 from greentwin.kernels.noise.emission import RoadCoefficients
 from greentwin.kernels.noise.fast import warm_up
-from greentwin.kernels.raster import BuildingFootprint, Grid, building_height_grid
+from greentwin.kernels.raster import (
+    BuildingFootprint,
+    Crown,
+    Grid,
+    building_height_grid,
+    crown_grid,
+)
 from greentwin.kernels.roads import RoadNetwork
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +110,24 @@ def district(
     return {"type": "FeatureCollection", "crs": "EPSG:25833", "features": feats}, buildings
 
 
+def street_trees(net: RoadNetwork, pitch_m: float = 10.0, offset_m: float = 7.0) -> list[Crown]:
+    """A tree every ``pitch_m`` on both sides of every road, ``offset_m`` from its axis."""
+    out: list[Crown] = []
+    for road in net.roads:
+        for seg in road.segments():
+            a, b = seg[0], seg[1]
+            length = float(np.hypot(*(b - a)))
+            if length <= 0:
+                continue
+            u = (b - a) / length
+            n = np.array([-u[1], u[0]])
+            for s in np.arange(pitch_m / 2, length, pitch_m):
+                for side in (1.0, -1.0):
+                    x, y = a + u * s + n * side * offset_m
+                    out.append(Crown(float(x), float(y), 4.0, 3.0, 12.0, 1.0))
+    return out
+
+
 def _pairs_within(rec: Any, net: RoadNetwork, params: NoiseParams, coeffs: Any, scene: Any) -> int:
     """Receiver x source pairs within the cutoff (real and image sources)."""
     be = get_backend("numpy")
@@ -140,6 +167,7 @@ def main() -> None:
         "'available' = numba and, where a GPU is usable, cupy",
     )
     ap.add_argument("--change-one-road", action="store_true")
+    ap.add_argument("--foliage", action="store_true", help="street trees and the foliage term")
     args = ap.parse_args()
 
     names = (
@@ -155,10 +183,13 @@ def main() -> None:
     grid = Grid(0.0, 0.0, args.cell, round(args.size_m / args.cell), round(args.size_m / args.cell))
     scene = NoiseScene(grid, building_height_grid(grid, buildings))
     rec, _ = grid_receivers(scene)
+    if args.foliage:
+        scene = NoiseScene(grid, scene.heights, crowns=crown_grid(grid, street_trees(net)))
     params = NoiseParams(
         max_distance_m=args.max_distance,
         source_spacing_m=args.spacing,
         reflections=not args.no_reflections,
+        foliage=args.foliage,
     )
     n_src = len(net.source_points(args.spacing))
     pairs = _pairs_within(rec, net, params, coeffs, scene)
@@ -171,6 +202,9 @@ def main() -> None:
         f"roads            : {len(net.roads)}, source points: {n_src} (+ image sources: {params.reflections})"
     )
     print(f"pairs            : {pairs:,} receiver x source pairs within {args.max_distance:g} m")
+    if args.foliage:
+        assert scene.crowns is not None
+        print(f"crown cells      : {int(np.count_nonzero(scene.crowns.top > 0))} (foliage on)")
     print(f"machine          : {_load()}, numba threads {numba.get_num_threads()}")
     first: tuple[str, Any] | None = None
     for name in names:

@@ -16,7 +16,11 @@ receiver-source pair within ``max_distance_m``:
    + Delta_ground(O,R) (Annex II, 2.5.6);
 4. first-order facade reflections come from image sources mirrored in the facade met
    across the street (see :func:`image_sources`);
-5. optional foliage attenuation through crowns (ISO 9613-2 Annex A);
+5. optional foliage attenuation through crowns (ISO 9613-2 Annex A, ``foliage=True``: the
+   "vegetation" mode of :mod:`~greentwin.kernels.noise.foliage`): the density-weighted
+   length through crowns along the 5 km-radius arc over the path actually taken (the
+   line of sight, or the diffraction hull over obstacles); an image source's leg before
+   its reflection is not counted;
 6. long-term level L = 10 lg(p 10^(L_F/10) + (1 - p) 10^(L_H/10)) (eq. 2.5.9 ff.).
 
 Energies are kept per receiver, per period and per band, unweighted, so that the
@@ -104,7 +108,8 @@ class NoiseParams:
     reflections : first-order facade reflections (image sources across the street).
     facade_absorption : absorption coefficient alpha_r of facades (reflected power x (1 - alpha_r)).
     reflection_search_m : how far from a source a facade is looked for, m.
-    foliage : attenuation through crowns (ISO 9613-2 Annex A); off by default, CNOSSOS has none.
+    foliage : attenuation through crowns (ISO 9613-2 Annex A): the "vegetation" mode; off
+        ("cnossos" mode) by default, CNOSSOS-EU has no foliage term.
     pair_budget : samples (pairs x profile samples) per chunk: bounds memory.
     """
 
@@ -121,6 +126,19 @@ class NoiseParams:
     reflection_search_m: float = 30.0
     foliage: bool = False
     pair_budget: int = 4_000_000
+
+    @property
+    def mode(self) -> str:
+        """``"vegetation"`` with the foliage term, ``"cnossos"`` without."""
+        return "vegetation" if self.foliage else "cnossos"
+
+    @classmethod
+    def for_mode(cls, mode: str, **kw: Any) -> NoiseParams:
+        """Parameters of a noise mode (``"cnossos"`` or ``"vegetation"``, see
+        :mod:`~greentwin.kernels.noise.foliage`); other fields as keywords."""
+        if mode not in ("cnossos", "vegetation"):
+            raise KernelError(f"unknown noise mode {mode!r}: use 'cnossos' or 'vegetation'")
+        return cls(foliage=mode == "vegetation", **kw)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -512,30 +530,51 @@ def _pair_attenuation(
     a_h = base + ground_homogeneous(dh, sz, rz, g_path, 0.0)
     a_f = base + ground_favourable(dh, sz, rz, g_path, 0.0)
 
+    fol: Array = None
+    crown: tuple[Array, Array, Array] | None = None
     if sa.crown_top is not None:
-        sag = t * (1.0 - t)  # (K,)
-        zc = z_los + sag[None, :] * (dh * dh / (2.0 * FOLIAGE_ARC_RADIUS_M))[:, None]
+        # crowns along the path; the leg of an image source before its reflection
+        # (t < t_start) runs behind the facade and is not counted
         top = _take(sa.crown_top, cells, xp)
         bot = _take(sa.crown_base, cells, xp)
-        dens = _take(sa.crown_density, cells, xp)
-        inside = (zc >= bot) & (zc <= top) & (top > 0.0)
-        df = xp.sum(xp.where(inside, dens, 0.0), axis=1) * dh / nk
-        fol = foliage_attenuation(df)
+        dens = xp.where(t[None, :] < t_start[:, None], 0.0, _take(sa.crown_density, cells, xp))
+        crown = (bot, top, dens)
+        sag = (t * (1.0 - t))[None, :] * (dh * dh / (2.0 * FOLIAGE_ARC_RADIUS_M))[:, None]
+        fol = foliage_attenuation(_through_crowns(z_los + sag, crown, dh, nk, xp))
         a_h = a_h + fol
         a_f = a_f + fol
 
     bi = xp.nonzero(blocked)[0]
     if bi.shape[0] == 0:
         return a_h, a_f
-    a_h_b, a_f_b = _diffracted(
-        h[bi], gs[bi] if gs is not None else None, t, dh[bi], d[bi], sz[bi], rz[bi], params, xp
+    crown_b = None if crown is None else (crown[0][bi], crown[1][bi], crown[2][bi])
+    a_h_b, a_f_b, fol_b = _diffracted(
+        h[bi],
+        gs[bi] if gs is not None else None,
+        t,
+        dh[bi],
+        d[bi],
+        sz[bi],
+        rz[bi],
+        params,
+        xp,
+        crown_b,
     )
     a_h[bi] = base[bi] + a_h_b
     a_f[bi] = base[bi] + a_f_b
-    if sa.crown_top is not None:
-        a_h[bi] = a_h[bi] + fol[bi]
-        a_f[bi] = a_f[bi] + fol[bi]
+    if fol_b is not None:
+        a_h[bi] = a_h[bi] + fol_b
+        a_f[bi] = a_f[bi] + fol_b
     return a_h, a_f
+
+
+def _through_crowns(
+    z: Array, crown: tuple[Array, Array, Array], dh: Array, nk: int, xp: ModuleType
+) -> Array:
+    """Length through foliage d_f (density-weighted) of paths at heights ``z`` (P, K), m."""
+    bot, top, dens = crown
+    inside = (z >= bot) & (z <= top) & (top > 0.0)
+    return xp.sum(xp.where(inside, dens, 0.0), axis=1) * dh / nk
 
 
 def _diffracted(
@@ -548,7 +587,8 @@ def _diffracted(
     zr: Array,
     params: NoiseParams,
     xp: ModuleType,
-) -> tuple[Array, Array]:
+    crown: tuple[Array, Array, Array] | None = None,
+) -> tuple[Array, Array, Array | None]:
     """A_dif in H and F conditions for blocked paths (Annex II, 2.5.6, eqs. 2.5.21-2.5.32).
 
     The rubber-band path is the upper convex hull of the profile from S to R, found by
@@ -557,11 +597,16 @@ def _diffracted(
     Gamma = max(1000, 8 d) over the same vertices (eq. 2.5.24); e is the hull length
     between the first and the last edge.
 
+    With ``crown`` (per-sample crown base, top and density), the foliage attenuation
+    (ISO 9613-2 Table A.1) along the diffracted path is returned too: the sound goes over
+    the hull (plus the 5 km arc's rise), not along the blocked line of sight.
+
     Returns
     -------
-    (B, 8) A_dif for H and for F, dB.
+    (B, 8) A_dif for H and for F, dB; (B, 8) foliage attenuation, dB, or None.
     """
     b_n, nk = h.shape
+    z_path = xp.zeros((b_n, nk)) if crown is not None else None
     u = dh[:, None] * t[None, :]  # horizontal position of samples (B, K)
     gamma = xp.maximum(1000.0, 8.0 * d)
     cur_u = xp.zeros(b_n)
@@ -589,6 +634,13 @@ def _diffracted(
         to_r = s_r >= best_s
         nu = xp.where(to_r, dh[active], xp.take_along_axis(u[active], best[:, None], axis=1)[:, 0])
         nh = xp.where(to_r, zr[active], xp.take_along_axis(h[active], best[:, None], axis=1)[:, 0])
+        if z_path is not None:
+            # heights of the hull segment (cur -> next vertex) over the samples it spans
+            ua = u[active]
+            span = (ua > cu) & (ua <= nu[:, None])
+            frac_u = (ua - cu) / xp.maximum(nu[:, None] - cu, 1e-9)
+            zseg = ch + (nh[:, None] - ch) * frac_u
+            z_path[active] = xp.where(span, zseg, z_path[active])
         seg = xp.sqrt((nu - cur_u[active]) ** 2 + (nh - cur_h[active]) ** 2)
         ga = gamma[active]
         arc = 2.0 * ga * xp.arcsin(xp.minimum(seg / (2.0 * ga), 1.0))
@@ -652,7 +704,11 @@ def _diffracted(
     gor_f = ground_over_diffraction(ground_favourable(dp_or, z_on, zr, g_or, g_or), dif_img, dif_f)
     a_h = xp.minimum(dif_h, 25.0) + gso_h + gor_h
     a_f = xp.minimum(dif_f, 25.0) + gso_f + gor_f
-    return a_h, a_f
+    fol = None
+    if crown is not None and z_path is not None:
+        sag = (t * (1.0 - t))[None, :] * (dh * dh / (2.0 * FOLIAGE_ARC_RADIUS_M))[:, None]
+        fol = foliage_attenuation(_through_crowns(z_path + sag, crown, dh, nk, xp))
+    return a_h, a_f, fol
 
 
 def receiver_energy(
@@ -1030,6 +1086,53 @@ class NoiseMap:
         )
         return to_numpy(e)
 
+    def _crossing(
+        self, road: Road, scene: NoiseScene, cand: I64, box: tuple[float, float, float, float]
+    ) -> I64:
+        """Receivers of ``cand`` with a path from one of the road's sources (or image
+        sources) within the cutoff that crosses ``box`` in plan. An image source's path
+        stands for the reflected one; its leg before the facade is the mirror image of
+        the real leg, so the box is mirrored in the facade plane for it too."""
+        if len(cand) == 0:
+            return cand
+        plain, junc, _ = road_sources(
+            road, self.network, self.coeffs, scene, self.params, get_backend("numpy")
+        )
+        xy = np.concatenate([to_numpy(plain.xyz)[:, :2], to_numpy(junc.xyz)[:, :2]])
+        plane = np.concatenate([to_numpy(plain.plane), to_numpy(junc.plane)])
+        img = np.concatenate([to_numpy(plain.is_image), to_numpy(junc.is_image)])
+        boxes = np.repeat(np.asarray(box, dtype=np.float64)[None, :], len(xy), axis=0)
+        if np.any(img):
+            # bounding box of the box mirrored in each image source's facade plane
+            xmin, ymin, xmax, ymax = box
+            cx = np.array([xmin, xmax, xmax, xmin])
+            cy = np.array([ymin, ymin, ymax, ymax])
+            n0, n1, c = plane[img, 0:1], plane[img, 1:2], plane[img, 2:3]
+            sd = n0 * cx[None, :] + n1 * cy[None, :] - c
+            mx = cx[None, :] - 2.0 * sd * n0
+            my = cy[None, :] - 2.0 * sd * n1
+            mirrored = np.column_stack([mx.min(1), my.min(1), mx.max(1), my.max(1)])
+            extra_xy = xy[img]
+        else:
+            mirrored = np.zeros((0, 4))
+            extra_xy = np.zeros((0, 2))
+        src = np.concatenate([xy, extra_xy])
+        boxes = np.concatenate([boxes, mirrored])
+        rxy = self.receivers.xyz[cand, :2]
+        cut2 = self.params.max_distance_m**2
+        hit = np.zeros(len(cand), dtype=bool)
+        for c0 in range(0, len(src), 256):
+            p = src[c0 : c0 + 256]
+            bx = boxes[c0 : c0 + 256]
+            d2 = (rxy[:, None, 0] - p[None, :, 0]) ** 2 + (rxy[:, None, 1] - p[None, :, 1]) ** 2
+            ax = np.broadcast_to(p[None, :, 0], d2.shape)
+            ay = np.broadcast_to(p[None, :, 1], d2.shape)
+            rx = np.broadcast_to(rxy[:, None, 0], d2.shape)
+            ry = np.broadcast_to(rxy[:, None, 1], d2.shape)
+            cross = _segments_cross_box(ax, ay, rx, ry, bx[None, :, :])
+            hit |= np.any(cross & (d2 <= cut2), axis=1)
+        return cand[hit]
+
     def _road_part(
         self, road: Road, scene: NoiseScene, within: I64 | None, reuse: _RoadPart | None = None
     ) -> _RoadPart:
@@ -1123,14 +1226,25 @@ class NoiseMap:
         dx = np.maximum(np.maximum(xmin - rxy[:, 0], rxy[:, 0] - xmax), 0.0)
         dy = np.maximum(np.maximum(ymin - rxy[:, 1], rxy[:, 1] - ymax), 0.0)
         near = np.flatnonzero(np.hypot(dx, dy) <= self.params.max_distance_m)
+        # only crowns changed: sources and image sources stay; a pair changes only when
+        # its horizontal path crosses the changed area (foliage is taken along it)
+        crowns_only = _crowns_only(self.scene, scene)
         self.scene = scene
         if len(near) == 0:
             return near
+        pad = self.receivers.skip_m.max(initial=0.0) + scene.grid.cell
+        box = (xmin - pad, ymin - pad, xmax + pad, ymax + pad)
+        redone: list[I64] = []
         for rid, part in list(self.parts.items()):
+            within = near
+            if crowns_only:
+                within = self._crossing(part.road, scene, near, box)
+                if len(within) == 0:
+                    continue
             self._add(part, -1.0)
-            new = self._road_part(part.road, scene, near)
-            keep = ~np.isin(part.rec, near)
-            jkeep = ~np.isin(part.jrec, near)
+            new = self._road_part(part.road, scene, within)
+            keep = ~np.isin(part.rec, within)
+            jkeep = ~np.isin(part.jrec, within)
             merged = _RoadPart(
                 part.road,
                 np.concatenate([part.rec[keep], new.rec]),
@@ -1141,8 +1255,40 @@ class NoiseMap:
             )
             self.parts[rid] = merged
             self._add(merged, 1.0)
+            redone.append(within)
+        near = np.unique(np.concatenate(redone)) if redone else np.zeros(0, np.int64)
         self.timings["update_scene"] = time.perf_counter() - t0
         return near
+
+
+def _crowns_only(old: NoiseScene, new: NoiseScene) -> bool:
+    """True when two scenes differ at most in their crowns (same heights and ground)."""
+    if not np.array_equal(old.heights, new.heights):
+        return False
+    if (old.ground is None) != (new.ground is None):
+        return False
+    return old.ground is None or np.array_equal(old.ground, new.ground)
+
+
+def _segments_cross_box(ax: F64, ay: F64, bx: F64, by: F64, box: F64) -> npt.NDArray[np.bool_]:
+    """Whether segments (a -> b) meet axis-aligned boxes (slab test), elementwise.
+
+    ``box`` is (..., 4) (xmin, ymin, xmax, ymax), broadcasting against the end points.
+    """
+    xmin, ymin, xmax, ymax = (box[..., k] for k in range(4))
+    t0 = np.zeros(ax.shape)
+    t1 = np.ones(ax.shape)
+    ok = np.ones(ax.shape, dtype=bool)
+    for a, b, lo, hi in ((ax, bx, xmin, xmax), (ay, by, ymin, ymax)):
+        d = b - a
+        flat = np.abs(d) < 1e-12
+        ok &= ~flat | ((a >= lo) & (a <= hi))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ta = np.where(flat, -np.inf, (lo - a) / d)
+            tb = np.where(flat, np.inf, (hi - a) / d)
+        t0 = np.maximum(t0, np.minimum(ta, tb))
+        t1 = np.minimum(t1, np.maximum(ta, tb))
+    return ok & (t0 <= t1)
 
 
 def _changed_bounds(old: NoiseScene, new: NoiseScene) -> tuple[float, float, float, float] | None:

@@ -151,7 +151,7 @@ extern "C" __global__ void noise_energy(
     int s1 = s0 + per_thread < n_s ? s0 + per_thread : n_s;
     double hb[KMAX], ub[KMAX], gb[KMAX];
     double su[KMAX + 2], sh[KMAX + 2];
-    int sk[KMAX + 2], kb[KMAX];
+    int sk[KMAX + 2], kb[KMAX], cidx[KMAX];
     double th[8], tf[8], t1[8], t2[8], gg[8], td[3][8], lam[8], acc[MAXW];
     for (int b = 0; b < 8; ++b) lam[b] = 340.0 / fb[b];
     for (int w = 0; w < MAXW; ++w) acc[w] = 0.0;
@@ -214,18 +214,17 @@ extern "C" __global__ void noise_energy(
                 gb[k] = g;
                 gsum += g;
             }
-            if (has_fol && c >= 0) {
-                double zc = sz + dz * t + t * (1.0 - t) * (dh * dh / (2.0 * 5000.0));
-                double top = crown_top[c];
-                if (zc >= crown_base[c] && zc <= top && top > 0.0) df += crown_dens[c];
+            if (has_fol) {
+                /* the leg of an image source before its reflection is not counted */
+                cidx[k] = t >= t_start ? c : -1;
+                if (cidx[k] >= 0) {
+                    double zc = sz + dz * t + t * (1.0 - t) * (dh * dh / (2.0 * 5000.0));
+                    double top = crown_top[c];
+                    if (zc >= crown_base[c] && zc <= top && top > 0.0) df += crown_dens[c];
+                }
             }
         }
         double g_path = has_ground ? gsum / nk : ground_g;
-        if (has_fol) {
-            for (int b = 0; b < 8; ++b) t1[b] = 1.0;
-            foliage_t(df * dh / nk, t1);
-            for (int b = 0; b < 8; ++b) { th[b] *= t1[b]; tf[b] *= t1[b]; }
-        }
         if (nb == 0) {
             ground_t(dh, sz, rz, g_path, 0.0, 0, fb, th);
             ground_t(dh, sz, rz, g_path, 0.0, 1, fb, tf);
@@ -297,6 +296,28 @@ extern "C" __global__ void noise_energy(
                     tt[b] *= gg[b] * v * v / fmin(s_d, S_CAP);
                 }
             }
+            if (has_fol) {
+                /* foliage along the diffracted path: the hull S -> edges -> R */
+                df = 0.0;
+                int j = 1;
+                for (int k = 0; k < nk; ++k) {
+                    int c = cidx[k];
+                    if (c < 0) continue;
+                    double t = (k + 0.5) * dt;
+                    double u = dh * t;
+                    while (j < m - 1 && su[j] < u) ++j;
+                    double w = (u - su[j - 1]) / fmax(su[j] - su[j - 1], 1e-9);
+                    double zc = sh[j - 1] + (sh[j] - sh[j - 1]) * w;
+                    zc += t * (1.0 - t) * (dh * dh / (2.0 * 5000.0));
+                    double top = crown_top[c];
+                    if (zc >= crown_base[c] && zc <= top && top > 0.0) df += crown_dens[c];
+                }
+            }
+        }
+        if (has_fol) {
+            for (int b = 0; b < 8; ++b) t1[b] = 1.0;
+            foliage_t(df * dh / nk, t1);
+            for (int b = 0; b < 8; ++b) { th[b] *= t1[b]; tf[b] *= t1[b]; }
         }
         for (int b = 0; b < 8; ++b) {
             double fac = pfav * tf[b] + (1.0 - pfav) * th[b];

@@ -206,6 +206,7 @@ def _energy(
         su = np.zeros(kmax + 2)
         sh = np.zeros(kmax + 2)
         sk = np.zeros(kmax + 2, dtype=np.int64)
+        cidx = np.zeros(kmax if has_fol else 0, dtype=np.int64)
         th = np.zeros(8)
         tf = np.zeros(8)
         t1 = np.zeros(8)
@@ -304,19 +305,15 @@ def _energy(
                     g = ground[c] if c >= 0 else 0.0
                     gb[k] = g
                     gsum += g
-                if has_fol and c >= 0:
-                    zc = sz + dz * t + t * (1.0 - t) * (dh * dh / (2.0 * 5000.0))
-                    top = crown_top[c]
-                    if zc >= crown_base[c] and zc <= top and top > 0.0:
-                        df += crown_dens[c]
+                if has_fol:
+                    # the leg of an image source before its reflection is not counted
+                    cidx[k] = c if t >= t_start else -1
+                    if cidx[k] >= 0:
+                        zc = sz + dz * t + t * (1.0 - t) * (dh * dh / (2.0 * 5000.0))
+                        top = crown_top[c]
+                        if zc >= crown_base[c] and zc <= top and top > 0.0:
+                            df += crown_dens[c]
             g_path = gsum / nk if has_ground else ground_g
-            if has_fol:
-                for b in range(8):
-                    t1[b] = 1.0
-                _foliage_t(df * dh / nk, t1)
-                for b in range(8):
-                    th[b] *= t1[b]
-                    tf[b] *= t1[b]
             if nb == 0:
                 _ground_t(dh, sz, rz, g_path, 0.0, False, fb, th)
                 _ground_t(dh, sz, rz, g_path, 0.0, True, fb, tf)
@@ -408,6 +405,31 @@ def _energy(
                         v = max(v, 1e-12)
                         # min(Delta_dif, 25 dB): 10^(-D/10) = 1 / (3 + x), at least 10^-2.5
                         tt[b] *= gg[b] * v * v / min(s_d, _S_CAP)
+                if has_fol:
+                    # foliage along the diffracted path: the hull S -> edges -> R
+                    df = 0.0
+                    j = 1
+                    for k in range(nk):
+                        c = cidx[k]
+                        if c < 0:
+                            continue
+                        t = (k + 0.5) * dt
+                        u = dh * t
+                        while j < m - 1 and su[j] < u:
+                            j += 1
+                        w = (u - su[j - 1]) / max(su[j] - su[j - 1], 1e-9)
+                        zc = sh[j - 1] + (sh[j] - sh[j - 1]) * w
+                        zc += t * (1.0 - t) * (dh * dh / (2.0 * 5000.0))
+                        top = crown_top[c]
+                        if zc >= crown_base[c] and zc <= top and top > 0.0:
+                            df += crown_dens[c]
+            if has_fol:
+                for b in range(8):
+                    t1[b] = 1.0
+                _foliage_t(df * dh / nk, t1)
+                for b in range(8):
+                    th[b] *= t1[b]
+                    tf[b] *= t1[b]
             for b in range(8):
                 fac = pfav * tf[b] + (1.0 - pfav) * th[b]
                 for c8 in range(b, nw, 8):
