@@ -1,0 +1,200 @@
+"""The Unity and Unreal clients' engine-free cores, compiled here and run against a live server.
+
+Each console program (C# on Mono, C++17 with g++) drives one whole session: hello (the
+welcome names the city's extent and origin, so the program plants its trees there), subscribe,
+snapshot, edits with acks and updates, undo, a glb frame checked down to its JSON chunk, bad
+frames answered with errors, then resume across two server restarts while another client made
+edits, and one more edit. The engine glue is compiled against stub declarations of the engine
+APIs it uses (so type and syntax errors are caught without the engines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from greentwin.server.live import HUB_KEY, setup_live
+from greentwin.server.ws import Hub
+from gt_live import EXTENT, ROOT_CLIENTS, live_config, plant, run_server
+
+sys.path.insert(0, str(ROOT_CLIENTS))
+from greentwin_client import GreentwinClient
+
+pytestmark = [pytest.mark.timeout(120)]
+
+CLIENTS = ROOT_CLIENTS.parent
+UNITY = CLIENTS / "unity"
+UNREAL = CLIENTS / "unreal" / "Greentwin"
+HAVE_MONO = shutil.which("mcs") is not None and shutil.which("mono") is not None
+HAVE_GXX = shutil.which("g++") is not None and Path("/usr/include/nlohmann/json.hpp").is_file()
+NEEDS_MONO = pytest.mark.skipif(
+    not HAVE_MONO, reason="mono-mcs / mono-runtime missing (make system)"
+)
+NEEDS_GXX = pytest.mark.skipif(
+    not HAVE_GXX, reason="g++ / nlohmann-json3-dev missing (make system)"
+)
+CXXFLAGS = ["-std=c++17", "-O0", "-Wall", "-Wextra", "-Werror", "-pthread"]
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=240, check=False)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def _unity_core() -> list[str]:
+    return sorted(str(p) for p in (UNITY / "Runtime" / "Core").glob("*.cs"))
+
+
+@pytest.fixture(scope="module")
+def csharp_console(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The C# core and its console program, compiled once per module with mcs."""
+    if not HAVE_MONO:
+        pytest.skip("mono-mcs / mono-runtime missing (make system)")
+    exe = tmp_path_factory.mktemp("csharp") / "console.exe"
+    console = UNITY / "Tests~" / "Console" / "GreentwinConsole.cs"
+    _run(["mcs", f"-out:{exe}", "-r:System.dll", *_unity_core(), str(console)])
+    return ["mono", str(exe)]
+
+
+@pytest.fixture(scope="module")
+def cpp_console(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The C++17 core and its console program, compiled once per module with g++."""
+    if not HAVE_GXX:
+        pytest.skip("g++ / nlohmann-json3-dev missing (make system)")
+    binary = tmp_path_factory.mktemp("cpp") / "console"
+    module = UNREAL / "Source" / "Greentwin"
+    sources = sorted(str(p) for p in (module / "Private" / "GreentwinCore").glob("*.cpp"))
+    console = UNREAL / "Tests" / "console" / "greentwin_console.cpp"
+    _run(["g++", *CXXFLAGS, f"-I{module / 'Public'}", *sources, str(console), "-o", str(binary)])
+    return [str(binary)]
+
+
+@asynccontextmanager
+async def _serve(db: Path, port: int = 0) -> AsyncIterator[tuple[Hub, int]]:
+    """A live server on 127.0.0.1:``port`` (0: a free one) with the store at ``db``."""
+    app = web.Application()
+    setup_live(app, store_path=db, live_config=live_config(heartbeat_s=2.0))
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    server = site._server
+    assert server is not None
+    bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield runner.app[HUB_KEY], bound
+    finally:
+        await runner.cleanup()
+
+
+async def _line(proc: asyncio.subprocess.Process, timeout: float = 60) -> dict[str, Any]:
+    assert proc.stdout is not None
+    raw = await asyncio.wait_for(proc.stdout.readline(), timeout)
+    if not raw:
+        err = await proc.stderr.read() if proc.stderr is not None else b""
+        pytest.fail(f"the console program ended early: {err.decode()[-3000:]}")
+    msg: dict[str, Any] = json.loads(raw)
+    return msg
+
+
+async def _session(command: list[str], db: Path) -> tuple[list[dict[str, Any]], Any]:
+    """Run a console program through the whole session; returns its steps and final state."""
+    steps: list[dict[str, Any]] = []
+    async with _serve(db) as (hub, port):
+        sid = (await hub.store.create("engine", author="planner")).id
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            f"ws://127.0.0.1:{port}/ws",
+            "tok-planner",
+            sid,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            while not steps or steps[-1]["step"] != "await_restart":
+                steps.append(await _line(proc))
+        except BaseException:
+            proc.kill()
+            raise
+    try:
+        # restart 1, on another port: someone else edits while the program is away
+        async with run_server(db) as other:
+            async with GreentwinClient(other.url, token="tok-planner") as c:
+                await c.subscribe(sid)
+                missed = [await c.edit(sid, plant(24.91, 60.155, id=f"x{i}")) for i in range(2)]
+        # restart 2, on the program's port: it reconnects and resumes
+        async with _serve(db, port) as (hub, _):
+            assert proc.stdin is not None
+            proc.stdin.write(f"expect {missed[-1]}\n".encode())
+            await proc.stdin.drain()
+            steps.append(await _line(proc))
+            rc = await asyncio.wait_for(proc.wait(), 30)
+            err = await proc.stderr.read() if proc.stderr is not None else b""
+            assert rc == 0, err.decode()[-3000:]
+            state = await hub.store.state(sid)
+            events = await hub.store.events(sid)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    steps[-1]["missed"] = missed
+    steps[-1]["event_seqs"] = [e.seq for e in events]
+    return steps, state
+
+
+def _check_session(steps: list[dict[str, Any]], state: Any) -> None:
+    by = {}
+    for s in steps:
+        by.setdefault(s["step"], []).append(s)
+    welcome = by["welcome"][0]
+    west, south, east, north = (EXTENT.bounds()[i] for i in range(4))
+    assert welcome["role"] == "planner"
+    assert welcome["extent"] == {"west": west, "south": south, "east": east, "north": north}
+    assert welcome["origin"] == {"lon": (west + east) / 2, "lat": (south + north) / 2, "height": 0}
+    assert by["snapshot"][0]["seq"] == 0 and "trees" in by["snapshot"][0]["layers"]
+    assert [s["seq"] for s in by["edit"]] == [1, 3] and by["undo"][0]["seq"] == 2
+    glb = by["glb"][0]
+    assert glb["ref_matches"] and glb["kind"] == "tree"
+    assert (glb["version"], glb["length"], glb["asset_version"]) == (2, glb["bytes"], "2.0")
+    assert glb["meshes"] >= 1 and glb["bin_chunk"] is True
+    bad = by["bad_frames"][0]
+    assert (bad["bad_json"], bad["schema"], bad["outside_extent"], bad["pong"]) == (
+        "bad_json",
+        "schema",
+        "invalid_op",
+        "pong",
+    )
+    assert by["await_restart"][0]["seq"] == 3
+    done = by["done"][0]
+    assert done["ok"] and done["reconnected"] and done["connections"] >= 2
+    assert done["missed"] == [4, 5]
+    assert done["resumed"] == [4, 5]  # the updates made while away, once each, in order
+    assert done["after_resume_seq"] == 6 and done["final_seq"] == 6
+    assert done["updates"] == [1, 2, 3, 4, 5, 6]  # nothing lost, nothing twice
+    assert done["event_seqs"] == [1, 2, 3, 4, 5, 6]
+    assert "trees" in done["layers"]
+    # the undone tree is gone; the rest stand where the welcome's origin put them
+    assert sorted(state.trees) == ["eng-b", "eng-c", "x0", "x1"]
+    assert state.trees["eng-c"]["position"][0] == pytest.approx((west + east) / 2)
+
+
+@pytest.mark.asyncio
+async def test_csharp_core_whole_session(csharp_console: list[str], tmp_path: Path) -> None:
+    steps, state = await _session(csharp_console, tmp_path / "s.sqlite")
+    _check_session(steps, state)
+
+
+@pytest.mark.asyncio
+async def test_cpp_core_whole_session(cpp_console: list[str], tmp_path: Path) -> None:
+    steps, state = await _session(cpp_console, tmp_path / "s.sqlite")
+    _check_session(steps, state)
