@@ -22,8 +22,9 @@ summary)``: the same through a content-keyed cache folder ``cache_dir/<key>/``.
 ``date_bucket(date) -> date``: the representative date of a half-month (see below).
 
 ``overlay_layers(district, out_root, *, previous=None, baseline=None) -> OverlayState``:
-noise (L_den, L_night at 4 m) and air (NO2, PM10 annual means) on ``district.grid``,
-written as XYZ PNG tiles per indicator into ``out_root/<indicator>/`` (plus
+noise (L_den, L_night at 4 m), air (NO2, PM10 annual means) and heat (hours of shade,
+Tmrt and UTCI at 15:00 on the design day; :mod:`~greentwin.server.district_heat`) on
+``district.grid``, written as XYZ PNG tiles per indicator into ``out_root/<indicator>/`` (plus
 ``legend.json``, ``meta.json`` and ``values.npy``: the grid values, float32, row 0 south,
 NaN = no data). With ``previous`` (the state of an earlier call on the same grid) only the
 changed roads, barriers and canopy are recomputed (the kernels' incremental updates) and
@@ -114,13 +115,24 @@ RECEIVER_HEIGHT_M = 4.0
 STOREY_M = 3.0
 
 #: Overlay indicators, in display order.
-INDICATORS: tuple[str, ...] = ("noise_lden", "noise_lnight", "no2", "pm10")
+INDICATORS: tuple[str, ...] = (
+    "noise_lden",
+    "noise_lnight",
+    "no2",
+    "pm10",
+    "shade_hours",
+    "tmrt",
+    "utci",
+)
 #: Unit of each indicator (and of its difference layer).
 UNITS: dict[str, str] = {
     "noise_lden": "dB(A)",
     "noise_lnight": "dB(A)",
     "no2": "ug/m3",
     "pm10": "ug/m3",
+    "shade_hours": "h",
+    "tmrt": "degC",
+    "utci": "degC",
 }
 #: Colour scale of each indicator (``greentwin.tiles.colormaps.get_scale`` names).
 _SCALES: dict[str, str] = {
@@ -128,6 +140,9 @@ _SCALES: dict[str, str] = {
     "noise_lnight": "lnight",
     "no2": "no2",
     "pm10": "pm10",
+    "shade_hours": "shade_hours",
+    "tmrt": "tmrt",
+    "utci": "utci",
 }
 #: Values that differ by less than this are "unchanged" when tiles are reused.
 _CHANGE_EPS = 1e-6
@@ -536,6 +551,8 @@ class OverlayState:
     bounds : (west, south, east, north) degrees of the grid.
     tiles : indicator -> {(z, x, y): PNG bytes}.
     noise, air : the kernel objects (``NoiseMap``, ``AirMap``), None after :meth:`portable`.
+    heat : the heat map (``kernels.heat.HeatMap``, ``server.district_heat``), None after
+        :meth:`portable`.
     receiver_cells : (R,) int64 flat grid cell of each noise receiver.
     heights : (ny, nx) obstacle heights the noise map used (buildings + barriers), m.
     lai : (ny, nx) canopy leaf area index the air map used.
@@ -550,6 +567,7 @@ class OverlayState:
     tiles: dict[str, dict[tuple[int, int, int], bytes]] = field(default_factory=dict)
     noise: Any = None
     air: Any = None
+    heat: Any = None
     receiver_cells: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     heights: F64 = field(default_factory=lambda: np.zeros((0, 0)))
     lai: F64 = field(default_factory=lambda: np.zeros((0, 0)))
@@ -557,7 +575,7 @@ class OverlayState:
 
     def portable(self) -> OverlayState:
         """A copy without the kernel objects (picklable; no incremental updates from it)."""
-        return dataclasses.replace(self, noise=None, air=None)
+        return dataclasses.replace(self, noise=None, air=None, heat=None)
 
     def meta(self, indicator: str) -> OverlayMeta:
         """The ``meta.json`` content of one indicator's layer."""
@@ -703,6 +721,7 @@ def overlay_layers(
     """
     from greentwin.kernels.air.compute import AirMap
     from greentwin.kernels.noise.compute import NoiseScene
+    from greentwin.server.district_heat import heat_map, heat_values
     from greentwin.tiles.overlay import default_zoom_range
 
     timings: dict[str, float] = {}
@@ -756,6 +775,13 @@ def overlay_layers(
     air = am.maps()
     values["no2"] = air["no2"]
     values["pm10"] = air["pm10"]
+    t_heat = time.perf_counter()
+    # the heat kernel's NumPy engine is a test reference (seconds per hour of sun on the
+    # demo grid): without a GPU the compiled CPU engine runs
+    heat_backend = "numba" if backend == "numpy" else backend
+    hm = heat_map(district, previous.heat if reuse and previous is not None else None, heat_backend)
+    values.update(heat_values(hm))
+    timings["heat"] = time.perf_counter() - t_heat
     if baseline is not None:
         if baseline.grid != grid:
             raise ServerError("the baseline's overlays use another grid; cannot difference them")
@@ -769,6 +795,7 @@ def overlay_layers(
         bounds=bounds,
         noise=nm,
         air=am,
+        heat=hm,
         receiver_cells=cells,
         heights=heights,
         lai=lai,

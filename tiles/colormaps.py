@@ -13,7 +13,10 @@ documented in ``docs/overlays.md``.
   Directive (EU) 2024/2881 (NO2 20, PM10 20, PM2.5 10) and the limit values of
   Directive 2008/50/EC (NO2 40, PM10 40, PM2.5 25).
 - Difference maps (scenario minus baseline, dB or ug/m3): diverging blue (lower,
-  better) - light grey (no change) - red (higher, worse).
+  better) - light grey (no change) - red (higher, worse); for shade hours, where more
+  is better, the colours are swapped.
+- Heat: UTCI in the assessment classes of Broede et al. (2012, Table 1); Tmrt in 5 K
+  classes on the same palette; hours of shade in classes of 1-2 hours.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from greentwin.core.errors import TilingError
 
 __all__ = [
     "AIR_SCALES",
+    "HEAT_SCALES",
     "NOISE_SCALES",
     "ColorScale",
     "LegendClass",
@@ -199,7 +203,11 @@ def air_scale(pollutant: str) -> ColorScale:
 
 
 def difference_scale(
-    indicator: str, unit: str, steps: tuple[float, ...] | None = None
+    indicator: str,
+    unit: str,
+    steps: tuple[float, ...] | None = None,
+    *,
+    higher_is_better: bool = False,
 ) -> ColorScale:
     """Diverging scale for scenario minus baseline: blue = lower (better), red = higher.
 
@@ -210,6 +218,7 @@ def difference_scale(
     steps : increasing positive class limits; the scale uses ``-steps[::-1] + steps``.
         Default: (0.5, 1, 3, 5) for dB, (0.2, 1, 2, 5) otherwise. The middle class
         ``(-steps[0], steps[0])`` is "no relevant change" (light grey).
+    higher_is_better : swap the colours (blue = higher), e.g. for hours of shade.
     """
     if steps is None:
         steps = (0.5, 1.0, 3.0, 5.0) if unit == "dB" else (0.2, 1.0, 2.0, 5.0)
@@ -222,6 +231,10 @@ def difference_scale(
     blue = [blues[min(3, math.floor(i * 4 / k))] for i in range(k)]
     red = [reds[min(3, math.floor(i * 4 / k))] for i in range(k)]
     colors = (*blue, (224, 224, 224), *red)
+    note = "blue = lower than the baseline (better), red = higher (worse)"
+    if higher_is_better:
+        colors = (*reversed(red), (224, 224, 224), *reversed(blue))
+        note = "blue = higher than the baseline (better), red = lower (worse)"
     labels = list(_labels(edges, unit))
     labels[k] = f"no change (+-{_fmt(steps[0])} {unit})"
     return ColorScale(
@@ -232,7 +245,7 @@ def difference_scale(
         colors=colors,
         labels=tuple(labels),
         kind="diverging",
-        note="blue = lower than the baseline (better), red = higher (worse)",
+        note=note,
     )
 
 
@@ -243,16 +256,73 @@ NOISE_SCALES: dict[str, ColorScale] = {
 }
 AIR_SCALES: dict[str, ColorScale] = {p: air_scale(p) for p in ("no2", "pm10", "pm25")}
 
+# UTCI palette, no stress -> extreme heat stress (green, yellow, orange, red, dark red)
+_HEAT_COLORS = ("#2c7bb6", "#1a9641", "#fdae61", "#f46d43", "#d7191c", "#7f0000")
+_UTCI_EDGES = (9.0, 26.0, 32.0, 38.0, 46.0)
+_UTCI_LABELS = (
+    "< 9 degC: cold stress",
+    "9-26 degC: no thermal stress",
+    "26-32 degC: moderate heat stress",
+    "32-38 degC: strong heat stress",
+    "38-46 degC: very strong heat stress",
+    ">= 46 degC: extreme heat stress",
+)
+_TMRT_EDGES = (30.0, 40.0, 50.0, 55.0, 60.0)
+_SHADE_EDGES = (1.0, 2.0, 4.0, 6.0, 8.0, 10.0)
+_SHADE_COLORS = ("#fff7bc", "#fee391", "#c7e9b4", "#7fcdbb", "#41b6c4", "#2c7fb8", "#253494")
+#: Heat scales and the unit and difference steps of each.
+HEAT_SCALES: dict[str, ColorScale] = {
+    "utci": ColorScale(
+        name="utci",
+        indicator="UTCI at 15:00, design day",
+        unit="degC",
+        edges=_UTCI_EDGES,
+        colors=tuple(_hex(c) for c in _HEAT_COLORS),
+        labels=_UTCI_LABELS,
+        note="UTCI assessment classes, Broede et al. 2012, Table 1",
+    ),
+    "tmrt": ColorScale(
+        name="tmrt",
+        indicator="mean radiant temperature at 15:00, design day",
+        unit="degC",
+        edges=_TMRT_EDGES,
+        colors=tuple(_hex(c) for c in _HEAT_COLORS),
+        labels=_labels(_TMRT_EDGES, "degC"),
+        note="Tmrt classes (SOLWEIG, Lindberg et al. 2008), colours of the UTCI classes",
+    ),
+    "shade_hours": ColorScale(
+        name="shade_hours",
+        indicator="hours of shade, 08:00-19:00, design day",
+        unit="h",
+        edges=_SHADE_EDGES,
+        colors=tuple(_hex(c) for c in _SHADE_COLORS),
+        labels=_labels(_SHADE_EDGES, "h"),
+        note="sum over 12 hourly sun positions of the shaded share of the direct beam",
+    ),
+}
+_HEAT_DIFF: dict[str, tuple[str, tuple[float, ...], bool]] = {
+    "utci": ("UTCI", (0.5, 1.0, 2.0, 4.0), False),
+    "tmrt": ("Tmrt", (1.0, 3.0, 6.0, 10.0), False),
+    "shade_hours": ("Shade hours", (0.25, 1.0, 2.0, 4.0), True),
+}
+
 
 def get_scale(name: str) -> ColorScale:
     """A scale by overlay indicator name: ``lden``, ``lnight``, ``lday``, ``no2``,
-    ``pm10``, ``pm25``, or ``diff_<indicator>`` for the matching difference scale."""
+    ``pm10``, ``pm25``, ``utci``, ``tmrt``, ``shade_hours``, or ``diff_<indicator>``
+    for the matching difference scale."""
     if name in NOISE_SCALES:
         return NOISE_SCALES[name]
     if name in AIR_SCALES:
         return AIR_SCALES[name]
+    if name in HEAT_SCALES:
+        return HEAT_SCALES[name]
     if name.startswith("diff_"):
         base = name[5:]
+        if base in _HEAT_DIFF:
+            label, steps, better = _HEAT_DIFF[base]
+            unit = HEAT_SCALES[base].unit
+            return difference_scale(label, unit, steps, higher_is_better=better)
         if base in NOISE_SCALES:
             return difference_scale(NOISE_SCALES[base].indicator, "dB")
         if base in AIR_SCALES:
