@@ -87,7 +87,7 @@ async def test_layers_list_overlays(client: TestClient[Any, Any]) -> None:
         assert entry["zoom"] == [14, 17]
         w, s, e, n = entry["bounds"]
         assert 13.0 < w < e < 14.0 and 52.0 < s < n < 53.0
-        assert entry["legend"]["classes"] and entry["unit"] in ("dB(A)", "ug/m3")
+        assert entry["legend"]["classes"] and entry["unit"] in ("dB(A)", "ug/m3", "h", "degC")
     lden = layers["noise_lden"]["legend"]
     limits = [c["min"] for c in lden["classes"][1:]]
     assert np.allclose(np.diff(limits), 5.0)  # standard 5 dB classes
