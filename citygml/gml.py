@@ -392,7 +392,7 @@ def finish_rings(ctx: GeometryContext) -> None:
     except ValueError:
         flat = None
     # finite values whose squares overflow are rare: then check them exactly
-    if flat is not None and (isfinite(flat.dot(flat)) or bool(np.isfinite(flat).all())):
+    if flat is not None and (_finite_square(flat) or bool(np.isfinite(flat).all())):
         pts = flat.reshape(-1, 3)
         if ctx.swap:
             pts = pts[:, (1, 0, 2)]
@@ -536,6 +536,12 @@ def parse_point(el: Element, dim: int, swap: bool) -> F64 | str:
         point: F64 = arr[0].copy()
         return point
     return "point has no position"
+
+
+def _finite_square(flat: F64) -> bool:
+    """Whether the sum of squares is finite (all values finite and not huge), quietly."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return isfinite(flat.dot(flat))
 
 
 def parse_implicit(

@@ -34,7 +34,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from greentwin.citygml.appearance import AppearanceIndex, AppearanceParser, apply_appearance
-from greentwin.citygml.crs import axis_swap, parse_srs_name
+from greentwin.citygml.crs import (
+    axis_swap,
+    envelope_problem,
+    parse_srs_name,
+    parse_vertical_crs,
+    with_vertical,
+)
 from greentwin.citygml.gml import (
     GeometryContext,
     PendingRef,
@@ -76,6 +82,16 @@ Element = Any  # lxml.etree._Element
 MAX_PROTOTYPES: Final = 1024
 #: Start elements scanned after the root for the document CRS and srsDimension.
 CRS_SCAN_ELEMENTS: Final = 5000
+#: Attributes kept per city object (generic and ADE ones beyond it are cut and
+#: reported): a hostile file with 400,000 generic attributes on one building would
+#: otherwise take some 800 MB and one property-table column each.
+MAX_ATTRIBUTES: Final = 1000
+#: Namespace prefixes of CityGML, GML, xAL and W3C: other namespaces are ADEs.
+_STANDARD_NS: Final = (
+    "http://www.opengis.net/",
+    "urn:oasis:names:tc:ciq:",
+    "http://www.w3.org/",
+)
 
 # kinds of child elements of a city object
 (
@@ -97,7 +113,8 @@ CRS_SCAN_ELEMENTS: Final = 5000
     _K_IMPLICIT,
     _K_HEIGHT,
     _K_DATE,
-) = range(18)
+    _K_ADE,
+) = range(19)
 
 _FIXED_KINDS: Final[dict[str, int]] = {
     "name": _K_NAME,
@@ -184,7 +201,9 @@ def _kind(tag: str) -> tuple[int, int, str, str]:
         kind = _K_IGNORE  # gml:boundedBy is the envelope, bldg:boundedBy a surface
     elif kind == _K_BOUNDED:
         kind = _K_BOUNDARY
-    if kind == _K_IGNORE and len(loc) > 4 and loc.startswith("lod") and loc[3].isdigit():
+    if kind == _K_IGNORE and loc.startswith("adeOf"):
+        kind = _K_ADE  # CityGML 3.0 wraps ADE properties in adeOf<Class>
+    elif kind == _K_IGNORE and len(loc) > 4 and loc.startswith("lod") and loc[3].isdigit():
         lod = int(loc[3])
         rest = loc[4:]
         if rest.endswith("ImplicitRepresentation"):
@@ -197,6 +216,8 @@ def _kind(tag: str) -> tuple[int, int, str, str]:
                 stype = "GroundSurface"
             elif rest == "RoofEdge":
                 stype = "RoofSurface"
+    elif kind == _K_IGNORE and ns and not ns.startswith(_STANDARD_NS):
+        kind = _K_ADE  # a property of an Application Domain Extension (e.g. PLATEAU uro:)
     hit = (kind, lod, stype, loc)
     if len(_KIND_BY_TAG) < 100_000:
         _KIND_BY_TAG[tag] = hit
@@ -284,7 +305,8 @@ class ChunkSpec:
     start, end : byte offsets; ``start`` is the ``<`` of a member start tag.
     head : XML declaration (if any) and the root start tag, verbatim but on one line.
     tail : the root end tag.
-    version, crs, override, dim, theme, stem : the reader state of the whole document.
+    version, crs, override, dim, theme, stem, vertical : the reader state of the whole
+        document.
     """
 
     path: Path
@@ -299,6 +321,7 @@ class ChunkSpec:
     dim: int
     theme: str | None
     stem: str
+    vertical: int | None = None
 
 
 #: Encodings (as declared) in which ASCII markup is found byte for byte.
@@ -403,6 +426,8 @@ class CityGMLReader:
     crs : CRS override (any form :func:`~greentwin.citygml.crs.parse_srs_name` reads,
         e.g. ``"EPSG:25833"``); wins over the document's ``srsName``.
     appearance_theme : appearance theme to use; None = the first theme in the file.
+    vertical_crs : EPSG vertical CRS of the heights (e.g. ``"EPSG:3900"``, N2000),
+        added to every CRS the document or ``crs`` names (replacing a vertical part).
 
     Attributes
     ----------
@@ -430,12 +455,16 @@ class CityGMLReader:
         *,
         crs: str | None = None,
         appearance_theme: str | None = None,
+        vertical_crs: str | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise InputFileError(f"{self.path}: no such file; give the path of a CityGML file")
         check_prolog(self.path)
-        self._override: SourceCRS | None = parse_srs_name(crs) if crs else None
+        self._vertical = parse_vertical_crs(vertical_crs) if vertical_crs else None
+        self._override: SourceCRS | None = (
+            with_vertical(parse_srs_name(crs), self._vertical) if crs else None
+        )
         self.skipped: list[SkippedFeature] = []
         self.stats: dict[str, int] = {}
         self._anonymous = 0
@@ -450,6 +479,7 @@ class CityGMLReader:
         self.crs: SourceCRS | None = self._override or doc_crs
         self._stem = id_stem(self.path)
         self._srs_cache: dict[str, SourceCRS] = {}
+        self._cut = 0
         self._chunk: ChunkSpec | None = None
         #: newlines in the byte range read (chunk mode; lines are relative to its start)
         self.newlines = 0
@@ -471,7 +501,9 @@ class CityGMLReader:
         """
         self = cls.__new__(cls)
         self.path = spec.path
+        self._vertical = spec.vertical
         self._override = spec.override
+        self._cut = 0
         self.skipped = []
         self.stats = {}
         self._anonymous = 0
@@ -561,6 +593,7 @@ class CityGMLReader:
                     ChunkSpec(
                         self.path, len(specs), start, end, head, tail, self.version, self.crs,
                         self._override, self._dim, self._appearances.theme, self._stem,
+                        self._vertical,
                     )
                 )  # fmt: skip
                 start = end
@@ -586,9 +619,20 @@ class CityGMLReader:
         srs: str | None = None
         dim = 3
         seen = 0
+        envelope: Element | None = None
+        corners: dict[str, str] = {}
         try:
-            events = safe_iterparse(self.path, events=("start",))
-            for _ev, el in events:
+            events = safe_iterparse(self.path, events=("start", "end"))
+            for ev, el in events:
+                if envelope is not None:
+                    # the envelope that named the CRS: read its corners, then stop
+                    if ev == "end":
+                        if el is envelope:
+                            break
+                        corners[split_tag(el.tag)[1]] = el.text or ""
+                    continue
+                if ev == "end":
+                    continue
                 if version is None:
                     version = version_from_namespaces(dict(el.nsmap))
                     if version is None:
@@ -604,7 +648,10 @@ class CityGMLReader:
                     d = el.get("srsDimension")
                     if d and d.isdigit():
                         dim = int(d)
-                    break
+                    if split_tag(el.tag)[1] != "Envelope":
+                        break
+                    envelope = el
+                    continue
                 seen += 1
                 if seen > CRS_SCAN_ELEMENTS:
                     break
@@ -616,8 +663,25 @@ class CityGMLReader:
             raise InputFileError(f"{self.path}: no XML root element; not a CityGML document")
         doc_crs = None
         if srs is not None and self._override is None:
-            doc_crs = parse_srs_name(srs)
+            doc_crs = with_vertical(parse_srs_name(srs), self._vertical)
+        self._check_envelope(self._override or doc_crs, corners)
         return version, doc_crs, dim
+
+    def _check_envelope(self, crs: SourceCRS | None, corners: dict[str, str]) -> None:
+        """Warn when the document envelope lies outside the CRS's area of use."""
+        try:
+            lower = [float(v) for v in corners.get("lowerCorner", "").split()[:2]]
+            upper = [float(v) for v in corners.get("upperCorner", "").split()[:2]]
+        except ValueError:
+            return
+        if crs is None or len(lower) != 2 or len(upper) != 2:
+            return
+        if axis_swap(crs):
+            lower.reverse()
+            upper.reverse()
+        why = envelope_problem(crs, (lower[0], lower[1]), (upper[0], upper[1]))
+        if why is not None:
+            log.warning("%s: %s", self.path, why)
 
     # -- streaming --------------------------------------------------------------------
 
@@ -728,7 +792,7 @@ class CityGMLReader:
                     crs = self._srs_cache.get(srs)
                     if crs is None:
                         try:
-                            crs = parse_srs_name(srs)
+                            crs = with_vertical(parse_srs_name(srs), self._vertical)
                         except CRSError:
                             if self.crs is None:
                                 raise
@@ -849,6 +913,8 @@ class CityGMLReader:
             )
         owner_before = ctx.owner
         ctx.owner = feature.id or owner_before
+        cut_before = self._cut
+        self._cut = 0
         attrs = feature.attributes
         lods = feature.lods
         kinds = _KIND_BY_TAG
@@ -881,6 +947,8 @@ class CityGMLReader:
                 for g in child:
                     if isinstance(g.tag, str):
                         self._generic3(g, attrs)
+            elif kind == _K_ADE:
+                self._ade(child, attrs)
             elif kind == _K_NAME:
                 if "name" not in attrs and child.text:
                     attrs["name"] = child.text.strip()
@@ -924,8 +992,53 @@ class CityGMLReader:
                 for a in child:
                     if isinstance(a.tag, str):
                         self._appearances.parse(a, app)
+        if self._cut:
+            ctx.problems.append(
+                (
+                    ctx.owner,
+                    obj.sourceline or 0,
+                    f"{self._cut} attributes beyond the first {MAX_ATTRIBUTES} of {cls} left out",
+                )
+            )
+        self._cut = cut_before
         ctx.owner = owner_before
         return feature
+
+    def _put(self, attrs: dict[str, AttributeValue], name: str, value: AttributeValue) -> None:
+        """Set an attribute unless it is set already; at most MAX_ATTRIBUTES (counted)."""
+        if name in attrs:
+            return
+        if len(attrs) >= MAX_ATTRIBUTES:
+            self._cut += 1
+            return
+        attrs[name] = value
+
+    def _ade(self, el: Element, attrs: dict[str, AttributeValue]) -> None:
+        """ADE properties (e.g. PLATEAU ``uro:buildingIDAttribute``): every leaf with text
+        becomes an attribute under its qualified name as written (``uro:buildingID``);
+        repeated leaves are joined with ``;``. GML geometry inside is not read here."""
+        stack = [el]
+        while stack:
+            node = stack.pop()
+            tag = node.tag
+            if not isinstance(tag, str):
+                continue
+            ns, loc = split_tag(tag)
+            if ns in GML_NAMESPACES:
+                continue
+            if len(node):
+                stack.extend(reversed(node))
+                continue
+            text = _text(node)
+            if not text:
+                continue
+            name = f"{node.prefix}:{loc}" if node.prefix else loc
+            old = attrs.get(name)
+            if isinstance(old, str):
+                if len(old) < 4096:
+                    attrs[name] = f"{old};{text}"
+            else:
+                self._put(attrs, name, text)
 
     def _surface(
         self, surf: Element, ctx: GeometryContext, feature: Feature, app: AppearanceIndex
@@ -1002,7 +1115,7 @@ class CityGMLReader:
             return
         for value in el:
             if isinstance(value.tag, str) and split_tag(value.tag)[1] == "value":
-                attrs.setdefault(name, _generic_value(loc, _text(value)))
+                self._put(attrs, name, _generic_value(loc, _text(value)))
                 return
 
     def _generic3(self, el: Element, attrs: dict[str, AttributeValue]) -> None:
@@ -1025,7 +1138,7 @@ class CityGMLReader:
                     if isinstance(g.tag, str):
                         self._generic3(g, attrs)
             return
-        attrs.setdefault(name, _generic_value(loc, _text(value)))
+        self._put(attrs, name, _generic_value(loc, _text(value)))
 
     def _height3(self, prop: Element, attrs: dict[str, AttributeValue]) -> None:
         """CityGML 3.0 ``con:height/con:Height``: the first value is measuredHeight."""

@@ -28,6 +28,9 @@ __all__ = ["check_prolog", "safe_fromstring", "safe_iterparse", "xml_error"]
 MAX_PROLOG_BYTES = 4 * 1024 * 1024
 _CHUNK = 64 * 1024
 _NAME_START = re.compile(r"[A-Za-z_:\u00c0-\uffff]")
+#: The only DOCTYPE let through: a name and nothing else (no external id, no subset).
+#: Any whitespace counts (XML 1.0 production S: space, tab, CR, LF).
+_BARE_DOCTYPE = re.compile(r"<!DOCTYPE[ \t\r\n]+[^ \t\r\n\[>]+[ \t\r\n]*", re.IGNORECASE)
 
 
 #: Parser settings of every parse: no entities, no network, no DTD, bounded trees;
@@ -127,8 +130,7 @@ def check_prolog(path: Path) -> None:
                     read_more()
                     continue
                 decl = buf[lt:end]
-                upper = decl.upper()
-                if "[" in decl or " SYSTEM" in upper or " PUBLIC" in upper or "ENTITY" in upper:
+                if not _BARE_DOCTYPE.fullmatch(decl):  # SYSTEM/PUBLIC ids or a subset
                     _refuse_doctype(path, buf[lt:])
                 pos = end + 1  # a bare <!DOCTYPE name> is harmless
                 continue
@@ -155,16 +157,38 @@ def xml_error(path: Path, exc: etree.XMLSyntaxError | etree.LxmlError) -> Except
     """Map an lxml error to InputFileError / UnsafeInputError with a clear message."""
     msg = str(getattr(exc, "msg", None) or exc)
     lineno = getattr(exc, "lineno", None)
+    last = _last_error(exc)
+    if last is not None and (not lineno or msg == "no element found"):
+        # iterparse reports a fatal error seen while reading ahead as "no element
+        # found" at line 0; the error log holds the real one (e.g. an undefined entity)
+        msg, lineno = last
     where = f" at line {lineno}" if isinstance(lineno, int) else ""
     low = msg.lower()
     if "entity" in low and ("amplification" in low or "loop" in low or "huge" in low):
         return UnsafeInputError(f"{path}: refused{where}: {msg}")
+    if "entity" in low and ("not defined" in low or "undeclared" in low):
+        return InputFileError(
+            f"{path}: not well-formed XML{where}: {msg}. CityGML needs no entities but the "
+            "five predefined ones (&amp; &lt; &gt; &quot; &apos;); write the character itself"
+        )
     if "premature end" in low or "extra content" in low or "not closed" in low or "eof" in low:
         return InputFileError(
             f"{path}: the XML is truncated or malformed{where}: {msg}. "
             "Features before that point were read; the file must be complete to convert it."
         )
     return InputFileError(f"{path}: not well-formed XML{where} (truncated or corrupt file?): {msg}")
+
+
+def _last_error(exc: etree.LxmlError) -> tuple[str, int] | None:
+    """(message, line) of the last error in an lxml error's log, if any (the log may
+    also hold errors of earlier parses in this thread)."""
+    for entry in reversed(list(getattr(exc, "error_log", None) or ())):
+        if entry.level >= etree.ErrorLevels.ERROR and entry.message:
+            return (
+                f"{entry.message.strip()} (column {entry.column})",
+                int(entry.line),
+            )
+    return None
 
 
 def safe_iterparse(

@@ -39,7 +39,8 @@ def add_parser(subparsers: Any) -> None:
             "Convert CityGML 1.0/2.0/3.0 files into one 3D Tiles 1.1 tileset (glb content "
             "with EXT_mesh_features and EXT_structural_metadata) for CesiumJS, Cesium for "
             "Unity and Cesium for Unreal. The output folder is replaced only when the "
-            "conversion succeeds."
+            "conversion succeeds, and only if it is empty or an earlier output (else "
+            "--overwrite)."
         ),
     )
     parser.add_argument("inputs", nargs="+", type=Path, metavar="CITY.gml", help="input file(s)")
@@ -53,6 +54,15 @@ def add_parser(subparsers: Any) -> None:
         "--crs", help="CRS of the input, overriding the file's (e.g. EPSG:25833+7837)"
     )
     parser.add_argument(
+        "--vertical-crs",
+        metavar="EPSG:CODE",
+        help=(
+            "vertical CRS of the heights when the input's CRS names none or the wrong one "
+            "(e.g. EPSG:3900 for Finnish N2000, EPSG:7837 for DHHN2016); converted with "
+            "PROJ's geoid grid where installed"
+        ),
+    )
+    parser.add_argument(
         "--height-mode",
         choices=("crs", "ground"),
         default="crs",
@@ -62,6 +72,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--appearance-theme", help="appearance theme (default: the first one)")
     parser.add_argument(
         "--max-features", type=_positive, default=500, help="features per leaf tile (default 500)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT_DIR even if it holds other files than an earlier greentwin output",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -88,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
         appearance_theme=args.appearance_theme,
         max_features_per_tile=args.max_features,
+        overwrite=args.overwrite,
+        vertical_crs=args.vertical_crs,
     )
     rate = summary.features / max(summary.seconds, 1e-9)
     lines = [

@@ -119,20 +119,21 @@ def _columns(rows: Sequence[dict[str, AttributeValue | None]]) -> list[Column]:
             kind = _column_kind(types, complete, values)
         else:
             kind = _column_kind_slow(values)
+        # a name that is no valid id keeps its original as the property's name
         if kind == "BOOLEAN":
-            cols.append(Column(name, "BOOLEAN", values, description=desc))
+            cols.append(Column(name, "BOOLEAN", values, description=desc, label=desc))
         elif kind == "INT32":
-            cols.append(Column(name, "INT32", values, no_data=_INT32_NODATA, description=desc))
+            cols.append(Column(name, "INT32", values, _INT32_NODATA, description=desc, label=desc))
         elif kind == "FLOAT64":
             vals = [None if v is None or v != v else v for v in values]  # NaN -> no data
-            cols.append(Column(name, "FLOAT64", vals, no_data=_FLOAT_NODATA, description=desc))
+            cols.append(Column(name, "FLOAT64", vals, _FLOAT_NODATA, description=desc, label=desc))
         else:
             strings = (
                 values
                 if complete and types == _STR
                 else ["" if v is None else str(v) for v in values]
             )
-            cols.append(Column(name, "STRING", strings, description=desc))
+            cols.append(Column(name, "STRING", strings, description=desc, label=desc))
     return cols
 
 

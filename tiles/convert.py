@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from greentwin.citygml.crs import parse_srs_name, parse_vertical_crs, with_vertical
 from greentwin.citygml.model import Feature, SkippedFeature
 from greentwin.citygml.reader import ChunkFallback, ChunkSpec, CityGMLReader
 from greentwin.core import TilingError
@@ -41,7 +42,7 @@ from greentwin.tiles.mesh import build_records
 from greentwin.tiles.records import coarse_batch, coarse_record, leaf_batch, leaf_record
 from greentwin.tiles.tileset import Node, build_quadtree, geometric_errors, tileset_json
 
-__all__ = ["ConversionSummary", "HeightMode", "convert"]
+__all__ = ["ConversionSummary", "HeightMode", "check_out_dir", "convert", "is_previous_output"]
 
 log = logging.getLogger(__name__)
 
@@ -558,13 +559,16 @@ def _pass1(
     appearance_theme: str | None,
     bar: Any,
     split: bool,
+    vertical_crs: str | None,
 ) -> _Pass1:
     res = _Pass1()
     seen: set[str] = set()
     spill = _Spill(scratch / "records.bin")
     try:
         for k, path in enumerate(inputs):
-            reader = CityGMLReader(path, crs=crs, appearance_theme=appearance_theme)
+            reader = CityGMLReader(
+                path, crs=crs, appearance_theme=appearance_theme, vertical_crs=vertical_crs
+            )
             plan: list[ChunkSpec] | str = "parallel parsing is off"
             if split:
                 plan = reader.chunks(_range_bytes(path, jobs))
@@ -667,6 +671,66 @@ def _pass2(
     return len(nodes), total + len(text)
 
 
+def _umask() -> int:
+    """The process's file-mode creation mask (read without changing it where possible)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no other way on this system: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def is_previous_output(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds nothing but an earlier output of :func:`convert`.
+
+    That is a ``tileset.json`` whose ``asset.generator`` is greentwin and at most a
+    ``tiles`` folder beside it; anything else (a user's files) is not replaced without
+    ``overwrite=True``.
+    """
+    try:
+        names = {p.name for p in out_dir.iterdir()}
+        doc = json.loads((out_dir / "tileset.json").read_bytes())
+    except (OSError, ValueError):
+        return False
+    asset = doc.get("asset") if isinstance(doc, dict) else None
+    return (
+        isinstance(asset, dict)
+        and asset.get("generator") == "greentwin"
+        and names <= {"tileset.json", "tiles"}
+    )
+
+
+def check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse an ``out_dir`` that exists, is not empty and is no earlier output.
+
+    Raises
+    ------
+    TilingError
+        Unless ``overwrite`` is given.
+    """
+    if overwrite or not (out_dir.exists() or out_dir.is_symlink()):
+        return
+    if out_dir.is_dir() and not out_dir.is_symlink():
+        try:
+            empty = next(out_dir.iterdir(), None) is None
+        except OSError as exc:
+            raise TilingError(f"cannot read the output folder {out_dir}: {exc}") from exc
+        if empty or is_previous_output(out_dir):
+            return
+        what = "is not empty and holds no earlier greentwin tileset"
+    else:
+        what = "exists and is not a folder"
+    raise TilingError(
+        f"{out_dir} {what}; it would be replaced as a whole. Choose another output "
+        "folder, or pass --overwrite to replace it."
+    )
+
+
 def _replace_dir(work: Path, out_dir: Path) -> None:
     """Move ``work`` to ``out_dir``; an existing ``out_dir`` is removed only afterwards."""
     old: Path | None = None
@@ -697,6 +761,8 @@ def convert(
     max_bytes_per_tile: int = 8_000_000,
     max_coarse_per_tile: int = 1000,
     split: bool = True,
+    overwrite: bool = False,
+    vertical_crs: str | None = None,
 ) -> ConversionSummary:
     """Convert CityGML files into one 3D Tiles 1.1 tileset at ``out_dir``.
 
@@ -716,21 +782,32 @@ def convert(
     split : parse each file in byte ranges in parallel where that gives exactly the
         single stream's result (see docs/convert.md); False: the main process reads
         every file as one stream. The output is the same either way.
+    overwrite : replace ``out_dir`` even when it holds other things than an earlier
+        output (see :func:`check_out_dir`).
+    vertical_crs : vertical CRS of the heights (e.g. ``"EPSG:3900"``), added to (or
+        replacing the vertical part of) each input's CRS.
 
     Raises
     ------
     CityGMLError, InputFileError, UnsafeInputError, CRSError
         From reading; nothing is written then.
     TilingError
-        Nothing convertible, or the output could not be written.
+        Nothing convertible, the output could not be written, or ``out_dir`` holds
+        other things and ``overwrite`` is not given.
     """
     from tqdm import tqdm
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    check_out_dir(out_dir, overwrite)
+    if crs is not None and vertical_crs is not None:
+        # one definition for the reader and the workers: the override with its heights
+        crs = with_vertical(parse_srs_name(crs), parse_vertical_crs(vertical_crs)).pyproj_definition
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+        # mkdtemp makes a private folder (0700); the tileset gets the usual permissions
+        os.chmod(work, 0o777 & ~_umask())
     except OSError as exc:
         raise TilingError(f"cannot write beside {out_dir}: {exc}") from exc
     try:
@@ -749,7 +826,9 @@ def convert(
         mininterval=0.5,
     )
     try:
-        p1 = _pass1(inputs, pool, jobs, scratch, lod, crs, appearance_theme, bar, split)
+        p1 = _pass1(
+            inputs, pool, jobs, scratch, lod, crs, appearance_theme, bar, split, vertical_crs
+        )
         bar.close()
         if not p1.blocks:
             raise TilingError(

@@ -146,6 +146,8 @@ class Column:
         ``None`` is stored as ``no_data``.
     no_data : the sentinel written for missing values (numeric: a number; strings: a string).
     description : schema description.
+    label : the property's display name (schema ``name``), e.g. the attribute's
+        original name when ``name`` had to be made a valid id (``風致地区``).
     """
 
     name: str
@@ -153,6 +155,7 @@ class Column:
     values: Sequence[Any] | npt.NDArray[Any]
     no_data: Any = None
     description: str | None = None
+    label: str | None = None
 
 
 def _pad(data: bytes, align: int, fill: bytes = b"\x00") -> bytes:
@@ -432,7 +435,8 @@ class GlbBuilder:
                 )
             schema, table = self._encode_column(col)
             props_schema[col.name] = schema
-            props_table[col.name] = table
+            if table is not None:
+                props_table[col.name] = table
         cls: dict[str, Any] = {"properties": props_schema}
         if name:
             cls["name"] = name
@@ -448,9 +452,13 @@ class GlbBuilder:
         self.use_extension("EXT_structural_metadata")
         return len(self._tables) - 1
 
-    def _encode_column(self, col: Column) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _encode_column(self, col: Column) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The class property and the table property of a column; the table property is
+        None for a column left out of the table (its class property has a default)."""
         schema: dict[str, Any] = {}
         table: dict[str, Any] = {}
+        if col.label:
+            schema["name"] = col.label
         if col.description:
             schema["description"] = col.description
         if col.type == "STRING":
@@ -460,8 +468,13 @@ class GlbBuilder:
             schema["type"] = "STRING"
             if col.no_data is not None:
                 schema["noData"] = miss
-            # a buffer view cannot be empty: all-empty strings get one unused byte
-            table["values"] = self.add_buffer_view(data or b"\x00")
+            if not data:
+                # every row is "": a buffer view cannot be empty and the offsets must end
+                # at the values' length, so the table leaves the column out and the class
+                # gives its value as the default (EXT_structural_metadata, "default")
+                schema["default"] = ""
+                return schema, None
+            table["values"] = self.add_buffer_view(data)
             table["stringOffsets"] = self.add_buffer_view(offsets)
             table["stringOffsetType"] = "UINT32"
         elif col.type == "STRING[]":
@@ -473,7 +486,15 @@ class GlbBuilder:
             np.cumsum(counts, out=array_offsets[1:])
             schema["type"] = "STRING"
             schema["array"] = True
-            table["values"] = self.add_buffer_view(data or b"\x00")
+            if not flat:  # only empty lists: left out as above
+                schema["default"] = []
+                return schema, None
+            if not data:
+                raise TilingError(
+                    f"column {col.name!r} holds only empty strings, which a property table "
+                    "cannot store in lists; leave them out of the lists"
+                )
+            table["values"] = self.add_buffer_view(data)
             table["stringOffsets"] = self.add_buffer_view(offsets)
             table["stringOffsetType"] = "UINT32"
             table["arrayOffsets"] = self.add_buffer_view(array_offsets)
@@ -482,7 +503,7 @@ class GlbBuilder:
             bits = np.array([bool(v) for v in col.values], dtype=bool)
             packed = np.packbits(bits, bitorder="little")
             schema["type"] = "BOOLEAN"
-            table["values"] = self.add_buffer_view(packed.tobytes() or b"\x00")
+            table["values"] = self.add_buffer_view(packed.tobytes())
         else:
             dtype = _NUMERIC.get(col.type)
             if dtype is None:

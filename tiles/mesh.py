@@ -16,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from greentwin.citygml.model import AttributeValue, Feature, Polygon, SkippedFeature
 from greentwin.core import CRSError
-from greentwin.tiles.geodesy import geodetic_to_ecef, to_geodetic
+from greentwin.tiles.geodesy import geodetic_to_ecef, outside_bounds, to_geodetic
+from greentwin.tiles.library import prototype_of
 from greentwin.tiles.triangulate import triangulate_flat
 
 __all__ = [
@@ -130,7 +131,7 @@ class FeatureMesh:
 
 def _geometry_lods(feature: Feature) -> set[int]:
     found = {lod for lod, polys in feature.lods.items() if polys}
-    found.update(lod for lod, imp in feature.implicit.items() if imp.prototype)
+    found.update(lod for lod, imp in feature.implicit.items() if prototype_of(imp))
     for child in feature.children:
         found.update(_geometry_lods(child))
     return found
@@ -162,11 +163,12 @@ def _polygons_at(feature: Feature, lod: int) -> list[Polygon]:
     if polys:
         return polys
     imp = feature.implicit.get(lod)
-    if imp is None or not imp.prototype:
+    prototype = prototype_of(imp) if imp is not None else ()
+    if imp is None or not prototype:
         return []
     m = imp.transformation
     out: list[Polygon] = []
-    for p in imp.prototype:
+    for p in prototype:
         rings = [p.exterior, *p.interiors]
         placed = []
         for r in rings:
@@ -185,6 +187,17 @@ def _polygons_at(feature: Feature, lod: int) -> list[Polygon]:
             )
         )
     return out
+
+
+def _no_geometry(feature: Feature) -> str:
+    """Why a feature has nothing to draw (an unknown library object is named)."""
+    for imp in feature.implicit.values():
+        if imp.library_object and not imp.prototype:
+            return (
+                f"no geometry (implicit geometry names the library object "
+                f"{imp.library_object!r}, which the converter cannot load)"
+            )
+    return "no geometry"
 
 
 #: Attribute names that are not their own column (see :func:`attribute_column`).
@@ -227,7 +240,7 @@ def _material_key(poly: Polygon, textured: bool) -> MaterialKey:
 
 def _own_lods(feature: Feature) -> list[int]:
     found = {lod for lod, polys in feature.lods.items() if polys}
-    found.update(lod for lod, imp in feature.implicit.items() if imp.prototype)
+    found.update(lod for lod, imp in feature.implicit.items() if prototype_of(imp))
     return sorted(found)
 
 
@@ -304,9 +317,30 @@ def build_records(
     Notes
     -----
     One pyproj call per CRS and one triangulation call for the whole batch; the
-    per-feature Python work is gathering polygons and slicing the results.
+    per-feature Python work is gathering polygons and slicing the results. Polygons
+    with points that cannot be transformed (e.g. 1e308 coordinates, out of the
+    projection's range) are left out and reported, like polygons with NaN: the batch
+    is then built once more without them.
     """
+    got = _build_records(features, lod, crs, {})
+    if isinstance(got, dict):
+        got = _build_records(features, lod, crs, got)
+        if isinstance(got, dict):  # equal inputs give equal outputs: cannot happen
+            raise CRSError("coordinates could not be transformed; pass --crs")
+    return got
+
+
+def _build_records(
+    features: Sequence[Feature],
+    lod: int | None,
+    crs: str | None,
+    drop: dict[int, set[int]],
+) -> list[FeatureMesh | SkippedFeature] | dict[int, set[int]]:
+    """:func:`build_records` leaving out polygon ``i`` of feature ``slot`` for each
+    ``i in drop[slot]``; returns such a ``drop`` instead when points cannot be
+    transformed."""
     out: list[FeatureMesh | SkippedFeature | None] = [None] * len(features)
+    dropped: dict[int, list[SkippedFeature]] = {}
     pend: list[_Pending] = []
     rings: list[F64] = []
     uv_rings: list[F64 | None] = []
@@ -337,7 +371,7 @@ def build_records(
     for slot, feature in enumerate(features):
         chosen, fallback = choose_lod(feature, lod)
         if chosen is None:
-            out[slot] = SkippedFeature(feature.id, feature.line, "no geometry")
+            out[slot] = SkippedFeature(feature.id, feature.line, _no_geometry(feature))
             continue
         definition = crs or (feature.crs.pyproj_definition if feature.crs else None)
         if definition is None:
@@ -358,6 +392,26 @@ def build_records(
                 polys.extend(own)
                 pobj.extend([len(objects) - 1] * len(own))
         objects[0]["lod"] = chosen
+        left_out = drop.get(slot)
+        if left_out:
+            polys = [p for i, p in enumerate(polys) if i not in left_out]
+            pobj = [o for i, o in enumerate(pobj) if i not in left_out]
+            if not polys:
+                out[slot] = SkippedFeature(
+                    feature.id,
+                    feature.line,
+                    f"no polygon with coordinates inside the area of {definition} "
+                    "(wrong CRS or axis order?)",
+                )
+                continue
+            dropped[slot] = [
+                SkippedFeature(
+                    feature.id,
+                    feature.line,
+                    f"polygon with coordinates outside the area of {definition} (e.g. 1e308) "
+                    f"in {feature.id}",
+                )
+            ] * len(left_out)
         if not polys:
             out[slot] = SkippedFeature(feature.id, feature.line, f"no polygons in LoD{chosen}")
             continue
@@ -434,8 +488,16 @@ def build_records(
         def_of_point = np.asarray(defs)[point_feat]
         for d in sorted(set(defs)):
             sel = def_of_point == d
-            geo[sel] = to_geodetic(d, points[sel])
+            geo[sel] = to_geodetic(d, points[sel], check=False)
         ecef = geodetic_to_ecef(geo)
+    bad = np.logical_not(np.isfinite(ecef).all(axis=1))
+    if len(set(defs)) == 1:
+        bad |= outside_bounds(defs[0], points)
+    else:
+        for d in set(defs):
+            bad |= _outside(d, defs, points, point_feat)
+    if bad.any():
+        return _untransformable(bad, pts_per_poly, pfeat, pend)
     fpts = np.bincount(point_feat, minlength=nf)
     fstart = np.zeros(nf, np.int64)
     np.cumsum(fpts[:-1], out=fstart[1:])
@@ -598,9 +660,37 @@ def build_records(
             ground_h=ground_l[f],
             lod=item.lod,
             fallback=item.fallback,
-            skipped=skipped_of.get(f, []),
+            skipped=dropped.get(item.slot, []) + skipped_of.get(f, []),
         )
     return [x for x in out if x is not None]
+
+
+def _outside(
+    d: str, defs: list[str], points: F64, point_feat: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """:func:`outside_bounds` for the points of the features in CRS ``d``."""
+    sel = np.asarray(defs)[point_feat] == d
+    out = np.zeros(len(points), dtype=bool)
+    out[sel] = outside_bounds(d, points[sel])
+    return out
+
+
+def _untransformable(
+    bad_point: npt.NDArray[np.bool_],
+    pts_per_poly: npt.NDArray[np.int64],
+    pfeat: npt.NDArray[np.int64],
+    pend: list[_Pending],
+) -> dict[int, set[int]]:
+    """Polygons with a point that cannot be placed: slot -> polygon indices."""
+    poly_of_point = np.repeat(np.arange(len(pts_per_poly)), pts_per_poly)
+    bad_polys = np.unique(poly_of_point[bad_point])
+    poly_base = np.zeros(len(pend) + 1, np.int64)
+    np.cumsum(np.bincount(pfeat, minlength=len(pend)), out=poly_base[1:])
+    drop: dict[int, set[int]] = {}
+    for p in bad_polys.tolist():
+        f = int(pfeat[p])
+        drop.setdefault(pend[f].slot, set()).add(p - int(poly_base[f]))
+    return drop
 
 
 def _reproject(definition: str, points: F64) -> tuple[F64, F64]:
@@ -613,9 +703,9 @@ def _reproject(definition: str, points: F64) -> tuple[F64, F64]:
     rows = np.ascontiguousarray(points, np.float64)
     uniq, inverse = _distinct_rows(rows)
     if 4 * len(uniq) > 3 * len(rows):  # few repeats: not worth the gather
-        geo = to_geodetic(definition, rows)
+        geo = to_geodetic(definition, rows, check=False)
         return geo, geodetic_to_ecef(geo)
-    geo_u = to_geodetic(definition, uniq)
+    geo_u = to_geodetic(definition, uniq, check=False)
     return geo_u[inverse], geodetic_to_ecef(geo_u)[inverse]
 
 

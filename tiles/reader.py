@@ -76,8 +76,13 @@ class Glb:
             count = table["count"]
             props = classes[table["class"]]["properties"]
             cols: dict[str, list[Any]] = {}
-            for name, prop in table.get("properties", {}).items():
-                cols[name] = self._column(props[name], prop, count)
+            present = table.get("properties", {})
+            for name, schema in props.items():
+                prop = present.get(name)
+                if prop is None:  # left out of the table: every row has the default
+                    cols[name] = [schema.get("default")] * count
+                else:
+                    cols[name] = self._column(schema, prop, count)
             out.append([{k: v[i] for k, v in cols.items()} for i in range(count)])
         return out
 

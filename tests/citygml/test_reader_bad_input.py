@@ -118,3 +118,46 @@ def test_bare_doctype_is_allowed(tmp_path: Path) -> None:
     path = tmp_path / "doctype.gml"
     path.write_text(text.replace("<CityModel", "<!DOCTYPE CityModel>\n<CityModel", 1))
     assert [f.id for f in CityGMLReader(path).features()] == ["good", "after"]
+
+
+_DOC = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    "{doctype}"
+    '<CityModel xmlns="http://www.opengis.net/citygml/2.0" '
+    'xmlns:gml="http://www.opengis.net/gml">\n'
+    "<gml:name>x</gml:name>\n</CityModel>\n"
+)
+
+
+@pytest.mark.parametrize("space", ["\n", "\t", "\r\n", " \n\t "])
+@pytest.mark.parametrize(
+    "ident", ['SYSTEM "http://example.com/city.dtd"', 'PUBLIC "-//x//EN" "c.dtd"']
+)
+def test_doctype_with_any_whitespace_before_its_id_is_refused(
+    tmp_path: Path, space: str, ident: str
+) -> None:
+    """``<!DOCTYPE CityModel\\nSYSTEM ...>`` passed the check that looked for " SYSTEM"."""
+    path = tmp_path / "dtd.gml"
+    path.write_text(_DOC.format(doctype=f"<!DOCTYPE CityModel{space}{ident}>\n"))
+    with pytest.raises(UnsafeInputError, match="external DTD") as info:
+        CityGMLReader(path)
+    assert info.value.exit_code == ExitCode.UNSAFE_INPUT
+
+
+@pytest.mark.parametrize("doctype", ["<!DOCTYPE CityModel>", "<!DOCTYPE\nCityModel\t>"])
+def test_bare_doctype_is_still_read(tmp_path: Path, doctype: str) -> None:
+    path = tmp_path / "bare.gml"
+    path.write_text(_DOC.format(doctype=doctype + "\n"))
+    assert list(CityGMLReader(path).features()) == []
+
+
+def test_undefined_entity_is_reported_with_its_line(tmp_path: Path) -> None:
+    """Was "not well-formed XML at line 0: no element found"."""
+    path = tmp_path / "entity.gml"
+    lines = _DOC.format(doctype="").splitlines()
+    lines.insert(3, "<cityObjectMember><gml:name>&nbsp;</gml:name></cityObjectMember>")
+    path.write_text("\n".join(lines))
+    with pytest.raises(InputFileError) as info:
+        list(CityGMLReader(path).features())
+    msg = str(info.value)
+    assert "line 4" in msg and "nbsp" in msg and "not defined" in msg, msg

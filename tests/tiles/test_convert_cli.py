@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,45 @@ def test_unwritable_output(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     code = main(["convert", str(BERLIN), str(blocker / "out"), "--no-progress"])
     assert code == ExitCode.OUTPUT
+
+
+def test_out_dir_with_other_files_is_refused(tmp_path: Path) -> None:
+    """A folder with a user's files is not replaced without --overwrite (it was)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    args = ["convert", str(POTSDAM), str(out), "--no-progress"]
+    assert main(args) == ExitCode.OUTPUT
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing left beside it
+    # a file in the way is refused the same way
+    (tmp_path / "file").write_text("x")
+    assert main(["convert", str(POTSDAM), str(tmp_path / "file"), "--no-progress"]) == (
+        ExitCode.OUTPUT
+    )
+    # an empty folder and an earlier output are fine; --overwrite replaces anything
+    (tmp_path / "empty").mkdir()
+    assert main(["convert", str(POTSDAM), str(tmp_path / "empty"), "--no-progress"]) == 0
+    assert main(["convert", str(BERLIN), str(tmp_path / "empty"), "--no-progress"]) == 0
+    assert main([*args, "--overwrite"]) == ExitCode.OK
+    assert sorted(p.name for p in out.iterdir()) == ["tiles", "tileset.json"]
+
+
+@pytest.mark.parametrize(
+    ("umask", "folder", "file"), [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)]
+)
+def test_output_permissions_follow_the_umask(
+    tmp_path: Path, umask: int, folder: int, file: int
+) -> None:
+    """The tileset folder was left 0700 (mkdtemp): a web server running as another
+    user could not read it."""
+    old = os.umask(umask)
+    try:
+        convert([POTSDAM], tmp_path / "out")
+    finally:
+        os.umask(old)
+    out = tmp_path / "out"
+    assert stat.S_IMODE(out.stat().st_mode) == folder
+    assert stat.S_IMODE((out / "tiles").stat().st_mode) == folder
+    assert stat.S_IMODE((out / "tileset.json").stat().st_mode) == file
+    assert {stat.S_IMODE(p.stat().st_mode) for p in out.glob("tiles/*.glb")} == {file}

@@ -13,6 +13,7 @@ from greentwin.citygml.reader import CityGMLReader
 from greentwin.tiles.convert import ConversionSummary, convert
 from greentwin.tiles.mesh import attribute_column
 from greentwin.tiles.reader import TileRecord, read_tileset
+from gt_metadata import metadata_problems, tables_of
 from gt_testing import CITYGML, assert_valid_gltf
 
 SAMPLES = sorted(p.name for p in CITYGML.glob("*.gml"))
@@ -71,7 +72,9 @@ def test_counts_ids_and_attributes(converted: Any) -> None:
             if col not in row:  # renamed to a valid property id
                 col = re.sub(r"[^A-Za-z0-9_]", "_", col)
                 col = "_" + col if col[0].isdigit() else col
-            if isinstance(value, float):
+            if isinstance(row[col], str):  # a column of mixed types is a string column
+                assert row[col] == str(value)
+            elif isinstance(value, float):
                 assert row[col] == pytest.approx(value)
             elif isinstance(value, bool | int):
                 assert row[col] == value
@@ -165,3 +168,13 @@ def test_ground_mode_puts_model_on_ellipsoid(tmp_path: Path) -> None:
     assert h.min() == pytest.approx(0.0, abs=0.05)
     assert h.max() > 5.0
     assert_valid_gltf(sorted(s.tileset.parent.glob("tiles/*.glb")))
+
+
+def test_property_tables_follow_the_spec(converted: Any) -> None:
+    """Every property table of every tile: offsets against lengths, counts, types
+    (EXT_structural_metadata rules; see metadata_spec)."""
+    _, summary, _, _, _ = converted
+    glbs = sorted(summary.tileset.parent.glob("tiles/*.glb"))
+    assert sum(tables_of(p) for p in glbs) >= len(glbs)
+    problems = [msg for p in glbs for msg in metadata_problems(p)]
+    assert not problems, problems[:5]

@@ -71,7 +71,12 @@ class _FakeReader:
     features_to_yield: ClassVar[list[Feature]] = []
 
     def __init__(
-        self, path: Path, *, crs: str | None = None, appearance_theme: str | None = None
+        self,
+        path: Path,
+        *,
+        crs: str | None = None,
+        appearance_theme: str | None = None,
+        vertical_crs: str | None = None,
     ) -> None:
         self.skipped: list[SkippedFeature] = []
 
