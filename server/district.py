@@ -114,10 +114,14 @@ RECEIVER_HEIGHT_M = 4.0
 #: Storey height assumed where a building's storeys are unknown, m.
 STOREY_M = 3.0
 
-#: Overlay indicators, in display order.
+#: Overlay indicators, in display order. ``noise_*`` is the "vegetation" noise mode (with
+#: foliage through the crowns on the date; the viewer's default), ``noise_*_cnossos`` the
+#: CNOSSOS-EU mode without foliage (END reporting); see ``docs/noise.md``.
 INDICATORS: tuple[str, ...] = (
     "noise_lden",
     "noise_lnight",
+    "noise_lden_cnossos",
+    "noise_lnight_cnossos",
     "no2",
     "pm10",
     "shade_hours",
@@ -128,6 +132,8 @@ INDICATORS: tuple[str, ...] = (
 UNITS: dict[str, str] = {
     "noise_lden": "dB(A)",
     "noise_lnight": "dB(A)",
+    "noise_lden_cnossos": "dB(A)",
+    "noise_lnight_cnossos": "dB(A)",
     "no2": "ug/m3",
     "pm10": "ug/m3",
     "shade_hours": "h",
@@ -138,6 +144,8 @@ UNITS: dict[str, str] = {
 _SCALES: dict[str, str] = {
     "noise_lden": "lden",
     "noise_lnight": "lnight",
+    "noise_lden_cnossos": "lden",
+    "noise_lnight_cnossos": "lnight",
     "no2": "no2",
     "pm10": "pm10",
     "shade_hours": "shade_hours",
@@ -550,12 +558,18 @@ class OverlayState:
     zoom : (zmin, zmax) of the tiles.
     bounds : (west, south, east, north) degrees of the grid.
     tiles : indicator -> {(z, x, y): PNG bytes}.
-    noise, air : the kernel objects (``NoiseMap``, ``AirMap``), None after :meth:`portable`.
+    noise, air : the kernel objects (``NoiseMap`` of the "vegetation" mode, ``AirMap``),
+        None after :meth:`portable`.
+    noise_cnossos : the ``NoiseMap`` of the "cnossos" mode (no foliage), None after
+        :meth:`portable`.
     heat : the heat map (``kernels.heat.HeatMap``, ``server.district_heat``), None after
         :meth:`portable`.
     receiver_cells : (R,) int64 flat grid cell of each noise receiver.
     heights : (ny, nx) obstacle heights the noise map used (buildings + barriers), m.
-    lai : (ny, nx) canopy leaf area index the air map used.
+    lai : (24, ny, nx) canopy leaf area index course of the year the air map used.
+    date : the date the maps are for (trees' sizes and leaves on that date).
+    crowns : the ``CrownRaster`` the "vegetation" noise map used.
+    air_roads : the roads the air map used (street canyons' F_b from their trees).
     timings : seconds by step of the last call.
     """
 
@@ -568,14 +582,18 @@ class OverlayState:
     noise: Any = None
     air: Any = None
     heat: Any = None
+    noise_cnossos: Any = None
     receiver_cells: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     heights: F64 = field(default_factory=lambda: np.zeros((0, 0)))
     lai: F64 = field(default_factory=lambda: np.zeros((0, 0)))
+    date: dt.date | None = None
+    crowns: Any = None
+    air_roads: Any = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def portable(self) -> OverlayState:
         """A copy without the kernel objects (picklable; no incremental updates from it)."""
-        return dataclasses.replace(self, noise=None, air=None, heat=None)
+        return dataclasses.replace(self, noise=None, air=None, heat=None, noise_cnossos=None)
 
     def meta(self, indicator: str) -> OverlayMeta:
         """The ``meta.json`` content of one indicator's layer."""
@@ -617,39 +635,143 @@ def obstacle_heights(district: District) -> tuple[F64, F64]:
     return buildings, heights
 
 
-def canopy_lai(district: District) -> F64:
+def canopy_lai(district: District, year: int | None = None) -> F64:
     """(ny, nx) annual-mean canopy leaf area index on the district grid, m2/m2.
 
-    Each tree alive in the survey year's summer contributes its full-leaf LAI
-    (leaf area / crown projection) times its share of the year in leaf
-    (``leaf_days / 365``) to the cells whose centres lie within its crown; where crowns
-    overlap the larger value is kept. This feeds the foliage deposition of the air model
-    (i-Tree Eco, Nowak et al. 2013, via ``kernels.air.deposition``).
+    The mean of :func:`canopy_lai_course` over the year (default: the survey year): the
+    seasonal course of each tree's leaf area integrated over the year, for display and
+    summaries. The air map itself averages the foliage removal over the course (it is
+    not linear in LAI; i-Tree Eco, Nowak et al. 2013, via ``kernels.air.deposition``).
     """
-    from greentwin.green_model.services import leaf_days
+    y = district.survey_date.year if year is None else year
+    return np.asarray(canopy_lai_course(district, y).mean(axis=0), dtype=np.float64)
 
+
+def course_dates(year: int) -> list[dt.date]:
+    """The 24 half-month dates of ``year`` at which the seasonal course is sampled: the
+    8th and the 23rd of each month (the half-month buckets of :func:`date_bucket`)."""
+    return [dt.date(year, m, d) for m in range(1, 13) for d in (8, 23)]
+
+
+def _crown_cells(
+    district: District, radius: F64, alive: npt.NDArray[np.bool_]
+) -> list[tuple[Any, bool]]:
+    """Flat grid cells under each tree's crown (centre within the radius), and whether
+    the crown was smaller than that: then it is the stem's cell alone (a young tree on a
+    coarse grid keeps its leaves)."""
     grid = district.grid
-    lai = np.zeros(grid.shape)
-    if not district.trees:
-        return lai
     table = district.tree_table()
-    summer = dt.date(district.survey_date.year, 7, 15)
-    st = table.states(summer, district.climate)
-    crown_area = np.pi * (st.crown_diameter_m / 2.0) ** 2
-    full = np.where(crown_area > 0, st.leaf_area_full_m2 / np.maximum(crown_area, 1e-9), 0.0)
-    annual = full * leaf_days(table, district.climate) / 365.0
     xs, ys = grid.xs(), grid.ys()
-    for i in np.flatnonzero(st.alive & (crown_area > 0)):
+    none = np.zeros(0, np.int64)
+    out: list[tuple[Any, bool]] = []
+    for i in range(len(radius)):
+        r = float(radius[i])
         x, y = table.xyz[i, :2]
-        r = st.crown_diameter_m[i] / 2.0
-        rows, cols = grid.window((x - r, y - r, x + r, y + r))
-        if rows.stop <= rows.start or cols.stop <= cols.start:
+        if not (alive[i] and r > 0 and grid.contains(np.array([x]), np.array([y]))[0]):
+            out.append((none, False))
             continue
-        gx, gy = np.meshgrid(xs[cols], ys[rows])
-        inside = (gx - x) ** 2 + (gy - y) ** 2 <= r * r
-        block = lai[rows, cols]
-        block[inside] = np.maximum(block[inside], annual[i])
-    return lai
+        rows, cols = grid.window((x - r, y - r, x + r, y + r))
+        cells = none
+        if rows.stop > rows.start and cols.stop > cols.start:
+            gx, gy = np.meshgrid(xs[cols], ys[rows])
+            rr, cc = np.nonzero((gx - x) ** 2 + (gy - y) ** 2 <= r * r)
+            cells = (rr + rows.start) * grid.nx + (cc + cols.start)
+        if len(cells):
+            out.append((cells, False))
+        else:
+            row, col = grid.index(np.array([x]), np.array([y]))
+            out.append((np.array([int(row[0]) * grid.nx + int(col[0])]), True))
+    return out
+
+
+def canopy_lai_on(district: District, date: dt.date) -> F64:
+    """(ny, nx) canopy leaf area index on ``date``, m2/m2.
+
+    Each living tree puts its LAI on the date (leaf area on the date / crown
+    projection: zero for a leafless deciduous crown, full for evergreens) on the cells
+    whose centres lie within its crown (a crown smaller than that: its leaf area over
+    the stem's cell); where crowns overlap the larger value is kept. Planting, removal,
+    pruning and growth change it through the trees' states.
+    """
+    grid = district.grid
+    lai = np.zeros(grid.nx * grid.ny)
+    if not district.trees:
+        return lai.reshape(grid.shape)
+    st = district.tree_table().states(date, district.climate)
+    area = np.pi * (st.crown_diameter_m / 2.0) ** 2
+    value = np.where(area > 0, st.leaf_area_m2 / np.maximum(area, 1e-9), 0.0)
+    small = st.leaf_area_m2 / grid.cell**2
+    for i, (cells, tiny) in enumerate(_crown_cells(district, st.crown_diameter_m / 2.0, st.alive)):
+        if len(cells):
+            np.maximum.at(lai, cells, small[i] if tiny else value[i])
+    return lai.reshape(grid.shape)
+
+
+def canopy_lai_course(district: District, year: int) -> F64:
+    """(24, ny, nx) canopy LAI at the half-month dates of ``year`` (:func:`course_dates`).
+
+    The seasonal course the air map averages for its annual means (foliage deposition,
+    i-Tree Eco; ``AirMap.set_lai``); each date as :func:`canopy_lai_on`.
+    """
+    grid = district.grid
+    dates = course_dates(year)
+    if not district.trees:
+        return np.zeros((len(dates), *grid.shape))
+    return np.stack([canopy_lai_on(district, d) for d in dates])
+
+
+def noise_crowns(district: District, date: dt.date) -> Any:
+    """The trees' crowns on ``date`` as the noise map's foliage raster (``CrownRaster``).
+
+    Crown from ``height - crown_height`` to ``height``, radius half the crown diameter,
+    density from the leaf fraction on the date (evergreens dense all year, leafless
+    deciduous crowns as branches only: :mod:`greentwin.kernels.noise.foliage`); a dead
+    tree still standing keeps its branches.
+    """
+    from greentwin.kernels.noise.foliage import crown_raster, crowns_from_states
+
+    if not district.trees:
+        return crown_raster(district.grid, [])
+    table = district.tree_table()
+    st = table.states(date, district.climate)
+    crowns = crowns_from_states(
+        table.xyz[:, :2],
+        st.height_m,
+        st.crown_height_m,
+        st.crown_diameter_m,
+        np.where(st.alive, st.leaf_fraction, 0.0),
+        st.present,
+    )
+    return crown_raster(district.grid, crowns)
+
+
+def air_roads(district: District, date: dt.date) -> RoadNetwork:
+    """The district's roads with each street canyon's SRM1 tree factor from its trees.
+
+    F_b of a road flagged ``canyon`` follows from the crowns along it in mid-July of
+    ``date``'s year (the regulation's definitions, applied by
+    :func:`greentwin.kernels.air.canyon.tree_factor_from_crowns`; the street width is the
+    carriageway width). Other roads keep their own ``tree_factor``.
+    """
+    from greentwin.kernels.air.canyon import tree_factor_from_crowns
+
+    roads = district.roads
+    canyons = [r for r in roads.roads if r.canyon]
+    if not canyons:
+        return roads
+    xy = np.zeros((0, 2))
+    radius = np.zeros(0)
+    if district.trees:
+        table = district.tree_table()
+        st = table.states(dt.date(date.year, 7, 15), district.climate)
+        xy = table.xyz[st.alive, :2]
+        radius = st.crown_diameter_m[st.alive] / 2.0
+    out = roads
+    for r in canyons:
+        fb = tree_factor_from_crowns(r.segments(), r.width_m, xy, radius)
+        if fb != r.tree_factor:
+            out = out.with_road(dataclasses.replace(r, tree_factor=fb))
+    return out
 
 
 def _road_key(road: Road) -> str:
@@ -683,14 +805,37 @@ def _noise_grids(state_noise: Any, grid: Grid, cells: npt.NDArray[np.int64]) -> 
     return out
 
 
-def _full_noise(district: District, buildings: F64, heights: F64, backend: str) -> tuple[Any, Any]:
+def _full_noise(
+    district: District,
+    buildings: F64,
+    heights: F64,
+    backend: str,
+    crowns: Any = None,
+    mode: str = "cnossos",
+) -> tuple[Any, Any]:
+    """The noise map of one mode (``"cnossos"``, or ``"vegetation"`` with ``crowns``)."""
     from greentwin.kernels.noise.compute import NoiseMap, NoiseParams, NoiseScene, grid_receivers
 
     receivers, cells = grid_receivers(NoiseScene(district.grid, buildings), RECEIVER_HEIGHT_M)
-    params = NoiseParams(receiver_height_m=RECEIVER_HEIGHT_M)
-    scene = NoiseScene(district.grid, heights)
+    params = NoiseParams.for_mode(mode, receiver_height_m=RECEIVER_HEIGHT_M)
+    scene = NoiseScene(district.grid, heights, crowns=crowns if mode == "vegetation" else None)
     nm = NoiseMap.compute(district.roads, district.coefficients, scene, receivers, params, backend)
     return nm, cells
+
+
+def _noise_modes(
+    district: District, buildings: F64, heights: F64, backend: str, crowns: Any
+) -> tuple[Any, Any, Any]:
+    """(vegetation map, cnossos map, receiver cells), both computed in full."""
+    nm, cells = _full_noise(district, buildings, heights, backend, crowns, "vegetation")
+    nm_c, _ = _full_noise(district, buildings, heights, backend)
+    return nm, nm_c, cells
+
+
+def _crowns_differ(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is not b
+    return not all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("base", "top", "density"))
 
 
 def overlay_layers(
@@ -700,6 +845,7 @@ def overlay_layers(
     previous: OverlayState | None = None,
     baseline: OverlayState | None = None,
     backend: str = "auto",
+    date: dt.date | None = None,
 ) -> OverlayState:
     """Compute (or update) the noise and air maps and write their tiles.
 
@@ -714,6 +860,12 @@ def overlay_layers(
         to the returned state (do not use ``previous`` afterwards).
     baseline : the baseline's state: also writes ``diff_<indicator>`` layers.
     backend : noise kernel backend (``"auto"``: CUDA where usable, else compiled CPU).
+    date : the date the maps are for (default: the survey date): the trees' crowns and
+        leaves on that date shape the "vegetation" noise map (``noise_*``; the
+        ``noise_*_cnossos`` maps have no foliage), and the air maps are annual means of
+        that date's year (leaf area over the year's seasonal course, street canyons'
+        tree factors from the trees of that year). With ``previous`` of another date only
+        what changed is recomputed (crowns: the pairs whose paths cross them).
 
     Returns
     -------
@@ -728,7 +880,10 @@ def overlay_layers(
     t0 = time.perf_counter()
     grid = district.grid
     buildings, heights = obstacle_heights(district)
-    lai = canopy_lai(district)
+    when = date or district.survey_date
+    lai = canopy_lai_course(district, when.year)
+    crowns = noise_crowns(district, when)
+    roads_air = air_roads(district, when)
     timings["rasters"] = time.perf_counter() - t0
     reuse = (
         previous is not None
@@ -740,38 +895,49 @@ def overlay_layers(
     if reuse:
         assert previous is not None
         nm, am, cells = previous.noise, previous.air, previous.receiver_cells
+        nm_c = previous.noise_cnossos
         old_roads, new_roads = _road_changes(previous.district.roads, district.roads)
         prev_buildings = np.where(previous.heights > 0, 1, 0)
-        if not np.array_equal(prev_buildings, np.where(buildings > 0, 1, 0)) or not np.array_equal(
-            building_height_grid(grid, list(previous.district.footprints)), buildings
+        if (
+            nm_c is None
+            or not np.array_equal(prev_buildings, np.where(buildings > 0, 1, 0))
+            or not np.array_equal(
+                building_height_grid(grid, list(previous.district.footprints)), buildings
+            )
         ):
             # A building changed: the receiver set changes with it; recompute the noise map.
-            nm, cells = _full_noise(district, buildings, heights, backend)
+            nm, nm_c, cells = _noise_modes(district, buildings, heights, backend, crowns)
         else:
             if old_roads or new_roads:
                 nm.update_roads(old_roads, new_roads)
+                nm_c.update_roads(old_roads, new_roads)
             if not np.array_equal(previous.heights, heights):
-                nm.update_scene(NoiseScene(grid, heights))
+                nm_c.update_scene(NoiseScene(grid, heights))
+                nm.update_scene(NoiseScene(grid, heights, crowns=crowns))
+            elif _crowns_differ(previous.crowns, crowns):
+                # planted, removed, pruned, grown or another season: crossed paths only
+                nm.update_scene(NoiseScene(grid, heights, crowns=crowns))
         timings["noise"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        if old_roads or new_roads:
-            am.update_roads(old_roads, new_roads)
+        prev_air = previous.air_roads if previous.air_roads is not None else previous.district.roads
+        old_air, new_air = _road_changes(prev_air, roads_air)
+        if old_air or new_air:
+            am.update_roads(old_air, new_air)
         if not np.array_equal(previous.lai, lai):
             am.set_lai(lai)
         timings["air"] = time.perf_counter() - t2
         zoom, bounds = previous.zoom, previous.bounds
     else:
-        nm, cells = _full_noise(district, buildings, heights, backend)
+        nm, nm_c, cells = _noise_modes(district, buildings, heights, backend, crowns)
         timings["noise"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        am = AirMap(
-            grid, district.roads, lai=lai, backend="numpy" if backend == "numpy" else "auto"
-        )
+        am = AirMap(grid, roads_air, lai=lai, backend="numpy" if backend == "numpy" else "auto")
         am.compute()
         timings["air"] = time.perf_counter() - t2
         zoom = default_zoom_range(grid)
         bounds = district.bounds_lonlat()
     values = _noise_grids(nm, grid, cells)
+    values.update({f"{k}_cnossos": v for k, v in _noise_grids(nm_c, grid, cells).items()})
     air = am.maps()
     values["no2"] = air["no2"]
     values["pm10"] = air["pm10"]
@@ -779,7 +945,8 @@ def overlay_layers(
     # the heat kernel's NumPy engine is a test reference (seconds per hour of sun on the
     # demo grid): without a GPU the compiled CPU engine runs
     heat_backend = "numba" if backend == "numpy" else backend
-    hm = heat_map(district, previous.heat if reuse and previous is not None else None, heat_backend)
+    heat_prev = previous.heat if reuse and previous is not None else None
+    hm = heat_map(district, heat_prev, heat_backend, year=when.year)
     values.update(heat_values(hm))
     timings["heat"] = time.perf_counter() - t_heat
     if baseline is not None:
@@ -794,11 +961,15 @@ def overlay_layers(
         zoom=zoom,
         bounds=bounds,
         noise=nm,
+        noise_cnossos=nm_c,
         air=am,
         heat=hm,
         receiver_cells=cells,
         heights=heights,
         lai=lai,
+        date=when,
+        crowns=crowns,
+        air_roads=roads_air,
         timings=timings,
     )
     t3 = time.perf_counter()

@@ -14,8 +14,9 @@ Routes:
   difference. Values come from the published layers' ``values.npy`` grids, so they are
   exactly what the tiles show.
 
-Indicators: ``noise_lden``, ``noise_lnight`` (dB(A)), ``no2``, ``pm10`` (ug/m3) and
-``diff_<indicator>``. Overlay layers are store layers of kind ``"overlay"`` whose entry
+Indicators: ``noise_lden``, ``noise_lnight`` (dB(A), "vegetation" noise mode, with
+foliage), ``noise_lden_cnossos``, ``noise_lnight_cnossos`` (CNOSSOS-EU mode, no foliage),
+``no2``, ``pm10`` (ug/m3) and ``diff_<indicator>``. Overlay layers are store layers of kind ``"overlay"`` whose entry
 ``meta.json`` holds unit, zoom range, bounds, grid and legend
 (:meth:`greentwin.server.district.OverlayState.meta`).
 """
@@ -52,7 +53,9 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 #: Overlay layer names served here.
-INDICATOR_RE = re.compile(r"(diff_)?(noise_lden|noise_lnight|no2|pm10)")
+INDICATOR_RE = re.compile(
+    r"(diff_)?(noise_lden|noise_lnight|noise_lden_cnossos|noise_lnight_cnossos|no2|pm10)"
+)
 _MAX_Z = 24
 
 

@@ -12,7 +12,8 @@ points:
 
 Increments add linearly. The maps then add backgrounds, turn NOx into NO2
 (:mod:`~greentwin.kernels.air.chemistry`) and apply foliage deposition to PM
-(:mod:`~greentwin.kernels.air.deposition`). Because the increments are linear and
+(:mod:`~greentwin.kernels.air.deposition`), with the leaf area on a date or averaged
+over its seasonal course (:meth:`AirMap.set_lai`). Because the increments are linear and
 each road's contribution is cut at ``reach_m``, a change on one road is applied by
 subtracting its old contribution and adding the new one inside its reach only
 (:meth:`AirMap.update_roads`).
@@ -31,7 +32,7 @@ import numpy.typing as npt
 from greentwin.core.errors import KernelError
 from greentwin.kernels.air.canyon import SRM1_TYPES, distance_to_segments, srm1_increment
 from greentwin.kernels.air.chemistry import no2_empirical, no2_photostationary
-from greentwin.kernels.air.deposition import effective_deposition_velocity, removal_fraction
+from greentwin.kernels.air.deposition import effective_deposition_velocity, mean_keep
 from greentwin.kernels.air.dispersion import WindRose, plume_sum
 from greentwin.kernels.air.emission import POLLUTANTS, EmissionFactors, road_emission
 from greentwin.kernels.backend import get_backend, to_numpy
@@ -119,7 +120,8 @@ class AirMap:
     grid : receiver grid (cell centres are the receivers, e.g. 5 m cells).
     roads : the network (or its roads); closed roads emit nothing.
     config : model settings.
-    lai : (ny, nx) leaf area index of canopy per cell (from the green model), or None.
+    lai : leaf area index of canopy per cell (from the green model): (ny, nx) on one
+        date or (T, ny, nx) its course over a year (annual mean); None: no canopy.
     backend : ``"auto"``, ``"numpy"`` or ``"cupy"``; chosen once here.
 
     Notes
@@ -165,12 +167,22 @@ class AirMap:
         return str(self.xp.__name__)
 
     def set_lai(self, lai: F64 | None) -> None:
-        """Set the canopy leaf area index grid, (ny, nx) m2/m2, or None for no canopy."""
+        """Set the canopy leaf area index, m2/m2, or None for no canopy.
+
+        Parameters
+        ----------
+        lai : (ny, nx) the leaf area on one date (maps for that date's foliage), or
+            (T, ny, nx) its course over a year at T evenly spaced dates: the maps are then
+            annual means, the foliage removal averaged over the course
+            (:func:`~greentwin.kernels.air.deposition.mean_keep`), not taken at one date.
+        """
         if lai is None:
             self._lai = None
             return
         arr = np.asarray(lai, dtype=np.float64)
-        if arr.shape != self.grid.shape:
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3 or arr.shape[1:] != self.grid.shape or arr.shape[0] == 0:
             raise KernelError(f"AirMap: LAI grid shape {arr.shape} != grid {self.grid.shape}")
         self._lai = self.xp.asarray(np.nan_to_num(arr, nan=0.0))
 
@@ -240,7 +252,7 @@ class AirMap:
         keep: Any = 1.0
         if self._lai is not None:
             vd = effective_deposition_velocity(cfg.wind_rose)
-            keep = 1.0 - removal_fraction(self._lai, vd, cfg.mixing_height_m)
+            keep = mean_keep(self._lai, vd, cfg.mixing_height_m)
         out = {
             "no2": bg.no2 + no2_inc,
             "pm10": (bg.pm10 + pm10) * keep,

@@ -40,6 +40,7 @@ __all__ = [
     "VD_PM25_CM_S",
     "deposition_velocity",
     "effective_deposition_velocity",
+    "mean_keep",
     "removal_fraction",
     "resuspension",
 ]
@@ -103,3 +104,26 @@ def removal_fraction(
     xp = namespace_of(lai)
     r = vd * xp.maximum(lai, 0.0) * dt_s
     return r / (r + mixing_height_m)
+
+
+def mean_keep(lai_course: Any, vd: float, mixing_height_m: float = 500.0) -> Any:
+    """Share of PM left after foliage removal, averaged over a seasonal course of LAI.
+
+    ``mean_t (1 - removal_fraction(LAI_t))`` over T evenly spaced dates of a year: the
+    annual-mean effect of foliage whose leaf area changes with the season (leafless
+    deciduous crowns in winter remove nothing here), rather than the removal at one
+    date's leaf area or at the mean leaf area (the ratio is not linear in LAI).
+
+    Parameters
+    ----------
+    lai_course : (T, ny, nx) leaf area index at T dates, m2/m2 (T = 1: one date).
+    vd : net deposition velocity, m/s.
+    mixing_height_m : H, m.
+
+    Returns
+    -------
+    (ny, nx) array, 0..1.
+    """
+    xp = namespace_of(lai_course)
+    keep = 1.0 - removal_fraction(lai_course, vd, mixing_height_m)
+    return xp.mean(keep, axis=0)

@@ -1265,9 +1265,9 @@ def _crowns_only(old: NoiseScene, new: NoiseScene) -> bool:
     """True when two scenes differ at most in their crowns (same heights and ground)."""
     if not np.array_equal(old.heights, new.heights):
         return False
-    if (old.ground is None) != (new.ground is None):
-        return False
-    return old.ground is None or np.array_equal(old.ground, new.ground)
+    if old.ground is None or new.ground is None:
+        return old.ground is None and new.ground is None
+    return np.array_equal(old.ground, new.ground)
 
 
 def _segments_cross_box(ax: F64, ay: F64, bx: F64, by: F64, box: F64) -> npt.NDArray[np.bool_]:
