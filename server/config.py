@@ -46,6 +46,8 @@ class Config:
         (``node_modules/cesium/Build/Cesium``).
     demo : build (first start) and serve the bundled demo district.
     demo_inputs : folder holding the demo district's CityGML files.
+    demo_example : in demo mode, build and publish the example proposal on the first start
+        (:mod:`greentwin.server.demo_example`).
     default_scenario : scenario shown when a request names none.
     access_log : write one structured line per request to the ``greentwin.access`` logger.
     shutdown_timeout : seconds that open requests get to finish on shutdown.
@@ -65,6 +67,7 @@ class Config:
     )
     demo: bool = False
     demo_inputs: Path = field(default_factory=lambda: REPO_ROOT / "data" / "citygml")
+    demo_example: bool = True
     default_scenario: str = "baseline"
     access_log: bool = True
     shutdown_timeout: float = 10.0
@@ -95,6 +98,7 @@ _FIELDS: dict[str, type] = {
     "cesium_dir": Path,
     "demo": bool,
     "demo_inputs": Path,
+    "demo_example": bool,
     "default_scenario": str,
     "access_log": bool,
     "shutdown_timeout": float,

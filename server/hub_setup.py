@@ -8,11 +8,15 @@ found under :data:`LIVE_CONFIG_KEY` when the application starts (so a caller may
 it after :func:`~greentwin.server.app.create_app`), or the defaults.
 
 The hub's own store (comments, votes, participants) is ``<data_dir>/hub.sqlite``.
+In demo mode (``demo_example`` on) the example proposal is built in the background on
+the first start (:mod:`greentwin.server.demo_example`).
 The address index of the demo district is built on the first search.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -59,9 +63,14 @@ def _install_live(app: web.Application, store_path: Path) -> None:
         recompute = recompute_for_app(app, store)  # the district's layers in demo mode
         hub = Hub(store, recompute, config)
         app[HUB_KEY] = hub
+        example = _start_example(app, hub)
         try:
             yield
         finally:
+            if example is not None:  # an interrupted build continues on the next start
+                example.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await example
             await hub.close_all()
             if isinstance(recompute, DistrictRecompute):
                 recompute.close()
@@ -73,6 +82,29 @@ def _install_live(app: web.Application, store_path: Path) -> None:
     app.cleanup_ctx.append(live_ctx)
     app.router.add_get("/ws", ws_handler)
     app.router.add_routes(scenario_routes)
+
+
+def _start_example(app: web.Application, hub: Hub) -> asyncio.Task[None] | None:
+    """In demo mode: build the example proposal in the background (once; see
+    :func:`greentwin.server.demo_example.ensure_example`)."""
+    config = app.get(CONFIG)
+    if config is None or not config.demo or not config.demo_example:
+        return None
+
+    async def build() -> None:
+        from greentwin.server.demo_example import ensure_example
+        from greentwin.server.district import District
+
+        try:
+            loop = asyncio.get_running_loop()
+            district = await loop.run_in_executor(None, District.load_demo, config.demo_inputs)
+            await ensure_example(hub, district)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("demo: the example proposal could not be built")
+
+    return asyncio.create_task(build(), name="demo-example")
 
 
 def setup_hub(

@@ -52,6 +52,7 @@ from greentwin.server.hub import (
     clean_reason,
     clean_text,
 )
+from greentwin.server.hub_effects import AreaEffects, area_effects
 from greentwin.server.hub_places import AddressIndex, changes_near, greenery, summarise
 from greentwin.server.keys import STORE
 from greentwin.server.ops import ScenarioState
@@ -102,6 +103,10 @@ class HubState:
     identity_limit: RateLimiter = field(init=False)
     vote_limit: RateLimiter = field(init=False)
     _index: asyncio.Future[AddressIndex] | None = field(init=False, default=None)
+    #: (scenario, seq) -> its area-wide noise and air figures (being) computed.
+    _effects: dict[tuple[str, int], asyncio.Future[AreaEffects]] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -325,6 +330,54 @@ async def _trees_20y(state: ScenarioState) -> dict[str, float | None]:
     return {"carbon_kg_20y": g["carbon_kg"], "canopy_m2_20y": g["canopy_m2"]}
 
 
+#: How long a page waits for a proposal's area figures (they are computed once per seq;
+#: a page that asks before they are ready says "not computed yet").
+AREA_WAIT_S = 20.0
+_NOT_COMPUTED: AreaEffects = {
+    "noise_lden_db": None,
+    "noise_lden_db_today": None,
+    "no2_ug_m3": None,
+    "no2_ug_m3_today": None,
+}
+
+
+async def _compute_area(request: web.Request, scenario: str) -> AreaEffects:
+    from greentwin.server.indicators import district_indicators
+    from greentwin.server.recompute_district import DistrictRecompute
+
+    recompute = _live(request).recompute
+    if not isinstance(recompute, DistrictRecompute):
+        return _NOT_COMPUTED  # no district model: no maps, no figures
+    view = await recompute.view(scenario)
+
+    def work() -> AreaEffects:
+        return area_effects(
+            district_indicators(view.district, view.values, []),
+            district_indicators(view.baseline, view.baseline_values, []),
+        )
+
+    return await asyncio.get_running_loop().run_in_executor(None, work)
+
+
+async def _area(request: web.Request, info: ScenarioInfo) -> AreaEffects:
+    """The proposal's area-wide noise and NO2 figures from its indicator summary
+    (:mod:`greentwin.server.hub_effects`), computed once per (scenario, seq)."""
+    cache = _state(request)._effects
+    key = (info.id, info.seq)
+    future = cache.get(key)
+    if future is None or (future.done() and (future.cancelled() or future.exception())):
+        for old in [k for k in cache if k[0] == info.id]:
+            del cache[old]
+        future = cache[key] = asyncio.ensure_future(_compute_area(request, info.id))
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), AREA_WAIT_S)
+    except TimeoutError:
+        log.info("hub: the figures of %s are not ready yet", info.id)
+    except Exception:
+        log.exception("hub: the figures of %s cannot be computed", info.id)
+    return _NOT_COMPUTED
+
+
 async def _summary_json(
     request: web.Request, info: ScenarioInfo, comments: int, votes: VoteCounts
 ) -> dict[str, Any]:
@@ -338,13 +391,7 @@ async def _summary_json(
         "parent": info.parent,
         "time": dict(info.time),
         "summary": summarise(state),
-        "effects": {
-            # Area-wide noise and air figures come from the overlay computation; none is
-            # published for scenarios yet, so they are reported as not computed (null).
-            "noise_lden_db": None,
-            "no2_ug_m3": None,
-            **await _trees_20y(state),
-        },
+        "effects": {**await _area(request, info), **await _trees_20y(state)},
         "comments": comments,
         "votes": {"up": votes["up"], "down": votes["down"]},
     }

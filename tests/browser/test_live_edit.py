@@ -36,7 +36,9 @@ def live_server(data_dir: Path, *, demo: bool = False) -> ServerThread:
     """The real application with a planner token configured, on a loopback port."""
 
     def make_app() -> web.Application:
-        app = create_app(Config(data_dir=data_dir, access_log=False, demo=demo))
+        # no example proposal: the recompute queue stays this test's own
+        config = Config(data_dir=data_dir, access_log=False, demo=demo, demo_example=False)
+        app = create_app(config)
         app[LIVE_CONFIG_KEY] = LiveConfig(tokens={TOKEN: "planner"}, heartbeat_s=5.0)
         return app
 

@@ -334,3 +334,22 @@ def test_language_switch(server: HubServer, new_page: Any) -> None:
         for lang in expected
     }
     assert keys["en"] == keys["fi"] == keys["et"]
+
+
+def test_empty_list_follows_the_language(tmp_path: Path, browser: Any, new_page: Any) -> None:
+    """With nothing published, the list's note is translated like every other text."""
+    strings = {
+        lang: json.loads((ROOT / "web" / "hub" / "i18n" / f"{lang}.json").read_text())
+        for lang in ("en", "fi", "et")
+    }
+    with HubServer(tmp_path / "var") as empty:
+        page = new_page(f"{empty.url}/hub/?no3d=1")
+        page.wait_for_function(
+            "document.querySelector('#list-status').textContent === "
+            + json.dumps(strings["en"]["list.empty"])
+        )
+        for lang in ("fi", "et", "en"):
+            page.click(f"button.lang[data-lang='{lang}']")
+            page.wait_for_function(f"document.documentElement.lang === '{lang}'")
+            assert page.inner_text("#list-status") == strings[lang]["list.empty"]
+        page.close()  # its live connection too, so the server can stop

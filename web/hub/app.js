@@ -34,6 +34,7 @@ const state = {
   strings: {},
   cache: {},
   proposals: [],
+  listStatus: null, // i18n key of the list's status line (null: none)
   current: null, // proposal detail
   years: 0,
   season: "summer",
@@ -181,13 +182,14 @@ function barChart(figure, caption, rows) {
 
 // ------------------------------------------------------------------ list view
 async function loadProposals() {
-  $("list-status").textContent = t("list.loading");
+  state.listStatus = "list.loading";
+  $("list-status").textContent = t(state.listStatus);
   try {
     const doc = await api("/api/hub/proposals");
     state.proposals = doc.proposals;
-    $("list-status").textContent = "";
+    state.listStatus = null;
   } catch (err) {
-    $("list-status").textContent = t("error.load");
+    state.listStatus = "error.load";
     state.proposals = [];
   }
   renderList();
@@ -200,9 +202,9 @@ function summaryLines(summary) {
 function renderList() {
   const ul = $("proposals");
   ul.replaceChildren();
-  if (!state.proposals.length && $("list-status").textContent === "") {
-    $("list-status").textContent = t("list.empty");
-  }
+  // the status is kept as a key, so a language switch translates it too
+  const status = state.listStatus ?? (state.proposals.length ? null : "list.empty");
+  $("list-status").textContent = status ? t(status) : "";
   for (const p of state.proposals) {
     const lines = summaryLines(p.summary).slice(0, 4);
     const li = el(
@@ -272,10 +274,14 @@ function renderEffects() {
   let missing = false;
   for (const [key, label, unit] of [INDICATORS[0], INDICATORS[2]]) {
     const v = p.effects[key];
+    const today = p.effects[`${key}_today`];
+    let text = t("effects.not_computed");
     if (v === null || v === undefined) missing = true;
-    dl.append(el("dt", { text: t(label) }), el("dd", { "data-indicator": key, text: v === null || v === undefined ? t("effects.not_computed") : t(unit, { v: num(v, 1) }) }));
+    else if (today === null || today === undefined) text = t(unit, { v: num(v, 1) });
+    else text = t("effects.vs_today", { v: t(unit, { v: num(v, 1) }), today: t(unit, { v: num(today, 1) }) });
+    dl.append(el("dt", { text: t(label) }), el("dd", { "data-indicator": key, text }));
   }
-  $("p-effects-note").textContent = missing ? t("effects.not_computed_note") : "";
+  $("p-effects-note").textContent = t(missing ? "effects.not_computed_note" : "effects.area_note");
   const e = p.effects;
   if (p.summary.trees_planted + p.summary.trees_replaced === 0) {
     $("p-trees20").textContent = t("effects.trees20_none");
