@@ -197,6 +197,7 @@ extern "C" __global__ void noise_energy(
         int nb = 0;
         double h_first = 0.0;
         double gsum = 0.0, df = 0.0;
+        int seen = 0;
         double dt = 1.0 / nk;
         double cx0 = (sx - x0) / cell, cy0 = (sy - y0) / cell;
         double cdx = dx / cell, cdy = dy / cell;
@@ -216,8 +217,9 @@ extern "C" __global__ void noise_energy(
             }
             if (has_fol) {
                 /* the leg of an image source before its reflection is not counted */
-                cidx[k] = t >= t_start ? c : -1;
+                cidx[k] = (t >= t_start && c >= 0 && crown_top[c] > 0.0) ? c : -1;
                 if (cidx[k] >= 0) {
+                    ++seen;
                     double zc = sz + dz * t + t * (1.0 - t) * (dh * dh / (2.0 * 5000.0));
                     double top = crown_top[c];
                     if (zc >= crown_base[c] && zc <= top && top > 0.0) df += crown_dens[c];
@@ -296,7 +298,7 @@ extern "C" __global__ void noise_energy(
                     tt[b] *= gg[b] * v * v / fmin(s_d, S_CAP);
                 }
             }
-            if (has_fol) {
+            if (has_fol && seen > 0) {
                 /* foliage along the diffracted path: the hull S -> edges -> R */
                 df = 0.0;
                 int j = 1;
@@ -314,7 +316,7 @@ extern "C" __global__ void noise_energy(
                 }
             }
         }
-        if (has_fol) {
+        if (has_fol && df > 0.0) {
             for (int b = 0; b < 8; ++b) t1[b] = 1.0;
             foliage_t(df * dh / nk, t1);
             for (int b = 0; b < 8; ++b) { th[b] *= t1[b]; tf[b] *= t1[b]; }

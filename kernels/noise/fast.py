@@ -254,6 +254,7 @@ def _energy(
             h_first = 0.0
             gsum = 0.0
             df = 0.0
+            seen = 0
             # sample k at t = (k + 1/2) / K, in cell units from the grid origin
             dt = 1.0 / nk
             cx0 = (sx - x0) / cell
@@ -307,8 +308,9 @@ def _energy(
                     gsum += g
                 if has_fol:
                     # the leg of an image source before its reflection is not counted
-                    cidx[k] = c if t >= t_start else -1
+                    cidx[k] = c if t >= t_start and c >= 0 and crown_top[c] > 0.0 else -1
                     if cidx[k] >= 0:
+                        seen += 1
                         zc = sz + dz * t + t * (1.0 - t) * (dh * dh / (2.0 * 5000.0))
                         top = crown_top[c]
                         if zc >= crown_base[c] and zc <= top and top > 0.0:
@@ -405,7 +407,7 @@ def _energy(
                         v = max(v, 1e-12)
                         # min(Delta_dif, 25 dB): 10^(-D/10) = 1 / (3 + x), at least 10^-2.5
                         tt[b] *= gg[b] * v * v / min(s_d, _S_CAP)
-                if has_fol:
+                if has_fol and seen > 0:
                     # foliage along the diffracted path: the hull S -> edges -> R
                     df = 0.0
                     j = 1
@@ -423,7 +425,7 @@ def _energy(
                         top = crown_top[c]
                         if zc >= crown_base[c] and zc <= top and top > 0.0:
                             df += crown_dens[c]
-            if has_fol:
+            if has_fol and df > 0.0:
                 for b in range(8):
                     t1[b] = 1.0
                 _foliage_t(df * dh / nk, t1)
