@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -198,3 +199,131 @@ async def test_csharp_core_whole_session(csharp_console: list[str], tmp_path: Pa
 async def test_cpp_core_whole_session(cpp_console: list[str], tmp_path: Path) -> None:
     steps, state = await _session(cpp_console, tmp_path / "s.sqlite")
     _check_session(steps, state)
+
+
+# --- the engine glue, compiled against stub declarations of the engine APIs ---------------
+UNITY_STUBS = UNITY / "Tests~" / "Stubs" / "EngineStubs.cs"
+UNREAL_STUBS = UNREAL / "Tests" / "stubs"
+
+
+def _unity_glue() -> list[str]:
+    glue = sorted(str(p) for p in (UNITY / "Runtime" / "Unity").glob("*.cs"))
+    samples = sorted(str(p) for p in (UNITY / "Samples~").rglob("*.cs"))
+    return [*_unity_core(), *glue, *samples]
+
+
+@NEEDS_MONO
+@pytest.mark.parametrize("define", [None, "UNITY_WEBGL"], ids=["player", "webgl"])
+def test_unity_glue_compiles_against_engine_stubs(define: str | None, tmp_path: Path) -> None:
+    flags = ["-target:library", "-warnaserror", "-nowarn:414", f"-out:{tmp_path / 'g.dll'}"]
+    if define:
+        flags.append(f"-define:{define}")
+    _run(["mcs", *flags, "-r:System.dll", *_unity_glue(), str(UNITY_STUBS)])
+    # the stubs are strict enough to refuse a glue that misuses the engine API
+    wrong = tmp_path / "Wrong.cs"
+    wrong.write_text(
+        "class Wrong { void F(CesiumForUnity.Cesium3DTileset t) { t.url = 5; "
+        "t.RecreateTileset(true); } }"
+    )
+    proc = subprocess.run(
+        ["mcs", "-target:library", f"-out:{tmp_path / 'w.dll'}", str(wrong), str(UNITY_STUBS)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0 and "CS0029" in proc.stdout + proc.stderr
+
+
+@NEEDS_GXX
+def test_unreal_glue_compiles_against_engine_stubs(tmp_path: Path) -> None:
+    module = UNREAL / "Source" / "Greentwin"
+    flags = [*CXXFLAGS, "-Wno-unused-parameter", "-fsyntax-only", f"-I{UNREAL_STUBS}"]
+    flags.append(f"-I{module / 'Public'}")
+    sources = sorted((module / "Private").rglob("*.cpp"))
+    assert {p.name for p in sources} >= {
+        "GreentwinSubsystem.cpp",
+        "GreentwinLayerComponent.cpp",
+        "GreentwinModule.cpp",
+        "Protocol.cpp",
+    }
+    for src in sources:
+        _run(["g++", *flags, str(src)])
+    wrong = tmp_path / "wrong.cpp"  # a handler whose signature does not fit the delegate
+    wrong.write_text(
+        '#include "GreentwinSubsystem.h"\n'
+        "struct W : UActorComponent { void H(int) {}\n"
+        "  void F(UGreentwinSubsystem* s) { s->OnLayerChanged.AddDynamic(this, &W::H); } };\n"
+    )
+    proc = subprocess.run(["g++", *flags, str(wrong)], capture_output=True, text=True, check=False)
+    assert proc.returncode != 0
+
+
+# --- package and plugin layout ------------------------------------------------------------
+def test_unity_package_layout() -> None:
+    manifest = json.loads((UNITY / "package.json").read_text())
+    assert re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+){2,}", manifest["name"])  # reverse DNS
+    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["version"])
+    assert re.fullmatch(r"20\d\d\.\d", manifest["unity"])
+    assert {"com.cesium.unity", "com.unity.cloud.gltfast"} <= set(manifest["dependencies"])
+    for sample in manifest["samples"]:
+        assert (UNITY / sample["path"]).is_dir() and sample["path"].startswith("Samples~/")
+    assert (UNITY / "Documentation~" / "index.md").is_file()
+    core = json.loads((UNITY / "Runtime" / "Core" / "Greentwin.Core.asmdef").read_text())
+    glue = json.loads((UNITY / "Runtime" / "Unity" / "Greentwin.Unity.asmdef").read_text())
+    assert core["noEngineReferences"] is True and core["references"] == []
+    assert {"Greentwin.Core", "CesiumRuntime", "glTFast"} <= set(glue["references"])
+    for src in (UNITY / "Runtime" / "Core").glob("*.cs"):  # the core stays engine free
+        engine = re.search(
+            r"using (UnityEngine|CesiumForUnity|GLTFast)\b|UnityEngine\.\w", src.read_text()
+        )
+        assert engine is None, src.name
+    # the WebGL bridge: every function the C# side imports is defined by the .jslib
+    transport = (UNITY / "Runtime" / "Unity" / "WebGLTransport.cs").read_text()
+    imported = set(re.findall(r"static extern \w+ (\w+)\(", transport))
+    jslib = (
+        UNITY / "Runtime" / "Unity" / "Plugins" / "WebGL" / "GreentwinWebSocket.jslib"
+    ).read_text()
+    defined = set(re.findall(r"^  (\w+): function", jslib, re.M))
+    assert imported and imported == defined
+    # every asset and folder Unity imports has a .meta with its own GUID
+    guids = []
+    for path in UNITY.rglob("*"):
+        rel = path.relative_to(UNITY)
+        if any(p.endswith("~") for p in rel.parts) or path.suffix == ".meta":
+            continue
+        meta = path.with_name(path.name + ".meta")
+        assert meta.is_file(), f"{rel} has no .meta"
+        guids.append(re.search(r"^guid: ([0-9a-f]{32})$", meta.read_text(), re.M).group(1))  # type: ignore[union-attr]
+    assert len(guids) == len(set(guids)) > 15
+
+
+def test_unreal_plugin_layout() -> None:
+    plugin = json.loads((UNREAL / "Greentwin.uplugin").read_text())
+    assert plugin["Modules"] == [
+        {"Name": "Greentwin", "Type": "Runtime", "LoadingPhase": "Default"}
+    ]
+    assert {p["Name"] for p in plugin["Plugins"]} == {"CesiumForUnreal", "glTFRuntime"}
+    build = (UNREAL / "Source" / "Greentwin" / "Greentwin.Build.cs").read_text()
+    for module in ("WebSockets", "HTTP", "CesiumRuntime", "glTFRuntime"):
+        assert f'"{module}"' in build
+    public = UNREAL / "Source" / "Greentwin" / "Public"
+    header = (public / "GreentwinSubsystem.h").read_text()
+    callable_ = re.findall(r"UFUNCTION\(BlueprintCallable[^)]*\)\s+\w+ (\w+)\(", header)
+    assert {"Connect", "PlantTree", "RemoveTree", "EditJson", "Undo", "Redo"} <= set(callable_)
+    assert "BlueprintAssignable" in header and "OnLayerChanged" in header
+    for src in (public / "GreentwinCore").glob("*"):  # the core stays engine free
+        assert not re.search(r"CoreMinimal|UObject|FString", src.read_text()), src.name
+    for src in (UNREAL / "Source" / "Greentwin" / "Private" / "GreentwinCore").glob("*"):
+        assert not re.search(r"CoreMinimal|UObject|FString", src.read_text()), src.name
+
+
+def test_clients_hard_code_no_coordinates() -> None:
+    """Client code takes the city's place from the welcome, never from literals."""
+    sources = [
+        *UNITY.rglob("*.cs"),
+        *(p for p in UNREAL.rglob("*") if p.suffix in {".h", ".hpp", ".cpp"}),
+    ]
+    assert len(sources) > 10
+    degrees = re.compile(r"(?<![\w.])-?\d{1,3}\.\d{3,}(?![\w.])")  # 13.4806, 60.165, ...
+    found = {p.name: degrees.findall(p.read_text()) for p in sources}
+    assert {k: v for k, v in found.items() if v} == {}

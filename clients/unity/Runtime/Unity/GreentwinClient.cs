@@ -1,156 +1,192 @@
-// Unity MonoBehaviour following a greentwin/1 scenario: connects with ClientWebSocket,
-// says hello, subscribes, applies updates in seq order, resumes after a lost connection,
-// and loads glb models sent as binary frames with glTFast (com.unity.cloud.gltfast).
-// Not compiled in this repository's tests (needs UnityEngine and glTFast); its protocol
-// logic lives in GreentwinProtocol.cs, which the tests compile and run.
+// The Unity face of a greentwin/1 session: connects (ClientWebSocket, or the browser's
+// WebSocket in WebGL builds), follows one scenario, keeps the current URL of every layer
+// (the live ones from snapshots and updates, the city tileset from /api/layers), puts the
+// CesiumGeoreference origin where the server says the city is, and offers the edits.
+// Events are raised on Unity's main thread.
 using System;
 using System.Collections.Generic;
-using System.IO;
-using System.Net.WebSockets;
-using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
-using GLTFast;
+using CesiumForUnity;
 using UnityEngine;
+using UnityEngine.Networking;
 
 namespace Greentwin
 {
+    [AddComponentMenu("Greentwin/Greentwin Client")]
+    [DisallowMultipleComponent]
     public class GreentwinClient : MonoBehaviour
     {
-        [Tooltip("ws://host:port/ws")] public string url = "ws://127.0.0.1:8080/ws";
+        /// <summary>The city tileset's layer name here (in /api/layers it is the 3D Tiles
+        /// "buildings" layer; "buildings" in updates is the scenario's own volumes).</summary>
+        public const string CityLayer = "city";
+
+        [Tooltip("http(s)://host:port of the greentwin server")] public string serverUrl = "http://127.0.0.1:8080";
         [Tooltip("Bearer token from the operator; empty for a read-only viewer")] public string token = "";
+        [Tooltip("Ask for less than the token grants (viewer, citizen, planner); empty = as granted")] public string role = "";
         public string scenario = "baseline";
+        [Tooltip("Set to the city's origin from the server's welcome (optional)")] public CesiumGeoreference georeference;
+        public float heartbeatSeconds = 20f;
 
-        /// <summary>Raised on the main thread with a layer name and its new immutable URL
-        /// (hand it to Cesium for Unity, or fetch the GeoJSON).</summary>
-        public event Action<string, string> LayerChanged;
+        /// <summary>(layer, absolute URL, kind: 3dtiles | overlay | geojson) on the main thread.</summary>
+        public event Action<string, string, string> LayerChanged;
+        public event Action<Dictionary<string, object>> Welcomed;
+        public event Action<Dictionary<string, object>> UpdateReceived;
+        public event Action<Dictionary<string, object>> ErrorReceived;
 
-        readonly GreentwinProtocol protocol = new GreentwinProtocol();
+        public GreentwinSession Session { get; private set; }
+        readonly Dictionary<string, KeyValuePair<string, string>> layers = new Dictionary<string, KeyValuePair<string, string>>();
         readonly Queue<Action> mainThread = new Queue<Action>();
-        ClientWebSocket ws;
         CancellationTokenSource cts;
+
+        public string WebSocketUrl
+        {
+            get
+            {
+                string b = serverUrl.TrimEnd('/');
+                if (b.StartsWith("https://")) return "wss://" + b.Substring(8) + "/ws";
+                if (b.StartsWith("http://")) return "ws://" + b.Substring(7) + "/ws";
+                return b + "/ws";
+            }
+        }
+
+        public string Absolute(string path)
+        {
+            return path.StartsWith("http://") || path.StartsWith("https://") ? path : serverUrl.TrimEnd('/') + path;
+        }
+
+        /// <summary>The current absolute URL and kind of a layer, if known yet.</summary>
+        public bool TryGetLayer(string layer, out string url, out string kind)
+        {
+            KeyValuePair<string, string> found;
+            bool ok = layers.TryGetValue(layer, out found);
+            url = ok ? found.Key : null;
+            kind = ok ? found.Value : null;
+            return ok;
+        }
+
+        static IGreentwinTransport CreateTransport()
+        {
+#if UNITY_WEBGL && !UNITY_EDITOR
+            return new WebGLTransport();
+#else
+            return new ClientWebSocketTransport();
+#endif
+        }
 
         async void Start()
         {
             cts = new CancellationTokenSource();
-            await RunWithReconnect(cts.Token);
-        }
-
-        void OnDestroy()
-        {
-            cts?.Cancel();
-            ws?.Dispose();
+            Session = new GreentwinSession(WebSocketUrl, token, role, CreateTransport) { HeartbeatSeconds = heartbeatSeconds };
+            Session.Welcomed += m => Post(() => OnWelcome(m));
+            Session.LayerChanged += (sc, name, info) =>
+            {
+                if (sc == scenario) Post(() => SetLayer(name, Json.Str(info, "url"), Json.Str(info, "kind")));
+            };
+            Session.UpdateReceived += m => Post(() => { if (UpdateReceived != null) UpdateReceived(m); });
+            Session.ErrorReceived += m => Post(() =>
+            {
+                Debug.LogWarning("greentwin " + Json.Str(m, "code") + ": " + Json.Str(m, "message"));
+                if (ErrorReceived != null) ErrorReceived(m);
+            });
+            Session.Disconnected += reason => Post(() => Debug.Log("greentwin: connection lost (" + reason + "), reconnecting"));
+            try
+            {
+                await Session.StartAsync(cts.Token);
+                await Session.SubscribeAsync(scenario);
+                await FetchCityLayer();
+            }
+            catch (Exception e) when (!(e is OperationCanceledException))
+            {
+                Debug.LogError("greentwin: " + e.Message);
+            }
         }
 
         void Update()
         {
-            lock (mainThread)
-                while (mainThread.Count > 0) mainThread.Dequeue()();
-        }
-
-        async Task RunWithReconnect(CancellationToken ct)
-        {
-            var delay = 1.0f;
-            while (!ct.IsCancellationRequested)
+            while (true)
             {
-                try
+                Action a;
+                lock (mainThread)
                 {
-                    ws = new ClientWebSocket();
-                    await ws.ConnectAsync(new Uri(url), ct);
-                    // resume if we already followed the scenario, else subscribe
-                    await Send(protocol.Hello(string.IsNullOrEmpty(token) ? null : token, null,
-                                              protocol.Seq.ContainsKey(scenario) ? scenario : null), ct);
-                    if (!protocol.Seq.ContainsKey(scenario)) await Send(protocol.Subscribe(scenario), ct);
-                    delay = 1.0f;
-                    await ReadLoop(ct);
+                    if (mainThread.Count == 0) break;
+                    a = mainThread.Dequeue();
                 }
-                catch (Exception e) when (!ct.IsCancellationRequested)
-                {
-                    Debug.LogWarning("greentwin: connection lost (" + e.Message + "), retrying");
-                }
-                await Task.Delay(TimeSpan.FromSeconds(delay), ct);
-                delay = Mathf.Min(delay * 2, 30);
+                a();
             }
         }
 
-        public Task Send(string text, CancellationToken ct)
+        void OnDestroy()
         {
-            var bytes = Encoding.UTF8.GetBytes(text);
-            return ws.SendAsync(new ArraySegment<byte>(bytes), WebSocketMessageType.Text, true, ct);
+            if (cts != null) cts.Cancel();
+            if (Session != null) Session.Dispose();
         }
 
-        /// <summary>Plant a tree (needs a planner token); the change arrives as an update.</summary>
-        public Task PlantTree(string species, double lon, double lat, double ageYears)
+        void Post(Action a)
         {
-            return Send(protocol.Edit(protocol.NewRef(), scenario,
-                GreentwinProtocol.PlantTree(species, lon, lat, ageYears)), cts.Token);
+            lock (mainThread) mainThread.Enqueue(a);
         }
 
-        /// <summary>Ask for one tree model; it is instantiated when the binary frame arrives.</summary>
-        public Task RequestTree(string species, double ageYears, int lod)
+        void OnWelcome(Dictionary<string, object> m)
         {
-            return Send(protocol.RequestTreeGlb(protocol.NewRef(), species, ageYears, lod), cts.Token);
+            var origin = Json.Obj(m, "origin");
+            if (georeference != null && origin != null)
+                georeference.SetOriginLongitudeLatitudeHeight(Json.Num(origin, "lon", 0), Json.Num(origin, "lat", 0), Json.Num(origin, "height", 0));
+            if (Welcomed != null) Welcomed(m);
         }
 
-        async Task ReadLoop(CancellationToken ct)
+        void SetLayer(string name, string path, string kind)
         {
-            var buf = new byte[64 * 1024];
-            while (ws.State == WebSocketState.Open)
+            if (path == null) return;
+            string url = Absolute(path);
+            layers[name] = new KeyValuePair<string, string>(url, kind);
+            if (LayerChanged != null) LayerChanged(name, url, kind);
+        }
+
+        /// <summary>The city tileset from /api/layers (it is not a live layer).</summary>
+        async Task FetchCityLayer()
+        {
+            using (var req = UnityWebRequest.Get(Absolute("/api/layers?scenario=" + Uri.EscapeDataString(scenario))))
             {
-                using (var ms = new MemoryStream())
+                if (!string.IsNullOrEmpty(token)) req.SetRequestHeader("Authorization", "Bearer " + token);
+                var op = req.SendWebRequest();
+                while (!op.isDone) await Task.Yield();
+                if (req.result != UnityWebRequest.Result.Success)
                 {
-                    WebSocketReceiveResult r;
-                    do
-                    {
-                        r = await ws.ReceiveAsync(new ArraySegment<byte>(buf), ct);
-                        if (r.MessageType == WebSocketMessageType.Close) return;
-                        ms.Write(buf, 0, r.Count);
-                    } while (!r.EndOfMessage);
-                    var data = ms.ToArray();
-                    if (r.MessageType == WebSocketMessageType.Binary) OnGlb(GreentwinProtocol.DecodeGlb(data, data.Length));
-                    else OnText(Encoding.UTF8.GetString(data));
+                    Debug.LogWarning("greentwin: /api/layers failed: " + req.error);
+                    return;
                 }
+                var all = Json.Obj(Json.Parse(req.downloadHandler.text), "layers");
+                var city = all == null ? null : Json.Obj(all, "buildings");
+                if (city != null && Json.Str(city, "kind") == "3dtiles") SetLayer(CityLayer, Json.Str(city, "url"), "3dtiles");
             }
         }
 
-        void OnText(string text)
+        // --- edits (a planner token): each answers the acknowledged seq ------------------
+        public async Task<long> PlantTree(string species, double lon, double lat, double ageYears)
         {
-            bool isNew;
-            Dictionary<string, object> m;
-            try { m = protocol.Receive(text, out isNew); }
-            catch (InvalidOperationException)  // a gap: subscribe again for a snapshot
-            {
-                protocol.Seq.Remove(scenario);
-                _ = Send(protocol.Subscribe(scenario), cts.Token);
-                return;
-            }
-            var type = (string)m["type"];
-            if ((type == "snapshot" || (type == "update" && isNew)) && m.ContainsKey("layers"))
-            {
-                foreach (var kv in (Dictionary<string, object>)m["layers"])
-                {
-                    var layer = kv.Key;
-                    var layerUrl = (string)((Dictionary<string, object>)kv.Value)["url"];
-                    lock (mainThread) mainThread.Enqueue(() => LayerChanged?.Invoke(layer, layerUrl));
-                }
-            }
-            else if (type == "error")
-            {
-                Debug.LogWarning("greentwin error " + m["code"] + ": " + m["message"]);
-            }
+            var ack = await Session.EditAsync(scenario, GreentwinProtocol.PlantTree(species, lon, lat, ageYears, null));
+            return Json.Long(ack, "seq", -1);
         }
 
-        void OnGlb(GlbFrame frame)
+        public async Task<long> RemoveTree(string id)
         {
-            lock (mainThread) mainThread.Enqueue(async () =>
-            {
-                var gltf = new GltfImport();
-                if (await gltf.LoadGltfBinary(frame.Glb))
-                {
-                    var go = new GameObject("greentwin " + frame.Header["kind"] + " " + frame.Header["ref"]);
-                    await gltf.InstantiateMainSceneAsync(go.transform);
-                }
-            });
+            return Json.Long(await Session.EditAsync(scenario, GreentwinProtocol.RemoveTree(id)), "seq", -1);
+        }
+
+        public async Task<long> Edit(Dictionary<string, object> op)
+        {
+            return Json.Long(await Session.EditAsync(scenario, op), "seq", -1);
+        }
+
+        public async Task<long> Undo() { return Json.Long(await Session.UndoAsync(scenario), "seq", -1); }
+
+        public async Task<long> Redo() { return Json.Long(await Session.RedoAsync(scenario), "seq", -1); }
+
+        /// <summary>One tree model as a glb (instantiate it with <see cref="GreentwinGlb"/>).</summary>
+        public Task<GlbFrame> RequestTreeModel(string species, double ageYears, int lod)
+        {
+            return Session.RequestGlbAsync(GreentwinProtocol.TreeModel(species, ageYears), lod);
         }
     }
 }

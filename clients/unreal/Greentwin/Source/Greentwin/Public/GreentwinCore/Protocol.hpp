@@ -17,7 +17,13 @@
 #include <string>
 #include <vector>
 
+#if defined(THIRD_PARTY_INCLUDES_START)  // inside Unreal: silence its warnings-as-errors
+THIRD_PARTY_INCLUDES_START
 #include <nlohmann/json.hpp>
+THIRD_PARTY_INCLUDES_END
+#else
+#include <nlohmann/json.hpp>
+#endif
 
 namespace greentwin {
 

@@ -1,0 +1,3 @@
+// Stub: see UnrealStubs.h.
+#pragma once
+#include "UnrealStubs.h"
