@@ -29,8 +29,8 @@ COMMANDS: dict[str, str] = {
 EPILOG = """exit codes:
   0 success; 1 internal error; 2 usage; 3 bad or truncated input file;
   4 unsafe input refused (DTD/entities); 5 missing or unknown CRS (use --crs);
-  6 output could not be written; 7 kernel/backend failure; 8 server could not start;
-  130 interrupted"""
+  6 output could not be written (or OUT_DIR holds other files: --overwrite);
+  7 kernel/backend failure; 8 server could not start; 130 interrupted"""
 
 
 def _command_modules() -> dict[str, ModuleType]:

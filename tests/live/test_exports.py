@@ -249,8 +249,11 @@ async def test_exports_follow_the_scenario(server: Server, tmp_path: Path) -> No
 
         out = tmp_path / "tiles"
         summary = await asyncio.to_thread(convert, [tmp_path / "city2.0.gml"], out)
-        # the buildings at LoD2; the meadow and the barrier (LoD1); trees are implicit
-        assert summary.lods_used == {2: doc["buildings"]["count"]["scenario"], 1: 2}
+        # the buildings and the trees (library objects urn:greentwin:plant:*, drawn with
+        # their plant mesh) at LoD2; the meadow and the barrier (LoD1)
+        n_trees = now["trees"]["scenario"]
+        assert summary.lods_used == {2: doc["buildings"]["count"]["scenario"] + n_trees, 1: 2}
+        assert not [s for s in summary.skipped if "geometry" in s.reason]
         assert_valid_gltf(sorted(out.rglob("*.glb")))
 
         # ---- GeoTIFF maps
