@@ -1,0 +1,239 @@
+"""Static user-equilibrium assignment with BPR link costs, solved by AequilibraE.
+
+The solver is AequilibraE's bi-conjugate Frank-Wolfe (Mitradjieva and Lindberg 2013) on
+an in-memory graph (no AequilibraE project, no SpatiaLite). Link cost (Bureau of Public
+Roads 1964): ``t = t0 (1 + alpha (V / C)^beta)``, alpha = 0.15, beta = 4. Convergence:
+relative gap ``(sum_a t_a x_a - sum_od d_od SP_od) / sum_a t_a x_a`` (AequilibraE's
+``rgap``).
+
+Warm start
+----------
+AequilibraE starts from an all-or-nothing load. :func:`assign` can start from a previous
+solution instead: its first all-or-nothing step is replaced by the given link flows (any
+feasible flow is a valid Frank-Wolfe start; the convergence test begins at the second
+iteration), through a subclass of AequilibraE's ``allOrNothing`` put in place for the
+duration of the call. The flows must satisfy flow conservation for the same demand; keep
+link numbering stable (closed links stay in the graph, :data:`~.network.CLOSED_TIME_S`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["BPR_ALPHA", "BPR_BETA", "LinkGraph", "Solution", "assign", "bpr_time"]
+
+log = logging.getLogger(__name__)
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+#: BPR parameters (Bureau of Public Roads 1964, Traffic Assignment Manual).
+BPR_ALPHA = 0.15
+BPR_BETA = 4.0
+
+_LOCK = threading.Lock()
+
+
+def bpr_time(free_time: F64, flow: F64, capacity: F64) -> F64:
+    """BPR link travel time ``t0 (1 + 0.15 (V / C)^4)`` (same units as ``free_time``)."""
+    return np.asarray(free_time * (1.0 + BPR_ALPHA * (flow / capacity) ** BPR_BETA))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LinkGraph:
+    """A directed graph with zones for assignment.
+
+    Attributes
+    ----------
+    n_zones : Z; nodes ``0 .. Z-1`` are the zones (centroids), no route passes through one.
+    a, b : (L,) int64 from and to node.
+    free_time : (L,) float64 free-flow time (any unit; results use the same).
+    capacity : (L,) float64 veh/h (same unit as the demand).
+    """
+
+    n_zones: int
+    a: I64
+    b: I64
+    free_time: F64
+    capacity: F64
+
+    @property
+    def n_links(self) -> int:
+        return len(self.a)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Solution:
+    """An equilibrium link flow.
+
+    Attributes
+    ----------
+    flow : (L,) float64, same unit as the demand.
+    time : (L,) float64 congested travel time.
+    rgap : relative gap reached.
+    iterations : solver iterations.
+    seconds : wall time of the solver call.
+    warm : whether it started from a previous solution.
+    """
+
+    flow: F64
+    time: F64
+    rgap: float
+    iterations: int
+    seconds: float
+    warm: bool
+
+
+def _aequilibrae() -> Any:
+    os.environ.setdefault("AEQ_SHOW_PROGRESS", "FALSE")
+    import aequilibrae.paths.linear_approximation as la
+    from aequilibrae.matrix import AequilibraeMatrix
+    from aequilibrae.paths import Graph, TrafficAssignment, TrafficClass
+
+    return la, AequilibraeMatrix, Graph, TrafficAssignment, TrafficClass
+
+
+def assign(
+    graph: LinkGraph,
+    demand: F64,
+    *,
+    warm: F64 | None = None,
+    rgap: float = 1e-4,
+    max_iter: int = 1000,
+    algorithm: str = "bfw",
+    cores: int = 1,
+    block_centroids: bool = True,
+) -> Solution:
+    """User equilibrium of ``demand`` on ``graph``.
+
+    Parameters
+    ----------
+    graph : the network with zones.
+    demand : (Z, Z) float64 trips per hour from zone i to zone j.
+    warm : (L,) float64 link flows of a previous solution for the same demand (see module
+        docstring), or None for a cold start.
+    rgap : target relative gap.
+    max_iter : iteration limit.
+    algorithm : AequilibraE algorithm (``bfw``, ``cfw``, ``fw``, ``msa``).
+    cores : solver threads.
+    block_centroids : no route passes through a zone (False where zones are also
+        network nodes, as in the Sioux Falls test network).
+
+    Returns
+    -------
+    The :class:`Solution` (flows in input link order).
+    """
+    import pandas as pd
+
+    la, AequilibraeMatrix, Graph, TrafficAssignment, TrafficClass = _aequilibrae()
+    z = graph.n_zones
+    d = np.asarray(demand, dtype=np.float64)
+    if d.shape != (z, z):
+        raise ValueError(f"demand must be ({z}, {z}), got {d.shape}")
+    n = graph.n_links
+    net = pd.DataFrame(
+        {
+            "link_id": np.arange(1, n + 1, dtype=np.int64),
+            "a_node": graph.a + 1,
+            "b_node": graph.b + 1,
+            "direction": np.ones(n, dtype=np.int8),
+            "free_flow_time": graph.free_time.astype(np.float64),
+            "capacity": graph.capacity.astype(np.float64),
+            "alpha": np.full(n, BPR_ALPHA),
+            "beta": np.full(n, BPR_BETA),
+        }
+    )
+    net["id"] = net["link_id"]
+    g = Graph()
+    g.network = net
+    g.prepare_graph(np.arange(1, z + 1, dtype=np.int64))
+    g.set_graph("free_flow_time")
+    g.set_blocked_centroid_flows(block_centroids)
+    mat = AequilibraeMatrix()
+    mat.create_empty(memory_only=True, zones=z, matrix_names=["demand"])
+    mat.index[:] = np.arange(1, z + 1)
+    mat.matrices[:, :, 0] = np.where(np.eye(z, dtype=bool), 0.0, d)
+    mat.computational_view(["demand"])
+    cls = TrafficClass("car", g, mat)
+    ta = TrafficAssignment()
+    ta.set_classes([cls])
+    ta.set_vdf("BPR")
+    ta.set_vdf_parameters({"alpha": "alpha", "beta": "beta"})
+    ta.set_capacity_field("capacity")
+    ta.set_time_field("free_flow_time")
+    ta.set_algorithm(algorithm)
+    ta.max_iter = max_iter
+    ta.rgap_target = rgap
+    ta.set_cores(cores)
+    # graph row -> input link index (the solver's link order is its graph's)
+    rows = g.graph
+    sid = rows["__supernet_id__"].to_numpy()
+    link_idx = rows["link_id"].to_numpy() - 1
+    use_warm = warm is not None and np.asarray(warm).shape == (n,)
+    t0 = time.perf_counter()
+    with _LOCK:
+        original = la.allOrNothing
+        if use_warm:
+            assert warm is not None
+            loads = np.zeros(int(sid.max()) + 1 if len(sid) else 0)
+            loads[sid] = np.asarray(warm, dtype=np.float64)[link_idx]
+            la.allOrNothing = _warm_aon(original, loads)
+        try:
+            ta.execute(log_specification=False)
+        finally:
+            la.allOrNothing = original
+    seconds = time.perf_counter() - t0
+    total = np.asarray(ta.assignment.fw_total_flow, dtype=np.float64)
+    congested = np.asarray(ta.congested_time, dtype=np.float64)
+    flow = np.zeros(n)
+    tt = graph.free_time.astype(np.float64).copy()
+    flow[link_idx] = total[sid]
+    tt[link_idx] = congested[sid]
+    sol = Solution(
+        flow=flow,
+        time=tt,
+        rgap=float(ta.assignment.rgap),
+        iterations=int(ta.assignment.iter),
+        seconds=seconds,
+        warm=use_warm,
+    )
+    log.debug(
+        "assignment: %d links, %d zones, %d iterations, gap %.2e, %.3f s%s",
+        n,
+        z,
+        sol.iterations,
+        sol.rgap,
+        seconds,
+        " (warm)" if use_warm else "",
+    )
+    return sol
+
+
+def _warm_aon(base: Any, loads: F64) -> Any:
+    """An ``allOrNothing`` whose first run yields ``loads`` (the warm start)."""
+
+    class WarmStart(base):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._first = True
+
+        def execute(self) -> None:
+            if not self._first:
+                super().execute()
+                return
+            self._first = False
+            self.aux_res.prepare(self.graph, self.results)
+            ll = self.results.link_loads
+            ll[:, :] = 0.0
+            m = min(len(loads), ll.shape[0])
+            ll[:m, 0] = loads[:m]
+
+    return WarmStart
