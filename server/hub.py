@@ -24,7 +24,8 @@ Tables
 ------
 ``participants``: id, token_hash (unique), nickname, created.
 ``comments``: id, scenario, participant, nickname, text, client_key, created,
-hidden, hidden_reason, hidden_by, hidden_at.
+hidden, hidden_reason, hidden_by, hidden_at, verified (posted with a citizen's token, see
+:mod:`greentwin.server.access`; added to older files when they are opened).
 ``votes``: scenario, participant, value (-1 or 1), updated; primary key (scenario,
 participant).
 """
@@ -90,6 +91,7 @@ CREATE TABLE IF NOT EXISTS comments (
     hidden_reason TEXT,
     hidden_by TEXT,
     hidden_at REAL,
+    verified INTEGER NOT NULL DEFAULT 0,
     UNIQUE (participant, client_key)
 );
 CREATE INDEX IF NOT EXISTS comments_by_scenario ON comments (scenario, id);
@@ -161,6 +163,7 @@ class CommentJSON(TypedDict):
     hidden: bool
     hidden_reason: str | None
     mine: bool
+    verified: bool
 
 
 class VoteCounts(TypedDict):
@@ -192,13 +195,14 @@ class Comment:
     hidden: bool
     hidden_reason: str | None
     hidden_by: str | None
+    verified: bool = False
 
     def to_json(self, *, moderator: bool, viewer: str | None = None) -> CommentJSON:
         """The comment for one reader: a citizen never sees a hidden comment's text.
 
         Parameters
         ----------
-        moderator : the reader is a planner or admin (sees hidden text and reason).
+        moderator : the reader is an admin (sees hidden text and reason).
         viewer : the reader's participant id, to mark their own comments.
         """
         show = moderator or not self.hidden
@@ -211,6 +215,7 @@ class Comment:
             "hidden": self.hidden,
             "hidden_reason": self.hidden_reason,
             "mine": viewer is not None and viewer == self.participant,
+            "verified": self.verified,
         }
 
 
@@ -320,6 +325,7 @@ def _comment(row: sqlite3.Row) -> Comment:
         hidden=bool(row["hidden"]),
         hidden_reason=row["hidden_reason"],
         hidden_by=row["hidden_by"],
+        verified=bool(row["verified"]),
     )
 
 
@@ -336,6 +342,12 @@ class HubStore(SqliteWorker):
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(path, _SCHEMA, "hub store")
+
+    def _opened(self, db: sqlite3.Connection) -> None:
+        columns = {row["name"] for row in db.execute("PRAGMA table_info(comments)")}
+        if "verified" not in columns:  # a file from before verified comments
+            db.execute("ALTER TABLE comments ADD COLUMN verified INTEGER NOT NULL DEFAULT 0")
+        super()._opened(db)
 
     def _tx(self) -> _Tx:
         return _Tx(self.db)
@@ -371,9 +383,10 @@ class HubStore(SqliteWorker):
     # --- comments ----------------------------------------------------------------------
 
     async def add_comment(
-        self, scenario: str, who: Participant, text: str, client_key: str
+        self, scenario: str, who: Participant, text: str, client_key: str, *, verified: bool = False
     ) -> tuple[Comment, bool]:
-        """Store a comment durably; returns it and whether it is new.
+        """Store a comment durably; returns it and whether it is new. ``verified``: posted
+        with a citizen's (or higher) token, whose holder the operator identified.
 
         A second call with the same participant and ``client_key`` returns the first
         comment and ``False`` (idempotent replay); with a different text it raises.
@@ -399,8 +412,8 @@ class HubStore(SqliteWorker):
                     return old, False
                 cur = self.db.execute(
                     "INSERT INTO comments (scenario, participant, nickname, text, client_key,"
-                    " created) VALUES (?,?,?,?,?,?)",
-                    (scenario, who.id, who.nickname, text, client_key, time.time()),
+                    " created, verified) VALUES (?,?,?,?,?,?,?)",
+                    (scenario, who.id, who.nickname, text, client_key, time.time(), int(verified)),
                 )
                 new = self.db.execute(
                     "SELECT * FROM comments WHERE id=?", (cur.lastrowid,)

@@ -16,11 +16,13 @@ from greentwin.server.hub_setup import HUB_SETTINGS_KEY, LIVE_CONFIG_KEY, setup_
 from greentwin.server.ws import LiveConfig
 from gt_testing import CITYGML
 
-TOKENS: dict[str, Any] = {"tok-planner": "planner", "tok-admin": "admin"}
+TOKENS: dict[str, Any] = {"tok-planner": "planner", "tok-admin": "admin", "tok-citizen": "citizen"}
 #: The aiohttp test client of the hub application.
 Client = TestClient[web.Request, web.Application]
 PLANNER = {"Authorization": "Bearer tok-planner"}
 ADMIN = {"Authorization": "Bearer tok-admin"}
+#: A resident whom the operator identified (comments marked verified).
+CITIZEN = {"Authorization": "Bearer tok-citizen"}
 #: Near "Normannenstraße, Berlin" (building DEBE11YYI0000I3R) in the Berlin test area.
 HOME = (13.480995, 52.516028)
 

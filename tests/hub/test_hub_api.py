@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
-from greentwin.server.hub import HubSettings, RateLimiter, clean_text
+from greentwin.server.hub import HubSettings, HubStore, RateLimiter, clean_text
 from greentwin.server.protocol import load_schema
-from gt_hub import ADMIN, HOME, PLANNER, Client, ClientFactory, make_app, publish_proposal
+from gt_hub import ADMIN, CITIZEN, HOME, PLANNER, Client, ClientFactory, make_app, publish_proposal
 from gt_testing import CITYGML
 from jsonschema import Draft202012Validator
 
@@ -404,3 +406,62 @@ async def test_here_reports_values_from_an_effects_provider(
     assert doc["effects"]["noise_lden_db"] == {"before": 61.5, "after": 58.0}
     assert doc["effects"]["no2_ug_m3"] == {"before": None, "after": None}
     assert [c[0] for c in calls] == ["baseline", "green-street"]
+
+
+async def test_comments_with_a_citizen_token_are_verified(hub_client: ClientFactory) -> None:
+    client = await hub_client()
+    await publish_proposal(client)
+    who = await _identity(client, "Resident")
+    url = "/api/scenarios/green-street/comments"
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_json({"type": "hello", "protocol": "greentwin/1"})
+        await ws.receive_json(timeout=5)
+        await ws.send_json({"type": "subscribe", "scenario": "green-street"})
+        await ws.receive_json(timeout=5)
+        plain = await client.post(url, json={"text": "plain", "client_key": _key()}, headers=who)
+        assert plain.status == 201 and (await plain.json())["verified"] is False
+        _check_ws(await ws.receive_json(timeout=5))
+        r = await client.post(
+            url, json={"text": "checked", "client_key": _key()}, headers={**who, **CITIZEN}
+        )
+        assert r.status == 201 and (await r.json())["verified"] is True
+        msg = await ws.receive_json(timeout=5)
+        _check_ws(msg)
+        assert msg["comment"]["verified"] is True
+    bad = await client.post(
+        url,
+        json={"text": "forged", "client_key": _key()},
+        headers={**who, "Authorization": "Bearer not-a-token"},
+    )
+    assert bad.status == 401
+    # a citizen token alone is no participant: the nickname identity is still needed
+    alone = await client.post(url, json={"text": "x", "client_key": _key()}, headers=CITIZEN)
+    assert alone.status == 401
+    listed = (await (await client.get(url)).json())["comments"]
+    assert [(c["text"], c["verified"]) for c in listed] == [("plain", False), ("checked", True)]
+
+
+async def test_a_hub_file_from_before_verified_comments_opens(tmp_path: Path) -> None:
+    """An older hub.sqlite (comments without the verified column) gets the column."""
+    path = tmp_path / "hub.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE participants (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
+        " nickname TEXT NOT NULL, created REAL NOT NULL);"
+        "CREATE TABLE comments (id INTEGER PRIMARY KEY AUTOINCREMENT, scenario TEXT NOT NULL,"
+        " participant TEXT NOT NULL, nickname TEXT NOT NULL, text TEXT NOT NULL,"
+        " client_key TEXT NOT NULL, created REAL NOT NULL, hidden INTEGER NOT NULL DEFAULT 0,"
+        " hidden_reason TEXT, hidden_by TEXT, hidden_at REAL, UNIQUE (participant, client_key));"
+        "INSERT INTO participants VALUES ('p-1', 'h', 'Old', 0);"
+        "INSERT INTO comments (scenario, participant, nickname, text, client_key, created)"
+        " VALUES ('s', 'p-1', 'Old', 'before', 'key-00000001', 0);"
+    )
+    db.commit()
+    db.close()
+    store = HubStore(path)
+    await store.open()
+    try:
+        (old,) = await store.comments("s", after=0, limit=10)
+        assert old.text == "before" and old.verified is False
+    finally:
+        await store.close()

@@ -546,6 +546,7 @@ function commentItem(c) {
   const name = el("strong", { text: c.nickname || "" });
   const time = el("time", { datetime: when.toISOString(), text: dateText(when, { dateStyle: "medium", timeStyle: "short" }) });
   who.append(name, " · ", time);
+  if (c.verified) who.append(" · ", el("span", { class: "verified", text: t("comments.verified") }));
   if (c.mine) who.append(" ", t("comments.mine"));
   li.append(who, el("p", { class: "body", text: c.text || "" }));
   if (c.hidden) li.append(el("p", { class: "note", text: t("comments.hidden", { reason: c.hidden_reason || "" }) }));
