@@ -16,17 +16,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from greentwin.core import GreentwinError, ScenarioError, ServerError
 from greentwin.server import routes_api, routes_overlays, routes_tiles, routes_web
 from greentwin.server.auth import live_config_for
 from greentwin.server.config import Config
 from greentwin.server.hub_setup import LIVE_CONFIG_KEY, setup_hub
+from greentwin.server.jsonio import (
+    JsonError,
+    JsonInputError,
+    error_response,
+    status_code,
+)
 from greentwin.server.keys import CONFIG, DEMO, FILES, IO_POOL, STARTED, STORE
 from greentwin.server.routes_green import setup_green
 from greentwin.server.routes_hub import EFFECTS_KEY
 from greentwin.server.routes_tiles import FileServer
-from greentwin.server.routes_time import setup_time
 from greentwin.server.store import TileStore
 
 __all__ = ["AccessLogger", "create_app", "json_errors", "redact_query"]
@@ -81,16 +87,41 @@ class AccessLogger(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.INFO)
 
 
-def _error_body(status: int, message: str) -> web.Response:
-    payload = {"error": {"status": status, "message": message}}
-    return web.json_response(payload, status=status, headers={"Cache-Control": "no-store"})
+class _BadRequestLine(logging.Filter):
+    """Shorten aiohttp's report of a request it could not parse (a bad request line, e.g.
+    non-ASCII bytes, or a bad header): the client gets its 400, the log one short line at
+    INFO instead of a traceback at ERROR. Other errors pass unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and exc.code == 400:
+            detail = (exc.message or type(exc).__name__).strip().splitlines()[0][:120]
+            record.args = (record.getMessage(), type(exc).__name__, detail.rstrip(":"))
+            record.msg = "%s (%s: %s)"
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return True
+
+
+def _quiet_bad_requests() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _BadRequestLine) for f in server_log.filters):
+        server_log.addFilter(_BadRequestLine())
+
+
+def _error_body(status: int, message: str, code: str | None = None) -> web.Response:
+    return error_response(status, code or status_code(status), message)
 
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every error into a JSON body ``{"error": {"status", "message"}}``."""
+    """Turn every error into a JSON body ``{"error": {"status", "code", "message"}}``."""
     try:
         return await handler(request)
+    except JsonError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.extra_headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -100,6 +131,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
         return response
+    except JsonInputError as exc:
+        return _error_body(400, str(exc), exc.code)
     except ScenarioError as exc:
         return _error_body(400, str(exc))
     except GreentwinError as exc:
@@ -160,6 +193,7 @@ def create_app(
         store.ensure()
     except OSError as exc:
         raise ServerError(f"cannot create the data directory {config.data_dir}: {exc}") from exc
+    _quiet_bad_requests()  # malformed request lines: one short line, not a traceback
     app = web.Application(middlewares=[json_errors], client_max_size=1024**2)
     app[CONFIG] = config
     app[STORE] = store
@@ -174,7 +208,6 @@ def create_app(
     app.add_routes(routes_web.routes)
     app.add_routes(routes_overlays.routes)
     setup_green(app)  # trees, area totals, vegetation per date
-    setup_time(app)  # the maps on a date, the indicators over the years
     app[LIVE_CONFIG_KEY] = live_config_for(config)  # role tokens, edit extent
     setup_hub(app)  # the citizens' planning hub (installs the live channel if missing)
     app[EFFECTS_KEY] = routes_overlays.effects_provider(app)  # hub before/after values

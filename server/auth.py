@@ -108,7 +108,7 @@ def live_config_for(config: Config) -> LiveConfig:
         tokens.update(load_tokens(config.tokens_file))
     elif config.demo:
         tokens[demo_planner_token(config.data_dir)] = "planner"
-    return LiveConfig(tokens=tokens, extent=_extent(config))
+    return LiveConfig(tokens=tokens, extent=_extent(config), hello_timeout_s=config.hello_timeout_s)
 
 
 def _extent(config: Config) -> Extent:

@@ -56,6 +56,9 @@ class Config:
         in demo mode without one, a planner token is generated in ``data_dir/planner-token``.
     extent : ``"west,south,east,north"`` (degrees) that edits must fall inside; empty means
         the demo district's extent in demo mode, else anywhere.
+    hello_timeout_s : seconds a WebSocket connection may stay without a ``hello``.
+    vegetation_cache_size : vegetation tilesets (dates, variants, states) kept on disk per
+        scenario; the least recently requested one beyond it is deleted.
     """
 
     host: str = "127.0.0.1"
@@ -74,6 +77,8 @@ class Config:
     file_cache_bytes: int = 64 * 1024 * 1024
     tokens_file: Path | None = None
     extent: str = ""
+    hello_timeout_s: float = 10.0
+    vegetation_cache_size: int = 32
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (values are coerced and checked like file values)."""
@@ -88,6 +93,8 @@ class Config:
             raise ServerError(f"port {self.port} is out of range 0..65535")
         if self.shutdown_timeout < 0 or self.file_cache_bytes < 0:
             raise ServerError("shutdown_timeout and file_cache_bytes must not be negative")
+        if not self.hello_timeout_s > 0 or self.vegetation_cache_size < 1:
+            raise ServerError("hello_timeout_s must be positive, vegetation_cache_size >= 1")
 
 
 _FIELDS: dict[str, type] = {
@@ -105,6 +112,8 @@ _FIELDS: dict[str, type] = {
     "file_cache_bytes": int,
     "tokens_file": Path,
     "extent": str,
+    "hello_timeout_s": float,
+    "vegetation_cache_size": int,
 }
 
 _TRUE = {"1", "true", "yes", "on"}

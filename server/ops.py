@@ -13,6 +13,7 @@ Coordinates are ``[longitude, latitude]`` in degrees, WGS 84 (RFC 7946 order).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,7 @@ __all__ = [
     "ScenarioState",
     "SetGreenArea",
     "SetRoadTraffic",
+    "op_digest",
     "op_from_dict",
     "op_to_dict",
     "parse_op",
@@ -294,11 +296,24 @@ def _pt(p: Sequence[float]) -> ClosePoint:
 
 
 def _ring(points: Sequence[Sequence[float]], what: str) -> tuple[ClosePoint, ...]:
-    ring = [_pt(p) for p in points]
-    if len(ring) > 3 and ring[0] == ring[-1]:
+    """A polygon's ring without closing or consecutive repeated vertices; refused unless it
+    is a simple polygon (OGC validity via shapely/GEOS: no self-intersection, no spike)."""
+    import shapely
+
+    ring: list[ClosePoint] = []
+    for p in points:
+        q = _pt(p)
+        if not ring or q != ring[-1]:
+            ring.append(q)
+    if len(ring) > 1 and ring[0] == ring[-1]:
         ring.pop()
     if len(set(ring)) < 3:
         raise OpError("invalid_op", f"{what}: needs at least 3 distinct vertices")
+    if len(set(ring)) < len(ring):
+        raise OpError("invalid_op", f"{what}: the ring passes a vertex twice (not simple)")
+    reason = shapely.is_valid_reason(shapely.Polygon(ring))
+    if reason != "Valid Geometry":
+        raise OpError("invalid_op", f"{what}: not a simple polygon ({reason})")
     # shoelace area in degrees squared: zero means collinear / degenerate
     area2 = sum(
         ring[i][0] * ring[(i + 1) % len(ring)][1] - ring[(i + 1) % len(ring)][0] * ring[i][1]
@@ -369,6 +384,13 @@ def parse_op(raw: Any, extent: Extent = WORLD) -> EditOp:
             d["flows"] = {p: dict(f) for p, f in d["flows"].items()}
     result: EditOp = _CLASSES[name](**d)
     return result
+
+
+def op_digest(raw: Any) -> str:
+    """A digest of an op as the client sent it (canonical JSON), to tell a resent edit
+    (same idempotency key, same op) from a different edit reusing a key."""
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def op_to_dict(op: EditOp) -> dict[str, Any]:

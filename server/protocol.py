@@ -192,6 +192,7 @@ class AckMsg(TypedDict):
     ref: str
     scenario: str
     seq: int
+    duplicate: NotRequired[bool]
 
 
 class ErrorMsg(TypedDict):

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from greentwin.core import ScenarioError, __version__
 from greentwin.server.access import readable, request_role, require_role
+from greentwin.server.jsonio import loads
 from greentwin.server.keys import CONFIG, DEMO, IO_POOL, STARTED, STORE
 from greentwin.server.store import ID_RE
 
@@ -42,18 +43,16 @@ async def read_json_body(request: web.Request, max_bytes: int) -> Any:
     ------
     web.HTTPRequestEntityTooLarge
         The declared or actual body is larger than ``max_bytes``.
-    ScenarioError
-        The body is not JSON (answered as a 400 JSON error).
+    JsonInputError
+        The body is not acceptable JSON (:func:`greentwin.server.jsonio.loads`; answered
+        as a 400 ``bad_json`` error).
     """
     if request.content_length is not None and request.content_length > max_bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length)
     raw = await request.content.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=len(raw))
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ScenarioError(f"the body is not JSON: {exc}") from exc
+    return loads(raw)
 
 
 def _scenario(request: web.Request) -> str:

@@ -10,7 +10,9 @@ Routes (JSON, ``Cache-Control: no-cache``; errors are JSON):
   totals of the trees whose stems stand inside the polygon (null: the whole district).
 - ``GET /api/vegetation?scenario=&date=&variant=``: the vegetation tileset of the date's
   half-month bucket (:func:`greentwin.server.district.date_bucket`), built on first request
-  in a process pool and cached on disk by content key; returns its immutable URL.
+  in a process pool and cached on disk by content key; returns its immutable URL. Each
+  scenario keeps at most ``vegetation_cache_size`` tilesets (configuration): the least
+  recently requested one beyond that is deleted (:class:`~greentwin.server.folder_lru.FolderLru`).
   ``variant``: ``instanced`` (default; ``EXT_mesh_gpu_instancing``) or ``baked`` (every
   tree's mesh in its tile, for engines without the extension, e.g. Cesium for Unity).
 - ``GET /vegetation/{scenario}/{key}/{path}``: the files of those tilesets (immutable).
@@ -40,6 +42,7 @@ from aiohttp import web
 from greentwin.core import ScenarioError, ServerError
 from greentwin.server.access import readable
 from greentwin.server.district import District, cached_vegetation_layer, date_bucket
+from greentwin.server.folder_lru import FolderLrus
 from greentwin.server.keys import CONFIG, FILES, IO_POOL, STORE
 from greentwin.server.routes_api import json_response, read_json_body
 from greentwin.server.routes_tiles import IMMUTABLE, split_segments
@@ -123,9 +126,11 @@ VEG_POOL: web.AppKey[_PoolHolder] = web.AppKey("veg_pool")
 class _PoolHolder:
     """A lazily started one-process pool (spawn) plus the builds in flight."""
 
-    def __init__(self) -> None:
+    def __init__(self, lrus: FolderLrus) -> None:
         self.pool: Executor | None = None
         self.inflight: dict[tuple[str, str, int, bool], asyncio.Future[tuple[str, Any]]] = {}
+        #: The bound on each scenario's tilesets on disk.
+        self.lrus = lrus
 
     def executor(self) -> Executor:
         if self.pool is None:
@@ -141,7 +146,9 @@ class _PoolHolder:
 
 
 async def _green_ctx(app: web.Application) -> AsyncIterator[None]:
-    holder = _PoolHolder()
+    holder = _PoolHolder(
+        FolderLrus(app[STORE].data_dir / "vegetation", app[CONFIG].vegetation_cache_size)
+    )
     app[VEG_POOL] = holder
     try:
         yield
@@ -396,6 +403,14 @@ async def vegetation(request: web.Request) -> web.Response:
         future.add_done_callback(lambda _f: holder.inflight.pop(flight, None))
     try:
         key, summary = await asyncio.shield(future)
+        loop = asyncio.get_running_loop()
+        lru = holder.lrus[scenario]
+        await loop.run_in_executor(request.app[IO_POOL], lru.use, key)
+        if not (cache_dir / key / "tileset.json").is_file():  # evicted meanwhile: build again
+            key, summary = await loop.run_in_executor(
+                holder.executor(), cached_vegetation_layer, district, bucket, cache_dir, instanced
+            )
+            await loop.run_in_executor(request.app[IO_POOL], lru.use, key)
     except ServerError:
         raise
     except Exception as exc:

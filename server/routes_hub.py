@@ -54,6 +54,7 @@ from greentwin.server.hub import (
 )
 from greentwin.server.hub_effects import AreaEffects, area_effects
 from greentwin.server.hub_places import AddressIndex, changes_near, greenery, summarise
+from greentwin.server.jsonio import MAX_INT, JsonInputError, error_response, loads
 from greentwin.server.keys import STORE
 from greentwin.server.ops import ScenarioState
 from greentwin.server.protocol import Role, role_at_least
@@ -140,8 +141,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def _error(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
-    body = {"error": {"status": status, "code": code, "message": message}}
-    return web.json_response(body, status=status, headers={**_NO_STORE, **(headers or {})})
+    return error_response(status, code, message, headers)
 
 
 def _json(payload: object, status: int = 200) -> web.Response:
@@ -225,9 +225,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if len(raw) > limit:
         raise HubInputError(413, "too_large", f"request body larger than {limit} bytes")
     try:
-        data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HubInputError(400, "bad_json", f"not valid JSON: {exc}") from None
+        data = loads(raw or b"{}")
+    except JsonInputError as exc:
+        raise HubInputError(400, exc.code, str(exc)) from None
     if not isinstance(data, dict):
         raise HubInputError(400, "schema", "the body must be a JSON object")
     return data
@@ -539,6 +539,8 @@ async def get_comments(request: web.Request) -> web.StreamResponse:
         limit = min(500, max(1, int(request.query.get("limit", "200"))))
     except ValueError:
         raise HubInputError(400, "schema", "after and limit must be integers") from None
+    if not 0 <= after <= MAX_INT:  # an id SQLite can compare (64-bit integers)
+        raise HubInputError(400, "schema", f"after must be from 0 to {MAX_INT}")
     who = await _participant(request, required=False)
     rows = await _state(request).store.comments(info.id, after=after, limit=limit)
     mod = _moderator(role)
@@ -564,12 +566,9 @@ async def post_comment(request: web.Request) -> web.StreamResponse:
 
     201 with the new comment; 200 with the stored one when ``client_key`` was already
     used (a replay); 413 for a body over the limit, 422 for text over the limit,
-    429 when flooding. With a citizen's (or higher) token in ``Authorization: Bearer``
-    beside the participant token, the comment is marked ``verified`` (a resident whom the
-    operator identified); an unknown bearer token is a 401.
+    429 when flooding.
     """
     state = _state(request)
-    verified = role_at_least(_role(request), "citizen")
     info = await _proposal(request, "viewer")
     body = await _body(request)
     who = await _participant(request, required=True)
@@ -582,7 +581,7 @@ async def post_comment(request: web.Request) -> web.StreamResponse:
     if old is None:
         _limit(state.address_limit, _address(request), "posts from this address")
         _limit(state.comment_limit, who.id, "comments: please wait a little")
-    comment, created = await state.store.add_comment(info.id, who, text, key, verified=verified)
+    comment, created = await state.store.add_comment(info.id, who, text, key)
     out = comment.to_json(moderator=False, viewer=who.id)
     if created:
         public = comment.to_json(moderator=False)

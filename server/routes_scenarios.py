@@ -9,19 +9,19 @@ with the protocol's error codes.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
-from greentwin.server.access import may_read_status, request_role
+from greentwin.server.access import may_read_status, request_role, shown_parent
 from greentwin.server.exports import (
     Exporter,
     ExportParameterError,
     ExportRequest,
     ExportUnavailableError,
 )
+from greentwin.server.jsonio import JsonError, JsonInputError, loads
 from greentwin.server.keys import LIVE_HUB
 from greentwin.server.ops import OpError
 from greentwin.server.protocol import MessageError, Role, role_at_least
@@ -48,13 +48,21 @@ _STATUS = {
     "internal": 500,
 }
 _LAYER = re.compile(r"^[a-z_]{1,32}$")
+#: An edit's idempotency key (as ``$defs/idempotency_key`` in the protocol schema).
+_IDEM_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+#: The largest sequence or version number a URL may name (SQLite's integers are 64-bit).
+_MAX_SEQ = 2**53 - 1
 
 
-def _fail(code: str, message: str) -> web.HTTPException:
-    body = json.dumps({"error": {"code": code, "message": message}})
-    exc = web.HTTPException(text=body, content_type="application/json")
-    exc.set_status(_STATUS.get(code, 400))
-    return exc
+def _seq_number(text: str, what: str) -> int:
+    """A non-negative integer from a URL, refused (400) past :data:`_MAX_SEQ`."""
+    if not text.isascii() or not text.isdigit() or len(text) > 16 or int(text) > _MAX_SEQ:
+        raise _fail("schema", f"{what} must be an integer from 0 to {_MAX_SEQ}")
+    return int(text)
+
+
+def _fail(code: str, message: str) -> JsonError:
+    return JsonError(_STATUS.get(code, 400), code, message)
 
 
 def _role(request: web.Request) -> Role:
@@ -76,9 +84,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if len(raw) > limit:
         raise _fail("too_large", f"body larger than {limit} bytes")
     try:
-        data = json.loads(raw or b"{}")
-    except ValueError as exc:
-        raise _fail("bad_json", f"not valid JSON: {exc}") from None
+        data = loads(raw or b"{}")
+    except JsonInputError as exc:
+        raise _fail(exc.code, str(exc)) from None
     if not isinstance(data, dict):
         raise _fail("schema", "the body must be a JSON object")
     return data
@@ -107,12 +115,14 @@ async def _visible(request: web.Request, sid: str) -> tuple[ScenarioInfo, Role]:
 async def list_scenarios(request: web.Request) -> web.Response:
     role = _role(request)
     rows = await request.app[HUB_KEY].store.list_all()
-    if not role_at_least(role, "planner"):
-        rows = [r for r in rows if r.status == "published"]
+    readable = {r.id for r in rows if may_read_status(role, r.status)}
+    rows = [r for r in rows if r.id in readable]
     status = request.query.get("status")
     if status is not None:
         rows = [r for r in rows if r.status == status]
-    return web.json_response({"scenarios": [r.to_json() for r in rows]})
+    # a published scenario branched from a draft does not reveal the draft's id
+    out = [r.to_json() | {"parent": r.parent if r.parent in readable else None} for r in rows]
+    return web.json_response({"scenarios": out})
 
 
 @routes.post("/api/scenarios")
@@ -131,10 +141,12 @@ async def create_scenario(request: web.Request) -> web.Response:
 
 @routes.get("/api/scenarios/{id}")
 async def get_scenario(request: web.Request) -> web.Response:
-    info, _ = await _visible(request, request.match_info["id"])
-    layers = await request.app[HUB_KEY].recompute.snapshot(info.id, info.seq)
+    info, role = await _visible(request, request.match_info["id"])
+    hub = request.app[HUB_KEY]
+    layers = await hub.recompute.snapshot(info.id, info.seq)
+    parent = await shown_parent(hub.store, role, info.parent)
     return web.json_response(
-        {**info.to_json(), "epoch": request.app[HUB_KEY].store.epoch, "layers": layers}
+        {**info.to_json(), "parent": parent, "epoch": hub.store.epoch, "layers": layers}
     )
 
 
@@ -145,6 +157,9 @@ async def post_edit(request: web.Request) -> web.Response:
     base_seq = body.get("base_seq")
     if base_seq is not None and (not isinstance(base_seq, int) or base_seq < 0):
         raise _fail("schema", "base_seq must be a non-negative integer")
+    key = body.get("key", request.headers.get("Idempotency-Key"))
+    if key is not None and not (isinstance(key, str) and _IDEM_KEY.fullmatch(key)):
+        raise _fail("schema", f"key must match {_IDEM_KEY.pattern}")
     hub = request.app[HUB_KEY]
     ack = await _guard(
         hub.apply_edit(
@@ -153,9 +168,13 @@ async def post_edit(request: web.Request) -> web.Response:
             role=role,
             author=f"{role}#http",
             base_seq=base_seq,
+            key=key,
         )
     )
-    return web.json_response({"scenario": ack["scenario"], "seq": ack["seq"]})
+    answer: dict[str, Any] = {"scenario": ack["scenario"], "seq": ack["seq"]}
+    if ack.get("duplicate"):
+        answer["duplicate"] = True
+    return web.json_response(answer)
 
 
 async def _undo_redo(request: web.Request, kind: str) -> web.Response:
@@ -209,10 +228,7 @@ async def post_duplicate(request: web.Request) -> web.Response:
 @routes.get("/api/scenarios/{id}/events")
 async def get_events(request: web.Request) -> web.Response:
     _need(request, "planner")
-    try:
-        after = int(request.query.get("after", "0"))
-    except ValueError:
-        raise _fail("schema", "after must be an integer") from None
+    after = _seq_number(request.query.get("after", "0"), "after")
     rows = await _guard(request.app[HUB_KEY].store.events(request.match_info["id"], after))
     return web.json_response(
         {
@@ -238,9 +254,10 @@ async def get_layer(request: web.Request) -> web.Response:
     layer = request.match_info["layer"]
     if not _LAYER.match(layer):
         raise web.HTTPNotFound()
-    found = await request.app[HUB_KEY].store.get_layer(
-        info.id, layer, int(request.match_info["version"])
-    )
+    version = request.match_info["version"]
+    if len(version) > 16 or int(version) > _MAX_SEQ:
+        raise web.HTTPNotFound()  # no layer has such a version
+    found = await request.app[HUB_KEY].store.get_layer(info.id, layer, int(version))
     if found is None:
         raise web.HTTPNotFound()
     body, media_type = found

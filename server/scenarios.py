@@ -14,8 +14,17 @@ with it). ``scenarios``: id, parent, base_seq, name, status (draft / published /
 archived), created, author, seq (last event), base_state and state (JSON of
 :class:`~greentwin.server.ops.ScenarioState`), extent, time. ``events``: scenario,
 seq, kind (edit / undo / redo), op (JSON), target (the seq an undo/redo acts on),
-author, ts, undone flag, update_msg (the JSON broadcast for it). ``layer_versions``:
+author, ts, undone flag, update_msg (the JSON broadcast for it), idem_key and
+idem_digest (the client's idempotency key of an edit and a digest of its op; unique per
+scenario), repaired (why the store withdrew the edit on load, see below). ``layer_versions``:
 scenario, layer, version, seq, media_type, body (immutable rows).
+
+Repair on open: a store written before non-finite numbers were refused at the boundary
+may hold an edit with ``NaN`` or ``Infinity`` in its op; every recompute of its scenario
+would fail. Opening the store withdraws such edits (marked undone, never redone, the
+numbers replaced by ``null``, the reason in ``repaired``), drops objects with such numbers
+from branched scenarios' base states, rebuilds the states from the log and logs a warning
+for each: the scenario stays usable and its other edits stay.
 """
 
 from __future__ import annotations
@@ -89,6 +98,9 @@ CREATE TABLE IF NOT EXISTS events (
     ts REAL NOT NULL,
     undone INTEGER NOT NULL DEFAULT 0,
     update_msg TEXT,
+    idem_key TEXT,
+    idem_digest TEXT,
+    repaired TEXT,
     PRIMARY KEY (scenario, seq)
 );
 CREATE TABLE IF NOT EXISTS layer_versions (
@@ -160,6 +172,9 @@ class Appended:
     ops: tuple[EditOp, ...]
     state: ScenarioState
     author: str
+    #: True when the edit's idempotency key was logged before: nothing new was appended
+    #: (``seq`` is the original edit's).
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +238,16 @@ class ScenarioStore(SqliteWorker):
 
     def _opened(self, db: sqlite3.Connection) -> None:
         """Read or create the epoch and the baseline (on the worker thread)."""
+        columns = {r[1] for r in db.execute("PRAGMA table_info(events)")}
+        for name in ("idem_key", "idem_digest", "repaired"):
+            if name not in columns:  # a store from before these columns
+                db.execute(f"ALTER TABLE events ADD COLUMN {name} TEXT")
+        db.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS events_idem_key ON events (scenario, idem_key)"
+            " WHERE idem_key IS NOT NULL"
+        )
+        with self._write(durable=True):
+            self._repair_non_finite()
         with self._write(durable=True):
             row = db.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()
             if row is None:
@@ -243,6 +268,49 @@ class ScenarioStore(SqliteWorker):
                     DEFAULT_TIME,
                 )
         log.info("scenario store %s open (epoch %s)", self.path.name, self.epoch)
+
+    def _repair_non_finite(self) -> None:
+        """Withdraw logged edits that hold NaN or Infinity (see the module docstring)."""
+        db = self.db
+        touched: set[str] = set()
+        suspects = db.execute(
+            "SELECT scenario, seq, op FROM events WHERE kind='edit' AND repaired IS NULL"
+            " AND (op LIKE '%NaN%' OR op LIKE '%Infinity%')"
+        ).fetchall()
+        for r in suspects:
+            if not _has_non_finite(r["op"]):
+                continue  # e.g. a species or id that spells it
+            cleaned = json.dumps(json.loads(r["op"], parse_constant=lambda _name: None))
+            db.execute(
+                "UPDATE events SET op=?, undone=1, repaired=? WHERE scenario=? AND seq=?",
+                (cleaned, "withdrawn on load: a non-finite number", r["scenario"], r["seq"]),
+            )
+            log.warning(
+                "scenario %s: edit seq %d withdrawn: its op holds NaN or Infinity, which no "
+                "model can use (it was accepted before such numbers were refused)",
+                r["scenario"],
+                r["seq"],
+            )
+            touched.add(r["scenario"])
+        for r in db.execute(
+            "SELECT id, base_state, state FROM scenarios WHERE base_state LIKE '%NaN%'"
+            " OR base_state LIKE '%Infinity%' OR state LIKE '%NaN%' OR state LIKE '%Infinity%'"
+        ).fetchall():
+            if _has_non_finite(r["base_state"]):
+                base = _without_non_finite(r["base_state"])
+                db.execute("UPDATE scenarios SET base_state=? WHERE id=?", (base, r["id"]))
+                log.warning(
+                    "scenario %s: objects with NaN or Infinity dropped from the state it "
+                    "was branched from",
+                    r["id"],
+                )
+                touched.add(r["id"])
+            elif _has_non_finite(r["state"]):
+                touched.add(r["id"])
+        for sid in touched:
+            state = self._replay(self._row(sid))
+            db.execute("UPDATE scenarios SET state=? WHERE id=?", (state.to_json(), sid))
+            self._states.pop(sid, None)
 
     def _insert(
         self,
@@ -417,10 +485,12 @@ class ScenarioStore(SqliteWorker):
         target: int | None,
         author: str,
         state: ScenarioState,
+        key: tuple[str, str] | None = None,
     ) -> int:
         seq = int(r["seq"]) + 1
         self.db.execute(
-            "INSERT INTO events (scenario, seq, kind, op, target, author, ts) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO events (scenario, seq, kind, op, target, author, ts, idem_key,"
+            " idem_digest) VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 r["id"],
                 seq,
@@ -429,6 +499,8 @@ class ScenarioStore(SqliteWorker):
                 target,
                 author,
                 time.time(),
+                key[0] if key else None,
+                key[1] if key else None,
             ),
         )
         self.db.execute(
@@ -438,21 +510,57 @@ class ScenarioStore(SqliteWorker):
         return seq
 
     async def append(
-        self, sid: str, op: EditOp, *, author: str, base_seq: int | None = None
+        self,
+        sid: str,
+        op: EditOp,
+        *,
+        author: str,
+        base_seq: int | None = None,
+        key: str | None = None,
+        digest: str = "",
     ) -> Appended:
         """Check ``op`` against the state and append it; returns once the commit is durable.
+
+        ``key`` (the client's idempotency key) and ``digest`` (of the op as sent, see
+        :func:`~greentwin.server.ops.op_digest`) are stored with the event. When the
+        scenario already logged an edit with ``key`` and the same digest, nothing is
+        appended and the result is that edit (``duplicate=True``); this check comes
+        before every other, so a resend is recognised whatever happened since.
 
         Raises
         ------
         UnknownScenarioError, OpError
             ``conflict`` when the scenario is not an editable draft, when ``base_seq``
-            is given and is not the current seq, or when the op contradicts the state.
+            is given and is not the current seq, when the op contradicts the state, or
+            when ``key`` was used for a different op.
         """
 
         def tx() -> Appended:
             try:
                 with self._write(durable=True):
                     r = self._row(sid)
+                    if key is not None:
+                        seen = self.db.execute(
+                            "SELECT seq, op, idem_digest, author FROM events"
+                            " WHERE scenario=? AND idem_key=?",
+                            (sid, key),
+                        ).fetchone()
+                        if seen is not None:
+                            if seen["idem_digest"] != digest:
+                                raise OpError(
+                                    "conflict",
+                                    f"key {key!r} was used for a different edit "
+                                    f"(seq {seen['seq']}): make a new key for a new edit",
+                                )
+                            return Appended(
+                                sid,
+                                int(seen["seq"]),
+                                "edit",
+                                (op_from_dict(json.loads(seen["op"])),),
+                                self._state(sid),
+                                str(seen["author"]),
+                                duplicate=True,
+                            )
                     self._editable(r)
                     if base_seq is not None and base_seq != r["seq"]:
                         raise OpError(
@@ -463,7 +571,9 @@ class ScenarioStore(SqliteWorker):
                     state = self._state(sid)
                     state.check(op)  # raises before any change
                     state.apply(op)
-                    seq = self._commit_event(r, "edit", op, None, author, state)
+                    seq = self._commit_event(
+                        r, "edit", op, None, author, state, (key, digest) if key else None
+                    )
             except BaseException:
                 self._states.pop(sid, None)  # reload from the database next time
                 raise
@@ -480,6 +590,12 @@ class ScenarioStore(SqliteWorker):
         for (op_json,) in rows:
             state.apply(op_from_dict(json.loads(op_json)))
         return state
+
+    def _withdrawn(self, sid: str, seq: int) -> bool:
+        row = self.db.execute(
+            "SELECT repaired FROM events WHERE scenario=? AND seq=?", (sid, seq)
+        ).fetchone()
+        return row is not None and row[0] is not None
 
     def _redo_target(self, sid: str) -> int | None:
         last_edit = self.db.execute(
@@ -518,6 +634,10 @@ class ScenarioStore(SqliteWorker):
                     target = self._redo_target(sid)
                 if target is None:
                     raise OpError("conflict", f"nothing to {kind} in scenario {sid!r}")
+                if kind == "redo" and self._withdrawn(sid, target):
+                    raise OpError(
+                        "conflict", f"nothing to redo: edit {target} was withdrawn as invalid"
+                    )
                 self.db.execute(
                     "UPDATE events SET undone=? WHERE scenario=? AND seq=?",
                     (1 if kind == "undo" else 0, sid, target),
@@ -633,6 +753,40 @@ class ScenarioStore(SqliteWorker):
             return {r[0]: (int(r[1]), bytes(r[2])) for r in rows}
 
         return await self._run(q)
+
+
+def _has_non_finite(text: str) -> bool:
+    """Whether stored JSON holds ``NaN``, ``Infinity`` or ``-Infinity``."""
+    found = False
+
+    def constant(_name: str) -> None:
+        nonlocal found
+        found = True
+
+    json.loads(text, parse_constant=constant)
+    return found
+
+
+_BAD: Any = object()
+
+
+def _holds_bad(value: Any) -> bool:
+    if value is _BAD:
+        return True
+    if isinstance(value, dict):
+        return any(_holds_bad(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_bad(v) for v in value)
+    return False
+
+
+def _without_non_finite(state_json: str) -> str:
+    """A stored state without the objects (trees, roads, ...) that hold a non-finite number."""
+    doc = json.loads(state_json, parse_constant=lambda _name: _BAD)
+    for name, items in doc.items():
+        if isinstance(items, dict):
+            doc[name] = {k: v for k, v in items.items() if not _holds_bad(v)}
+    return ScenarioState.from_dict(doc).to_json()
 
 
 class _Tx:

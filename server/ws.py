@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
-from greentwin.core import __version__
-from greentwin.server.access import may_read_status
+from greentwin.core import GreentwinError, __version__
+from greentwin.server.access import may_read_status, shown_parent
 from greentwin.server.glb import GlbProducer, default_glb_producer
-from greentwin.server.ops import WORLD, Extent, OpError, parse_op
+from greentwin.server.jsonio import JsonInputError, loads
+from greentwin.server.ops import WORLD, AddBuilding, Extent, OpError, op_digest, parse_op
 from greentwin.server.protocol import (
     PROTOCOL,
     ROLES,
@@ -67,6 +68,7 @@ log = logging.getLogger(__name__)
 
 _RESYNC: Final = object()
 _CLOSE: Final = object()
+_CLOSE_NO_HELLO: Final = object()
 
 
 def dumps(msg: Mapping[str, Any]) -> str:
@@ -91,6 +93,8 @@ class LiveConfig:
     abuse_limit: int = 200
     send_queue: int = 256
     heartbeat_s: float = 20.0
+    #: Seconds a connection may stay without a successful ``hello`` before it is closed.
+    hello_timeout_s: float = 10.0
     retain: int = 1000
     extent: Extent = WORLD
     #: ``(lon, lat, height)`` (degrees, metres above the WGS 84 ellipsoid) engines put
@@ -247,9 +251,14 @@ class Hub:
         author: str,
         ref: str = "http",
         base_seq: int | None = None,
+        key: str | None = None,
         session: Session | None = None,
     ) -> AckMsg:
         """Validate, append durably, acknowledge, recompute and broadcast one edit.
+
+        ``key`` is the client's idempotency key: an edit whose key the scenario has
+        logged already is answered with that edit's ack (``duplicate: true``) and
+        changes nothing (see ``docs/protocol.md``).
 
         Raises
         ------
@@ -263,7 +272,14 @@ class Hub:
         async with self.lock(scenario):
             info = await self.store.get(scenario)
             op = parse_op(raw_op, info.extent)
-            appended = await self.store.append(scenario, op, author=author, base_seq=base_seq)
+            appended = await self.store.append(
+                scenario,
+                op,
+                author=author,
+                base_seq=base_seq,
+                key=key,
+                digest=op_digest(raw_op) if key is not None else "",
+            )
             return await self._acked(appended, ref, session)
 
     async def apply_undo(
@@ -293,9 +309,12 @@ class Hub:
             "scenario": appended.scenario,
             "seq": appended.seq,
         }
+        if appended.duplicate:
+            ack["duplicate"] = True
         if session is not None:
             session.send(dumps(ack))  # the commit is durable at this point
-        await self._publish(appended)
+        if not appended.duplicate:  # a resent edit was broadcast the first time
+            await self._publish(appended)
         return ack
 
     async def _publish(self, a: Appended) -> None:
@@ -303,6 +322,11 @@ class Hub:
             result: LayerChanges = await self.recompute.apply(a.scenario, a.seq, a.ops, a.state)
         except Exception as exc:
             log.exception("recompute failed for %s seq %d", a.scenario, a.seq)
+            failure: dict[str, str] | None = {
+                "code": "recompute_failed",
+                "message": f"the layers could not be recomputed after seq {a.seq} "
+                f"({type(exc).__name__}): the maps still show an earlier state",
+            }
             result = {
                 "layers": {},
                 "changes": [
@@ -310,6 +334,8 @@ class Hub:
                     for op in a.ops
                 ],
             }
+        else:
+            failure = None
         changes = list(result["changes"])
         if a.kind == "undo":
             for c in changes:
@@ -323,6 +349,8 @@ class Hub:
             "changes": changes,
             "layers": result["layers"],
         }
+        if failure is not None:
+            update["error"] = failure
         text = dumps(update)
         ring = self._ring.setdefault(a.scenario, deque(maxlen=self.config.retain))
         ring.append((a.seq, text))
@@ -350,8 +378,9 @@ class Hub:
             raise UnknownScenarioError(scenario)
         return info
 
-    async def _snapshot_text(self, info: ScenarioInfo, ref: str | None) -> str:
+    async def _snapshot_text(self, info: ScenarioInfo, ref: str | None, s: Session) -> str:
         layers = await self.recompute.snapshot(info.id, info.seq)
+        parent = await shown_parent(self.store, s.role or "viewer", info.parent)
         snap: dict[str, Any] = {
             "type": "snapshot",
             "scenario": info.id,
@@ -359,7 +388,7 @@ class Hub:
             "epoch": self.store.epoch,
             "name": info.name,
             "status": info.status,
-            "parent": info.parent,
+            "parent": parent,
             "time": info.time,
             "layers": layers,
         }
@@ -370,7 +399,7 @@ class Hub:
     async def subscribe(self, s: Session, scenario: str, ref: str | None = None) -> None:
         async with self.lock(scenario):
             info = await self._readable(s, scenario)
-            text = await self._snapshot_text(info, ref)
+            text = await self._snapshot_text(info, ref, s)
             self._add(s, scenario)
             s.send(text)
 
@@ -400,7 +429,7 @@ class Hub:
                 else:
                     msgs = await self.store.updates_after(scenario, seq, self.config.retain)
             if msgs is None:
-                text = await self._snapshot_text(info, None)
+                text = await self._snapshot_text(info, None, s)
                 self._add(s, scenario)
                 s.send(text)
                 return
@@ -417,7 +446,7 @@ class Hub:
             await s.ws.send_str(dumps(err))
             async with self.lock(scenario):
                 info = await self.store.get(scenario)
-                text = await self._snapshot_text(info, None)
+                text = await self._snapshot_text(info, None, s)
                 s.lagging.discard(scenario)
             await s.ws.send_str(text)
 
@@ -442,6 +471,7 @@ class Hub:
         s = Session(ws, cfg)
         self.sessions.add(s)
         writer = asyncio.create_task(self._writer(s), name=f"ws-writer-{s.id}")
+        no_hello = asyncio.get_running_loop().call_later(cfg.hello_timeout_s, self._no_hello, s)
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -454,6 +484,7 @@ class Hub:
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(asyncio.shield(writer), 2.0)
         finally:
+            no_hello.cancel()
             for scenario in list(s.subs):
                 self._remove(s, scenario)
             self.sessions.discard(s)
@@ -485,8 +516,20 @@ class Hub:
                 elif item is _CLOSE:
                     await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"rate limit abuse")
                     return
+                elif item is _CLOSE_NO_HELLO:
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no hello")
+                    return
         except (ConnectionError, RuntimeError) as exc:
             log.debug("session %s writer stopped: %s", s.id, exc)
+
+    def _no_hello(self, s: Session) -> None:
+        """Close a connection that has not said ``hello`` within ``hello_timeout_s``."""
+        if s.role is not None or s.closing:
+            return
+        log.info("session %s: no hello within %g s: closing", s.id, self.config.hello_timeout_s)
+        self._error(s, "forbidden", f"no hello within {self.config.hello_timeout_s:g} s: closing")
+        s.send(_CLOSE_NO_HELLO)
+        s.closing = True
 
     def _error(self, s: Session, code: ErrorCode, message: str, ref: str | None = None) -> None:
         s.send(dumps(error_msg(code, message, ref)))
@@ -510,9 +553,9 @@ class Hub:
             self._error(s, "too_large", f"frame larger than {cfg.max_frame_bytes} bytes")
             return
         try:
-            msg = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            self._error(s, "bad_json", f"not valid JSON: {exc}")
+            msg = loads(data)
+        except JsonInputError as exc:
+            self._error(s, exc.code, str(exc))
             return
         ref = msg.get("ref") if isinstance(msg, dict) and isinstance(msg.get("ref"), str) else None
         try:
@@ -561,6 +604,7 @@ class Hub:
                 author=s.author,
                 ref=msg["ref"],
                 base_seq=msg.get("base_seq"),
+                key=msg.get("key"),
                 session=s,
             )
         elif kind in ("undo", "redo"):
@@ -633,11 +677,18 @@ class Hub:
         obj = msg["object"]
         lod = int(msg["lod"])
         if obj["kind"] == "building":
-            parse_op(
+            # the footprint follows the add_building op's rules (a simple polygon, no
+            # repeated vertices left, inside the extent); the producer gets the cleaned ring
+            building = parse_op(
                 {"op": "add_building", "footprint": obj["footprint"], "height_m": obj["height_m"]},
                 self.config.extent,
             )
-        glb = await self.glb_producer(obj, lod)
+            assert isinstance(building, AddBuilding)
+            obj = {**obj, "footprint": [list(p) for p in building.footprint]}
+        try:
+            glb = await self.glb_producer(obj, lod)
+        except GreentwinError as exc:  # a model this producer cannot build from the object
+            raise MessageError("invalid_op", f"request_glb: {exc}", msg["ref"]) from None
         header: GlbHeader = {
             "type": "glb",
             "ref": msg["ref"],

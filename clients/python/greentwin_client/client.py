@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import struct
+import uuid
 from typing import Any
 
 import websockets
@@ -63,6 +64,8 @@ class GreentwinClient:
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._refs = itertools.count(1)
         self._tasks: set[asyncio.Future[None]] = set()
+        #: The last edit's ``ack`` (``duplicate: true`` when a resend met a committed edit).
+        self.last_ack: dict[str, Any] | None = None
 
     async def __aenter__(self) -> GreentwinClient:
         await self.connect()
@@ -124,7 +127,9 @@ class GreentwinClient:
     # --- requests ------------------------------------------------------------------
 
     async def _send(self, msg: dict[str, Any]) -> None:
-        await self._ws.send(json.dumps(msg))
+        if self._ws is None:
+            raise ConnectionError("not connected")
+        await self._ws.send(json.dumps(msg, allow_nan=False))
 
     async def _request(self, msg: dict[str, Any]) -> Any:
         ref = msg.setdefault("ref", f"r{next(self._refs)}")
@@ -146,12 +151,40 @@ class GreentwinClient:
         res: dict[str, Any] = await self._request({"type": "unsubscribe", "scenario": scenario})
         return res
 
-    async def edit(self, scenario: str, op: dict[str, Any], base_seq: int | None = None) -> int:
-        """Send an edit; returns its seq once the server acknowledged it (durable)."""
-        msg: dict[str, Any] = {"type": "edit", "scenario": scenario, "op": op}
+    async def edit(
+        self,
+        scenario: str,
+        op: dict[str, Any],
+        base_seq: int | None = None,
+        *,
+        key: str | None = None,
+        resend: bool = True,
+    ) -> int:
+        """Send an edit; returns its seq once the server acknowledged it (durable).
+
+        Every edit carries an idempotency ``key`` (a fresh UUID unless one is given). When
+        the connection is lost before the ack arrives and ``resend`` is true, the client
+        reconnects and sends the same edit with the same key once more: if the first one
+        was committed the server answers its original ack (``duplicate: true``, kept in
+        :attr:`last_ack`), so the edit is never applied twice.
+        """
+        msg: dict[str, Any] = {
+            "type": "edit",
+            "scenario": scenario,
+            "op": op,
+            "key": key or uuid.uuid4().hex,
+        }
         if base_seq is not None:
             msg["base_seq"] = base_seq
-        ack = await self._request(msg)
+        try:
+            ack = await self._request(dict(msg))
+        except (ConnectionError, websockets.ConnectionClosed) as exc:
+            if not resend:
+                raise
+            log.info("connection lost before the ack of edit %s (%s): resending", msg["key"], exc)
+            await self.reconnect()
+            ack = await self._request(dict(msg))
+        self.last_ack = ack
         return int(ack["seq"])
 
     async def undo(self, scenario: str) -> int:
@@ -188,12 +221,18 @@ class GreentwinClient:
     # --- the reader ------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        async for raw in self._ws:
-            if isinstance(raw, bytes):
-                header, body = decode_glb_frame(raw)
-                self._resolve(header.get("ref"), (header, body))
-                continue
-            self._dispatch(json.loads(raw))
+        try:
+            async for raw in self._ws:
+                if isinstance(raw, bytes):
+                    header, body = decode_glb_frame(raw)
+                    self._resolve(header.get("ref"), (header, body))
+                    continue
+                self._dispatch(json.loads(raw))
+        finally:  # the connection is gone: nothing pending will be answered on it
+            lost = ConnectionError("connection lost before the answer")
+            for fut in list(self._pending.values()):
+                if not fut.done():
+                    fut.set_exception(lost)
 
     def _resolve(self, ref: Any, value: Any, error: bool = False) -> bool:
         fut = self._pending.get(ref) if isinstance(ref, str) else None
