@@ -22,7 +22,7 @@ from __future__ import annotations
 from aiohttp import web
 from greentwin.server.keys import CONFIG, LIVE_HUB
 from greentwin.server.protocol import Role, role_at_least
-from greentwin.server.scenarios import BASELINE, UnknownScenarioError
+from greentwin.server.scenarios import BASELINE, ScenarioStore, UnknownScenarioError
 
 __all__ = [
     "may_read_status",
@@ -31,6 +31,7 @@ __all__ = [
     "require_role",
     "role_for_header",
     "scenario_status",
+    "shown_parent",
 ]
 
 #: Status of a scenario the scenario store does not hold (layers published straight to
@@ -109,6 +110,18 @@ async def scenario_status(app: web.Application, scenario: str) -> str | None:
     except UnknownScenarioError:
         return _UNMANAGED
     return info.status
+
+
+async def shown_parent(store: ScenarioStore, role: str, parent: str | None) -> str | None:
+    """The parent id to show ``role``: None when it may not read the parent (a published
+    scenario branched from a draft does not reveal the draft)."""
+    if parent is None or role_at_least(role, "planner"):
+        return parent
+    try:
+        status = (await store.get(parent)).status
+    except UnknownScenarioError:
+        return None
+    return parent if may_read_status(role, status) else None
 
 
 async def readable(request: web.Request, scenario: str) -> bool:

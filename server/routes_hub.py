@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 from greentwin.core import GreenModelError
-from greentwin.server.access import may_read_status, role_for_header
+from greentwin.server.access import may_read_status, role_for_header, shown_parent
 from greentwin.server.hub import (
     CLIENT_KEY,
     Comment,
@@ -388,7 +388,7 @@ async def _summary_json(
         "name": info.name,
         "created": info.created,
         "seq": info.seq,
-        "parent": info.parent,
+        "parent": await shown_parent(live.store, _role(request), info.parent),
         "time": dict(info.time),
         "summary": summarise(state),
         "effects": {**await _area(request, info), **await _trees_20y(state)},
@@ -438,7 +438,7 @@ async def get_proposal(request: web.Request) -> web.StreamResponse:
     doc["layers"] = {
         "changes": dict(await live.recompute.snapshot(info.id, info.seq)),
         "tiles": _tile_layers(request, info.id),
-        "baseline_tiles": _tile_layers(request, info.parent or BASELINE),
+        "baseline_tiles": _tile_layers(request, doc["parent"] or BASELINE),
     }
     return _json(doc)
 
@@ -460,7 +460,8 @@ async def get_here(request: web.Request) -> web.StreamResponse:
         place = index.nearest(lon, lat)
     except TimeoutError:
         log.info("hub: the address index is not ready yet")
-    effects = await _effects(request, info.id, info.parent, lon, lat)
+    parent = await shown_parent(_live(request).store, role, info.parent)
+    effects = await _effects(request, info.id, parent, lon, lat)
     computed = any(v["before"] is not None or v["after"] is not None for v in effects.values())
     return _json(
         {

@@ -214,3 +214,36 @@ async def test_archiving_needs_an_admin(world: tuple[Client, dict[str, Any]]) ->
     # archived: out of public view, like a draft
     assert (await client.get("/api/layers?scenario=pub-x")).status == 404
     assert (await client.get("/api/layers?scenario=pub-x", headers=PLANNER)).status == 200
+
+
+@pytest.mark.asyncio
+async def test_a_published_child_of_a_draft_does_not_name_it(
+    world: tuple[Client, dict[str, Any]],
+) -> None:
+    client, _ = world
+    body = {"name": "child", "id": "child-x", "parent": "draft-x"}
+    assert (await client.post("/api/scenarios", json=body, headers=PLANNER)).status == 201
+    assert (await client.post("/api/scenarios/child-x/publish", headers=PLANNER)).status == 200
+    for headers, want in (
+        (CREDENTIALS["none"], None),
+        (CREDENTIALS["citizen"], None),
+        (PLANNER, "draft-x"),
+    ):
+        one = await (await client.get("/api/scenarios/child-x", headers=headers)).json()
+        assert one["parent"] == want
+        rows = (await (await client.get("/api/scenarios", headers=headers)).json())["scenarios"]
+        assert {r["id"]: r["parent"] for r in rows}["child-x"] == want
+        hub = await (await client.get("/api/hub/proposals/child-x", headers=headers)).json()
+        assert hub["parent"] == want
+        listed = await (await client.get("/api/hub/proposals", headers=headers)).json()
+        assert {p["id"]: p["parent"] for p in listed["proposals"]}["child-x"] == want
+    for token, want in ((None, None), ("tok-planner-012345678", "draft-x")):
+        async with client.ws_connect("/ws") as ws:
+            hello: dict[str, Any] = {"type": "hello", "protocol": "greentwin/1"}
+            if token:
+                hello["token"] = token
+            await ws.send_json(hello)
+            assert (await ws.receive_json(timeout=5))["type"] == "welcome"
+            await ws.send_json({"type": "subscribe", "scenario": "child-x"})
+            snap = await ws.receive_json(timeout=5)
+            assert snap["type"] == "snapshot" and snap["parent"] == want
