@@ -33,6 +33,7 @@ from greentwin.server.keys import CONFIG, DEMO, FILES, IO_POOL, STARTED, STORE
 from greentwin.server.routes_green import setup_green
 from greentwin.server.routes_hub import EFFECTS_KEY
 from greentwin.server.routes_tiles import FileServer
+from greentwin.server.routes_time import setup_time
 from greentwin.server.store import TileStore
 
 __all__ = ["AccessLogger", "create_app", "json_errors", "redact_query"]
@@ -208,6 +209,7 @@ def create_app(
     app.add_routes(routes_web.routes)
     app.add_routes(routes_overlays.routes)
     setup_green(app)  # trees, area totals, vegetation per date
+    setup_time(app)  # the maps on a date, the indicators over the years
     app[LIVE_CONFIG_KEY] = live_config_for(config)  # role tokens, edit extent
     setup_hub(app)  # the citizens' planning hub (installs the live channel if missing)
     app[EFFECTS_KEY] = routes_overlays.effects_provider(app)  # hub before/after values

@@ -567,9 +567,12 @@ async def post_comment(request: web.Request) -> web.StreamResponse:
 
     201 with the new comment; 200 with the stored one when ``client_key`` was already
     used (a replay); 413 for a body over the limit, 422 for text over the limit,
-    429 when flooding.
+    429 when flooding. With a citizen's (or higher) token in ``Authorization: Bearer``
+    beside the participant token, the comment is marked ``verified`` (a resident whom the
+    operator identified); an unknown bearer token is a 401.
     """
     state = _state(request)
+    verified = role_at_least(_role(request), "citizen")
     info = await _proposal(request, "viewer")
     body = await _body(request)
     who = await _participant(request, required=True)
@@ -582,7 +585,7 @@ async def post_comment(request: web.Request) -> web.StreamResponse:
     if old is None:
         _limit(state.address_limit, _address(request), "posts from this address")
         _limit(state.comment_limit, who.id, "comments: please wait a little")
-    comment, created = await state.store.add_comment(info.id, who, text, key)
+    comment, created = await state.store.add_comment(info.id, who, text, key, verified=verified)
     out = comment.to_json(moderator=False, viewer=who.id)
     if created:
         public = comment.to_json(moderator=False)
