@@ -3,8 +3,9 @@
 Authentication is ``Authorization: Bearer <token>`` only (tokens never go in URLs);
 no header means an anonymous viewer when the live configuration allows it. Edits
 take the same validation and the same path as WebSocket edits, so every change is
-broadcast to ``/ws`` subscribers. Errors answer ``{"error": {"code", "message"}}``
-with the protocol's error codes.
+broadcast to ``/ws`` subscribers. Errors answer ``{"error": {"status", "code",
+"message"}}`` (:class:`~greentwin.server.jsonio.JsonError`) with the protocol's error codes.
+An edit may carry an idempotency key (body ``key`` or header ``Idempotency-Key``).
 """
 
 from __future__ import annotations
