@@ -89,7 +89,9 @@ def test_geographic_compound_without_grid_is_said(caplog: pytest.LogCaptureFixtu
 
 
 def _grid(*names: str) -> Path | None:
-    for folder in pyproj.datadir.get_data_dir().split(os.pathsep):
+    """A grid file in pyproj's folders or the system's PROJ folder (Debian proj-data)."""
+    folders = [*pyproj.datadir.get_data_dir().split(os.pathsep), "/usr/share/proj"]
+    for folder in folders:
         for name in names:
             if (Path(folder) / name).is_file():
                 return Path(folder) / name
