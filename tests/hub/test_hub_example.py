@@ -62,8 +62,11 @@ async def with_maps(
 
 
 def _dwelling_mean(rows: list[dict[str, Any]], key: str) -> float:
-    pairs = [(r["dwellings"], r[key]["noise_lden"]) for r in rows]
-    pairs = [(d, v) for d, v in pairs if d > 0 and v is not None]
+    pairs: list[tuple[int, float]] = [
+        (int(r["dwellings"]), float(r[key]["noise_lden"]))
+        for r in rows
+        if r["dwellings"] > 0 and r[key]["noise_lden"] is not None
+    ]
     return round(sum(d * v for d, v in pairs) / sum(d for d, _ in pairs), 1)
 
 

@@ -83,8 +83,8 @@ async def world(
     for sid in ("draft-x", "pub-x"):
         r = await client.post("/api/scenarios", json={"name": sid, "id": sid}, headers=PLANNER)
         assert r.status == 201, await r.text()
-        op = {"op": "plant_tree", "id": "t1", "species": "tilia-cordata", "position": [LON, LAT]}
-        op["age_years"] = 8
+        op: dict[str, Any] = {"op": "plant_tree", "id": "t1", "species": "tilia-cordata"}
+        op |= {"position": [LON, LAT], "age_years": 8}
         r = await client.post(f"/api/scenarios/{sid}/edits", json={"op": op}, headers=PLANNER)
         assert r.status == 200, await r.text()
     r = await client.post("/api/scenarios/pub-x/publish", headers=PLANNER)
