@@ -37,7 +37,12 @@ from greentwin.citygml.model import Feature, SkippedFeature
 from greentwin.citygml.reader import ChunkFallback, ChunkSpec, CityGMLReader
 from greentwin.core import TilingError
 from greentwin.tiles.content import build_tile
-from greentwin.tiles.geodesy import ecef_to_enu_matrix, enu_to_ecef_matrix, transformer_for
+from greentwin.tiles.geodesy import (
+    ecef_to_enu_matrix,
+    enu_to_ecef_matrix,
+    say_height_problem,
+    transformer_for,
+)
 from greentwin.tiles.mesh import build_records
 from greentwin.tiles.records import coarse_batch, coarse_record, leaf_batch, leaf_record
 from greentwin.tiles.tileset import Node, build_quadtree, geometric_errors, tileset_json
@@ -401,11 +406,13 @@ class _Pass1:
         self.objects += other.objects
 
 
-def _resolve_crs(definition: str | None, seen: set[str]) -> None:
+def _resolve_crs(definition: str | None, seen: set[str], heights: bool) -> None:
     if definition is not None and definition not in seen:
         # resolve (and report) each CRS once here; forked workers inherit the cache
         seen.add(definition)
         transformer_for(definition)
+        if heights:  # absolute heights matter (height mode crs): say what they lack
+            say_height_problem(definition)
 
 
 def _pass1_stream(
@@ -418,6 +425,7 @@ def _pass1_stream(
     bar: Any,
     res: _Pass1,
     seen: set[str],
+    heights: bool,
 ) -> None:
     """The main process reads the file; batches of features go to the pool."""
     pending: deque[Future[Any]] = deque()
@@ -434,7 +442,7 @@ def _pass1_stream(
 
     chunk: list[Feature] = []
     for feature in reader.features():
-        _resolve_crs(crs or (feature.crs.pyproj_definition if feature.crs else None), seen)
+        _resolve_crs(crs or (feature.crs.pyproj_definition if feature.crs else None), seen, heights)
         chunk.append(feature)
         if len(chunk) >= CHUNK:
             pending.append(pool.submit(_mesh_chunk, chunk, lod, crs))
@@ -466,6 +474,7 @@ def _pass1_ranges(
     crs: str | None,
     bar: Any,
     seen: set[str],
+    heights: bool,
 ) -> _Pass1 | str:
     """Each byte range is read, meshed and spilled by one task; results in file order.
 
@@ -473,7 +482,7 @@ def _pass1_ranges(
     stream exactly (the caller then streams the file).
     """
     if reader.crs is not None:
-        _resolve_crs(crs or reader.crs.pyproj_definition, seen)
+        _resolve_crs(crs or reader.crs.pyproj_definition, seen, heights)
     part = _Pass1()
     pending: deque[Future[_RangeResult]] = deque()
     lines = reader.newlines_before(specs[0].start)
@@ -560,6 +569,7 @@ def _pass1(
     bar: Any,
     split: bool,
     vertical_crs: str | None,
+    heights: bool,
 ) -> _Pass1:
     res = _Pass1()
     seen: set[str] = set()
@@ -573,13 +583,15 @@ def _pass1(
             if split:
                 plan = reader.chunks(_range_bytes(path, jobs))
             if not isinstance(plan, str):
-                got = _pass1_ranges(reader, plan, pool, jobs, scratch, str(k), lod, crs, bar, seen)
+                got = _pass1_ranges(
+                    reader, plan, pool, jobs, scratch, str(k), lod, crs, bar, seen, heights
+                )
                 if isinstance(got, _Pass1):
                     res.merge(got)
                     continue
                 plan = got
             log.info("%s: read as one stream (%s)", path, plan)
-            _pass1_stream(reader, pool, jobs, spill, lod, crs, bar, res, seen)
+            _pass1_stream(reader, pool, jobs, spill, lod, crs, bar, res, seen, heights)
     finally:
         spill.close()
     return res
@@ -827,7 +839,17 @@ def convert(
     )
     try:
         p1 = _pass1(
-            inputs, pool, jobs, scratch, lod, crs, appearance_theme, bar, split, vertical_crs
+            inputs,
+            pool,
+            jobs,
+            scratch,
+            lod,
+            crs,
+            appearance_theme,
+            bar,
+            split,
+            vertical_crs,
+            height_mode == "crs",
         )
         bar.close()
         if not p1.blocks:

@@ -29,6 +29,7 @@ __all__ = [
     "geodetic_to_ecef",
     "height_problem",
     "outside_bounds",
+    "say_height_problem",
     "source_bounds",
     "to_geodetic",
     "transformer_for",
@@ -92,12 +93,21 @@ def transformer_for(definition: str) -> Transformer:
         raise CRSError(
             f"unknown or unusable CRS {definition!r}: {exc}; pass --crs EPSG:<code>"
         ) from exc
-    if definition not in _warned_heights:
-        why = height_problem(src, tr)
-        if why is not None:
-            _warned_heights.add(definition)
-            log.warning("%s %s", definition, why)
     return tr
+
+
+def say_height_problem(definition: str) -> None:
+    """Log once per CRS (and process) why its heights cannot become ellipsoidal heights.
+
+    Called where absolute heights matter (``--height-mode crs``); a model moved onto
+    the ellipsoid (``ground``) needs no datum. See :func:`height_problem`.
+    """
+    if definition in _warned_heights:
+        return
+    _warned_heights.add(definition)
+    why = height_problem(CRS.from_user_input(definition), transformer_for(definition))
+    if why is not None:
+        log.warning("%s %s", definition, why)
 
 
 def height_problem(src: CRS, tr: Transformer) -> str | None:
@@ -194,7 +204,9 @@ def _area_point(src: CRS) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def to_geodetic(definition: str, xyz: F64, *, check: bool = True) -> F64:
+def to_geodetic(
+    definition: str, xyz: F64, *, check: bool = True, check_heights: bool = False
+) -> F64:
     """Source coordinates to WGS 84 longitude, latitude (degrees) and ellipsoidal height.
 
     Parameters
@@ -203,12 +215,16 @@ def to_geodetic(definition: str, xyz: F64, *, check: bool = True) -> F64:
     xyz : (n, 3) float64, source CRS, axis order (easting/lon, northing/lat, height).
     check : raise CRSError when a point cannot be transformed (False: its row is
         not finite, for the caller to handle).
+    check_heights : warn once when the heights cannot be converted
+        (:func:`say_height_problem`).
 
     Returns
     -------
     (n, 3) float64 (lon deg, lat deg, h metres).
     """
     tr = transformer_for(definition)
+    if check_heights:
+        say_height_problem(definition)
     x, y, z = tr.transform(xyz[:, 0], xyz[:, 1], xyz[:, 2])
     out = np.stack((np.asarray(x), np.asarray(y), np.asarray(z)), axis=1)
     if check and not np.isfinite(out).all():

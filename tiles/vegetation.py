@@ -712,7 +712,7 @@ def build_vegetation_tileset(
         for r, c in zip(cover_rings, covers, strict=True)
     ]
     all_src = np.concatenate([table.xyz[keep], *cover_xyz]) if cover_xyz else table.xyz[keep]
-    geo = to_geodetic(crs, all_src)
+    geo = to_geodetic(crs, all_src, check_heights=height_mode == "crs")
     if height_offset is None:
         height_offset = -float(geo[:, 2].min()) if height_mode == "ground" else 0.0
     geo[:, 2] += height_offset

@@ -53,6 +53,13 @@ def test_2d_crs_heights_are_not_taken_silently(
     assert "EPSG:3879 names no vertical datum" in said[0] and "--vertical-crs" in said[0]
 
 
+def test_ground_mode_needs_no_datum(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """--height-mode ground moves the model onto the ellipsoid: no height warning."""
+    with caplog.at_level(logging.WARNING):
+        convert([KALASATAMA], tmp_path / "g", height_mode="ground")
+    assert not _height_warnings(caplog)
+
+
 def test_vertical_crs_option(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """--vertical-crs EPSG:3900 makes the CRS EPSG:3879+3900; PROJ has no N2000
     geoid grid, which is said once (not the 2D warning)."""
@@ -82,8 +89,8 @@ def test_geographic_compound_without_grid_is_said(caplog: pytest.LogCaptureFixtu
     if _grid("jp_gsi_gsigeo2011.tif"):
         pytest.skip("the Japanese geoid grid is installed here")
     with caplog.at_level(logging.WARNING):
-        to_geodetic("EPSG:6668+6695", np.array([[138.35, 34.9, 40.0]]))
-        to_geodetic("EPSG:6668+6695", np.array([[138.35, 34.9, 41.0]]))
+        to_geodetic("EPSG:6668+6695", np.array([[138.35, 34.9, 40.0]]), check_heights=True)
+        to_geodetic("EPSG:6668+6695", np.array([[138.35, 34.9, 41.0]]), check_heights=True)
     said = _height_warnings(caplog)
     assert len(said) == 1 and "geoid grid" in said[0], said
 
