@@ -9,6 +9,7 @@ import { install as installEdit } from "./edit.js";
 
 import { install as installGreen } from "./green.js";
 import { install as installOverlays } from "./overlays.js";
+import { install as installTimeline } from "./timeline.js";
 
 const Cesium = window.Cesium;
 const params = new URLSearchParams(window.location.search);
@@ -537,5 +538,6 @@ const ready = main(viewer).catch((err) => {
 window.greentwin = { viewer, tilesets, ready, pickAt, state, setMode: (m) => setMode(viewer, m), setCompare: (on) => setCompare(viewer, on) };
 installGreen(window.greentwin); // vegetation per date, tree info, area services
 installOverlays(window.greentwin); // noise and air overlays, legends, probe
+installTimeline(window.greentwin); // maps on the slider's date, indicators over the years
 installLive(window.greentwin); // greentwin/1: follow a scenario live
 installEdit(window.greentwin); // sign-in, scenario picker, edit tools

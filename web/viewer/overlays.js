@@ -14,6 +14,9 @@ const NAMES = {
   noise_lnight: "Noise L_night",
   no2: "NO₂ annual mean",
   pm10: "PM10 annual mean",
+  shade_hours: "Hours of shade (hot summer day)",
+  tmrt: "Mean radiant temperature at 15:00 (hot summer day)",
+  utci: "UTCI heat stress at 15:00 (hot summer day)",
 };
 
 function escapeHTML(s) {
@@ -45,7 +48,7 @@ export function install(g) {
   section.id = "overlays";
   section.setAttribute("aria-labelledby", "h-overlays");
   section.innerHTML = `
-    <h2 id="h-overlays">Noise and air</h2>
+    <h2 id="h-overlays">Noise, air and heat</h2>
     <ul id="overlay-list" class="layers"><li class="note">No overlays published yet.</li></ul>
     <div class="row">
       <label for="overlay-opacity">Overlay opacity <output id="overlay-opacity-out" for="overlay-opacity">70 %</output></label>
@@ -167,6 +170,12 @@ export function install(g) {
   }, Cesium.ScreenSpaceEventType.LEFT_CLICK);
 
   async function refresh() {
+    if (g.overlays?.source) {
+      // the maps of a date (timeline.js: GET /api/maps), drawn in place of the current ones
+      const dated = await g.overlays.source(scenario);
+      render(dated);
+      return dated;
+    }
     const doc = await fetch(`/api/layers?scenario=${encodeURIComponent(scenario)}`).then((r) => r.json());
     render(doc);
     return doc;
