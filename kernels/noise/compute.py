@@ -718,6 +718,7 @@ def receiver_energy(
     sources: SourceSet,
     sa: _SceneArrays,
     params: NoiseParams,
+    box: tuple[float, float, float, float] | None = None,
 ) -> Array:
     """Energy at receivers from point sources: sum over pairs within the cutoff.
 
@@ -725,6 +726,9 @@ def receiver_energy(
     ----------
     rec_xyz : (R, 3) receivers, m; rec_skip : (R,) m; rec_n : (R, 2) facade normals.
     sources : the sources (same backend).
+    box : (xmin, ymin, xmax, ymax), m: only the pairs whose horizontal path crosses it
+        (for an image source, or the box mirrored in its facade plane) are summed; None:
+        every pair (incremental updates of crowns use it: :meth:`NoiseMap.update_scene`).
 
     Returns
     -------
@@ -760,6 +764,11 @@ def receiver_energy(
         ri, si = xp.nonzero(d2 <= cut * cut)
         if ri.shape[0] == 0:
             continue
+        if box is not None:
+            sel = xp.nonzero(_pairs_in_box(sources, si, rxy[ri], box, xp))[0]
+            ri, si = ri[sel], si[sel]
+            if ri.shape[0] == 0:
+                continue
         dpair = xp.sqrt(d2[ri, si])
         order = xp.argsort(dpair)
         ri, si, dpair = ri[order], si[order], dpair[order]
@@ -825,6 +834,46 @@ def receiver_energy(
     return out
 
 
+def _seg_in_box(ax: Array, ay: Array, bx: Array, by: Array, box: Array, xp: ModuleType) -> Array:
+    """Whether segments a -> b meet boxes (P, 4) = (xmin, ymin, xmax, ymax), slab test."""
+    t0 = xp.zeros(ax.shape)
+    t1 = xp.ones(ax.shape)
+    ok = xp.ones(ax.shape, dtype=bool)
+    for a, b, lo, hi in ((ax, bx, box[:, 0], box[:, 2]), (ay, by, box[:, 1], box[:, 3])):
+        d = b - a
+        flat = xp.abs(d) < 1e-12
+        ok = ok & (~flat | ((a >= lo) & (a <= hi)))
+        dd = xp.where(flat, 1.0, d)
+        ta = xp.where(flat, -xp.inf, (lo - a) / dd)
+        tb = xp.where(flat, xp.inf, (hi - a) / dd)
+        t0 = xp.maximum(t0, xp.minimum(ta, tb))
+        t1 = xp.minimum(t1, xp.maximum(ta, tb))
+    return ok & (t0 <= t1)
+
+
+def _pairs_in_box(
+    sources: SourceSet,
+    si: Array,
+    rxy: Array,
+    box: tuple[float, float, float, float],
+    xp: ModuleType,
+) -> Array:
+    """(P,) bool: pair (sources[si], rxy) crosses ``box`` (image sources: or its mirror)."""
+    sx, sy = sources.xyz[si, 0], sources.xyz[si, 1]
+    n = sx.shape[0]
+    b = xp.broadcast_to(xp.asarray(box, dtype=xp.float64)[None, :], (n, 4))
+    hit = _seg_in_box(sx, sy, rxy[:, 0], rxy[:, 1], b, xp)
+    pl = sources.plane[si]
+    cx = xp.asarray([box[0], box[2], box[2], box[0]])[None, :]
+    cy = xp.asarray([box[1], box[1], box[3], box[3]])[None, :]
+    sd = pl[:, 0:1] * cx + pl[:, 1:2] * cy - pl[:, 2:3]
+    mx = cx - 2.0 * sd * pl[:, 0:1]
+    my = cy - 2.0 * sd * pl[:, 1:2]
+    mb = xp.stack([mx.min(axis=1), my.min(axis=1), mx.max(axis=1), my.max(axis=1)], axis=1)
+    hit_m = _seg_in_box(sx, sy, rxy[:, 0], rxy[:, 1], mb, xp)
+    return hit | (sources.is_image[si] & hit_m)
+
+
 def _fast_args(sources: SourceSet, sa: _SceneArrays, params: NoiseParams) -> tuple[Array, ...]:
     """Arguments shared by the compiled kernels, on the sources' backend."""
     xp = namespace_of(sources.xyz)
@@ -860,6 +909,7 @@ def receiver_energy_numba(
     sources: SourceSet,
     sa: _SceneArrays,
     params: NoiseParams,
+    box: tuple[float, float, float, float] | None = None,
 ) -> F64:
     """:func:`receiver_energy` compiled with numba (CPU threads over receivers).
 
@@ -869,7 +919,7 @@ def receiver_energy_numba(
     from greentwin.kernels.noise.fast import energy_kernel
 
     n_c = int(sources.power.shape[1])
-    e = energy_kernel(rec_xyz, rec_skip, rec_n, *_fast_args(sources, sa, params))
+    e = energy_kernel(rec_xyz, rec_skip, rec_n, *_fast_args(sources, sa, params), box=box)
     return e.reshape(-1, n_c, 8)
 
 
@@ -880,14 +930,18 @@ def receiver_energy_cuda(
     sources: SourceSet,
     sa: _SceneArrays,
     params: NoiseParams,
+    box: tuple[float, float, float, float] | None = None,
 ) -> Array:
     """:func:`receiver_energy` as a CUDA kernel (``cupy.RawKernel``, one thread per receiver).
 
     Same signature as the reference, on CuPy arrays; see
-    :mod:`greentwin.kernels.noise.cuda`.
+    :mod:`greentwin.kernels.noise.cuda`. The pair selection ``box`` is not implemented
+    here (:meth:`NoiseMap.update_scene` does not ask the CUDA engine for it).
     """
     from greentwin.kernels.noise.cuda import energy_kernel
 
+    if box is not None:
+        raise KernelError("the CUDA noise kernel has no pair selection by box")
     n_c = int(sources.power.shape[1])
     e = energy_kernel(rec_xyz, rec_skip, rec_n, *_fast_args(sources, sa, params))
     return e.reshape(-1, n_c, 8)
@@ -1072,7 +1126,13 @@ class NoiseMap:
             hit |= (d2 <= reach2).any(axis=1)
         return cand[hit]
 
-    def _transfer(self, sources: SourceSet, rec: I64, scene: NoiseScene) -> F64:
+    def _transfer(
+        self,
+        sources: SourceSet,
+        rec: I64,
+        scene: NoiseScene,
+        box: tuple[float, float, float, float] | None = None,
+    ) -> F64:
         xp = self.backend.xp
         sa = _scene_arrays(scene, xp, self.params.foliage)
         r = self.receivers
@@ -1083,8 +1143,54 @@ class NoiseMap:
             sources,
             sa,
             self.params,
+            box=box,
         )
         return to_numpy(e)
+
+    def _crown_delta(
+        self,
+        part: _RoadPart,
+        old: NoiseScene,
+        new: NoiseScene,
+        cand: I64,
+        box: tuple[float, float, float, float],
+    ) -> I64:
+        """Apply a change of crowns to one road's share, pair by pair.
+
+        Sources and image sources do not depend on crowns, so the share changes only on
+        the pairs whose path crosses ``box``: their transfer with the new crowns minus
+        that with the old ones is added (the other pairs' terms cancel exactly).
+
+        Returns
+        -------
+        The receivers of ``cand`` whose energy from this road changed.
+        """
+        plain, junc, _ = road_sources(
+            part.road, self.network, self.coeffs, new, self.params, self.backend
+        )
+        n = len(self.receivers)
+        touched: list[I64] = []
+        for sources, rec, is_plain in ((plain, part.rec, True), (junc, part.jrec, False)):
+            if len(sources) == 0 or len(rec) == 0:
+                continue
+            pos = np.full(n, -1, dtype=np.int64)
+            pos[rec] = np.arange(len(rec))
+            sel = cand[pos[cand] >= 0]
+            if len(sel) == 0:
+                continue
+            d = self._transfer(sources, sel, new, box) - self._transfer(sources, sel, old, box)
+            changed = np.any(d != 0.0, axis=tuple(range(1, d.ndim)))
+            sel, d = sel[changed], d[changed]
+            idx = pos[sel]
+            if is_plain:
+                part.g[idx] += d[:, 0, :]
+                self.energy[sel] += d[:, 0, None, :] * part.line[None, :, :]
+            else:
+                part.ej[idx] += d
+                self.energy[sel] += d
+            touched.append(sel)
+        np.maximum(self.energy, 0.0, out=self.energy)
+        return np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
 
     def _crossing(
         self, road: Road, scene: NoiseScene, cand: I64, box: tuple[float, float, float, float]
@@ -1229,12 +1335,23 @@ class NoiseMap:
         # only crowns changed: sources and image sources stay; a pair changes only when
         # its horizontal path crosses the changed area (foliage is taken along it)
         crowns_only = _crowns_only(self.scene, scene)
+        old_scene = self.scene
         self.scene = scene
         if len(near) == 0:
             return near
         pad = self.receivers.skip_m.max(initial=0.0) + scene.grid.cell
         box = (xmin - pad, ymin - pad, xmax + pad, ymax + pad)
         redone: list[I64] = []
+        g = scene.grid
+        local = (xmax - xmin) * (ymax - ymin) <= 0.25 * (g.nx * g.ny * g.cell * g.cell)
+        if crowns_only and local and self.engine != "cuda":
+            # pair by pair: only the paths through the changed crowns are computed again
+            # (twice: old and new crowns; a change over much of the map, such as another
+            # season, is cheaper as the receiver-by-receiver recompute below)
+            for part in self.parts.values():
+                redone.append(self._crown_delta(part, old_scene, scene, near, box))
+            self.timings["update_scene"] = time.perf_counter() - t0
+            return np.unique(np.concatenate(redone)) if redone else np.zeros(0, np.int64)
         for rid, part in list(self.parts.items()):
             within = near
             if crowns_only:

@@ -162,6 +162,64 @@ def _foliage_t(df: float, out: F64) -> None:  # pragma: no cover - compiled
         out[b] *= 10.0 ** (-a / 10.0)
 
 
+@njit(**_JIT)  # type: ignore[untyped-decorator]
+def _seg_box(
+    ax: float, ay: float, bx: float, by: float, x0: float, y0: float, x1: float, y1: float
+) -> bool:  # pragma: no cover - compiled
+    """Whether the segment a -> b meets the box [x0, x1] x [y0, y1] (slab test)."""
+    t0 = 0.0
+    t1 = 1.0
+    for axis in range(2):
+        a = ax if axis == 0 else ay
+        d = (bx - ax) if axis == 0 else (by - ay)
+        lo = x0 if axis == 0 else y0
+        hi = x1 if axis == 0 else y1
+        if abs(d) < 1e-12:
+            if a < lo or a > hi:
+                return False
+            continue
+        ta = (lo - a) / d
+        tb = (hi - a) / d
+        t0 = max(t0, min(ta, tb))
+        t1 = min(t1, max(ta, tb))
+    return bool(t0 <= t1)
+
+
+@njit(**_JIT)  # type: ignore[untyped-decorator]
+def _pair_in_box(
+    sx: float,
+    sy: float,
+    rx: float,
+    ry: float,
+    img: bool,
+    p0: float,
+    p1: float,
+    p2: float,
+    box: F64,
+) -> bool:  # pragma: no cover - compiled
+    """The pair's path crosses the box (an image source's also the box mirrored in its
+    facade plane: the mirror image of the leg before the reflection)."""
+    if _seg_box(sx, sy, rx, ry, box[0], box[1], box[2], box[3]):
+        return True
+    if not img:
+        return False
+    mx0 = np.inf
+    my0 = np.inf
+    mx1 = -np.inf
+    my1 = -np.inf
+    for j in range(4):
+        cx = box[0] if j == 0 or j == 3 else box[2]
+        cy = box[1] if j < 2 else box[3]
+        sd = p0 * cx + p1 * cy - p2
+        mx = cx - 2.0 * sd * p0
+        my = cy - 2.0 * sd * p1
+        mx0 = min(mx0, mx)
+        my0 = min(my0, my)
+        mx1 = max(mx1, mx)
+        my1 = max(my1, my)
+    return bool(_seg_box(sx, sy, rx, ry, mx0, my0, mx1, my1))
+
+
 @njit(parallel=True, **_JIT)  # type: ignore[untyped-decorator]
 def _energy(
     rec: F64,
@@ -187,6 +245,9 @@ def _energy(
     x0, y0, cell = gridp[0], gridp[1], gridp[2]
     nx, ny = shape[0], shape[1]
     step, cut, pfav, ground_g = prm[0], prm[1], prm[2], prm[3]
+    # prm[4] != 0: only the pairs whose path crosses the box prm[5:9] (xmin, ymin, xmax, ymax)
+    use_box = prm.shape[0] >= 9 and prm[4] != 0.0
+    box = prm[5:9] if prm.shape[0] >= 9 else prm[0:4]
     gamma_min = 1000.0
     has_ground = ground.shape[0] > 0
     has_fol = crown_top.shape[0] > 0
@@ -218,6 +279,10 @@ def _energy(
             sx, sy, sz = src[s, 0], src[s, 1], src[s, 2]
             d2 = (rx - sx) ** 2 + (ry - sy) ** 2
             if not d2 <= cut2:
+                continue
+            if use_box and not _pair_in_box(
+                sx, sy, rx, ry, is_img[s] != 0.0, plane[s, 0], plane[s, 1], plane[s, 2], box
+            ):
                 continue
             dpair = math.sqrt(d2)
             t_start = 0.0
@@ -489,6 +554,8 @@ def energy_kernel(
     max_distance_m: float,
     p_favourable: float,
     ground_g: float,
+    *,
+    box: tuple[float, float, float, float] | None = None,
 ) -> F64:
     """Energy at receivers from point sources, compiled (numba, threads over receivers).
 
@@ -502,6 +569,9 @@ def energy_kernel(
     grid : (x0, y0, cell, nx, ny).
     alpha : (8,) dB/m; bands_hz : (8,) nominal band centres, Hz.
     step_m : profile step, m; max_distance_m : cutoff, m; p_favourable : 0..1.
+    box : (xmin, ymin, xmax, ymax), m: only the pairs whose horizontal path crosses it
+        (an image source's, or its mirror image in the facade plane) are summed; None:
+        every pair.
 
     Returns
     -------
@@ -532,7 +602,11 @@ def energy_kernel(
             np.array(grid[3:], dtype=np.int64),
             np.ascontiguousarray(alpha, f64),
             np.ascontiguousarray(bands_hz, f64),
-            np.array([step_m, max_distance_m, p_favourable, ground_g], dtype=f64),
+            np.array(
+                [step_m, max_distance_m, p_favourable, ground_g]
+                + ([1.0, *box] if box is not None else [0.0, 0.0, 0.0, 0.0, 0.0]),
+                dtype=f64,
+            ),
             out,
         )
     return out

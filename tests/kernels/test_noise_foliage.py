@@ -194,19 +194,52 @@ def test_row_of_trees_summer_winter_and_cnossos(engine: str) -> None:
         NoiseParams.for_mode("nordic")
 
 
-def test_planting_updates_only_crossed_paths_and_matches_full() -> None:
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_planting_updates_only_crossed_paths_and_matches_full(engine: str) -> None:
     net, scene = _street()
     rec, _ = grid_receivers(scene)
     prm = NoiseParams.for_mode("vegetation", max_distance_m=80.0, source_spacing_m=5.0)
-    m = NoiseMap.compute(net, COEFFS, scene, rec, prm, "numba")
+    m = NoiseMap.compute(net, COEFFS, scene, rec, prm, engine)
     planted = NoiseScene(
         scene.grid, scene.heights, crowns=crown_raster(scene.grid, _row_of_trees(1.0, 5)[:2])
     )
+    before = m.indicators()["L_den"].copy()
     touched = m.update_scene(planted)
-    assert 0 < len(touched) < len(rec)
-    full = NoiseMap.compute(net, COEFFS, planted, rec, prm, "numba")
+    full = NoiseMap.compute(net, COEFFS, planted, rec, prm, engine)
     np.testing.assert_allclose(m.indicators()["L_den"], full.indicators()["L_den"], atol=1e-6)
-    # pruning (smaller crowns) and removal again match a full recompute
+    # the receivers reported are those whose level changed, behind the two trees only
+    changed = np.flatnonzero(np.abs(full.indicators()["L_den"] - before) > 1e-9)
+    assert 0 < len(changed) <= len(touched) < len(rec) // 3
+    assert set(changed) <= set(touched.tolist())
+    # a larger crown (pruning undone, growth) and removal again match a full recompute
+    bigger = NoiseScene(
+        scene.grid, scene.heights, crowns=crown_raster(scene.grid, _row_of_trees(1.0, 9)[:3])
+    )
+    m.update_scene(bigger)
+    full = NoiseMap.compute(net, COEFFS, bigger, rec, prm, engine)
+    np.testing.assert_allclose(m.indicators()["L_den"], full.indicators()["L_den"], atol=1e-6)
     m.update_scene(scene)
-    back = NoiseMap.compute(net, COEFFS, scene, rec, prm, "numba")
+    back = NoiseMap.compute(net, COEFFS, scene, rec, prm, engine)
     np.testing.assert_allclose(m.indicators()["L_den"], back.indicators()["L_den"], atol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_pair_selection_by_box(engine: str) -> None:
+    """Only the pairs whose path crosses the box are summed (an image source's too)."""
+    params = NoiseParams(reflections=False, max_distance_m=400.0)
+    be = get_backend("numpy")
+    src = SourceSet(
+        np.array([[0.0, 0.0, 0.05], [0.0, 10.0, 0.05]]),
+        np.ones((2, 1, 8)),
+        np.zeros((2, 3)),
+        np.zeros(2, bool),
+    )
+    rec = (np.array([[100.0, 0.0, 4.0]]), np.zeros(1), np.zeros((1, 2)))
+    sa = _scene_arrays(NoiseScene(GRID, np.zeros(GRID.shape)), be.xp, False)
+    kernel = KERNELS["reference" if engine == "numpy" else engine]
+    both = np.asarray(kernel(*rec, src, sa, params))[0, 0]
+    first = np.asarray(kernel(*rec, src, sa, params, box=(40.0, -1.0, 60.0, 1.0)))[0, 0]
+    none = np.asarray(kernel(*rec, src, sa, params, box=(40.0, 20.0, 60.0, 30.0)))[0, 0]
+    one = SourceSet(src.xyz[:1], src.power[:1], src.plane[:1], src.is_image[:1])
+    np.testing.assert_allclose(first, np.asarray(kernel(*rec, one, sa, params))[0, 0])
+    assert np.all(first < both) and np.all(none == 0.0)
