@@ -173,6 +173,7 @@ class Session:
         self.strikes = 0
         self.time: ScenarioTime | None = None
         self.closing = False
+        self.deadline: asyncio.Future[None] | None = None  # closes it without a hello
 
     @property
     def author(self) -> str:
@@ -524,6 +525,13 @@ class Hub:
 
     def _no_hello(self, s: Session) -> None:
         """Close a connection that has not said ``hello`` within ``hello_timeout_s``."""
+        if s.role is None and not s.closing:
+            s.deadline = asyncio.ensure_future(self._close_without_hello(s))
+
+    async def _close_without_hello(self, s: Session) -> None:
+        # A hello that arrived while the loop was busy past the deadline is read in the
+        # next iterations: give it that chance before closing.
+        await asyncio.sleep(0.05)
         if s.role is not None or s.closing:
             return
         log.info("session %s: no hello within %g s: closing", s.id, self.config.hello_timeout_s)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sqlite3
 import sys
+import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -159,7 +160,17 @@ async def test_a_connection_without_hello_is_closed(tmp_path: Path) -> None:
         await greeted.send({"type": "ping", "ref": "still"})  # a greeted session stays
         assert (await greeted.expect("pong"))["ref"] == "still"
         assert len(srv.hub.sessions) == 1
+        # a hello sent in time counts even when the server's loop was busy past the deadline
+        late = await srv.connect()
+        await asyncio.sleep(0.05)  # the upgrade is done: the deadline runs
+        await late.send({"type": "hello", "protocol": "greentwin/1"})
+        time.sleep(0.5)  # block the loop (server and test share it) beyond hello_timeout_s
+        assert (await late.expect("welcome"))["role"] == "viewer"
+        await asyncio.sleep(0.3)
+        await late.send({"type": "ping", "ref": "late"})
+        assert (await late.expect("pong"))["ref"] == "late"
         await greeted.close()
+        await late.close()
 
 
 async def test_request_glb_footprints_are_validated(tmp_path: Path) -> None:
