@@ -20,6 +20,7 @@ from greentwin.server.district import (
     course_dates,
     noise_crowns,
     obstacle_heights,
+    overlay_layers,
 )
 from gt_testing import CITYGML
 
@@ -120,3 +121,20 @@ def test_street_tree_factor_from_the_trees(demo: District) -> None:
     assert fb(young, dt.date(2053, 7, 1)) == 1.5  # thirty years on the crowns touch
     removed = young.replace(trees=demo.trees)
     assert fb(removed, SUMMER) == 1.0
+
+
+@pytest.mark.slow
+def test_overlays_of_both_modes_follow_a_planting(demo: District) -> None:
+    """The district's overlay update after planting: the vegetation noise maps and PM10
+    change, the CNOSSOS-EU maps do not."""
+    base = overlay_layers(demo, None, backend="numba", date=SUMMER)
+    before = {k: v.copy() for k, v in base.values.items()}
+    rows = _row(demo, dt.date(1970, 4, 1), 7.0, 12.0, (1.0,))
+    planted = demo.replace(trees=demo.trees + rows)
+    after = overlay_layers(planted, None, previous=base, backend="numba", date=SUMMER)
+    for name in ("noise_lden_cnossos", "noise_lnight_cnossos"):
+        np.testing.assert_array_equal(after.values[name], before[name])
+    drop = before["noise_lden"] - after.values["noise_lden"]
+    assert np.nanmax(drop) > 0.5 and np.nanmin(drop) > -1e-6
+    assert np.any(after.values["pm10"] < before["pm10"] - 1e-9)
+    assert after.date == SUMMER
