@@ -4,10 +4,15 @@ foliage deposition, annual-mean NO2/PM10 maps with per-road incremental updates.
 Method, emission factors and their sources: ``docs/air.md``.
 """
 
-from greentwin.kernels.air.canyon import SRM1_TYPES, dilution, srm1_increment
+from greentwin.kernels.air.canyon import (
+    SRM1_TYPES,
+    dilution,
+    srm1_increment,
+    tree_factor_from_crowns,
+)
 from greentwin.kernels.air.chemistry import no2_empirical, no2_photostationary
 from greentwin.kernels.air.compute import MAP_NAMES, AirConfig, AirMap, Backgrounds
-from greentwin.kernels.air.deposition import deposition_velocity, removal_fraction
+from greentwin.kernels.air.deposition import deposition_velocity, mean_keep, removal_fraction
 from greentwin.kernels.air.dispersion import (
     WindRose,
     gaussian_line_perpendicular,
@@ -30,6 +35,7 @@ __all__ = [
     "deposition_velocity",
     "dilution",
     "gaussian_line_perpendicular",
+    "mean_keep",
     "no2_empirical",
     "no2_photostationary",
     "plume_sum",
@@ -39,4 +45,5 @@ __all__ = [
     "sigma_y",
     "sigma_z",
     "srm1_increment",
+    "tree_factor_from_crowns",
 ]

@@ -9,13 +9,17 @@ from greentwin.kernels.noise.compute import (
     grid_receivers,
 )
 from greentwin.kernels.noise.emission import RoadCoefficients, source_powers
+from greentwin.kernels.noise.foliage import NOISE_MODES, crown_raster, crowns_from_states
 
 __all__ = [
+    "NOISE_MODES",
     "FacadeReceivers",
     "NoiseMap",
     "NoiseParams",
     "NoiseScene",
     "RoadCoefficients",
+    "crown_raster",
+    "crowns_from_states",
     "facade_receivers",
     "grid_receivers",
     "source_powers",
