@@ -69,52 +69,57 @@ def _constant(name: str) -> Any:
     raise JsonInputError(f"{name} is not a number JSON allows: send finite numbers only")
 
 
-def _float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise JsonInputError(f"number {text[:40]} is out of range (it overflows to infinity)")
-    return value
-
-
-def _int(text: str) -> int:
-    digits = text[1:] if text.startswith("-") else text
-    if len(digits) > 16 or abs(int(text)) > MAX_INT:
+def _leaf(value: Any) -> None:
+    """Refuse an out-of-range number or a string that UTF-8 cannot hold."""
+    if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise JsonInputError(
+                    "a string holds a lone surrogate (not encodable as UTF-8)"
+                ) from None
+    elif isinstance(value, float):
+        if value in _INFINITIES:
+            raise JsonInputError("a number is out of range (it overflows to infinity)")
+    elif (
+        isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT <= value <= MAX_INT
+    ):
+        text = str(value)
         raise JsonInputError(
             f"integer {text[:40]}{'...' if len(text) > 40 else ''} is out of range "
             f"(at most {MAX_INT} in magnitude)"
         )
-    return int(text)
+
+
+_INFINITIES: Final = (math.inf, -math.inf)
 
 
 def _check_tree(value: Any) -> None:
-    """Depth and string checks, iteratively (a deep document must not recurse here)."""
+    """Depth, number and string checks, iteratively (a deep document must not recurse)."""
+    if not isinstance(value, dict | list):
+        _leaf(value)
+        return
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.items()
-        elif isinstance(item, list):
-            children = ((None, v) for v in item)
-        else:
-            if isinstance(item, str):
-                _utf8(item)
-            continue
         if depth > MAX_DEPTH:
             raise JsonInputError(f"nested deeper than {MAX_DEPTH} levels")
-        for key, child in children:
-            if key is not None:
-                _utf8(key)
+        if isinstance(item, dict):
+            for key in item:
+                if not key.isascii():
+                    _leaf(key)
+            children = item.values()
+        else:
+            children = item
+        for child in children:
             if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
-            elif isinstance(child, str):
-                _utf8(child)
-
-
-def _utf8(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise JsonInputError("a string holds a lone surrogate (not encodable as UTF-8)") from None
+                if child:
+                    stack.append((child, depth + 1))
+                elif depth + 1 > MAX_DEPTH:
+                    raise JsonInputError(f"nested deeper than {MAX_DEPTH} levels")
+            elif child is not None and child is not True and child is not False:
+                _leaf(child)
 
 
 def loads(data: str | bytes | bytearray) -> Any:
@@ -127,7 +132,7 @@ def loads(data: str | bytes | bytearray) -> Any:
         out-of-range number, nesting, encoding).
     """
     try:
-        value = json.loads(data, parse_constant=_constant, parse_float=_float, parse_int=_int)
+        value = json.loads(data, parse_constant=_constant)
     except JsonInputError:
         raise
     except RecursionError:
