@@ -27,6 +27,7 @@ __all__ = [
     "WORLD",
     "AddBarrier",
     "AddBuilding",
+    "AddRoad",
     "ClosePoint",
     "CloseRoad",
     "EditOp",
@@ -41,6 +42,7 @@ __all__ = [
     "ReplaceTree",
     "ScenarioState",
     "SetGreenArea",
+    "SetOneway",
     "SetRoadTraffic",
     "op_digest",
     "op_from_dict",
@@ -190,12 +192,15 @@ class RemoveGreenArea:
 
 @dataclass(frozen=True, slots=True)
 class SetRoadTraffic:
-    """Override a road's traffic: flows (veh/h by period and category), speed, surface."""
+    """Override a road's traffic: flows (veh/h by period and category), speed, surface;
+    lanes and capacity (veh/h per direction) change the network the traffic is assigned on."""
 
     id: str
     flows: Mapping[str, Mapping[str, float]] | None = None
     speed_kmh: float | None = None
     surface: str | None = None
+    lanes: int | None = None
+    capacity_vph: float | None = None
     op: Literal["set_road_traffic"] = "set_road_traffic"
 
 
@@ -204,6 +209,30 @@ class CloseRoad:
     id: str
     closed: bool = True
     op: Literal["close_road"] = "close_road"
+
+
+@dataclass(frozen=True, slots=True)
+class AddRoad:
+    """A new road along ``line`` (class, lanes, speed limit, one-way); its traffic comes
+    from re-assigning the district's demand."""
+
+    id: str
+    line: tuple[ClosePoint, ...]
+    name: str | None = None
+    highway: str | None = None
+    lanes: int | None = None
+    speed_kmh: float | None = None
+    oneway: Literal["no", "forward", "backward"] | None = None
+    op: Literal["add_road"] = "add_road"
+
+
+@dataclass(frozen=True, slots=True)
+class SetOneway:
+    """Make a road one-way (``forward``: along its digitised direction) or two-way."""
+
+    id: str
+    oneway: Literal["no", "forward", "backward"]
+    op: Literal["set_oneway"] = "set_oneway"
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +288,8 @@ EditOp = (
     | RemoveBarrier
     | AddBuilding
     | RemoveBuilding
+    | AddRoad
+    | SetOneway
 )
 
 _CLASSES: dict[str, type[Any]] = {
@@ -276,6 +307,8 @@ _CLASSES: dict[str, type[Any]] = {
         RemoveBarrier,
         AddBuilding,
         RemoveBuilding,
+        AddRoad,
+        SetOneway,
     )
 }
 _PREFIX = {
@@ -284,6 +317,7 @@ _PREFIX = {
     "set_green_area": "area",
     "add_barrier": "barrier",
     "add_building": "building",
+    "add_road": "road",
 }
 
 
@@ -373,10 +407,10 @@ def parse_op(raw: Any, extent: Extent = WORLD) -> EditOp:
     elif name == "add_building":
         d["footprint"] = _ring(d["footprint"], name)
         _inside(extent, d["footprint"], name)
-    elif name == "add_barrier":
+    elif name in ("add_barrier", "add_road"):
         line = tuple(_pt(p) for p in d["line"])
         if len(set(line)) < 2:
-            raise OpError("invalid_op", "add_barrier: line needs 2 distinct vertices")
+            raise OpError("invalid_op", f"{name}: line needs 2 distinct vertices")
         _inside(extent, line, name)
         d["line"] = line
     elif name == "set_road_traffic":
@@ -435,6 +469,8 @@ OP_LAYER: dict[str, str] = {
     "remove_barrier": "barriers",
     "add_building": "buildings",
     "remove_building": "buildings",
+    "add_road": "roads",
+    "set_oneway": "roads",
 }
 
 
@@ -445,7 +481,9 @@ class ScenarioState:
     ``trees``, ``green_areas``, ``barriers``, ``buildings``: objects added in the
     scenario by id; ``removed_*``: baseline object ids removed (or, for trees,
     replaced); ``roads``: per-road overrides (``flows``, ``speed_kmh``, ``surface``,
-    ``closed``); ``pruned``: crown reduction of baseline trees by id.
+    ``closed``, ``lanes``, ``capacity_vph``, ``oneway``); ``added_roads``: new roads by id
+    (``line``, ``name``, ``highway``, ``lanes``, ``speed_kmh``, ``oneway``); ``pruned``:
+    crown reduction of baseline trees by id.
     """
 
     trees: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -458,6 +496,7 @@ class ScenarioState:
     removed_barriers: list[str] = field(default_factory=list)
     buildings: dict[str, dict[str, Any]] = field(default_factory=dict)
     removed_buildings: list[str] = field(default_factory=list)
+    added_roads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """The state as JSON text (fast: no intermediate deep copy)."""
@@ -504,6 +543,8 @@ class ScenarioState:
                 raise OpError("conflict", f"add_building: building id {i!r} already exists")
             case RemoveBuilding(id=i) if i in self.removed_buildings:
                 raise OpError("conflict", f"remove_building: {i!r} was already removed")
+            case AddRoad(id=i) if i in self.added_roads:
+                raise OpError("conflict", f"add_road: road id {i!r} already exists")
             case _:
                 pass
 
@@ -567,9 +608,26 @@ class ScenarioState:
                     road["speed_kmh"] = op.speed_kmh
                 if op.surface is not None:
                     road["surface"] = op.surface
+                if op.lanes is not None:
+                    road["lanes"] = op.lanes
+                if op.capacity_vph is not None:
+                    road["capacity_vph"] = op.capacity_vph
                 return {"roads": 1}
             case CloseRoad():
                 self.roads.setdefault(op.id, {})["closed"] = op.closed
+                return {"roads": 1}
+            case AddRoad():
+                self.added_roads[op.id] = {
+                    "line": [list(p) for p in op.line],
+                    "name": op.name,
+                    "highway": op.highway,
+                    "lanes": op.lanes,
+                    "speed_kmh": op.speed_kmh,
+                    "oneway": op.oneway,
+                }
+                return {"roads": 1}
+            case SetOneway():
+                self.roads.setdefault(op.id, {})["oneway"] = op.oneway
                 return {"roads": 1}
             case AddBarrier():
                 self.barriers[op.id] = {

@@ -83,6 +83,8 @@ OP_NAMES: Final = (
     "remove_barrier",
     "add_building",
     "remove_building",
+    "add_road",
+    "set_oneway",
 )
 
 
@@ -118,6 +120,7 @@ class ChangeSummary(TypedDict):
     affected: dict[str, int]
     undone: NotRequired[bool]
     error: NotRequired[str]
+    traffic: NotRequired[list[dict[str, Any]]]  # roads the re-assignment changed
 
 
 class ResumeInfo(TypedDict):

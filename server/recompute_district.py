@@ -97,7 +97,9 @@ GEOJSON: Final = "application/geo+json"
 
 _TREE_OPS: Final = frozenset({"plant_tree", "remove_tree", "replace_tree", "prune_tree"})
 _COVER_OPS: Final = frozenset({"set_green_area", "remove_green_area"})
-_ROAD_OPS: Final = frozenset({"set_road_traffic", "close_road"})
+_ROAD_OPS: Final = frozenset({"set_road_traffic", "close_road", "add_road", "set_oneway"})
+#: Road override keys that change the network traffic is assigned on.
+_NETWORK_KEYS: Final = frozenset({"closed", "speed_kmh", "lanes", "capacity_vph", "oneway"})
 _OBSTACLE_OPS: Final = frozenset(
     {"add_barrier", "remove_barrier", "add_building", "remove_building"}
 )
@@ -226,7 +228,44 @@ def _apply_road(base_road: Any, override: dict[str, Any]) -> tuple[Any, str | No
             road = dataclasses.replace(road, surface=key)
     if "closed" in override:
         road = dataclasses.replace(road, closed=bool(override["closed"]))
+    if override.get("lanes") is not None:
+        road = dataclasses.replace(road, lanes=int(override["lanes"]))
+    extra = {k: override[k] for k in ("capacity_vph", "oneway") if override.get(k) is not None}
+    if extra:
+        road = dataclasses.replace(road, extra={**road.extra, **extra})
     return road, problem
+
+
+def _new_road(base: District, rid: str, spec: dict[str, Any]) -> Any:
+    """A road added by ``add_road``: no traffic of its own until traffic is re-assigned."""
+    from greentwin.kernels.roads import Road
+
+    speed = float(spec.get("speed_kmh") or 50.0)
+    speeds = np.full(len(CATEGORIES), speed)
+    speeds.setflags(write=False)
+    flows = np.zeros((len(PERIODS), len(CATEGORIES)))
+    flows.setflags(write=False)
+    extra = {k: spec[k] for k in ("highway", "oneway") if spec.get(k)}
+    lanes = int(spec.get("lanes") or 2)
+    return Road(
+        rid,
+        lonlat_to_xy(base, spec["line"]),
+        flows,
+        speeds,
+        name=str(spec.get("name") or ""),
+        lanes=lanes,
+        width_m=3.5 * lanes,
+        extra=extra,
+    )
+
+
+def traffic_edits(state: ScenarioState) -> tuple[bool, list[str]]:
+    """(whether the state changes the road network, ids of roads with planner-set flows)."""
+    network = bool(getattr(state, "added_roads", None)) or any(
+        _NETWORK_KEYS & set(o) for o in state.roads.values()
+    )
+    explicit = sorted(rid for rid, o in state.roads.items() if o.get("flows"))
+    return network, explicit
 
 
 def district_for(base: District, state: ScenarioState) -> tuple[District, list[str]]:
@@ -290,6 +329,12 @@ def district_for(base: District, state: ScenarioState) -> tuple[District, list[s
         if problem:
             problems.append(f"road {rid!r}: {problem}")
         roads = roads.with_road(road)
+    for rid, spec in sorted(getattr(state, "added_roads", {}).items()):
+        if rid in ids:
+            problems.append(f"road {rid!r} already exists in the district")
+            continue
+        road, problem = _apply_road(_new_road(base, rid, spec), state.roads.get(rid, {}))
+        roads = roads.with_road(road)
     # obstacles
     barriers = [b for b in base.barriers if b.id not in set(state.removed_barriers)]
     for bid, b in state.barriers.items():
@@ -332,12 +377,15 @@ def district_for(base: District, state: ScenarioState) -> tuple[District, list[s
     return district, problems
 
 
-def road_network_geojson(district: District) -> dict[str, Any]:
+def road_network_geojson(district: District, baseline: District | None = None) -> dict[str, Any]:
     """The district's roads as RFC 7946 GeoJSON (WGS 84) with their traffic.
 
     Properties per road: ``name``, ``closed``, ``speed_kmh`` (light vehicles) and
-    ``flows`` ``{period: {light, medium, heavy, two_wheeler}}`` in vehicles/h.
+    ``flows`` ``{period: {light, medium, heavy, two_wheeler}}`` in vehicles/h; ``flow_day``
+    (all vehicles, day, veh/h) and, given the ``baseline``, ``flow_day_baseline`` and
+    ``change_pct`` (null for a road the baseline lacks), for the viewer's traffic layer.
     """
+    before = {r.id: r for r in baseline.roads.roads} if baseline is not None else {}
     feats: list[dict[str, Any]] = []
     for r in district.roads.roads:
         lon, lat = district.to_lonlat(r.coords[:, 0], r.coords[:, 1])
@@ -362,10 +410,24 @@ def road_network_geojson(district: District) -> dict[str, Any]:
                     "speed_kmh": float(r.speeds[0]),
                     "surface": r.surface,
                     "flows": flows,
+                    **_traffic_props(r, before),
                 },
             }
         )
     return {"type": "FeatureCollection", "name": "road_network", "features": feats}
+
+
+def _traffic_props(road: Any, before: dict[str, Any]) -> dict[str, Any]:
+    day = 0.0 if road.closed else float(np.asarray(road.flows)[0].sum())
+    out: dict[str, Any] = {"flow_day": round(day, 1)}
+    if before:
+        b = before.get(road.id)
+        base = float(np.asarray(b.flows)[0].sum()) if b is not None else None
+        out["flow_day_baseline"] = None if base is None else round(base, 1)
+        out["change_pct"] = (
+            round(100.0 * (day / base - 1.0), 1) if base is not None and base > 0 else None
+        )
+    return out
 
 
 def _kernel_copy(state: OverlayState) -> OverlayState:
@@ -393,6 +455,7 @@ class _Scenario:
     overlays: OverlayState | None = None
     vegetation: Any = None  # the last VegetationSummary
     seq: int = 0
+    traffic: list[Any] = field(default_factory=list)  # RoadChange of the last assignment
 
 
 @dataclass(frozen=True)
@@ -523,12 +586,16 @@ class DistrictRecompute:
             "layers": {**result["layers"], **layers},
             "changes": list(result["changes"]),
         }
+        known = self._scenarios.get(scenario)
+        traffic = [dict(c) for c in known.traffic[:10]] if known is not None else []
         for change in merged["changes"]:
             found = [p for p in problems if change["id"] and repr(change["id"]) in p]
             if found:
                 change["error"] = "; ".join(found)[:200]
             for name in layers:
                 change["affected"].setdefault(name, 1)
+            if traffic and change["op"] in _ROAD_OPS:
+                change["traffic"] = traffic
         return merged
 
     async def snapshot(self, scenario: str, seq: int) -> dict[str, LayerInfo]:
@@ -644,6 +711,15 @@ class DistrictRecompute:
         base = self.base()
         sc = self._scenarios.setdefault(scenario, _Scenario())
         district, problems = district_for(base.district, state)
+        network_edit, explicit = traffic_edits(state)
+        if network_edit:
+            from greentwin.server.district_traffic import apply_traffic
+
+            district, sc.traffic, _ = apply_traffic(
+                base.district, district, previous=sc.district, explicit=explicit
+            )
+        else:
+            sc.traffic = []
         layers: dict[str, LayerInfo] = {}
         scratch = Path(tempfile.mkdtemp(prefix=f"recompute-{scenario}-", dir=self._scratch_root()))
         try:
@@ -699,7 +775,9 @@ class DistrictRecompute:
                 sc.overlays = maps
             t2 = time.perf_counter()
             if names & _ROAD_OPS:
-                body = json.dumps(road_network_geojson(district), separators=(",", ":")).encode()
+                body = json.dumps(
+                    road_network_geojson(district, base.district), separators=(",", ":")
+                ).encode()
                 bodies["road_network"] = (seq, body)
             self.timings = {
                 "vegetation": t1 - t0,

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,7 +134,6 @@ def assign(
     """
     import pandas as pd
 
-    la, AequilibraeMatrix, Graph, TrafficAssignment, TrafficClass = _aequilibrae()
     z = graph.n_zones
     d = np.asarray(demand, dtype=np.float64)
     if d.shape != (z, z):
@@ -152,6 +152,27 @@ def assign(
         }
     )
     net["id"] = net["link_id"]
+    with warnings.catch_warnings():
+        # pandas deprecations raised inside AequilibraE's graph building
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="aequilibrae")
+        warnings.filterwarnings("ignore", category=FutureWarning, module="aequilibrae")
+        return _solve(graph, net, d, warm, rgap, max_iter, algorithm, cores, block_centroids)
+
+
+def _solve(
+    graph: LinkGraph,
+    net: Any,
+    d: F64,
+    warm: F64 | None,
+    rgap: float,
+    max_iter: int,
+    algorithm: str,
+    cores: int,
+    block_centroids: bool,
+) -> Solution:
+    la, AequilibraeMatrix, Graph, TrafficAssignment, TrafficClass = _aequilibrae()
+    z = graph.n_zones
+    n = graph.n_links
     g = Graph()
     g.network = net
     g.prepare_graph(np.arange(1, z + 1, dtype=np.int64))

@@ -284,14 +284,17 @@ class TrafficModel:
         ----------
         records : every road (closed ones included, with ``closed=True``).
         previous : an earlier assignment to warm start from (default: the last one made
-            by this model, else the base); used only when the link set is the same.
+            by this model, else the base); used only when the link set and the closed
+            links are the same (see ``docs/traffic.md``, warm start).
         """
         t0 = time.perf_counter()
         net = build_network(records)
         zoning = connect(net, self.zoning.zones)
         keys = tuple(_keys(net, zoning))
         prev = previous or self.last or self.base
-        warm = prev.keys == keys
+        # Frank-Wolfe methods gain from a warm start after small edits (speed, lanes,
+        # capacity) but lose after a closure, whose flows must all move: those start cold
+        warm = prev.keys == keys and bool(np.array_equal(prev.network.closed, net.closed))
         sols = tuple(
             assign(
                 zoning.graph,

@@ -1,0 +1,256 @@
+"""The district's roads and buildings as traffic-model input, and the model's flows back.
+
+:func:`traffic_records` turns a :class:`~greentwin.server.district.District`'s roads
+into :class:`~greentwin.traffic.RoadRecord` (class from the road's ``highway`` property,
+else inferred from lanes and speed; one-way from ``oneway``; capacity from
+``capacity_vph``; counts = the road's flows summed over vehicle categories).
+:func:`traffic_buildings` makes trip generators of its footprints (floor area =
+footprint area x storeys; use from the ALKIS function code).
+
+:func:`apply_traffic` re-assigns an edited district and writes the flows back onto its
+roads by the pivot-point method (Daly, Fox and Tuinenga 2005, "Pivot-point procedures in
+practical travel demand forecasting", ERSA congress): a road's counted base flows per
+vehicle category are scaled by the modelled ratio (edited / base) per period, so the
+baseline reproduces the counts exactly and only modelled changes move the noise and air
+inputs. Roads the base model leaves (almost) empty, and new roads, take the modelled
+flow with the network's mean category shares. A road whose flows a planner set
+explicitly (``set_road_traffic`` with ``flows``) keeps them. Roads whose flow moves by
+less than :data:`CHANGE_THRESHOLD` (relative, any period) and less than
+:data:`CHANGE_FLOOR_VPH` keep their previous flows exactly, so the noise and air
+kernels' incremental update skips them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
+
+import numpy as np
+from greentwin.kernels.roads import PERIODS, Road, RoadNetwork
+from greentwin.server.district import STOREY_M, District
+from greentwin.traffic import RoadRecord, infer_class
+from greentwin.traffic.demand import Building
+from greentwin.traffic.model import Assignment, TrafficModel
+
+__all__ = [
+    "CHANGE_FLOOR_VPH",
+    "CHANGE_THRESHOLD",
+    "RoadChange",
+    "apply_traffic",
+    "traffic_buildings",
+    "traffic_model",
+    "traffic_records",
+]
+
+log = logging.getLogger(__name__)
+
+#: A road's flow change below this share (and below the floor) is not passed on.
+CHANGE_THRESHOLD = 0.02
+#: ... and below this many vehicles per hour.
+CHANGE_FLOOR_VPH = 5.0
+#: Base modelled flow below which a road is pivoted on the model, not on its counts.
+_PIVOT_MIN_VPH = 1.0
+
+_MODELS: weakref.WeakKeyDictionary[District, TrafficModel] = weakref.WeakKeyDictionary()
+_MODELS_LOCK = threading.Lock()
+
+
+class RoadChange(TypedDict):
+    """How one road's traffic changed against the baseline (day period unless named)."""
+
+    id: str
+    name: str
+    before: float  # veh/h, day
+    after: float  # veh/h, day
+    change_pct: float | None
+    time_before_s: float
+    time_after_s: float
+    speed_before_kmh: float
+    speed_after_kmh: float
+    recomputed: bool
+
+
+def _oneway(value: Any) -> int:
+    if value in (1, "1", "yes", "true", True, "forward"):
+        return 1
+    if value in (-1, "-1", "reverse", "backward"):
+        return -1
+    return 0
+
+
+def traffic_records(district: District) -> list[RoadRecord]:
+    """The district's roads as traffic records (closed roads included)."""
+    out: list[RoadRecord] = []
+    for r in district.roads.roads:
+        speed = float(r.speeds[0]) if len(r.speeds) else None
+        highway = str(r.extra.get("highway") or infer_class(r.lanes, speed))
+        cap = r.extra.get("capacity_vph")
+        counts = np.asarray(r.flows, dtype=np.float64).sum(axis=1)
+        out.append(
+            RoadRecord(
+                r.id,
+                r.coords,
+                highway=highway,
+                lanes=max(1, int(r.lanes)),
+                speed_kmh=speed,
+                oneway=_oneway(r.extra.get("oneway")),  # type: ignore[arg-type]
+                capacity_vph=float(cap) if cap is not None else None,
+                closed=r.closed,
+                counts=counts if counts.sum() > 0 else None,
+                name=r.name,
+            )
+        )
+    return out
+
+
+def _use(function: str) -> str:
+    if function in ("residential", "mixed", "other"):
+        return function
+    # ALKIS building function codes 31001_1xxx are residential buildings
+    return "residential" if function.startswith("31001_1") else "other"
+
+
+def traffic_buildings(district: District) -> list[Building]:
+    """Trip generators: one per footprint, floor area = area x storeys."""
+    out: list[Building] = []
+    for f in district.footprints:
+        xy = np.asarray(f.exterior, dtype=np.float64)[:, :2]
+        x, y = xy[:, 0], xy[:, 1]
+        area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+        info = district.buildings.get(f.id)
+        storeys = (info.storeys if info is not None else None) or max(
+            1, round(float(f.height_m) / STOREY_M)
+        )
+        use = _use(info.function if info is not None else "")
+        out.append(Building(float(x.mean()), float(y.mean()), area * storeys, use))
+    return out
+
+
+def traffic_model(base: District) -> TrafficModel:
+    """The base district's traffic model, fitted once per District object."""
+    with _MODELS_LOCK:
+        found = _MODELS.get(base)
+    if found is not None:
+        return found
+    model = TrafficModel.calibrate(traffic_records(base), traffic_buildings(base))
+    with _MODELS_LOCK:
+        return _MODELS.setdefault(base, model)
+
+
+def _shares(network: RoadNetwork) -> np.ndarray:
+    """(3, 5) mean vehicle-category shares per period over the network."""
+    total = np.zeros((3, 5))
+    for r in network.roads:
+        total += np.asarray(r.flows, dtype=np.float64)
+    sums = total.sum(axis=1, keepdims=True)
+    return np.where(sums > 0, total / np.maximum(sums, 1e-12), np.array([1.0, 0, 0, 0, 0]))
+
+
+def apply_traffic(
+    base: District,
+    district: District,
+    *,
+    previous: District | None = None,
+    explicit: Sequence[str] = (),
+    model: TrafficModel | None = None,
+) -> tuple[District, list[RoadChange], Assignment]:
+    """Re-assign ``district``'s network and put the flows on its roads (module docstring).
+
+    Parameters
+    ----------
+    base : the baseline district (its flows are the counts).
+    district : the edited district (closures, speeds, lanes, one-way, new roads).
+    previous : the district whose road flows the noise and air kernels hold now (for the
+        change threshold); default ``base``.
+    explicit : ids of roads whose flows a planner set (kept as they are).
+    model : the traffic model (default :func:`traffic_model` of ``base``).
+
+    Returns
+    -------
+    (district with new flows, per-road changes against the baseline, the assignment).
+    """
+    model = model or traffic_model(base)
+    result = model.assign(traffic_records(district))
+    shares = _shares(base.roads)
+    before_roads = {r.id: r for r in base.roads.roads}
+    prev_roads = {r.id: r for r in (previous or base).roads.roads}
+    keep = set(explicit)
+    roads: list[Road] = []
+    changes: list[RoadChange] = []
+    for r in district.roads.roads:
+        res = result.roads.get(r.id)
+        base_res = model.base.roads.get(r.id)
+        new = r
+        recomputed = False
+        if res is not None and r.id not in keep and not r.closed:
+            flows = np.zeros((3, 5))
+            base_road = before_roads.get(r.id)
+            for p in range(len(PERIODS)):
+                bm = float(base_res.flow[p]) if base_res is not None else 0.0
+                if base_road is not None and bm >= _PIVOT_MIN_VPH:
+                    flows[p] = np.asarray(base_road.flows[p]) * (float(res.flow[p]) / bm)
+                else:
+                    flows[p] = float(res.flow[p]) * shares[p]
+            old = prev_roads.get(r.id)
+            old_tot = np.asarray(old.flows).sum(axis=1) if old is not None else np.zeros(3)
+            diff = np.abs(flows.sum(axis=1) - old_tot)
+            moved = np.any(
+                (diff > CHANGE_THRESHOLD * np.maximum(old_tot, 1e-9)) & (diff > CHANGE_FLOOR_VPH)
+            )
+            if old is None or moved:
+                new = r.with_flows(flows)
+                recomputed = old is not None
+            else:
+                new = r.with_flows(np.asarray(old.flows))
+        roads.append(new)
+        b = before_roads.get(r.id)
+        day_before = float(np.asarray(b.flows)[0].sum()) if b is not None else 0.0
+        day_after = 0.0 if new.closed else float(np.asarray(new.flows)[0].sum())
+        if abs(day_after - day_before) > CHANGE_FLOOR_VPH or r.closed or b is None:
+            t_b = float(base_res.time_s[0]) if base_res is not None else 0.0
+            t_a = float(res.time_s[0]) if res is not None and not r.closed else 0.0
+            changes.append(
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "before": round(day_before, 1),
+                    "after": round(day_after, 1),
+                    "change_pct": round(100.0 * (day_after / day_before - 1.0), 1)
+                    if day_before > 0
+                    else None,
+                    "time_before_s": round(t_b, 1),
+                    "time_after_s": round(t_a, 1),
+                    "speed_before_kmh": round(float(base_res.speed_kmh[0]), 1)
+                    if base_res is not None
+                    else 0.0,
+                    "speed_after_kmh": round(float(res.speed_kmh[0]), 1)
+                    if res is not None and not r.closed
+                    else 0.0,
+                    "recomputed": recomputed or r.closed,
+                }
+            )
+    changes.sort(key=lambda c: -abs(c["after"] - c["before"]))
+    network = dataclasses.replace(district.roads, roads=tuple(roads))
+    return district.replace(roads=network), changes, result
+
+
+def road_traffic_properties(
+    change_by_id: Mapping[str, RoadChange],
+) -> dict[str, dict[str, float | None]]:
+    """Per-road popup values (flows, times, speeds before/after) for the road layer."""
+    return {
+        rid: {
+            "flow_before": c["before"],
+            "flow_after": c["after"],
+            "change_pct": c["change_pct"],
+            "time_before_s": c["time_before_s"],
+            "time_after_s": c["time_after_s"],
+            "speed_before_kmh": c["speed_before_kmh"],
+            "speed_after_kmh": c["speed_after_kmh"],
+        }
+        for rid, c in change_by_id.items()
+    }
