@@ -33,7 +33,8 @@ EXAMPLE_NAME = "Street trees and a noise barrier on Main street (example)"
 #: Who the example's edits are logged as.
 AUTHOR = "planner#demo"
 #: Along the street: a tree every TREE_SPACING_M metres, TREE_OFFSET_M from the
-#: centreline (outside the carriageway), the barrier BARRIER_OFFSET_M on the other side.
+#: centreline (outside the carriageway) on its right, the barrier BARRIER_OFFSET_M on its
+#: left (offsets are to the left of the street's digitised direction).
 TREE_SPACING_M = 30.0
 TREE_OFFSET_M = 10.0
 BARRIER_OFFSET_M = 11.0
@@ -57,8 +58,11 @@ def example_ops(district: District) -> list[dict[str, Any]]:
     building or outside the analysis grid are left out."""
     road = _street(district)
     line = shapely.LineString(np.asarray(road.coords, dtype=np.float64)[:, :2])
-    left = line.offset_curve(TREE_OFFSET_M)
-    right = line.offset_curve(-BARRIER_OFFSET_M)
+    # the barrier on the side where it shields more homes (north of the main street:
+    # a dwelling-mean L_den 0.9 dB lower there, against 0.1 dB higher on the south side,
+    # where it mostly reflects), the trees on the other side
+    trees_side = line.offset_curve(-TREE_OFFSET_M)
+    barrier_side = line.offset_curve(BARRIER_OFFSET_M)
     buildings = shapely.union_all(
         [
             shapely.Polygon(f.exterior[:, :2], [h[:, :2] for h in f.interiors])
@@ -74,9 +78,9 @@ def example_ops(district: District) -> list[dict[str, Any]]:
         return [round(float(lon), 7), round(float(lat), 7)]
 
     ops: list[dict[str, Any]] = []
-    steps = np.arange(TREE_SPACING_M / 2, left.length, TREE_SPACING_M)
+    steps = np.arange(TREE_SPACING_M / 2, trees_side.length, TREE_SPACING_M)
     for d in steps:
-        p = left.interpolate(float(d))
+        p = trees_side.interpolate(float(d))
         if buildings.buffer(1.0).contains(p) or not area.contains(p):
             continue
         ops.append(
@@ -89,7 +93,7 @@ def example_ops(district: District) -> list[dict[str, Any]]:
             }
         )
     # the barrier along the middle half of the street's other side
-    mid = substring(right, 0.25 * right.length, 0.75 * right.length)
+    mid = substring(barrier_side, 0.25 * barrier_side.length, 0.75 * barrier_side.length)
     ops.append(
         {
             "op": "add_barrier",
