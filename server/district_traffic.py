@@ -9,10 +9,12 @@ footprint area x storeys; use from the ALKIS function code).
 
 :func:`apply_traffic` re-assigns an edited district and writes the flows back onto its
 roads by the pivot-point method (Daly, Fox and Tuinenga 2005, "Pivot-point procedures in
-practical travel demand forecasting", ERSA congress): a road's counted base flows per
-vehicle category are scaled by the modelled ratio (edited / base) per period, so the
-baseline reproduces the counts exactly and only modelled changes move the noise and air
-inputs. Roads the base model leaves (almost) empty, and new roads, take the modelled
+practical travel demand forecasting", ERSA congress), per period: where the model
+predicts less traffic, a road's counted flows per vehicle category are scaled by the
+modelled ratio (edited / base); where it predicts more, the modelled increase is added to
+the count in the road's vehicle mix (additive, so a road the base model under-predicts
+does not get an exploding factor). The baseline thus reproduces the counts exactly and
+only modelled changes move the noise and air inputs. Roads the base model leaves (almost) empty, and new roads, take the modelled
 flow with the network's mean category shares. A road whose flows a planner set
 explicitly (``set_road_traffic`` with ``flows``) keeps them. Roads whose flow moves by
 less than :data:`CHANGE_THRESHOLD` (relative, any period) and less than
@@ -41,6 +43,7 @@ __all__ = [
     "CHANGE_THRESHOLD",
     "RoadChange",
     "apply_traffic",
+    "network_figures",
     "traffic_buildings",
     "traffic_model",
     "traffic_records",
@@ -191,10 +194,17 @@ def apply_traffic(
             base_road = before_roads.get(r.id)
             for p in range(len(PERIODS)):
                 bm = float(base_res.flow[p]) if base_res is not None else 0.0
-                if base_road is not None and bm >= _PIVOT_MIN_VPH:
-                    flows[p] = np.asarray(base_road.flows[p]) * (float(res.flow[p]) / bm)
+                am = float(res.flow[p])
+                counted = np.asarray(base_road.flows[p]) if base_road is not None else None
+                total = float(counted.sum()) if counted is not None else 0.0
+                if counted is None or bm < _PIVOT_MIN_VPH:
+                    flows[p] = am * shares[p]
+                elif am <= bm:  # less traffic: scale the counts
+                    flows[p] = counted * (am / bm)
+                elif total > 0:  # more: add the modelled increase, in the road's mix
+                    flows[p] = counted * ((total + am - bm) / total)
                 else:
-                    flows[p] = float(res.flow[p]) * shares[p]
+                    flows[p] = (am - bm) * shares[p]
             old = prev_roads.get(r.id)
             old_tot = np.asarray(old.flows).sum(axis=1) if old is not None else np.zeros(3)
             diff = np.abs(flows.sum(axis=1) - old_tot)
@@ -254,3 +264,34 @@ def road_traffic_properties(
         }
         for rid, c in change_by_id.items()
     }
+
+
+def network_figures(district: District) -> dict[str, Any]:
+    """Vehicle-km and vehicle-hours per day on the district's roads, and each road's flow.
+
+    Vehicle-km: sum over open roads and periods of flow x period hours x length.
+    Vehicle-hours: the same with the road's BPR travel time (its length at the speed
+    limit, times 1 + 0.15 (q / C)^4 with q the mean directional flow and C the capacity
+    per direction of :func:`traffic_records`), the cost function of the assignment.
+
+    Returns
+    -------
+    ``{"vehicle_km": float, "vehicle_hours": float, "roads": {id: [name, day veh/h]}}``.
+    """
+    from greentwin.kernels.roads import PERIOD_HOURS
+    from greentwin.traffic import bpr_time
+
+    hours = np.asarray(PERIOD_HOURS, dtype=np.float64)
+    vkm = vh = 0.0
+    roads: dict[str, list[Any]] = {}
+    for road, rec in zip(district.roads.roads, traffic_records(district), strict=True):
+        q = np.asarray(road.flows, dtype=np.float64).sum(axis=1)  # (3,) two-way veh/h
+        roads[road.id] = [road.name, 0.0 if road.closed else round(float(q[0]), 1)]
+        if road.closed:
+            continue
+        length_km = road.length_m() / 1000.0
+        directional = q if rec.oneway else q / 2.0
+        t_h = bpr_time(np.full(3, length_km / rec.speed()), directional, np.full(3, rec.capacity()))
+        vkm += float(np.sum(hours * q)) * length_km
+        vh += float(np.sum(hours * q * t_h))
+    return {"vehicle_km": round(vkm, 1), "vehicle_hours": round(vh, 2), "roads": roads}

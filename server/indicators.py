@@ -136,6 +136,7 @@ class Indicators:
     buildings: list[BuildingExposure] = field(default_factory=list)
     air: dict[str, dict[str, float | None]] = field(default_factory=dict)
     green: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    traffic: dict[str, Any] = field(default_factory=dict)
 
 
 def _dilate(mask: B) -> B:
@@ -329,7 +330,9 @@ def district_indicators(
             "limit": AIR_LIMITS[name],
         }
     green = {d.isoformat(): _green(district, d) for d in dates}
-    return Indicators(buildings, air, green)
+    from greentwin.server.district_traffic import network_figures
+
+    return Indicators(buildings, air, green, network_figures(district))
 
 
 def _bands(lower: Sequence[float]) -> list[str]:
@@ -409,6 +412,7 @@ def compare(scenario: Indicators, baseline: Indicators) -> dict[str, Any]:
             round(sum(b.floor_area_m2 for b in baseline.buildings), 1),
         ),
     }
+    traffic = _traffic(scenario.traffic, baseline.traffic)
     base_levels = {b.id: b.levels for b in baseline.buildings}
     per_building = [
         {
@@ -427,6 +431,7 @@ def compare(scenario: Indicators, baseline: Indicators) -> dict[str, Any]:
         "noise": noise,
         "air": air,
         "green": green,
+        "traffic": traffic,
         "per_building": per_building,
         "method": {
             "noise": "most exposed facade, 4 m, END Annex VI bands",
@@ -435,6 +440,39 @@ def compare(scenario: Indicators, baseline: Indicators) -> dict[str, Any]:
             "storey_m": STOREY_M,
             "air_limits_ug_m3": AIR_LIMITS,
         },
+    }
+
+
+#: Roads listed as the most changed by a scenario.
+MOST_CHANGED = 5
+
+
+def _traffic(s: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """Vehicle-km, vehicle-hours per day and the roads whose day flow changed most."""
+    if not s or not b:
+        return {}
+    roads: list[dict[str, Any]] = []
+    base_roads = b.get("roads", {})
+    for rid, (name, flow) in s.get("roads", {}).items():
+        before = base_roads.get(rid, [name, 0.0])[1]
+        if abs(flow - before) < 0.05:
+            continue
+        roads.append(
+            {
+                "id": rid,
+                "name": name,
+                "baseline": before,
+                "scenario": flow,
+                "change": round(flow - before, 1),
+                "change_pct": round(100.0 * (flow / before - 1.0), 1) if before > 0 else None,
+            }
+        )
+    roads.sort(key=lambda r: -abs(r["change"]))
+    return {
+        "unit": "vehicles/h (day) on roads; per day for vehicle_km and vehicle_hours",
+        "vehicle_km": _triple(s["vehicle_km"], b["vehicle_km"]),
+        "vehicle_hours": _triple(s["vehicle_hours"], b["vehicle_hours"]),
+        "most_changed": roads[:MOST_CHANGED],
     }
 
 
@@ -466,4 +504,21 @@ def summary_rows(summary: Mapping[str, Any]) -> list[list[str | float | None]]:
     for date, block in summary["green"].items():
         for key, t in block.items():
             rows.append(["green", key, date, "", t["baseline"], t["scenario"], t["change"]])
+    traffic = summary.get("traffic") or {}
+    for key, unit in (("vehicle_km", "veh km/day"), ("vehicle_hours", "veh h/day")):
+        if key in traffic:
+            t = traffic[key]
+            rows.append(["traffic", key, "", unit, t["baseline"], t["scenario"], t["change"]])
+    for r in traffic.get("most_changed", []):
+        rows.append(
+            [
+                "traffic",
+                "road_flow_day",
+                r["id"],
+                "veh/h",
+                r["baseline"],
+                r["scenario"],
+                r["change"],
+            ]
+        )
     return rows

@@ -59,6 +59,9 @@ def test_closing_the_main_street_moves_its_traffic_to_parallel_streets() -> None
     # the diverted traffic goes somewhere: the parallel streets carry at least half of it
     gained = sum(_day(closed, s) - _day(base, s) for s in ("south-ew", "north-ew"))
     assert gained > 0.5 * _day(base, "main-ew")
+    # pivoting adds the modelled increase: no street gains more than the closed one carried
+    for street in ("south-ew", "north-ew"):
+        assert _day(closed, street) - _day(base, street) < _day(base, "main-ew"), street
     by_id = {c["id"]: c for c in changes}
     assert by_id["main-ew"]["after"] == 0.0
     assert by_id["south-ew"]["change_pct"] is not None and by_id["south-ew"]["change_pct"] > 0
@@ -105,3 +108,35 @@ def test_one_way_street_sends_the_other_direction_elsewhere() -> None:
     against = [k for k, r in enumerate(net.road) if r == "north-ew" and not net.forward[k]]
     assert against == []
     assert _day(out, "north-ew") < _day(base, "north-ew")
+
+
+def test_indicator_summary_reports_traffic_figures_and_most_changed_roads() -> None:
+    from greentwin.kernels.roads import PERIOD_HOURS
+    from greentwin.server.district_traffic import network_figures
+    from greentwin.server.indicators import Indicators, compare, summary_rows
+
+    base, model = _base()
+    figures = network_figures(base)
+    expected_vkm = sum(
+        float(np.dot(PERIOD_HOURS, np.asarray(r.flows).sum(axis=1))) * r.length_m() / 1000.0
+        for r in base.roads.roads
+    )
+    assert figures["vehicle_km"] == pytest.approx(expected_vkm, rel=1e-4)
+    # vehicle-hours lie above the free-flow hours (BPR time >= free-flow time)
+    free_hours = sum(
+        float(np.dot(PERIOD_HOURS, np.asarray(r.flows).sum(axis=1)))
+        * r.length_m()
+        / 1000.0
+        / float(r.speeds[0])
+        for r in base.roads.roads
+    )
+    assert figures["vehicle_hours"] >= free_hours * (1 - 1e-6)
+    closed, _, _ = apply_traffic(base, _closed(base, "main-ew"), model=model)
+    summary = compare(Indicators(traffic=network_figures(closed)), Indicators(traffic=figures))
+    top = summary["traffic"]["most_changed"][0]
+    assert top["id"] == "main-ew" and top["scenario"] == 0.0 and top["change_pct"] == -100.0
+    assert summary["traffic"]["vehicle_km"]["baseline"] == figures["vehicle_km"]
+    rows = summary_rows(summary)
+    assert ["traffic", "road_flow_day", "main-ew", "veh/h"] == rows[
+        -len(summary["traffic"]["most_changed"])
+    ][:4]
