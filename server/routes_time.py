@@ -16,9 +16,10 @@ Routes (JSON, ``Cache-Control: no-cache``; errors are JSON):
   (:func:`greentwin.server.time_course.course`; default offsets now, +5, +10, +20, +30
   years, at most six offsets of 0..50) for the scenario and the baseline.
 
-Each scenario's district comes from the green routes' registry (``DISTRICTS``): a
-scenario's edits are in it once recomputed. A computation is keyed by the district
-object, so an edit starts new ones and the old results are dropped.
+A scenario's district is built from its state in the scenario store
+(:func:`greentwin.server.recompute_district.district_for` over the baseline district of
+the green routes' registry), once per sequence number. A computation is keyed by the
+district object, so an edit starts new ones and the old results are dropped.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from greentwin.core import ScenarioError, ServerError
+from greentwin.core import GreentwinError, ScenarioError, ServerError
 from greentwin.server.district import District, OverlayState, date_bucket, overlay_layers
 from greentwin.server.keys import CONFIG, FILES, IO_POOL, STORE
 from greentwin.server.routes_api import json_response
-from greentwin.server.routes_green import DISTRICTS, _date, _readable_scenario
+from greentwin.server.routes_green import DISTRICTS, parse_date
 from greentwin.server.routes_tiles import IMMUTABLE, split_segments
 from greentwin.server.store import ID_RE
 from greentwin.server.time_course import YEAR_OFFSETS, Course, course
@@ -79,6 +80,8 @@ class TimeMaps:
         )
         self._order: dict[str, OrderedDict[str, None]] = {}
         self.inflight: dict[tuple[str, int, str], asyncio.Future[Any]] = {}
+        #: scenario -> (seq, district) built from the scenario's state
+        self.districts: dict[str, tuple[int, District]] = {}
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -156,6 +159,62 @@ def setup_time(app: web.Application) -> None:
     app.add_routes(routes)
 
 
+async def _readable_scenario(request: web.Request) -> str:
+    """The ``scenario`` query (default: the baseline): a scenario of the scenario store or
+    of the tile store that the caller may read; 404 otherwise (as for a missing one)."""
+    from greentwin.server.access import readable, request_role, scenario_status
+
+    default = request.app[CONFIG].default_scenario
+    scenario = request.query.get("scenario") or default
+    if not ID_RE.fullmatch(scenario):
+        raise ScenarioError(f"invalid scenario id {scenario[:64]!r}: use a-z, 0-9, '_' or '-'")
+    request_role(request)  # an unknown token is a 401 whatever the scenario
+    if scenario != default:
+        managed = await scenario_status(request.app, scenario) is not None
+        loop = asyncio.get_running_loop()
+        tiles = await loop.run_in_executor(request.app[IO_POOL], request.app[STORE].scenarios)
+        if not (managed or scenario in tiles) or not await readable(request, scenario):
+            raise web.HTTPNotFound(text=f"no scenario {scenario!r}")
+    return scenario
+
+
+async def _date(request: web.Request, scenario: str) -> dt.date:
+    """The ``date`` query, else the scenario's display time."""
+    raw = request.query.get("date")
+    if raw:
+        return parse_date(raw)
+    loop = asyncio.get_running_loop()
+    value = await loop.run_in_executor(request.app[IO_POOL], request.app[STORE].get_time, scenario)
+    return parse_date(value["date"])
+
+
+async def _districts(request: web.Request, scenario: str) -> tuple[District, District]:
+    """(the scenario's district, the baseline's): the scenario's is built from its state
+    in the scenario store at its current sequence number (kept until the next edit)."""
+    from greentwin.server.keys import LIVE_HUB
+    from greentwin.server.recompute_district import district_for
+
+    registry = request.app[DISTRICTS]
+    default = request.app[CONFIG].default_scenario
+    base = await registry.aget(request.app, default)
+    hub = request.app.get(LIVE_HUB)
+    if scenario == default or hub is None:
+        return await registry.aget(request.app, scenario), base
+    try:
+        info = await hub.store.get(scenario)
+    except GreentwinError:  # a tile-store scenario without a log: its registered district
+        return await registry.aget(request.app, scenario), base
+    tm = request.app[TIME]
+    known = tm.districts.get(scenario)
+    if known is not None and known[0] == info.seq:
+        return known[1], base
+    state = await hub.store.state(scenario)
+    loop = asyncio.get_running_loop()
+    district, _ = await loop.run_in_executor(request.app[IO_POOL], district_for, base, state)
+    tm.districts[scenario] = (info.seq, district)
+    return district, base
+
+
 async def _run(request: web.Request, flight: tuple[str, int, str], fn: Any, *args: Any) -> Any:
     """``fn(*args)`` in the worker thread; concurrent requests for the same work share it."""
     tm = request.app[TIME]
@@ -180,9 +239,7 @@ async def maps(request: web.Request) -> web.Response:
     scenario = await _readable_scenario(request)
     date = await _date(request, scenario)
     bucket = date_bucket(date)
-    registry = request.app[DISTRICTS]
-    district = await registry.aget(request.app, scenario)
-    base = await registry.aget(request.app, request.app[CONFIG].default_scenario)
+    district, base = await _districts(request, scenario)
     tm = request.app[TIME]
     t0 = time.perf_counter()
     flight = (scenario, id(district), bucket.isoformat())
@@ -261,10 +318,8 @@ def _offsets(raw: str | None) -> tuple[int, ...]:
 async def indicator_course(request: web.Request) -> web.Response:
     """The indicators over the years for the scenario and the baseline."""
     scenario = await _readable_scenario(request)
-    registry = request.app[DISTRICTS]
     default = request.app[CONFIG].default_scenario
-    district = await registry.aget(request.app, scenario)
-    base = await registry.aget(request.app, default)
+    district, base = await _districts(request, scenario)
     offsets = _offsets(request.query.get("offsets"))
     tm = request.app[TIME]
     t0 = time.perf_counter()

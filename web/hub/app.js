@@ -7,6 +7,8 @@
 // ?lang=en|fi|et (start language), ?no3d=1 (no 3D view, e.g. on very weak devices).
 // For tests it exposes window.hub = {state, ready, t, reset, viewer}.
 
+import { drawCourse } from "/viewer/course-chart.js";
+
 const params = new URLSearchParams(window.location.search);
 const KIOSK = params.get("kiosk") === "1";
 const IDLE_S = Math.max(1, Number(params.get("idle") || 120));
@@ -230,6 +232,8 @@ async function openProposal(id) {
   state.comments = new Map();
   $("here").replaceChildren();
   $("search-results").replaceChildren();
+  $("course-chart").replaceChildren();
+  $("course-status").textContent = "";
   try {
     state.current = await api(`/api/hub/proposals/${encodeURIComponent(id)}`);
   } catch (err) {
@@ -317,6 +321,27 @@ function renderCarbonChart() {
   barChart(fig, t("chart.carbon"), series.map((d, i) => ({
     label: t(names[i]), value: d.carbon_kg || 0, text: `${num(d.carbon_kg || 0)} kg`,
   })));
+}
+
+// ------------------------------------------------------------------ the years ahead
+/** The proposal's indicators over the years beside today's plan (GET /api/course). */
+async function loadCourse() {
+  const p = state.current;
+  if (!p) return null;
+  $("course-status").textContent = t("course.loading");
+  try {
+    const doc = await api(`/api/course?scenario=${encodeURIComponent(p.scenario ?? p.id)}`);
+    drawCourse($("course-chart"), doc, (key, fallback) => {
+      const k = `course.${key}`;
+      const s = t(k);
+      return s === k ? fallback : s;
+    });
+    $("course-status").textContent = "";
+    return doc;
+  } catch (err) {
+    $("course-status").textContent = t("course.error");
+    return null;
+  }
 }
 
 // ------------------------------------------------------------------ time and the trees
@@ -947,6 +972,7 @@ function wire() {
   for (const b of document.querySelectorAll("button.lang")) b.addEventListener("click", () => setLang(b.dataset.lang));
   $("back").addEventListener("click", () => { window.location.hash = "#/"; });
   for (const b of document.querySelectorAll("#years button")) b.addEventListener("click", () => setTime(Number(b.dataset.years)));
+  $("course-load").addEventListener("click", () => loadCourse());
   for (const b of document.querySelectorAll("#seasons button")) b.addEventListener("click", () => setTime(undefined, b.dataset.season));
   for (const b of document.querySelectorAll("#modes button")) b.addEventListener("click", () => setMode(b.dataset.mode));
   $("swipe").addEventListener("input", () => {

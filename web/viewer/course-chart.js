@@ -52,8 +52,11 @@ export function seriesSVG(years, ours, theirs, label) {
   );
 }
 
-/** Draw a course answer ({course, baseline}) into ``container``. */
-export function drawCourse(container, doc) {
+/** Draw a course answer ({course, baseline}) into ``container``.
+ *
+ * ``text`` (optional) localises: text(key, fallback) for the keys ``<series name>``,
+ * ``scenario``, ``baseline``, ``value`` and ``legend``. */
+export function drawCourse(container, doc, text = (_key, fallback) => fallback) {
   const c = doc.course;
   const b = doc.baseline && doc.baseline !== c && doc.scenario !== "baseline" ? doc.baseline : null;
   const parts = Object.entries(c.series).map(([name, s]) => {
@@ -62,14 +65,16 @@ export function drawCourse(container, doc) {
     const row = (vals) => vals.map((v) => `<td>${fmt(v)}</td>`).join("");
     const table =
       `<table class="course-table"><thead><tr><th scope="col"></th>${head}</tr></thead><tbody>` +
-      `<tr><th scope="row">${b ? "Scenario" : "Value"}</th>${row(s.values)}</tr>` +
-      (theirs ? `<tr><th scope="row">Baseline</th>${row(theirs)}</tr>` : "") +
+      `<tr><th scope="row">${escapeHTML(b ? text("scenario", "Scenario") : text("value", "Value"))}</th>${row(s.values)}</tr>` +
+      (theirs ? `<tr><th scope="row">${escapeHTML(text("baseline", "Baseline"))}</th>${row(theirs)}</tr>` : "") +
       `</tbody></table>`;
-    const title = `${s.label} (${s.unit})`;
+    const title = `${text(name, s.label)} (${s.unit})`;
     return `<figure class="course" data-series="${escapeHTML(name)}"><figcaption>${escapeHTML(title)}</figcaption>${seriesSVG(c.years, s.values, theirs, title)}${table}</figure>`;
   });
   const m = c.method ?? {};
   const note = [m.date, m.homes ? `Homes: ${m.homes}.` : "", m.places ? `Places: ${m.places}.` : ""].filter(Boolean).join(" ");
   container.innerHTML =
-    (b ? '<p class="note">Solid: this scenario; dashed: the baseline.</p>' : "") + parts.join("") + `<p class="note">${escapeHTML(note)}</p>`;
+    (b ? `<p class="note">${escapeHTML(text("legend", "Solid: this scenario; dashed: the baseline."))}</p>` : "") +
+    parts.join("") +
+    `<p class="note">${escapeHTML(note)}</p>`;
 }
