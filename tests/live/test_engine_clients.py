@@ -18,14 +18,16 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from greentwin.server.live import HUB_KEY, setup_live
+from greentwin.server.ops import Extent
 from greentwin.server.ws import Hub
-from gt_live import EXTENT, ROOT_CLIENTS, live_config, plant, run_server
+from gt_live import EXTENT, ROOT_CLIENTS, live_config, plant
 
 sys.path.insert(0, str(ROOT_CLIENTS))
 from greentwin_client import GreentwinClient
@@ -72,19 +74,41 @@ def cpp_console(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The C++17 core and its console program, compiled once per module with g++."""
     if not HAVE_GXX:
         pytest.skip("g++ / nlohmann-json3-dev missing (make system)")
-    binary = tmp_path_factory.mktemp("cpp") / "console"
+    out = tmp_path_factory.mktemp("cpp")
     module = UNREAL / "Source" / "Greentwin"
-    sources = sorted(str(p) for p in (module / "Private" / "GreentwinCore").glob("*.cpp"))
-    console = UNREAL / "Tests" / "console" / "greentwin_console.cpp"
-    _run(["g++", *CXXFLAGS, f"-I{module / 'Public'}", *sources, str(console), "-o", str(binary)])
+    sources = sorted((module / "Private" / "GreentwinCore").glob("*.cpp"))
+    sources.append(UNREAL / "Tests" / "console" / "greentwin_console.cpp")
+    objects = [out / f"{src.stem}.o" for src in sources]
+    include = f"-I{module / 'Public'}"
+    compiles = [  # the translation units in parallel, then one link
+        subprocess.Popen(
+            ["g++", *CXXFLAGS, include, "-c", str(src), "-o", str(obj)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for src, obj in zip(sources, objects, strict=True)
+    ]
+    for proc in compiles:
+        output, _ = proc.communicate(timeout=240)
+        assert proc.returncode == 0, output
+    binary = out / "console"
+    _run(["g++", "-pthread", *map(str, objects), "-o", str(binary)])
     return [str(binary)]
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where the test server's city is."""
+
+    extent: Extent
+
+
 @asynccontextmanager
-async def _serve(db: Path, port: int = 0) -> AsyncIterator[tuple[Hub, int]]:
+async def _serve(db: Path, place: Place, port: int = 0) -> AsyncIterator[tuple[Hub, int]]:
     """A live server on 127.0.0.1:``port`` (0: a free one) with the store at ``db``."""
     app = web.Application()
-    setup_live(app, store_path=db, live_config=live_config(heartbeat_s=2.0))
+    setup_live(app, store_path=db, live_config=live_config(heartbeat_s=2.0, extent=place.extent))
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
@@ -98,7 +122,7 @@ async def _serve(db: Path, port: int = 0) -> AsyncIterator[tuple[Hub, int]]:
         await runner.cleanup()
 
 
-async def _line(proc: asyncio.subprocess.Process, timeout: float = 60) -> dict[str, Any]:
+async def _line(proc: asyncio.subprocess.Process, timeout: float = 180) -> dict[str, Any]:
     assert proc.stdout is not None
     raw = await asyncio.wait_for(proc.stdout.readline(), timeout)
     if not raw:
@@ -108,10 +132,12 @@ async def _line(proc: asyncio.subprocess.Process, timeout: float = 60) -> dict[s
     return msg
 
 
-async def _session(command: list[str], db: Path) -> tuple[list[dict[str, Any]], Any]:
+async def _session(command: list[str], db: Path, place: Place) -> tuple[list[dict[str, Any]], Any]:
     """Run a console program through the whole session; returns its steps and final state."""
     steps: list[dict[str, Any]] = []
-    async with _serve(db) as (hub, port):
+    west, south, east, north = place.extent.bounds()
+    elsewhere = (west + (east - west) / 3, south + (north - south) / 3)
+    async with _serve(db, place) as (hub, port):
         sid = (await hub.store.create("engine", author="planner")).id
         proc = await asyncio.create_subprocess_exec(
             *command,
@@ -126,21 +152,23 @@ async def _session(command: list[str], db: Path) -> tuple[list[dict[str, Any]], 
             while not steps or steps[-1]["step"] != "await_restart":
                 steps.append(await _line(proc))
         except BaseException:
-            proc.kill()
+            if proc.returncode is None:
+                proc.kill()
             raise
     try:
         # restart 1, on another port: someone else edits while the program is away
-        async with run_server(db) as other:
-            async with GreentwinClient(other.url, token="tok-planner") as c:
+        async with _serve(db, place) as (_, other):
+            url = f"ws://127.0.0.1:{other}/ws"
+            async with GreentwinClient(url, token="tok-planner", timeout=120) as c:
                 await c.subscribe(sid)
-                missed = [await c.edit(sid, plant(24.91, 60.155, id=f"x{i}")) for i in range(2)]
+                missed = [await c.edit(sid, plant(*elsewhere, id=f"x{i}")) for i in range(2)]
         # restart 2, on the program's port: it reconnects and resumes
-        async with _serve(db, port) as (hub, _):
+        async with _serve(db, place, port) as (hub, _):
             assert proc.stdin is not None
             proc.stdin.write(f"expect {missed[-1]}\n".encode())
             await proc.stdin.drain()
             steps.append(await _line(proc))
-            rc = await asyncio.wait_for(proc.wait(), 30)
+            rc = await asyncio.wait_for(proc.wait(), 120)
             err = await proc.stderr.read() if proc.stderr is not None else b""
             assert rc == 0, err.decode()[-3000:]
             state = await hub.store.state(sid)
@@ -153,12 +181,12 @@ async def _session(command: list[str], db: Path) -> tuple[list[dict[str, Any]], 
     return steps, state
 
 
-def _check_session(steps: list[dict[str, Any]], state: Any) -> None:
-    by = {}
+def _check_session(steps: list[dict[str, Any]], state: Any, place: Place) -> None:
+    by: dict[str, list[dict[str, Any]]] = {}
     for s in steps:
         by.setdefault(s["step"], []).append(s)
     welcome = by["welcome"][0]
-    west, south, east, north = (EXTENT.bounds()[i] for i in range(4))
+    west, south, east, north = place.extent.bounds()
     assert welcome["role"] == "planner"
     assert welcome["extent"] == {"west": west, "south": south, "east": east, "north": north}
     assert welcome["origin"] == {"lon": (west + east) / 2, "lat": (south + north) / 2, "height": 0}
@@ -189,16 +217,19 @@ def _check_session(steps: list[dict[str, Any]], state: Any) -> None:
     assert state.trees["eng-c"]["position"][0] == pytest.approx((west + east) / 2)
 
 
+TEST_CITY = Place(EXTENT)
+
+
 @pytest.mark.asyncio
 async def test_csharp_core_whole_session(csharp_console: list[str], tmp_path: Path) -> None:
-    steps, state = await _session(csharp_console, tmp_path / "s.sqlite")
-    _check_session(steps, state)
+    steps, state = await _session(csharp_console, tmp_path / "s.sqlite", TEST_CITY)
+    _check_session(steps, state, TEST_CITY)
 
 
 @pytest.mark.asyncio
 async def test_cpp_core_whole_session(cpp_console: list[str], tmp_path: Path) -> None:
-    steps, state = await _session(cpp_console, tmp_path / "s.sqlite")
-    _check_session(steps, state)
+    steps, state = await _session(cpp_console, tmp_path / "s.sqlite", TEST_CITY)
+    _check_session(steps, state, TEST_CITY)
 
 
 # --- the engine glue, compiled against stub declarations of the engine APIs ---------------

@@ -11,7 +11,7 @@ namespace Greentwin.Tests
 {
     public static class GreentwinConsole
     {
-        const double T = 20;  // seconds any one answer may take
+        const double T = 60;  // seconds any one answer may take (bound, not a wait)
 
         static void Emit(params object[] kv)
         {
