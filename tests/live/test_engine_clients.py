@@ -27,7 +27,7 @@ from aiohttp import web
 from greentwin.server.live import HUB_KEY, setup_live
 from greentwin.server.ops import Extent
 from greentwin.server.ws import Hub
-from gt_live import EXTENT, ROOT_CLIENTS, live_config, plant
+from gt_live import EXTENT, ROOT_CLIENTS, live_config, plant, run_server
 
 sys.path.insert(0, str(ROOT_CLIENTS))
 from greentwin_client import GreentwinClient
@@ -358,3 +358,35 @@ def test_clients_hard_code_no_coordinates() -> None:
     degrees = re.compile(r"(?<![\w.])-?\d{1,3}\.\d{3,}(?![\w.])")  # 13.4806, 60.165, ...
     found = {p.name: degrees.findall(p.read_text()) for p in sources}
     assert {k: v for k, v in found.items() if v} == {}
+
+
+# --- where the city is: the welcome's extent and origin ------------------------------------
+@pytest.mark.asyncio
+async def test_welcome_names_extent_and_origin(tmp_path: Path) -> None:
+    west, south, east, north = EXTENT.bounds()
+    async with run_server(tmp_path / "a.sqlite") as srv:
+        c = await srv.connect()
+        welcome = await c.hello("tok-planner")  # schema-checked by the helper
+        await c.close()
+    assert welcome["extent"] == {"west": west, "south": south, "east": east, "north": north}
+    assert welcome["origin"] == {"lon": (west + east) / 2, "lat": (south + north) / 2, "height": 0}
+    # an operator's origin wins over the extent's centre
+    async with run_server(tmp_path / "b.sqlite", origin=(24.95, 60.17, 12.5)) as srv:
+        c = await srv.connect()
+        welcome = await c.hello()
+        await c.close()
+    assert welcome["origin"] == {"lon": 24.95, "lat": 60.17, "height": 12.5}
+
+
+def test_demo_live_config_places_the_city_on_the_district(tmp_path: Path) -> None:
+    from greentwin.server.auth import live_config_for
+    from greentwin.server.config import Config
+    from greentwin.server.district import District
+    from gt_testing import CITYGML
+
+    config = Config(data_dir=tmp_path / "var", demo=True, demo_inputs=CITYGML, access_log=False)
+    place = live_config_for(config).place()
+    west, south, east, north = District.load_demo(CITYGML).bounds_lonlat()
+    assert place["extent"] == {"west": west, "south": south, "east": east, "north": north}
+    assert place["origin"]["lon"] == pytest.approx((west + east) / 2)
+    assert west < place["origin"]["lon"] < east and south < place["origin"]["lat"] < north

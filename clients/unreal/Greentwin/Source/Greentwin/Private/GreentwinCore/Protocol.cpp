@@ -191,7 +191,6 @@ void Session::receive_text(const std::string& text) {
         const std::string sc = str_or(m, "scenario");
         const auto seq = m.value("seq", static_cast<std::int64_t>(-1));
         bool fresh = false;
-        bool gap = false;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             auto it = seq_.find(sc);
@@ -201,7 +200,6 @@ void Session::receive_text(const std::string& text) {
                     fresh = true;
                 } else {
                     seq_.erase(it);  // a gap: a fresh snapshot replaces what we had
-                    gap = true;
                     if (send_) {
                         json sub = {{"type", "subscribe"}, {"ref", new_ref()}, {"scenario", sc}};
                         send_(sub.dump());
@@ -213,7 +211,6 @@ void Session::receive_text(const std::string& text) {
             raise_layers(m);
             if (cb_.on_update) cb_.on_update(m);
         }
-        (void)gap;
     } else if (type == "error") {
         auto p = ref.empty() ? std::nullopt : take(ref);
         ServerError err{str_or(m, "code"), str_or(m, "message"), ref};
