@@ -170,7 +170,8 @@ def _vegetation(inputs: Sequence[Path], out_dir: Path, *, instanced: bool) -> No
 
 
 def build_overlays(inputs: Sequence[Path], out_dir: Path) -> None:
-    """Noise (L_den, L_night) and air (NO2, PM10) overlays of the demo district.
+    """Noise (L_den, L_night), air (NO2, PM10) and heat (shade, Tmrt, UTCI) overlays of the
+    demo district.
 
     ``inputs`` = (buildings, trees, roads GeoJSON, CNOSSOS coefficients); writes one
     folder per indicator and ``layers.json`` naming them (published as overlay layers).
@@ -218,7 +219,7 @@ RECIPES: tuple[LayerRecipe, ...] = (
         build=build_overlays,
         code=("citygml", "green_model", "kernels", "tiles", "server"),
         requires=("greentwin.server.district", "greentwin.kernels.noise.compute"),
-        publishes=("noise_lden", "noise_lnight", "no2", "pm10"),
+        publishes=("noise_lden", "noise_lnight", "no2", "pm10", "shade_hours", "tmrt", "utci"),
     ),
 )
 
