@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import shapely
 from greentwin.core import GreenModelError
 from greentwin.green_model.climate import Climate
 from greentwin.green_model.growth import StateArrays, TreeTable
@@ -214,21 +215,20 @@ def tree_services(
 
 
 def points_in_polygon(xy: F64, polygon: F64) -> npt.NDArray[np.bool_]:
-    """(n,) bool: points inside a simple polygon (even-odd ray casting, vectorised).
+    """(n,) bool: points inside a simple polygon (shapely ``contains_xy``, vectorised).
 
     Parameters
     ----------
-    xy : (n, 2) points; polygon : (m, 2) open or closed ring, same CRS.
+    xy : (n, 2) points; polygon : (m, 2) open or closed ring, same CRS. Points on the
+        outline count as outside.
     """
-    px, py = xy[:, 0:1], xy[:, 1:2]
     ring = np.asarray(polygon, dtype=np.float64)[:, :2]
-    x0, y0 = ring[:, 0][None, :], ring[:, 1][None, :]
-    x1, y1 = np.roll(ring[:, 0], -1)[None, :], np.roll(ring[:, 1], -1)[None, :]
-    cond = (y0 > py) != (y1 > py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xint = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
-    crossings = np.sum(cond & (px < xint), axis=1)
-    return np.asarray(crossings % 2 == 1)
+    pts = np.asarray(xy, dtype=np.float64)
+    if len(ring) < 3:
+        return np.zeros(len(pts), dtype=bool)
+    poly = shapely.Polygon(ring)
+    shapely.prepare(poly)
+    return np.asarray(shapely.contains_xy(poly, pts[:, 0], pts[:, 1]), dtype=bool)
 
 
 def union_disc_area(

@@ -19,6 +19,7 @@ from greentwin.green_model import (
 from greentwin.green_model.services import (
     CO2_PER_C,
     pm25_deposition_velocity,
+    points_in_polygon,
     union_disc_area,
 )
 
@@ -128,3 +129,11 @@ def test_vectorised_and_object_services_agree() -> None:
     table = trees_to_table(trees)
     tot = services_for_area(table, D, climate=BERLIN)
     assert tot.carbon_kg == pytest.approx(sum(t.services_at(D, BERLIN).carbon_kg for t in trees))
+
+
+def test_points_in_polygon_counts_the_outline_as_outside_on_every_side() -> None:
+    """Stems exactly on an area's outline are outside it, whichever side (shapely's
+    ``contains``; the hand-written ray casting took the left edge in, the right out)."""
+    square = np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0], [0.0, 0.0]])
+    xy = np.array([[0.0, 2.0], [4.0, 2.0], [2.0, 0.0], [2.0, 4.0], [2.0, 2.0], [5.0, 2.0]])
+    assert points_in_polygon(xy, square).tolist() == [False, False, False, False, True, False]

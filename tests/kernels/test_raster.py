@@ -12,6 +12,7 @@ from greentwin.kernels.raster import (
     building_height_grid,
     crown_grid,
     ground_factor_grid,
+    point_in_rings,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -90,3 +91,21 @@ def test_footprints_from_features() -> None:
     assert fps[0].height_m == pytest.approx(12.0)
     assert fps[1].height_m == pytest.approx(20.5)
     assert fps[0].exterior.shape == (4, 2)
+
+
+def test_point_in_rings_is_shapely_containment_with_holes_and_edges() -> None:
+    """Inside means inside the interior (shapely's ``contains``): a point on the ring
+    counts as outside on every side alike (the hand-written crossing-number test counted
+    the left and bottom edges in and the right and top edges out), and a hole's interior
+    is outside."""
+    import shapely
+
+    outer = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]])
+    hole = np.array([[4.0, 4.0], [6.0, 4.0], [6.0, 6.0], [4.0, 6.0]])
+    px = np.array([0.0, 10.0, 5.0, 5.0, 1.0, 5.0, 4.0, 11.0])
+    py = np.array([5.0, 5.0, 0.0, 10.0, 1.0, 5.0, 5.0, 5.0])
+    got = point_in_rings(px, py, [outer, hole])
+    #            left   right  bottom top   in    hole   hole-edge outside
+    assert got.tolist() == [False, False, False, False, True, False, False, False]
+    want = shapely.contains_xy(shapely.Polygon(outer, [hole]), px, py)
+    assert got.tolist() == want.tolist()
