@@ -28,7 +28,7 @@ import dataclasses
 import logging
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, TypedDict
 
 import numpy as np
@@ -44,6 +44,7 @@ __all__ = [
     "RoadChange",
     "apply_traffic",
     "network_figures",
+    "road_times",
     "traffic_buildings",
     "traffic_model",
     "traffic_records",
@@ -248,22 +249,25 @@ def apply_traffic(
     return district.replace(roads=network), changes, result
 
 
-def road_traffic_properties(
-    change_by_id: Mapping[str, RoadChange],
+def road_times(
+    base: District, result: Assignment | None, model: TrafficModel | None = None
 ) -> dict[str, dict[str, float | None]]:
-    """Per-road popup values (flows, times, speeds before/after) for the road layer."""
-    return {
-        rid: {
-            "flow_before": c["before"],
-            "flow_after": c["after"],
-            "change_pct": c["change_pct"],
-            "time_before_s": c["time_before_s"],
-            "time_after_s": c["time_after_s"],
-            "speed_before_kmh": c["speed_before_kmh"],
-            "speed_after_kmh": c["speed_after_kmh"],
+    """Per road: day travel time (s) and speed (km/h) in the baseline and in ``result``.
+
+    Without a ``result`` (no network edit) the "after" values are the baseline's.
+    """
+    model = model or traffic_model(base)
+    after = result.roads if result is not None else model.base.roads
+    out: dict[str, dict[str, float | None]] = {}
+    for rid in set(model.base.roads) | set(after):
+        b, a = model.base.roads.get(rid), after.get(rid)
+        out[rid] = {
+            "time_before_s": round(float(b.time_s[0]), 1) if b is not None else None,
+            "time_after_s": round(float(a.time_s[0]), 1) if a is not None else None,
+            "speed_before_kmh": round(float(b.speed_kmh[0]), 1) if b is not None else None,
+            "speed_after_kmh": round(float(a.speed_kmh[0]), 1) if a is not None else None,
         }
-        for rid, c in change_by_id.items()
-    }
+    return out
 
 
 def network_figures(district: District) -> dict[str, Any]:

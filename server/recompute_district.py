@@ -377,13 +377,19 @@ def district_for(base: District, state: ScenarioState) -> tuple[District, list[s
     return district, problems
 
 
-def road_network_geojson(district: District, baseline: District | None = None) -> dict[str, Any]:
+def road_network_geojson(
+    district: District,
+    baseline: District | None = None,
+    times: dict[str, dict[str, float | None]] | None = None,
+) -> dict[str, Any]:
     """The district's roads as RFC 7946 GeoJSON (WGS 84) with their traffic.
 
     Properties per road: ``name``, ``closed``, ``speed_kmh`` (light vehicles) and
     ``flows`` ``{period: {light, medium, heavy, two_wheeler}}`` in vehicles/h; ``flow_day``
     (all vehicles, day, veh/h) and, given the ``baseline``, ``flow_day_baseline`` and
-    ``change_pct`` (null for a road the baseline lacks), for the viewer's traffic layer.
+    ``change_pct`` (null for a road the baseline lacks), for the viewer's traffic layer;
+    given ``times`` (road id -> ``time_before_s``, ``time_after_s``, ``speed_before_kmh``,
+    ``speed_after_kmh``), those too.
     """
     before = {r.id: r for r in baseline.roads.roads} if baseline is not None else {}
     feats: list[dict[str, Any]] = []
@@ -411,6 +417,7 @@ def road_network_geojson(district: District, baseline: District | None = None) -
                     "surface": r.surface,
                     "flows": flows,
                     **_traffic_props(r, before),
+                    **((times or {}).get(r.id) or {}),
                 },
             }
         )
@@ -456,6 +463,7 @@ class _Scenario:
     vegetation: Any = None  # the last VegetationSummary
     seq: int = 0
     traffic: list[Any] = field(default_factory=list)  # RoadChange of the last assignment
+    assignment: Any = None  # the last traffic Assignment (None: baseline traffic)
 
 
 @dataclass(frozen=True)
@@ -715,11 +723,11 @@ class DistrictRecompute:
         if network_edit:
             from greentwin.server.district_traffic import apply_traffic
 
-            district, sc.traffic, _ = apply_traffic(
+            district, sc.traffic, sc.assignment = apply_traffic(
                 base.district, district, previous=sc.district, explicit=explicit
             )
         else:
-            sc.traffic = []
+            sc.traffic, sc.assignment = [], None
         layers: dict[str, LayerInfo] = {}
         scratch = Path(tempfile.mkdtemp(prefix=f"recompute-{scenario}-", dir=self._scratch_root()))
         try:
@@ -775,8 +783,11 @@ class DistrictRecompute:
                 sc.overlays = maps
             t2 = time.perf_counter()
             if names & _ROAD_OPS:
+                from greentwin.server.district_traffic import road_times
+
+                times = road_times(base.district, sc.assignment)
                 body = json.dumps(
-                    road_network_geojson(district, base.district), separators=(",", ":")
+                    road_network_geojson(district, base.district, times), separators=(",", ":")
                 ).encode()
                 bodies["road_network"] = (seq, body)
             self.timings = {

@@ -70,16 +70,20 @@ async def test_closing_the_main_street_relieves_it_and_loads_the_parallel_street
         for name in ("noise_lden", "no2")
     }
     main = values_at(diff, grid, *NEAR_MAIN)
-    south = values_at(diff, grid, *NEAR_SOUTH)
+    south_ = values_at(diff, grid, *NEAR_SOUTH)
     for name in ("noise_lden", "no2"):
         assert main[name] is not None and main[name] < 0.0, name  # relief by the main street
-        assert south[name] is not None and south[name] > 0.0, name  # new load by the south one
+        assert south_[name] is not None and south_[name] > 0.0, name  # new load by the south one
     # the road layer carries the flows and their change for the viewer
     found = await store.get_layer(sid, "road_network", layers["road_network"]["version"])
     assert found is not None
     feats = {f["id"]: f["properties"] for f in json.loads(found[0])["features"]}
     assert feats["main-ew"]["flow_day"] == 0.0 and feats["main-ew"]["change_pct"] == -100.0
     assert feats["south-ew"]["change_pct"] > 0
+    south = feats["south-ew"]
+    assert south["time_after_s"] >= south["time_before_s"] > 0  # more traffic, no faster
+    assert south["speed_after_kmh"] <= south["speed_before_kmh"]
+    assert feats["main-ew"]["time_after_s"] is not None
 
 
 def test_new_road_ops_parse_and_map_onto_the_district() -> None:
