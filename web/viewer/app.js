@@ -10,6 +10,7 @@ import { install as installEdit } from "./edit.js";
 import { install as installGreen } from "./green.js";
 import { install as installOverlays } from "./overlays.js";
 import { install as installTimeline } from "./timeline.js";
+import { install as installTraffic } from "./traffic.js";
 
 const Cesium = window.Cesium;
 const params = new URLSearchParams(window.location.search);
@@ -540,4 +541,5 @@ installGreen(window.greentwin); // vegetation per date, tree info, area services
 installOverlays(window.greentwin); // noise and air overlays, legends, probe
 installTimeline(window.greentwin); // maps on the slider's date, indicators over the years
 installLive(window.greentwin); // greentwin/1: follow a scenario live
+installTraffic(window.greentwin); // road network: flow as width, change as colour, popup
 installEdit(window.greentwin); // sign-in, scenario picker, edit tools
