@@ -68,8 +68,8 @@ class OpError(ScenarioError):
 class Extent:
     """Where edits may go: a polygon ring of ``[lon, lat]`` vertices, degrees WGS 84.
 
-    Use :meth:`bbox` for a rectangle. Containment is the even-odd ray-casting rule;
-    points on the boundary count as inside.
+    Use :meth:`bbox` for a rectangle. Containment is shapely's ``intersects``: points
+    on the boundary count as inside.
     """
 
     ring: tuple[ClosePoint, ...]
@@ -103,25 +103,9 @@ class Extent:
 
     def contains(self, lon: float, lat: float) -> bool:
         """Whether the point lies inside (or on the boundary of) the extent."""
-        ring = self.ring
-        inside = False
-        n = len(ring)
-        for i in range(n):
-            x1, y1 = ring[i]
-            x2, y2 = ring[(i + 1) % n]
-            # on the segment: collinear and within its bounds
-            cross = (x2 - x1) * (lat - y1) - (y2 - y1) * (lon - x1)
-            if (
-                abs(cross) < 1e-12
-                and min(x1, x2) <= lon <= max(x1, x2)
-                and min(y1, y2) <= lat <= max(y1, y2)
-            ):
-                return True
-            if (y1 > lat) != (y2 > lat):
-                xcross = x1 + (lat - y1) * (x2 - x1) / (y2 - y1)
-                if lon < xcross:
-                    inside = not inside
-        return inside
+        import shapely
+
+        return bool(shapely.intersects_xy(shapely.Polygon(self.ring), lon, lat))
 
 
 WORLD = Extent.bbox(-180.0, -90.0, 180.0, 90.0)
@@ -355,6 +339,13 @@ def _ring(points: Sequence[Sequence[float]], what: str) -> tuple[ClosePoint, ...
     )
     if abs(area2) < 1e-14:
         raise OpError("invalid_op", f"{what}: polygon has zero area")
+    import shapely
+
+    reason = shapely.is_valid_reason(shapely.Polygon(ring))
+    if reason != "Valid Geometry":  # e.g. "Self-intersection[13.48 52.51]"
+        raise OpError(
+            "invalid_op", f"{what}: the outline is not a simple polygon ({reason}): redraw it"
+        )
     return tuple(ring)
 
 
