@@ -16,7 +16,7 @@ then says "not computed yet" and never shows an invented number.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from greentwin.server.indicators import Indicators
 
@@ -30,6 +30,8 @@ class AreaEffects(TypedDict):
     noise_lden_db_today: float | None
     no2_ug_m3: float | None
     no2_ug_m3_today: float | None
+    # where traffic goes: the most changed roads (name, baseline, scenario, change_pct)
+    traffic: NotRequired[list[dict[str, Any]]]
 
 
 def dwelling_mean(ind: Indicators, name: str) -> float | None:
@@ -58,4 +60,13 @@ def area_effects(scenario: Indicators, today: Indicators) -> AreaEffects:
         "noise_lden_db_today": dwelling_mean(today, "noise_lden"),
         "no2_ug_m3": _air(scenario, "no2"),
         "no2_ug_m3_today": _air(today, "no2"),
+        "traffic": _traffic_moves(scenario, today),
     }
+
+
+def _traffic_moves(scenario: Indicators, today: Indicators) -> list[dict[str, Any]]:
+    """The roads whose day flow a proposal changes most (indicator summary's list)."""
+    from greentwin.server.indicators import traffic_summary
+
+    moved = traffic_summary(scenario.traffic, today.traffic).get("most_changed", [])
+    return [{k: r[k] for k in ("id", "name", "baseline", "scenario", "change_pct")} for r in moved]

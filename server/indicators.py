@@ -70,6 +70,7 @@ __all__ = [
     "facade_level",
     "residential_share",
     "summary_rows",
+    "traffic_summary",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -412,7 +413,7 @@ def compare(scenario: Indicators, baseline: Indicators) -> dict[str, Any]:
             round(sum(b.floor_area_m2 for b in baseline.buildings), 1),
         ),
     }
-    traffic = _traffic(scenario.traffic, baseline.traffic)
+    traffic = traffic_summary(scenario.traffic, baseline.traffic)
     base_levels = {b.id: b.levels for b in baseline.buildings}
     per_building = [
         {
@@ -447,7 +448,7 @@ def compare(scenario: Indicators, baseline: Indicators) -> dict[str, Any]:
 MOST_CHANGED = 5
 
 
-def _traffic(s: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+def traffic_summary(s: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     """Vehicle-km, vehicle-hours per day and the roads whose day flow changed most."""
     if not s or not b:
         return {}

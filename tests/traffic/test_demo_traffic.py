@@ -140,3 +140,19 @@ def test_indicator_summary_reports_traffic_figures_and_most_changed_roads() -> N
     assert ["traffic", "road_flow_day", "main-ew", "veh/h"] == rows[
         -len(summary["traffic"]["most_changed"])
     ][:4]
+
+
+def test_hub_effects_say_where_traffic_goes() -> None:
+    from greentwin.server.district_traffic import network_figures
+    from greentwin.server.hub_effects import area_effects
+    from greentwin.server.indicators import Indicators
+
+    base, model = _base()
+    closed, _, _ = apply_traffic(base, _closed(base, "main-ew"), model=model)
+    effects = area_effects(
+        Indicators(traffic=network_figures(closed)), Indicators(traffic=network_figures(base))
+    )
+    moves = effects.get("traffic", [])
+    assert moves[0]["name"] == base.roads.road("main-ew").name and moves[0]["scenario"] == 0.0
+    gains = {m["id"] for m in moves if m["change_pct"] is not None and m["change_pct"] > 0}
+    assert gains & {"south-ew", "north-ew"}

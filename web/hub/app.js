@@ -296,6 +296,28 @@ function renderEffects() {
   } else {
     $("p-trees20").textContent = "";
   }
+  renderTraffic(e.traffic || []);
+}
+
+// Where traffic goes, in plain words: the roads whose day flow the proposal changes most.
+function renderTraffic(moves) {
+  let box = $("p-traffic");
+  if (!box) {
+    box = el("div", { id: "p-traffic" });
+    $("p-trees20").after(box);
+  }
+  box.replaceChildren();
+  const lines = moves
+    .filter((m) => m.change_pct === null || Math.abs(m.change_pct) >= 5)
+    .map((m) => {
+      const street = m.name || m.id;
+      if (m.baseline > 0 && m.scenario === 0) return t("traffic.closed", { street });
+      if (m.change_pct === null) return t("traffic.new", { street, flow: num(m.scenario) });
+      if (m.change_pct < 0) return t("traffic.less", { street, pct: num(-m.change_pct) });
+      return t("traffic.more", { street, pct: num(m.change_pct) });
+    });
+  if (!lines.length) return;
+  box.append(el("h3", { text: t("traffic.title") }), el("ul", {}, ...lines.map((text) => el("li", { text }))));
 }
 
 async function loadCarbonSeries() {
