@@ -11,7 +11,8 @@ zones sit on a regular pattern of junctions with a gravity demand loading the gr
 moderate congestion. Prints the time to build the network, then for a relative gap of
 ``--rgap``: the cold assignment, and the re-assignment after one edit (a central main street
 closed; one street's capacity halved) cold and warm-started from the base solution,
-with iterations and the load average. ``--demo`` also times the demo district's model
+with iterations, CPU seconds and the load average. (The model itself starts a
+closure cold: see ``docs/traffic.md``.) ``--demo`` also times the demo district's model
 (fit to counts, one closure).
 """
 
@@ -84,11 +85,14 @@ def main() -> None:
         net2 = build_network(recs)
         closed = net2.closed
         g2 = connect(net2, zones).graph
+        c0 = time.process_time()
         cold = assign(g2, demand, rgap=args.rgap, max_iter=5000)
+        c1 = time.process_time()
         warm = assign(g2, demand, rgap=args.rgap, max_iter=5000, warm=base.flow)
+        c2 = time.process_time()
         print(
-            f"{name:16s}: cold {cold.seconds:6.2f} s ({cold.iterations} it), "
-            f"warm {warm.seconds:6.2f} s ({warm.iterations} it), "
+            f"{name:16s}: cold {cold.seconds:6.2f} s ({c1 - c0:.2f} s CPU, {cold.iterations} it), "
+            f"warm {warm.seconds:6.2f} s ({c2 - c1:.2f} s CPU, {warm.iterations} it), "
             f"max flow difference {np.abs(cold.flow - warm.flow).max():.1f} veh/h, "
             f"on closed links {warm.flow[: net.n_links][closed].sum():.2f} veh/h"
         )

@@ -2,8 +2,8 @@
 
 :func:`traffic_records` turns a :class:`~greentwin.server.district.District`'s roads
 into :class:`~greentwin.traffic.RoadRecord` (class from the road's ``highway`` property,
-else inferred from lanes and speed; one-way from ``oneway``; capacity from
-``capacity_vph``; counts = the road's flows summed over vehicle categories).
+else inferred from lanes and speed; one-way from the road's driving ``direction``;
+capacity from ``capacity_vph``; counts = the road's flows summed over vehicle categories).
 :func:`traffic_buildings` makes trip generators of its footprints (floor area =
 footprint area x storeys; use from the ALKIS function code).
 
@@ -79,11 +79,8 @@ class RoadChange(TypedDict):
 
 
 def _oneway(value: Any) -> int:
-    if value in (1, "1", "yes", "true", True, "forward"):
-        return 1
-    if value in (-1, "-1", "reverse", "backward"):
-        return -1
-    return 0
+    """The road's driving direction (``forward``, ``backward``, ``both``) as -1, 0, 1."""
+    return {"forward": 1, "backward": -1}.get(str(value), 0)
 
 
 def traffic_records(district: District) -> list[RoadRecord]:
@@ -101,7 +98,7 @@ def traffic_records(district: District) -> list[RoadRecord]:
                 highway=highway,
                 lanes=max(1, int(r.lanes)),
                 speed_kmh=speed,
-                oneway=_oneway(r.extra.get("oneway")),  # type: ignore[arg-type]
+                oneway=_oneway(r.direction),  # type: ignore[arg-type]
                 capacity_vph=float(cap) if cap is not None else None,
                 closed=r.closed,
                 counts=counts if counts.sum() > 0 else None,

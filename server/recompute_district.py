@@ -58,7 +58,7 @@ from aiohttp import web
 from greentwin.green_model.api import PlantCover, Tree
 from greentwin.green_model.events import Prune, Remove
 from greentwin.kernels.raster import BuildingFootprint
-from greentwin.kernels.roads import CATEGORIES, PERIODS, RoadNetwork
+from greentwin.kernels.roads import CATEGORIES, PERIODS, Direction, RoadNetwork
 from greentwin.server.district import (
     INDICATORS,
     STOREY_M,
@@ -77,8 +77,9 @@ from greentwin.server.recompute import (
     Recompute,
     VersionedLayersRecompute,
 )
-from greentwin.server.scenarios import BASELINE, ScenarioStore
+from greentwin.server.scenarios import BASELINE
 from greentwin.server.store import TileStore
+from greentwin.server.stores import ScenarioLog
 
 __all__ = [
     "OVERLAY_LAYERS",
@@ -230,10 +231,21 @@ def _apply_road(base_road: Any, override: dict[str, Any]) -> tuple[Any, str | No
         road = dataclasses.replace(road, closed=bool(override["closed"]))
     if override.get("lanes") is not None:
         road = dataclasses.replace(road, lanes=int(override["lanes"]))
-    extra = {k: override[k] for k in ("capacity_vph", "oneway") if override.get(k) is not None}
-    if extra:
-        road = dataclasses.replace(road, extra={**road.extra, **extra})
+    if override.get("capacity_vph") is not None:
+        road = dataclasses.replace(
+            road, extra={**road.extra, "capacity_vph": float(override["capacity_vph"])}
+        )
+    if override.get("oneway") is not None:  # one-way is the road's driving direction
+        road = dataclasses.replace(road, direction=_DIRECTIONS[str(override["oneway"])])
     return road, problem
+
+
+#: set_oneway / add_road ``oneway`` -> the road's driving direction.
+_DIRECTIONS: Final[dict[str, Direction]] = {
+    "no": "both",
+    "forward": "forward",
+    "backward": "backward",
+}
 
 
 def _new_road(base: District, rid: str, spec: dict[str, Any]) -> Any:
@@ -245,7 +257,7 @@ def _new_road(base: District, rid: str, spec: dict[str, Any]) -> Any:
     speeds.setflags(write=False)
     flows = np.zeros((len(PERIODS), len(CATEGORIES)))
     flows.setflags(write=False)
-    extra = {k: spec[k] for k in ("highway", "oneway") if spec.get(k)}
+    extra = {"highway": spec["highway"]} if spec.get("highway") else {}
     lanes = int(spec.get("lanes") or 2)
     return Road(
         rid,
@@ -255,6 +267,7 @@ def _new_road(base: District, rid: str, spec: dict[str, Any]) -> Any:
         name=str(spec.get("name") or ""),
         lanes=lanes,
         width_m=3.5 * lanes,
+        direction=_DIRECTIONS[str(spec.get("oneway") or "no")],
         extra=extra,
     )
 
@@ -495,7 +508,7 @@ class DistrictRecompute:
 
     Parameters
     ----------
-    store : ScenarioStore
+    store : ScenarioLog
         The open scenario store (GeoJSON layers, scenario states).
     tiles : TileStore
         Where vegetation and overlay versions are published (per scenario id).
@@ -518,7 +531,7 @@ class DistrictRecompute:
 
     def __init__(
         self,
-        store: ScenarioStore,
+        store: ScenarioLog,
         tiles: TileStore,
         input_dir: Path,
         *,
@@ -832,7 +845,7 @@ def _touches_district(state: ScenarioState) -> bool:
     )
 
 
-def recompute_for_app(app: web.Application, store: ScenarioStore) -> Recompute:
+def recompute_for_app(app: web.Application, store: ScenarioLog) -> Recompute:
     """The live channel's recompute: the district's layers when the app serves the demo.
 
     Without the demo (``config.demo`` off) the default GeoJSON-only recompute.

@@ -107,7 +107,7 @@ def test_new_road_ops_parse_and_map_onto_the_district() -> None:
     bypass = district.roads.road("bypass")
     assert bypass.coords[:, 1] == pytest.approx([5819491.0, 5819491.0], abs=0.01)
     assert bypass.lanes == 2 and float(bypass.speeds[0]) == 30.0
-    assert district.roads.road("north-ew").extra["oneway"] == "forward"
+    assert district.roads.road("north-ew").direction == "forward"
     west = district.roads.road("west-ns")
     assert west.lanes == 4 and west.extra["capacity_vph"] == 1800
     with pytest.raises(Exception, match="oneway"):

@@ -101,7 +101,7 @@ def test_a_new_parallel_road_attracts_traffic() -> None:
 def test_one_way_street_sends_the_other_direction_elsewhere() -> None:
     base, model = _base()
     road = base.roads.road("north-ew")
-    oneway = dataclasses.replace(road, extra={**road.extra, "oneway": "forward"})
+    oneway = dataclasses.replace(road, direction="forward")
     edited = base.replace(roads=base.roads.with_road(oneway))
     out, _, result = apply_traffic(base, edited, model=model)
     net = result.network
