@@ -38,11 +38,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from aiohttp import hdrs, web
-from greentwin.core import ScenarioError
+from greentwin.core import GreentwinError, ScenarioError
 from greentwin.server.access import readable
 from greentwin.server.keys import CONFIG, IO_POOL, STORE
 from greentwin.server.routes_api import json_response
-from greentwin.server.routes_green import parse_lonlat
+from greentwin.server.routes_green import DISTRICTS, parse_lonlat
 from greentwin.server.routes_tiles import IMMUTABLE, _etag_matches, send_entry, version_index
 from greentwin.server.store import ID_RE, VERSION_RE, LayerInfo, TileStore
 
@@ -226,8 +226,35 @@ def _class_of(legend: dict[str, Any] | None, value: float | None) -> dict[str, A
     return None
 
 
+def _roof_level(layer: _Layer, district: Any, lon: float, lat: float) -> tuple[float, str] | None:
+    """On a roof (the noise grid has no value there): the building's most exposed facade
+    level, as the END reports a building's exposure, and the building's id."""
+    from greentwin.kernels.raster import Grid
+    from greentwin.server.district import _transformer
+    from greentwin.server.indicators import building_at, facade_level
+
+    g = layer.meta["grid"]
+    if district is None or district.grid.crs != g["crs"]:
+        return None
+    x, y = _transformer("EPSG:4326", g["crs"]).transform(lon, lat)
+    found = building_at(district, x, y)
+    if found is None:
+        return None
+    grid = Grid(
+        float(g["x0"]), float(g["y0"]), float(g["cell"]), int(g["nx"]), int(g["ny"]), g["crs"]
+    )
+    level = facade_level(grid, layer.values, found[1])
+    return None if level is None else (level, found[0])
+
+
 def _probe(
-    store: TileStore, scenario: str, baseline: str, lon: float, lat: float
+    store: TileStore,
+    scenario: str,
+    baseline: str,
+    lon: float,
+    lat: float,
+    district: Any = None,
+    base_district: Any = None,
 ) -> dict[str, Any]:
     cache = _cache(store)
     layers = cache.current(scenario)
@@ -238,6 +265,10 @@ def _probe(
         # A scenario without its own version of a layer shows the baseline's.
         info, layer = layers.get(name) or base_layers[name]
         value = _value_at(layer, lon, lat)
+        on_roof = value is None and name.startswith("noise_")
+        roof = _roof_level(layer, district, lon, lat) if on_roof else None
+        if roof is not None:
+            value = roof[0]
         item: dict[str, Any] = {
             "value": value,
             "unit": layer.meta.get("unit"),
@@ -245,9 +276,14 @@ def _probe(
             "class": _class_of(layer.meta.get("legend"), value),
             "version": info.version,
         }
+        if roof is not None:
+            item["facade"] = {"building": roof[1]}
         if scenario != baseline:
             base = base_layers.get(name)
             b = _value_at(base[1], lon, lat) if base is not None else None
+            if b is None and base is not None and name.startswith("noise_"):
+                base_roof = _roof_level(base[1], base_district, lon, lat)
+                b = base_roof[0] if base_roof is not None else None
             item["baseline"] = b
             item["difference"] = None if b is None or value is None else round(value - b, 2)
         values[name] = item
@@ -279,8 +315,23 @@ async def probe(request: web.Request) -> web.Response:
         known = await loop.run_in_executor(request.app[IO_POOL], store.scenarios)
         if scenario not in known:
             raise web.HTTPNotFound(text=f"no scenario {scenario!r}")
+    district = base_district = None
+    if DISTRICTS in request.app:  # footprints for the noise on a roof
+        try:
+            district = await request.app[DISTRICTS].aget(request.app, scenario)
+            base_district = await request.app[DISTRICTS].aget(request.app, config.default_scenario)
+        except GreentwinError as exc:
+            log.info("probe without footprints: %s", exc)
     payload = await loop.run_in_executor(
-        request.app[IO_POOL], _probe, store, scenario, config.default_scenario, lon, lat
+        request.app[IO_POOL],
+        _probe,
+        store,
+        scenario,
+        config.default_scenario,
+        lon,
+        lat,
+        district,
+        base_district,
     )
     return json_response(payload)
 

@@ -214,3 +214,68 @@ def test_build_layer_publishes_several_layers(tmp_path: Path) -> None:
     assert versions.split(",") == [layers["no2"].version, layers["pm10"].version]
     assert {layers["no2"].kind, layers["pm10"].kind} == {"overlay"}
     assert "overlays" not in layers and layers["no2"].source == "sha256:x"
+
+
+def _facade_max(d: District, values: np.ndarray, building: str) -> float:
+    """The END's most exposed facade, from the footprints: the highest value among the
+    cells whose centre lies outside the building but next to (8 neighbours) a cell whose
+    centre lies inside it."""
+    import shapely
+
+    parts = [
+        f
+        for f in d.footprints
+        if (d.buildings.get(f.id).building_id if d.buildings.get(f.id) else f.id) == building
+    ]
+    shape = shapely.union_all([shapely.Polygon(f.exterior[:, :2], f.interiors) for f in parts])
+    g = d.grid
+    gx, gy = np.meshgrid(g.xs(), g.ys())
+    inside = shapely.contains_xy(shape, gx, gy)
+    near = np.zeros_like(inside)
+    rows, cols = np.nonzero(inside)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            r, c = rows + dr, cols + dc
+            ok = (r >= 0) & (r < g.ny) & (c >= 0) & (c < g.nx)
+            near[r[ok], c[ok]] = True
+    ring = near & ~inside
+    return float(np.nanmax(values[ring]))
+
+
+@pytest.mark.asyncio
+async def test_probe_on_a_roof_gives_the_most_exposed_facade(
+    client: TestClient[Any, Any], published: Published
+) -> None:
+    """On a roof the noise grid has no value; the probe answers the building's most exposed
+    facade level (END, Annex VI), the rule the indicators count dwellings by."""
+    import shapely
+
+    d = published.district
+    values = published.baseline.values["noise_lden"]
+    g = d.grid
+    for f in d.footprints:  # a roof point whose cell holds no noise value
+        p = shapely.Polygon(f.exterior[:, :2], f.interiors).point_on_surface()
+        col, row = int((p.x - g.x0) // g.cell), int((p.y - g.y0) // g.cell)
+        if np.isnan(values[row, col]):
+            break
+    else:
+        pytest.fail("no footprint covers a cell without a noise value")
+    info = d.buildings.get(f.id)
+    building = info.building_id if info else f.id
+    expected = _facade_max(d, values, building)
+    lon, lat = _lonlat(d, (p.x, p.y))
+    resp = await client.get("/api/probe", params={"lon": str(lon), "lat": str(lat)})
+    assert resp.status == 200
+    noise = (await resp.json())["values"]["noise_lden"]
+    assert noise["value"] == pytest.approx(expected, abs=0.01)
+    assert noise["facade"] == {"building": building}
+    assert noise["class"] is not None
+    # A scenario's probe on the same roof: its own facade level and the baseline's.
+    resp = await client.get(
+        "/api/probe", params={"scenario": "calm", "lon": str(lon), "lat": str(lat)}
+    )
+    calm = (await resp.json())["values"]["noise_lden"]
+    assert calm["baseline"] == pytest.approx(expected, abs=0.01)
+    assert calm["value"] == pytest.approx(
+        _facade_max(d, published.scenario.values["noise_lden"], building), abs=0.01
+    )
