@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,7 +116,9 @@ def sun_positions(
     idx = pd.DatetimeIndex(times_utc)
     if idx.tz is None:
         idx = idx.tz_localize("UTC")
-    sp = pvlib.solarposition.get_solarposition(idx, latitude, longitude, altitude=altitude_m)
+    with warnings.catch_warnings():  # pandas deprecations inside pvlib, not ours to fix
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sp = pvlib.solarposition.get_solarposition(idx, latitude, longitude, altitude=altitude_m)
     return (
         np.asarray(sp["azimuth"], dtype=np.float64),
         np.asarray(sp["apparent_elevation"], dtype=np.float64),
@@ -187,8 +190,10 @@ def _design_day(
     az, el = sun_positions(times, lat, lon, alt)
     idx = pd.DatetimeIndex(times).tz_localize("UTC")
     loc = pvlib.location.Location(lat, lon, altitude=alt)
-    tl = pvlib.clearsky.lookup_linke_turbidity(idx, lat, lon)
-    cs = loc.get_clearsky(idx, model="ineichen", linke_turbidity=tl)
+    with warnings.catch_warnings():  # pandas deprecations inside pvlib, not ours to fix
+        warnings.simplefilter("ignore", DeprecationWarning)
+        tl = pvlib.clearsky.lookup_linke_turbidity(idx, lat, lon)
+        cs = loc.get_clearsky(idx, model="ineichen", linke_turbidity=tl)
     day_len = sunset_h - sunrise_h
     m = np.asarray(hours, dtype=np.float64) - (sunrise_h + PARTON_LOGAN_C_H)
     phase = np.clip(math.pi * m / (day_len + 2.0 * PARTON_LOGAN_A_H), 0.0, math.pi)

@@ -26,7 +26,6 @@ from greentwin.kernels.heat.shadow import sunlit_numba, sunlit_reference
 from greentwin.kernels.heat.svf import svf_numba
 from greentwin.kernels.heat.utci import stress_class
 
-
 # ------------------------------------------------------------------------- shadows
 CELL = 0.5
 
