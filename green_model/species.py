@@ -341,6 +341,24 @@ class SpeciesLibrary:
             )
         return key
 
+    def match(self, name: str | None) -> tuple[str | None, str]:
+        """How a register's species name maps to the library.
+
+        Returns ``(key, how)``: ``how`` is ``"name"`` (key, scientific, alias or common
+        name, the cultivar dropped: ``"Tilia cordata 'Greenspire'"``), ``"genus"`` (only
+        the first word is known) or ``"none"`` (``key`` None).
+        """
+        if name is None or not name.strip():
+            return None, "none"
+        n = _norm(name.split("'")[0].split('"')[0])
+        key = self._names.get(n)
+        if key is not None:
+            return key, "name"
+        key = self._names.get(n.split(" ")[0])
+        if key is not None:
+            return key, "genus"
+        return None, "none"
+
     def get(self, name: str | None) -> Species:
         """The species for a name (None or "" gives the default species)."""
         key = self.resolve(name)

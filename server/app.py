@@ -155,7 +155,7 @@ async def _io_pool_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
-    from greentwin.server.demo import DemoBuilder
+    from greentwin.server.demo import DemoBuilder, recipes_for
 
     config = app[CONFIG]
     builder = DemoBuilder(
@@ -163,6 +163,7 @@ async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
         config.demo_inputs,
         scenario=config.default_scenario,
         executor=app[IO_POOL],
+        recipes=recipes_for(config.demo_inputs),  # a project manifest or the demo
     )
     app[DEMO] = builder
     builder.start()

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "convert": "greentwin.server.cmd_convert",
     "serve": "greentwin.server.cmd_serve",
     "demo": "greentwin.server.cmd_demo",
+    "build": "greentwin.server.cmd_build",
 }
 
 EPILOG = """exit codes:

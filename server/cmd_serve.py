@@ -37,6 +37,13 @@ def add_parser(subparsers: Any) -> None:
     )
     add_server_arguments(parser)
     parser.add_argument(
+        "project",
+        nargs="?",
+        type=Path,
+        metavar="PROJECT.toml",
+        help="build (first start) and serve this project (docs/projects.md)",
+    )
+    parser.add_argument(
         "--demo", action="store_true", default=None, help="also build and serve the demo district"
     )
     parser.set_defaults(demo=None)
@@ -116,6 +123,15 @@ async def serve(config: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``greentwin serve``."""
-    config = config_from_args(args, demo=args.demo)
+    if getattr(args, "project", None) is not None:
+        from greentwin.server.cmd_build import default_data_dir
+
+        manifest = args.project.resolve()
+        data = args.data or default_data_dir(manifest)
+        config = config_from_args(
+            args, demo=True, demo_inputs=manifest, demo_example=False, data_dir=data
+        )
+    else:
+        config = config_from_args(args, demo=args.demo)
     asyncio.run(serve(config))
     return int(ExitCode.OK)

@@ -47,6 +47,7 @@ __all__ = [
     "build_vegetation",
     "build_vegetation_baked",
     "cache_key",
+    "recipes_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,16 @@ RECIPES: tuple[LayerRecipe, ...] = (
         ),
     ),
 )
+
+
+def recipes_for(inputs: Path) -> tuple[LayerRecipe, ...]:
+    """The recipes of what ``config.demo_inputs`` names: a project manifest (``.toml``,
+    :func:`greentwin.server.project.project_recipes`) or the demo's input folder."""
+    if Path(inputs).suffix == ".toml":
+        from greentwin.server.project import project_recipes
+
+        return project_recipes(Path(inputs))
+    return RECIPES
 
 
 def _code_digest(packages: Sequence[str]) -> str:

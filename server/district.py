@@ -256,6 +256,8 @@ class District:
             An input is missing or unusable.
         """
         root = Path(input_dir).resolve()
+        if root.suffix == ".toml":  # a project manifest (greentwin serve PROJECT.toml)
+            return cls.from_project(root)
         paths = (
             root / BUILDINGS_GML,
             root / TREES_GML,
@@ -270,6 +272,25 @@ class District:
                 raise ServerError(f"demo input {p} cannot be read: {exc.strerror}") from exc
             stamp.append((str(p), st.st_size, st.st_mtime_ns))
         return _load_demo_cached(tuple(stamp))
+
+    @classmethod
+    def from_project(cls, manifest: Path) -> District:
+        """The district of a project manifest (:mod:`greentwin.twin`; ``docs/projects.md``).
+
+        Cached per process by the inputs' sizes and modification times.
+
+        Raises
+        ------
+        ServerError
+            The manifest or one of its sources is unusable (the message names which).
+        """
+        from greentwin.twin import ManifestError, district_inputs
+
+        try:
+            inputs = district_inputs(manifest)
+        except ManifestError as exc:
+            raise ServerError(str(exc)) from exc
+        return _from_inputs(inputs)
 
     def replace(self, **changes: Any) -> District:
         """A copy with some fields changed (``dataclasses.replace``)."""
@@ -427,6 +448,28 @@ def _load_demo_cached(stamp: tuple[tuple[str, int, int], ...]) -> District:
         time.perf_counter() - t0,
     )
     return district
+
+
+@functools.lru_cache(maxsize=4)
+def _from_inputs(inputs: Any) -> District:
+    """A District from a project's :class:`greentwin.twin.DistrictInputs` (one per inputs)."""
+    return District(
+        crs=inputs.crs,
+        height_offset=inputs.height_offset,
+        footprints=inputs.footprints,
+        trees=inputs.trees,
+        covers=inputs.covers,
+        roads=inputs.roads,
+        barriers=(),
+        grid=inputs.grid,
+        coefficients=inputs.coefficients,
+        climate=inputs.climate,
+        survey_date=inputs.survey_date,
+        buildings={
+            k: BuildingInfo(r.building_id, r.function, r.storeys, r.ground_z, r.name)
+            for k, r in inputs.buildings.items()
+        },
+    )
 
 
 def building_info(feature: Any) -> BuildingInfo:

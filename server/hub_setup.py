@@ -46,9 +46,16 @@ _INSTALLED = web.AppKey("greentwin_hub_installed", bool)
 
 
 def default_address_sources(demo_inputs: Path) -> list[Path]:
-    """The CityGML files of the demo district's buildings layer."""
+    """The CityGML files of the demo district's (or project's) buildings layer."""
     from greentwin.server.demo import RECIPES
 
+    if demo_inputs.suffix == ".toml":  # a project: its CityGML buildings (OSM has no addresses)
+        from greentwin.twin import ManifestError, load_manifest
+
+        try:
+            return list(load_manifest(demo_inputs).buildings.citygml)
+        except ManifestError:
+            return []
     return [demo_inputs / name for r in RECIPES if r.layer == "buildings" for name in r.inputs]
 
 

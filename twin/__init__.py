@@ -1,0 +1,23 @@
+"""Projects: the twin of one place, described by one manifest file.
+
+``load_manifest(path) -> Project`` reads and checks a project manifest (``docs/projects.md``);
+``district_inputs(path) -> DistrictInputs`` reads its sources (CityGML, OpenStreetMap, tree
+registers, GeoJSON green areas and roads, traffic counts) into the typed inputs of the
+district model. Imports core, citygml, green_model, kernels, tiles and traffic; never the
+server.
+"""
+
+from greentwin.twin.inputs import DistrictInputs, district_inputs, write_osm_citygml
+from greentwin.twin.manifest import ManifestError, Project, load_manifest
+from greentwin.twin.readers import BuildingRecord, Report
+
+__all__ = [
+    "BuildingRecord",
+    "DistrictInputs",
+    "ManifestError",
+    "Project",
+    "Report",
+    "district_inputs",
+    "load_manifest",
+    "write_osm_citygml",
+]
