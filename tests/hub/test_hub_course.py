@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from gt_hub import Client, make_app, publish_proposal
 from gt_testing import CITYGML
@@ -9,7 +12,9 @@ from gt_testing import CITYGML
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-async def test_course_of_a_proposal_beside_the_baseline(aiohttp_client, tmp_path) -> None:
+async def test_course_of_a_proposal_beside_the_baseline(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
     client: Client = await aiohttp_client(make_app(tmp_path / "var", citygml=CITYGML))
     await publish_proposal(client)
     # as a citizen (no token): the proposal is published, so readable

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -42,7 +43,9 @@ def _box(n: int, h: float) -> np.ndarray:
 @pytest.mark.parametrize(
     ("azimuth", "elevation"), [(180.0, 30.0), (90.0, 45.0), (225.0, 25.0), (300.0, 35.0)]
 )
-def test_box_shadow_length_and_direction(engine, azimuth: float, elevation: float) -> None:
+def test_box_shadow_length_and_direction(
+    engine: Callable[..., np.ndarray], azimuth: float, elevation: float
+) -> None:
     h = 15.0
     n = 200
     b = _box(n, h)
@@ -142,8 +145,11 @@ def test_design_day_air_course() -> None:
     day = design_day(dt.date(2023, 7, 15), *BERLIN, tmax_c=32.0, tmin_c=19.0, dew_point_c=15.0)
     assert day.air_temp_c.max() <= 32.0 and day.air_temp_c.min() >= 19.0
     assert day.hours[int(np.argmax(day.air_temp_c))] in (14, 15, 16)  # Parton-Logan peak
+
     # relative humidity from the Magnus formula (Alduchov and Eskridge 1996)
-    es = lambda t: 6.1094 * math.exp(17.625 * t / (t + 243.04))  # noqa: E731
+    def es(t: float) -> float:
+        return 6.1094 * math.exp(17.625 * t / (t + 243.04))
+
     k = day.index(15)
     assert day.rel_humidity[k] == pytest.approx(100 * es(15.0) / es(day.air_temp_c[k]))
     assert (day.dni > 0).all() and (day.dhi > 0).all()

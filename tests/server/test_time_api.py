@@ -23,7 +23,7 @@ async def _values(client: TestClient[Any, Any], layer: dict[str, Any]) -> np.nda
     url = layer["url"].split("/{z}")[0] + "/values.npy"
     resp = await client.get(url)
     assert resp.status == 200
-    return np.load(io.BytesIO(await resp.read()))
+    return np.asarray(np.load(io.BytesIO(await resp.read())), dtype=np.float64)
 
 
 @pytest.mark.slow
