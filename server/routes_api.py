@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from greentwin.core import ScenarioError, __version__
-from greentwin.server.access import readable, request_role, require_role
+from greentwin.server.access import readable, request_role, require_role, scenario_status
 from greentwin.server.jsonio import loads
 from greentwin.server.keys import CONFIG, DEMO, IO_POOL, STARTED, STORE
 from greentwin.server.store import ID_RE
@@ -68,7 +68,9 @@ async def _known(request: web.Request, scenario: str) -> None:
     request_role(request)  # an unknown token is a 401 whatever the scenario
     if scenario == request.app[CONFIG].default_scenario:
         return  # the default scenario always exists, even before anything is published
-    if scenario not in request.app[STORE].scenarios() or not await readable(request, scenario):
+    exists = scenario in request.app[STORE].scenarios()  # published layers, or
+    exists = exists or await scenario_status(request.app, scenario) is not None  # a scenario
+    if not exists or not await readable(request, scenario):
         raise web.HTTPNotFound(text=f"no scenario {scenario!r}")
 
 

@@ -247,3 +247,18 @@ async def test_a_published_child_of_a_draft_does_not_name_it(
             await ws.send_json({"type": "subscribe", "scenario": "child-x"})
             snap = await ws.receive_json(timeout=5)
             assert snap["type"] == "snapshot" and snap["parent"] == want
+
+
+@pytest.mark.asyncio
+async def test_a_draft_without_layers_exists_for_planners_only(
+    world: tuple[Client, dict[str, Any]],
+) -> None:
+    client, _ = world
+    body = {"name": "bare", "id": "bare-x"}
+    assert (await client.post("/api/scenarios", json=body, headers=PLANNER)).status == 201
+    r = await client.get("/api/layers?scenario=bare-x", headers=PLANNER)
+    assert r.status == 200 and (await r.json())["layers"] == {}
+    hidden = await client.get("/api/layers?scenario=bare-x")
+    missing = await client.get("/api/layers?scenario=nosuch-x")
+    assert hidden.status == missing.status == 404
+    assert (await hidden.text()).replace("bare-x", "nosuch-x") == await missing.text()
