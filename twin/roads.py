@@ -5,7 +5,8 @@ that carries CNOSSOS flows (the road schema of ``docs/noise.md``) keeps them; th
 get their traffic in this order:
 
 1. a count point (GeoJSON points with AADT) matched to the nearest road within
-   ``match_distance_m`` that has the same street name or OSM id; the count also holds for
+   ``match_distance_m`` that has the same street name or OSM id (several counts on one
+   road: the largest, which covers both directions); the count also holds for
    the other segments of that street and class without a count of their own (the nearest
    count wins);
 2. the manifest's ``[roads.traffic.aadt]`` value for the road's class;
@@ -259,6 +260,8 @@ def _assign_counts(
             continue
         matched += 1
         r = records[best[1]]
+        if r.get("traffic_source") == "count" and r["aadt"] >= c["aadt"]:
+            continue  # several counts on one road: the largest (it covers both directions)
         r["aadt"], r["heavy_aadt"], r["traffic_source"] = c["aadt"], c["heavy"], "count"
         if r.get("name"):
             key = (_norm_name(str(r["name"])), str(r["highway"]))

@@ -1,0 +1,88 @@
+"""The bundled Helsinki project builds (a small extent of it, to keep the test short):
+buildings, trees, roads with traffic, noise and air overlays; a second build is cached;
+a bad manifest is one error line and publishes nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from greentwin.server.district import District
+from greentwin.server.project import build_project
+from greentwin.server.store import TileStore
+from greentwin.twin import ManifestError
+
+REPO = Path(__file__).resolve().parents[2]
+HELSINKI = REPO / "data" / "projects" / "helsinki"
+
+#: Kaivokatu by the railway station (its count point at 24.9410 E, 60.1704 N): about
+#: 220 m x 240 m.
+SMALL_EXTENT = "[24.9395, 60.1690, 24.9435, 60.1712]"
+
+
+def _small_project(folder: Path) -> Path:
+    for name in ("helsinki_centre.osm.pbf", "helsinki_aadt_2023.geojson"):
+        shutil.copy(HELSINKI / name, folder / name)
+    text = (HELSINKI / "project.toml").read_text(encoding="utf-8")
+    text = re.sub(r"extent = \[[^\]]*\]", f"extent = {SMALL_EXTENT}", text)
+    text = text.replace("margin_m = 60.0", "margin_m = 30.0")
+    path = folder / "project.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_helsinki_builds_every_layer_and_is_cached(tmp_path: Path) -> None:
+    manifest = _small_project(tmp_path)
+    data = tmp_path / "var"
+    lines: list[str] = []
+    build_project(manifest, data, progress=lines.append)
+    layers = TileStore(data).layers("baseline")
+    for name in ("buildings", "vegetation", "vegetation_baked", "noise_lden", "no2", "pm10"):
+        assert name in layers, (name, lines)
+    # the city tiles hold the OSM blocks
+    tilesets = [p for p in data.rglob("tileset.json") if layers["buildings"].version in str(p)]
+    assert tilesets and "root" in json.loads(tilesets[0].read_text(encoding="utf-8"))
+    district = District.load_demo(manifest)  # the server's District, from the manifest
+    assert len(district.footprints) > 10
+    assert len(district.trees) > 5
+    assert district.roads.roads and all(r.flows.sum() > 0 for r in district.roads.roads)
+    assert any(r.extra.get("traffic_source") == "count" for r in district.roads.roads)
+    meta_dir = next(p for p in data.rglob("noise_lden") if (p / "values.npy").exists())
+    values = np.load(meta_dir / "values.npy")
+    assert np.nanmax(values) > 55.0  # a counted street with ~7,000 vehicles/day is loud
+    assert any("[4/4] overlays: built" in line for line in lines)
+    again: list[str] = []
+    build_project(manifest, data, progress=again.append)
+    assert sum("up to date" in line for line in again) == 4, again
+
+
+def test_bad_manifest_publishes_nothing(tmp_path: Path) -> None:
+    manifest = _small_project(tmp_path)
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8").replace('osm = "helsinki', 'osm = "missing'),
+        encoding="utf-8",
+    )
+    data = tmp_path / "var"
+    with pytest.raises(ManifestError, match=r"buildings\.osm: file 'missing_centre\.osm\.pbf'"):
+        build_project(manifest, data, progress=lambda _line: None)
+    assert not data.exists() or TileStore(data).layers("baseline") == {}
+
+
+def test_cli_reports_a_bad_manifest_in_one_line(tmp_path: Path) -> None:
+    manifest = _small_project(tmp_path)
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "\nspeed = 3\n", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "greentwin.server", "build", str(manifest), "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 3
+    assert "project.toml: roads.traffic.speed: unknown key" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
