@@ -40,6 +40,9 @@ namespace Greentwin
         public event Action<GlbFrame> GlbReceived;
         public event Action<string> Disconnected;
 
+        // answers never run the caller's continuation on the read loop (it could block it)
+        const TaskCreationOptions Async = TaskCreationOptions.RunContinuationsAsynchronously;
+
         sealed class Pending
         {
             public TaskCompletionSource<Dictionary<string, object>> Text;
@@ -57,7 +60,7 @@ namespace Greentwin
         readonly Random jitter = new Random();
         IGreentwinTransport transport;
         bool welcomed;
-        TaskCompletionSource<bool> firstWelcome = new TaskCompletionSource<bool>();
+        TaskCompletionSource<bool> firstWelcome = new TaskCompletionSource<bool>(Async);
         CancellationTokenSource cts;
         Task loop;
         Task heartbeatTask;
@@ -121,7 +124,7 @@ namespace Greentwin
             string r = Protocol.NewRef();
             var p = new Pending
             {
-                Glb = new TaskCompletionSource<GlbFrame>(),
+                Glb = new TaskCompletionSource<GlbFrame>(Async),
                 Message = GreentwinProtocol.Obj("type", "request_glb", "ref", r, "lod", (long)lod, "object", model),
             };
             lock (gate) pending[r] = p;
@@ -140,7 +143,7 @@ namespace Greentwin
         /// <summary>Completes once the scenario's applied seq reaches <paramref name="seq"/>.</summary>
         public Task WaitForSeqAsync(string scenario, long seq)
         {
-            var tcs = new TaskCompletionSource<bool>();
+            var tcs = new TaskCompletionSource<bool>(Async);
             lock (gate)
             {
                 if (Protocol.SeqOf(scenario) >= seq) return Task.FromResult(true);
@@ -167,7 +170,7 @@ namespace Greentwin
 
         Task<Dictionary<string, object>> Request(Dictionary<string, object> msg, bool resend)
         {
-            var p = new Pending { Text = new TaskCompletionSource<Dictionary<string, object>>(), Message = msg, Resend = resend };
+            var p = new Pending { Text = new TaskCompletionSource<Dictionary<string, object>>(Async), Message = msg, Resend = resend };
             string r = (string)msg["ref"];
             lock (gate) pending[r] = p;
             SendPending(r, p);

@@ -1,0 +1,119 @@
+// Unit checks of the engine-free C++ core without a network: the session is driven by hand
+// (connected / receive_text / disconnected) and what it sends is captured. Run by the test
+// suite; prints "ok" and exits 0, or names the first failed check and exits 1.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "GreentwinCore/Protocol.hpp"
+
+using greentwin::json;
+
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            std::exit(1);                                                  \
+        }                                                                  \
+    } while (0)
+
+namespace {
+
+std::vector<std::uint8_t> glb_with(const std::string& doc, bool good_magic) {
+    std::string j = doc;
+    while (j.size() % 4) j += ' ';
+    const std::uint32_t total = 12 + 8 + static_cast<std::uint32_t>(j.size());
+    std::vector<std::uint8_t> out;
+    auto u32 = [&](std::uint32_t v) { for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i))); };
+    out.insert(out.end(), {'g', 'l', 'T', static_cast<std::uint8_t>(good_magic ? 'F' : 'X')});
+    u32(2);
+    u32(total);
+    u32(static_cast<std::uint32_t>(j.size()));
+    u32(0x4E4F534Au);  // "JSON"
+    out.insert(out.end(), j.begin(), j.end());
+    return out;
+}
+
+}  // namespace
+
+int main() {
+    // back-off: 0.5 s doubling, capped, jitter factor in [0.75, 1.25)
+    CHECK(greentwin::backoff_seconds(0, 0.5, 30, 0.5) == 0.5);
+    CHECK(greentwin::backoff_seconds(3, 0.5, 30, 0.5) == 4.0);
+    CHECK(greentwin::backoff_seconds(20, 0.5, 30, 0.0) == 22.5);
+    CHECK(greentwin::backoff_seconds(20, 0.5, 30, 0.99) < 37.5);
+
+    // glb inspection (glTF 2.0, 4.4) and the binary frame
+    const auto glb = glb_with(R"({"asset":{"version":"2.0"}})", true);
+    const auto info = greentwin::inspect_glb(glb);
+    CHECK(info.version == 2 && info.length == glb.size() && info.document["asset"]["version"] == "2.0");
+    CHECK(!info.has_bin_chunk);
+    bool threw = false;
+    try { greentwin::inspect_glb(glb_with("{}", false)); } catch (const greentwin::ProtocolError&) { threw = true; }
+    CHECK(threw);
+    std::string header = json{{"type", "glb"}, {"ref", "r1"}, {"kind", "tree"}, {"lod", 0}, {"byte_length", glb.size()}}.dump();
+    while (header.size() % 4) header += ' ';
+    std::vector<std::uint8_t> frame = {'G', 'T', 'B', '1'};
+    for (int i = 0; i < 4; ++i) frame.push_back(static_cast<std::uint8_t>(header.size() >> (8 * i)));
+    frame.insert(frame.end(), header.begin(), header.end());
+    frame.insert(frame.end(), glb.begin(), glb.end());
+    CHECK(greentwin::decode_glb_frame(frame.data(), frame.size()).glb == glb);
+    threw = false;
+    try { greentwin::decode_glb_frame(frame.data(), frame.size() - 1); } catch (const greentwin::ProtocolError&) { threw = true; }
+    CHECK(threw);
+
+    // a session driven by hand
+    std::vector<std::string> sent;
+    std::vector<std::int64_t> updates;
+    greentwin::Session::Callbacks cb;
+    cb.on_update = [&](const json& u) { updates.push_back(u["seq"].get<std::int64_t>()); };
+    greentwin::Session s("tok", "planner", cb);
+    auto send = [&](const std::string& t) { sent.push_back(t); };
+    s.connected(send);
+    CHECK(sent.size() == 1 && json::parse(sent[0])["type"] == "hello" && !json::parse(sent[0]).contains("resume"));
+    s.receive_text(R"({"type":"welcome","epoch":"e1","session":"x","role":"planner"})");
+    std::int64_t snap_seq = -1;
+    s.subscribe("sc", [&](const json* a, const greentwin::ServerError*) { snap_seq = (*a)["seq"]; });
+    const json sub = json::parse(sent.back());
+    CHECK(sub["type"] == "subscribe" && sub["scenario"] == "sc");
+    s.receive_text(json{{"type", "snapshot"}, {"ref", sub["ref"]}, {"scenario", "sc"}, {"seq", 3}, {"layers", json::object()}}.dump());
+    CHECK(snap_seq == 3 && s.seq_of("sc") == 3);
+
+    // an edit unanswered when the connection drops is resent, same key, after the new welcome
+    std::int64_t acked = -1;
+    s.edit("sc", greentwin::plant_tree("tilia_cordata", 1.0, 2.0, 5), [&](const json* a, const greentwin::ServerError*) { acked = (*a)["seq"]; });
+    const json first = json::parse(sent.back());
+    CHECK(first["type"] == "edit" && first["key"].is_string() && first["key"].get<std::string>().size() >= 8);
+    std::string undo_error;
+    s.undo("sc", [&](const json*, const greentwin::ServerError* e) { undo_error = e ? e->code : "answered"; });
+    s.disconnected("network");
+    CHECK(undo_error == "disconnected" && acked == -1);
+    sent.clear();
+    s.connected(send);
+    const json hello = json::parse(sent.at(0));
+    CHECK(hello["resume"] == json({{"scenario", "sc"}, {"epoch", "e1"}, {"seq", 3}}));
+    CHECK(sent.size() == 1);  // nothing but hello before the welcome
+    s.receive_text(R"({"type":"welcome","epoch":"e1","session":"y","role":"planner"})");
+    CHECK(sent.size() == 2 && json::parse(sent[1]) == first);  // the same frame: same ref, same key
+    s.receive_text(json{{"type", "ack"}, {"ref", first["ref"]}, {"scenario", "sc"}, {"seq", 4}, {"duplicate", true}}.dump());
+    CHECK(acked == 4);
+
+    // updates: in order, duplicates dropped, a gap answered by a new subscription
+    s.receive_text(R"({"type":"update","scenario":"sc","seq":4,"changes":[],"layers":{}})");
+    s.receive_text(R"({"type":"update","scenario":"sc","seq":4,"changes":[],"layers":{}})");
+    const std::size_t before = sent.size();
+    s.receive_text(R"({"type":"update","scenario":"sc","seq":6,"changes":[],"layers":{}})");
+    CHECK(updates == std::vector<std::int64_t>({4}));
+    CHECK(sent.size() == before + 1 && json::parse(sent.back())["type"] == "subscribe");
+    CHECK(s.seq_of("sc") == -1);
+
+    // heartbeat: a ping after heartbeat_s, a dead connection after twice that unanswered
+    s.heartbeat_s = 10;
+    CHECK(s.tick(100.0));
+    CHECK(s.tick(110.0) && json::parse(sent.back())["type"] == "ping");
+    CHECK(s.tick(125.0));
+    CHECK(!s.tick(131.0));
+    std::puts("ok");
+    return 0;
+}
