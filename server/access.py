@@ -22,7 +22,8 @@ from __future__ import annotations
 from aiohttp import web
 from greentwin.server.keys import CONFIG, LIVE_HUB
 from greentwin.server.protocol import Role, role_at_least
-from greentwin.server.scenarios import BASELINE, ScenarioStore, UnknownScenarioError
+from greentwin.server.scenarios import BASELINE, UnknownScenarioError
+from greentwin.server.stores import ScenarioLog
 
 __all__ = [
     "may_read_status",
@@ -112,7 +113,7 @@ async def scenario_status(app: web.Application, scenario: str) -> str | None:
     return info.status
 
 
-async def shown_parent(store: ScenarioStore, role: str, parent: str | None) -> str | None:
+async def shown_parent(store: ScenarioLog, role: str, parent: str | None) -> str | None:
     """The parent id to show ``role``: None when it may not read the parent (a published
     scenario branched from a draft does not reveal the draft)."""
     if parent is None or role_at_least(role, "planner"):

@@ -59,6 +59,12 @@ class Config:
     hello_timeout_s : seconds a WebSocket connection may stay without a ``hello``.
     vegetation_cache_size : vegetation tilesets (dates, variants, states) kept on disk per
         scenario; the least recently requested one beyond it is deleted.
+    database_url : ``postgresql://...``: keep scenarios, their event logs and the hub's
+        comments and votes in PostgreSQL (shared by several server processes); empty means
+        the embedded SQLite files under ``data_dir``.
+    redis_url : ``redis://...``: fan live updates out to every server process through
+        Redis, so a client may connect to (and resume on) any of them; empty means fan-out
+        inside this process.
     """
 
     host: str = "127.0.0.1"
@@ -79,6 +85,8 @@ class Config:
     extent: str = ""
     hello_timeout_s: float = 10.0
     vegetation_cache_size: int = 32
+    database_url: str = ""
+    redis_url: str = ""
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (values are coerced and checked like file values)."""
@@ -114,6 +122,8 @@ _FIELDS: dict[str, type] = {
     "extent": str,
     "hello_timeout_s": float,
     "vegetation_cache_size": int,
+    "database_url": str,
+    "redis_url": str,
 }
 
 _TRUE = {"1", "true", "yes", "on"}

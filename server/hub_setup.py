@@ -25,12 +25,12 @@ from aiohttp import web
 from greentwin.server.exports import DEFAULT_EXPORTERS, Exporter
 from greentwin.server.hub import HubSettings, HubStore
 from greentwin.server.keys import CONFIG
+from greentwin.server.live import running_hub
 from greentwin.server.recompute_district import DistrictRecompute, recompute_for_app
 from greentwin.server.routes_hub import HUB_STATE, HubState
 from greentwin.server.routes_hub import routes as hub_routes
 from greentwin.server.routes_scenarios import EXPORTERS_KEY, HUB_KEY
 from greentwin.server.routes_scenarios import routes as scenario_routes
-from greentwin.server.scenarios import ScenarioStore
 from greentwin.server.ws import Hub, LiveConfig
 
 __all__ = ["HUB_SETTINGS_KEY", "LIVE_CONFIG_KEY", "default_address_sources", "setup_hub"]
@@ -65,23 +65,26 @@ def _install_live(app: web.Application, store_path: Path) -> None:
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         config = app.get(LIVE_CONFIG_KEY) or LiveConfig()
-        store = ScenarioStore(store_path, extent=config.extent)
-        await store.open()
-        recompute = recompute_for_app(app, store)  # the district's layers in demo mode
-        hub = Hub(store, recompute, config)
-        app[HUB_KEY] = hub
-        example = _start_example(app, hub)
-        try:
-            yield
-        finally:
-            if example is not None:  # an interrupted build continues on the next start
-                example.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await example
-            await hub.close_all()
-            if isinstance(recompute, DistrictRecompute):
-                recompute.close()
-            await store.close()
+        server = app.get(CONFIG)
+        async with running_hub(
+            store_path=store_path,
+            config=config,
+            recompute=lambda store: recompute_for_app(app, store),  # district layers in demo
+            database_url=server.database_url if server is not None else "",
+            redis_url=server.redis_url if server is not None else "",
+        ) as hub:
+            app[HUB_KEY] = hub
+            example = _start_example(app, hub)
+            try:
+                yield
+            finally:
+                if example is not None:  # an interrupted build continues on the next start
+                    example.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await example
+                await hub.close_all()
+                if isinstance(hub.recompute, DistrictRecompute):
+                    hub.recompute.close()
 
     async def ws_handler(request: web.Request) -> web.StreamResponse:
         return await request.app[HUB_KEY].handle(request)

@@ -1,27 +1,64 @@
 """Install the scenario store, the live hub and their routes on an aiohttp application.
 
 ``setup_live(app, store_path=..., live_config=...)`` adds a ``cleanup_ctx`` that opens
-the SQLite store, builds the recompute and the hub, and on shutdown closes every
+the scenario store, builds the recompute and the hub, and on shutdown closes every
 WebSocket with 1001 and the store; plus the ``/ws`` route and the scenario API.
+:func:`running_hub` is that open-and-close, shared with the application's own
+installation (:mod:`greentwin.server.hub_setup`), so tests and production run the same
+code: the store is SQLite at ``store_path``, or PostgreSQL when ``database_url`` is
+given; with ``redis_url`` the hub shares updates with other processes through Redis.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
 from greentwin.server.exports import DEFAULT_EXPORTERS, Exporter
+from greentwin.server.fanout import live_bus
 from greentwin.server.glb import GlbProducer, default_glb_producer
 from greentwin.server.recompute import Recompute, VersionedLayersRecompute
 from greentwin.server.routes_scenarios import EXPORTERS_KEY, HUB_KEY, routes
-from greentwin.server.scenarios import ScenarioStore
+from greentwin.server.stores import ScenarioLog, scenario_store
 from greentwin.server.ws import Hub, LiveConfig
 
-__all__ = ["HUB_KEY", "RecomputeFactory", "setup_live"]
+__all__ = ["HUB_KEY", "RecomputeFactory", "running_hub", "setup_live"]
 
 #: Builds the recompute once the store is open (it usually writes layer versions there).
-RecomputeFactory = Callable[[ScenarioStore], Recompute]
+RecomputeFactory = Callable[[ScenarioLog], Recompute]
+
+
+@asynccontextmanager
+async def running_hub(
+    *,
+    store_path: Path | str,
+    config: LiveConfig,
+    recompute: RecomputeFactory,
+    glb_producer: GlbProducer = default_glb_producer,
+    database_url: str = "",
+    redis_url: str = "",
+) -> AsyncIterator[Hub]:
+    """Open the scenario store and the bus, yield the hub; close all in reverse order.
+
+    ``store_path`` is the SQLite file, unused when ``database_url`` is given.
+    """
+    store = scenario_store(store_path, database_url=database_url, extent=config.extent)
+    await store.open()
+    try:
+        bus = live_bus(redis_url)
+        hub = Hub(store, recompute(store), config, glb_producer, bus=bus)
+        if bus is not None:
+            await bus.start(hub.receive)
+        try:
+            yield hub
+        finally:
+            if bus is not None:
+                await bus.close()
+            await hub.close_all()
+    finally:
+        await store.close()
 
 
 def setup_live(
@@ -32,6 +69,8 @@ def setup_live(
     recompute: RecomputeFactory | None = None,
     glb_producer: GlbProducer = default_glb_producer,
     exporters: Mapping[str, Exporter] | None = None,
+    database_url: str = "",
+    redis_url: str = "",
 ) -> None:
     """Add the live channel (``/ws``) and the scenario API to ``app``.
 
@@ -40,7 +79,8 @@ def setup_live(
     app : web.Application
         Not yet started.
     store_path : Path or str
-        SQLite file of the scenario store (created if missing).
+        SQLite file of the scenario store (created if missing; unused with
+        ``database_url``).
     live_config : LiveConfig, optional
         Tokens, limits and the city extent; defaults otherwise.
     recompute : callable, optional
@@ -50,21 +90,26 @@ def setup_live(
     exporters : mapping, optional
         Extra export formats (``format`` name -> exporter) beside
         :data:`~greentwin.server.exports.DEFAULT_EXPORTERS`.
+    database_url : str
+        ``postgresql://...``: the scenario store in PostgreSQL instead of SQLite.
+    redis_url : str
+        ``redis://...``: share live updates with other server processes.
     """
     config = live_config or LiveConfig()
     make = recompute or (lambda store: VersionedLayersRecompute(store))
     app[EXPORTERS_KEY] = {**DEFAULT_EXPORTERS, **(exporters or {})}
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
-        store = ScenarioStore(store_path, extent=config.extent)
-        await store.open()
-        hub = Hub(store, make(store), config, glb_producer)
-        app[HUB_KEY] = hub
-        try:
+        async with running_hub(
+            store_path=store_path,
+            config=config,
+            recompute=make,
+            glb_producer=glb_producer,
+            database_url=database_url,
+            redis_url=redis_url,
+        ) as hub:
+            app[HUB_KEY] = hub
             yield
-        finally:
-            await hub.close_all()
-            await store.close()
 
     app.cleanup_ctx.append(live_ctx)
 

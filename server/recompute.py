@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypedDict
 
 from greentwin.server.ops import OP_LAYER, EditOp, ScenarioState
 from greentwin.server.protocol import ChangeSummary, LayerInfo
-from greentwin.server.scenarios import ScenarioStore
+from greentwin.server.stores import ScenarioLog
 
 __all__ = [
     "FEATURE_LAYERS",
@@ -124,7 +124,7 @@ class VersionedLayersRecompute:
     ``{base_url}/{scenario}/layers/{layer}/{version}.geojson``.
     """
 
-    def __init__(self, store: ScenarioStore, *, base_url: str = "/api/scenarios") -> None:
+    def __init__(self, store: ScenarioLog, *, base_url: str = "/api/scenarios") -> None:
         self.store = store
         self.base_url = base_url.rstrip("/")
         self._snapshots: dict[str, tuple[int, dict[str, LayerInfo]]] = {}

@@ -35,6 +35,7 @@ from typing import Any, Final
 from aiohttp import WSCloseCode, WSMsgType, web
 from greentwin.core import GreentwinError, __version__
 from greentwin.server.access import may_read_status, shown_parent
+from greentwin.server.fanout import RedisBus
 from greentwin.server.glb import GlbProducer, default_glb_producer
 from greentwin.server.jsonio import JsonInputError, loads
 from greentwin.server.ops import WORLD, AddBuilding, Extent, OpError, op_digest, parse_op
@@ -58,9 +59,9 @@ from greentwin.server.scenarios import (
     BASELINE,
     Appended,
     ScenarioInfo,
-    ScenarioStore,
     UnknownScenarioError,
 )
+from greentwin.server.stores import ScenarioLog
 
 __all__ = ["Hub", "LiveConfig", "Session", "dumps"]
 
@@ -174,6 +175,9 @@ class Session:
         self.time: ScenarioTime | None = None
         self.closing = False
         self.deadline: asyncio.Future[None] | None = None  # closes it without a hello
+        #: Per scenario, the seq this client has (its snapshot's or last update's): an
+        #: update up to it that reaches the hub later is not sent again.
+        self.after: dict[str, int] = {}
 
     @property
     def author(self) -> str:
@@ -209,22 +213,33 @@ class Hub:
 
     Parameters
     ----------
-    store : ScenarioStore
-        The open scenario store.
+    store : ScenarioLog
+        The open scenario store (SQLite or PostgreSQL).
     recompute : Recompute
         Publishes new layer versions after each edit.
     config : LiveConfig
         Limits, tokens, extent.
     glb_producer : GlbProducer
         Builds the glb for ``request_glb``.
+    bus : RedisBus, optional
+        Shares updates with the other server processes (``redis_url``); ``None``: this
+        process is alone. With a bus, updates from any process reach the subscribers in
+        seq order, once each: one that comes early is held until the ones before it
+        arrive, or after ``gap_wait_s`` are read from the store's log (or, if the log
+        lacks them, because the process that made them died before storing them, the
+        subscribers get a fresh snapshot).
     """
+
+    #: Seconds an early update waits for the ones before it (bus only).
+    gap_wait_s: float = 1.0
 
     def __init__(
         self,
-        store: ScenarioStore,
+        store: ScenarioLog,
         recompute: Recompute,
         config: LiveConfig,
         glb_producer: GlbProducer = default_glb_producer,
+        bus: RedisBus | None = None,
     ) -> None:
         self.store = store
         self.recompute = recompute
@@ -234,6 +249,10 @@ class Hub:
         self.subscribers: dict[str, set[Session]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._ring: dict[str, deque[tuple[int, str]]] = {}
+        self.bus = bus
+        self._last: dict[str, int] = {}  # per scenario, the last update delivered
+        self._held: dict[str, dict[int, str]] = {}  # early updates (bus only)
+        self._gaps: dict[str, asyncio.Task[None]] = {}
 
     def lock(self, scenario: str) -> asyncio.Lock:
         lk = self._locks.get(scenario)
@@ -353,13 +372,82 @@ class Hub:
         if failure is not None:
             update["error"] = failure
         text = dumps(update)
-        ring = self._ring.setdefault(a.scenario, deque(maxlen=self.config.retain))
-        ring.append((a.seq, text))
-        self.fanout(a.scenario, text)
+        self.deliver(a.scenario, a.seq, text)
         try:
             await self.store.set_update(a.scenario, a.seq, text)
         except Exception:
             log.exception("could not keep update %s seq %d for resumes", a.scenario, a.seq)
+        if self.bus is not None:  # stored first: another process may read it on a gap
+            try:
+                await self.bus.publish(a.scenario, a.seq, text)
+            except Exception:
+                log.exception("could not publish update %s seq %d", a.scenario, a.seq)
+
+    def deliver(self, scenario: str, seq: int, text: str) -> None:
+        """Keep an update for resumes and queue it for the subscribers, in seq order.
+
+        Called with the scenario's lock held. Without a bus updates come in order (the
+        lock serialises them); with one, an early update is held (see the class).
+        """
+        last = self._last.get(scenario)
+        if last is not None and seq <= last:
+            return  # delivered before (or covered by a snapshot after a gap)
+        if self.bus is not None and last is not None and seq > last + 1:
+            self._held.setdefault(scenario, {})[seq] = text
+            if scenario not in self._gaps:
+                self._gaps[scenario] = asyncio.create_task(self._fill_gap(scenario))
+            return
+        self._emit(scenario, seq, text)
+        held = self._held.get(scenario)
+        while held and seq + 1 in held:
+            seq += 1
+            self._emit(scenario, seq, held.pop(seq))
+        if held is not None and not held:
+            del self._held[scenario]
+
+    def _emit(self, scenario: str, seq: int, text: str) -> None:
+        self._last[scenario] = seq
+        ring = self._ring.setdefault(scenario, deque(maxlen=self.config.retain))
+        ring.append((seq, text))
+        for s in self.subscribers.get(scenario, ()):
+            if s.after.get(scenario, -1) < seq:
+                s.after[scenario] = seq
+                s.offer(scenario, text)
+
+    async def _fill_gap(self, scenario: str) -> None:
+        """Deliver the updates missing before held ones from the log, or resync."""
+        try:
+            await asyncio.sleep(self.gap_wait_s)
+            async with self.lock(scenario):
+                held = self._held.get(scenario)
+                last = self._last.get(scenario, 0)
+                if not held or min(held) == last + 1:
+                    return
+                msgs = await self.store.updates_after(scenario, last, self.config.retain)
+                if msgs is not None:
+                    for i, text in enumerate(msgs):
+                        self.deliver(scenario, last + 1 + i, text)
+                    return
+                log.warning("%s: updates after seq %d are not in the log: resync", scenario, last)
+                info = await self.store.get(scenario)
+                self._held.pop(scenario, None)
+                self._last[scenario] = info.seq
+                for s in self.subscribers.get(scenario, ()):
+                    s.lagging.add(scenario)
+                    s.pending_resync.add(scenario)
+                    s.send(_RESYNC)
+        except Exception:
+            log.exception("%s: could not fill a gap in the updates", scenario)
+        finally:
+            self._gaps.pop(scenario, None)
+
+    async def receive(self, scenario: str, seq: int | None, text: str) -> None:
+        """A message another process published (the bus calls this)."""
+        async with self.lock(scenario):
+            if seq is None:
+                self.fanout(scenario, text)
+            else:
+                self.deliver(scenario, seq, text)
 
     def fanout(self, scenario: str, text: str) -> None:
         """Queue one encoded message for every subscriber of ``scenario``."""
@@ -401,10 +489,13 @@ class Hub:
         async with self.lock(scenario):
             info = await self._readable(s, scenario)
             text = await self._snapshot_text(info, ref, s)
-            self._add(s, scenario)
+            self._add(s, scenario, info.seq)
             s.send(text)
 
-    def _add(self, s: Session, scenario: str) -> None:
+    def _add(self, s: Session, scenario: str, seq: int) -> None:
+        s.after[scenario] = seq
+        if self.bus is not None:
+            self._last.setdefault(scenario, seq)
         s.subs.add(scenario)
         s.lagging.discard(scenario)
         s.pending_resync.discard(scenario)
@@ -431,10 +522,10 @@ class Hub:
                     msgs = await self.store.updates_after(scenario, seq, self.config.retain)
             if msgs is None:
                 text = await self._snapshot_text(info, None, s)
-                self._add(s, scenario)
+                self._add(s, scenario, info.seq)
                 s.send(text)
                 return
-            self._add(s, scenario)
+            self._add(s, scenario, seq + len(msgs))
             for t in msgs:
                 s.send(t)
 
@@ -449,6 +540,7 @@ class Hub:
                 info = await self.store.get(scenario)
                 text = await self._snapshot_text(info, None, s)
                 s.lagging.discard(scenario)
+                s.after[scenario] = info.seq
             await s.ws.send_str(text)
 
     # --- the connection ------------------------------------------------------------------
@@ -678,6 +770,8 @@ class Hub:
             info = await self.store.set_time(scenario, value)
             out = {"type": "time", "scenario": scenario, "seq": info.seq, "time": value}
             self.fanout(scenario, dumps(out))
+            if self.bus is not None:
+                await self.bus.publish(scenario, None, dumps(out))
             if scenario not in s.subs:
                 s.send(dumps(out))
 
@@ -708,6 +802,8 @@ class Hub:
 
     async def close_all(self) -> None:
         """Close every session with 1001 (going away), e.g. on shutdown."""
+        for task in list(self._gaps.values()):
+            task.cancel()
         for s in list(self.sessions):
             with contextlib.suppress(Exception):
                 await s.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

@@ -100,10 +100,19 @@ def live_config(**kw: Any) -> LiveConfig:
 
 
 @asynccontextmanager
-async def run_server(db: Path, **kw: Any) -> AsyncIterator[LiveServer]:
-    """A real server on 127.0.0.1 (free port) with the scenario store at ``db``."""
+async def run_server(
+    db: Path, *, database_url: str = "", redis_url: str = "", **kw: Any
+) -> AsyncIterator[LiveServer]:
+    """A real server on 127.0.0.1 (free port) with the scenario store at ``db`` (or in
+    PostgreSQL at ``database_url``), fanning out through Redis if ``redis_url`` is set."""
     app = web.Application()
-    setup_live(app, store_path=db, live_config=live_config(**kw))
+    setup_live(
+        app,
+        store_path=db,
+        live_config=live_config(**kw),
+        database_url=database_url,
+        redis_url=redis_url,
+    )
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

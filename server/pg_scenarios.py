@@ -1,0 +1,562 @@
+"""The scenario store in PostgreSQL (asyncpg): the same contract as the SQLite store.
+
+Used when ``database_url`` is set, so several server processes share scenarios. Tables
+and columns are those of :mod:`greentwin.server.scenarios` (ops, states and messages
+stored as the same JSON text), created by versioned migrations
+(:func:`greentwin.server.pg.migrate`, component ``scenarios``).
+
+Ordering across processes: every write to a scenario's log first locks the scenario's
+row (``SELECT ... FOR UPDATE``) and takes the next seq from it inside the same
+transaction, so concurrent appends from any number of processes get 1, 2, 3, ... with no
+gap and no duplicate (the primary key ``(scenario, seq)`` would refuse a duplicate
+anyway). The state is read from that locked row, never from a process-local cache, so
+an edit made by another process is always seen. An append returns once its commit is
+durable (``synchronous_commit = on``); derived writes (update messages, layer
+versions, the shared time) commit without waiting for the flush.
+
+The repair of edits holding ``NaN`` or ``Infinity`` (see the SQLite store) runs on open
+here too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+import uuid
+from typing import Any, Literal
+
+from greentwin.core import ScenarioError
+from greentwin.server.ops import WORLD, EditOp, Extent, OpError, ScenarioState, op_from_dict
+from greentwin.server.ops import op_to_dict as _op_to_dict
+from greentwin.server.pg import create_pool, migrate
+from greentwin.server.protocol import ScenarioTime
+from greentwin.server.scenarios import (
+    BASELINE,
+    DEFAULT_TIME,
+    SCENARIO_ID,
+    Appended,
+    EventKind,
+    EventRow,
+    ScenarioInfo,
+    Status,
+    UnknownScenarioError,
+    _has_non_finite,
+    _without_non_finite,
+)
+
+__all__ = ["MIGRATIONS", "PgScenarioStore"]
+
+log = logging.getLogger(__name__)
+
+#: Schema steps of component ``scenarios`` (version i + 1 is ``MIGRATIONS[i]``).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE scenarios (
+        id TEXT PRIMARY KEY,
+        parent TEXT REFERENCES scenarios(id),
+        base_seq BIGINT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('draft', 'published', 'archived')),
+        created DOUBLE PRECISION NOT NULL,
+        author TEXT NOT NULL,
+        seq BIGINT NOT NULL DEFAULT 0,
+        base_state TEXT NOT NULL,
+        state TEXT NOT NULL,
+        extent TEXT NOT NULL,
+        time TEXT NOT NULL
+    );
+    CREATE TABLE events (
+        scenario TEXT NOT NULL REFERENCES scenarios(id),
+        seq BIGINT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('edit', 'undo', 'redo')),
+        op TEXT,
+        target BIGINT,
+        author TEXT NOT NULL,
+        ts DOUBLE PRECISION NOT NULL,
+        undone BOOLEAN NOT NULL DEFAULT FALSE,
+        update_msg TEXT,
+        idem_key TEXT,
+        idem_digest TEXT,
+        repaired TEXT,
+        PRIMARY KEY (scenario, seq)
+    );
+    CREATE UNIQUE INDEX events_idem_key ON events (scenario, idem_key)
+        WHERE idem_key IS NOT NULL;
+    CREATE TABLE layer_versions (
+        scenario TEXT NOT NULL REFERENCES scenarios(id),
+        layer TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        media_type TEXT NOT NULL,
+        body BYTEA NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (scenario, layer, version)
+    );
+    """,
+)
+
+
+def _info(row: Any) -> ScenarioInfo:
+    return ScenarioInfo(
+        id=row["id"],
+        parent=row["parent"],
+        base_seq=int(row["base_seq"]),
+        name=row["name"],
+        status=row["status"],
+        created=float(row["created"]),
+        author=row["author"],
+        seq=int(row["seq"]),
+        extent=Extent.from_json(json.loads(row["extent"])),
+        time=json.loads(row["time"]),
+    )
+
+
+def _editable(r: Any) -> None:
+    if r["id"] == BASELINE:
+        raise OpError("conflict", "the baseline is read-only: branch a scenario to edit")
+    if r["status"] != "draft":
+        raise OpError("conflict", f"scenario {r['id']!r} is {r['status']}: duplicate it to edit")
+
+
+class PgScenarioStore:
+    """PostgreSQL-backed scenarios and event logs (see the module docstring).
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql://user@host:port/database``.
+    extent : Extent
+        The city's extent, given to new scenarios that have no parent.
+    """
+
+    def __init__(self, url: str, *, extent: Extent = WORLD) -> None:
+        self.url = url
+        self.extent = extent
+        self.epoch = ""
+        self._pool: Any = None
+
+    async def __aenter__(self) -> PgScenarioStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            raise ScenarioError("the scenario store is not open: call `await store.open()`")
+        return self._pool
+
+    async def open(self) -> None:
+        """Connect, migrate, repair, and read or create the epoch and the baseline."""
+        self._pool = await create_pool(self.url)
+        await migrate(self._pool, "scenarios", MIGRATIONS)
+        async with self.pool.acquire() as c, c.transaction():
+            await c.execute("LOCK TABLE meta IN EXCLUSIVE MODE")  # one opener at a time
+            await self._repair_non_finite(c)
+            epoch = await c.fetchval("SELECT value FROM meta WHERE key='epoch'")
+            if epoch is None:
+                epoch = secrets.token_hex(8)
+                await c.execute("INSERT INTO meta VALUES ('epoch', $1)", epoch)
+            self.epoch = str(epoch)
+            if await c.fetchval("SELECT 1 FROM scenarios WHERE id=$1", BASELINE) is None:
+                await self._insert(
+                    c, BASELINE, None, 0, "Baseline", "published", "system", ScenarioState(),
+                    self.extent, DEFAULT_TIME,
+                )  # fmt: skip
+        log.info("scenario store (PostgreSQL) open (epoch %s)", self.epoch)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _repair_non_finite(self, c: Any) -> None:
+        touched: set[str] = set()
+        for r in await c.fetch(
+            "SELECT scenario, seq, op FROM events WHERE kind='edit' AND repaired IS NULL"
+            " AND (op LIKE '%NaN%' OR op LIKE '%Infinity%')"
+        ):
+            if not _has_non_finite(r["op"]):
+                continue
+            cleaned = json.dumps(json.loads(r["op"], parse_constant=lambda _name: None))
+            await c.execute(
+                "UPDATE events SET op=$1, undone=TRUE, repaired=$2 WHERE scenario=$3 AND seq=$4",
+                cleaned,
+                "withdrawn on load: a non-finite number",
+                r["scenario"],
+                r["seq"],
+            )
+            log.warning(
+                "scenario %s: edit seq %d withdrawn: its op holds NaN or Infinity",
+                r["scenario"],
+                r["seq"],
+            )
+            touched.add(r["scenario"])
+        for r in await c.fetch(
+            "SELECT id, base_state, state FROM scenarios WHERE base_state LIKE '%NaN%'"
+            " OR base_state LIKE '%Infinity%' OR state LIKE '%NaN%' OR state LIKE '%Infinity%'"
+        ):
+            if _has_non_finite(r["base_state"]):
+                base = _without_non_finite(r["base_state"])
+                await c.execute("UPDATE scenarios SET base_state=$1 WHERE id=$2", base, r["id"])
+                touched.add(r["id"])
+            elif _has_non_finite(r["state"]):
+                touched.add(r["id"])
+        for sid in touched:
+            state = await self._replay(c, await self._row(c, sid))
+            await c.execute("UPDATE scenarios SET state=$1 WHERE id=$2", state.to_json(), sid)
+
+    async def _insert(
+        self,
+        c: Any,
+        sid: str,
+        parent: str | None,
+        base_seq: int,
+        name: str,
+        status: Status,
+        author: str,
+        state: ScenarioState,
+        extent: Extent,
+        time_: ScenarioTime,
+    ) -> None:
+        state_json = state.to_json()
+        await c.execute(
+            "INSERT INTO scenarios (id, parent, base_seq, name, status, created, author, seq,"
+            " base_state, state, extent, time) VALUES ($1,$2,$3,$4,$5,$6,$7,0,$8,$9,$10,$11)",
+            sid,
+            parent,
+            base_seq,
+            name,
+            status,
+            time.time(),
+            author,
+            state_json,
+            state_json,
+            json.dumps(extent.to_json()),
+            json.dumps(time_),
+        )
+
+    async def _row(self, c: Any, sid: str, *, lock: bool = False) -> Any:
+        sql = "SELECT * FROM scenarios WHERE id=$1" + (" FOR UPDATE" if lock else "")
+        row = await c.fetchrow(sql, sid)
+        if row is None:
+            raise UnknownScenarioError(sid)
+        return row
+
+    # --- scenarios ----------------------------------------------------------------
+
+    async def get(self, sid: str) -> ScenarioInfo:
+        async with self.pool.acquire() as c:
+            return _info(await self._row(c, sid))
+
+    async def state(self, sid: str) -> ScenarioState:
+        async with self.pool.acquire() as c:
+            return ScenarioState.from_json((await self._row(c, sid))["state"])
+
+    async def list_all(self, status: Status | None = None) -> list[ScenarioInfo]:
+        async with self.pool.acquire() as c:
+            if status is None:
+                rows = await c.fetch("SELECT * FROM scenarios ORDER BY created, id")
+            else:
+                rows = await c.fetch(
+                    "SELECT * FROM scenarios WHERE status=$1 ORDER BY created, id", status
+                )
+        return [_info(r) for r in rows]
+
+    async def create(
+        self, name: str, *, parent: str = BASELINE, author: str, sid: str | None = None
+    ) -> ScenarioInfo:
+        if sid is not None and not SCENARIO_ID.match(sid):
+            raise OpError("invalid_op", f"scenario id {sid!r} must match {SCENARIO_ID.pattern}")
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise OpError("invalid_op", "scenario name must have 1 to 200 characters")
+        new_id = sid or f"s-{uuid.uuid4().hex[:10]}"
+        async with self.pool.acquire() as c, c.transaction():
+            prow = await self._row(c, parent, lock=True)
+            if await c.fetchval("SELECT 1 FROM scenarios WHERE id=$1", new_id):
+                raise OpError("conflict", f"scenario {new_id!r} already exists")
+            await self._insert(
+                c, new_id, parent, int(prow["seq"]), name, "draft", author,
+                ScenarioState.from_json(prow["state"]),
+                Extent.from_json(json.loads(prow["extent"])), json.loads(prow["time"]),
+            )  # fmt: skip
+            return _info(await self._row(c, new_id))
+
+    async def duplicate(self, sid: str, name: str, *, author: str) -> ScenarioInfo:
+        new_id = f"s-{uuid.uuid4().hex[:10]}"
+        async with self.pool.acquire() as c, c.transaction():
+            r = await self._row(c, sid, lock=True)
+            await c.execute(
+                "INSERT INTO scenarios (id, parent, base_seq, name, status, created, author,"
+                " seq, base_state, state, extent, time)"
+                " SELECT $1, parent, base_seq, $2, 'draft', $3, $4, seq, base_state, state,"
+                " extent, time FROM scenarios WHERE id=$5",
+                new_id,
+                name.strip() or r["name"],
+                time.time(),
+                author,
+                sid,
+            )
+            await c.execute(
+                "INSERT INTO events (scenario, seq, kind, op, target, author, ts, undone)"
+                " SELECT $1, seq, kind, op, target, author, ts, undone FROM events"
+                " WHERE scenario=$2",
+                new_id,
+                sid,
+            )
+            return _info(await self._row(c, new_id))
+
+    async def set_status(self, sid: str, status: Status) -> ScenarioInfo:
+        async with self.pool.acquire() as c, c.transaction():
+            r = await self._row(c, sid, lock=True)
+            if sid == BASELINE:
+                raise OpError("conflict", "the baseline cannot be published or archived")
+            if r["status"] == "archived" and status != "archived":
+                raise OpError("conflict", f"scenario {sid!r} is archived")
+            await c.execute("UPDATE scenarios SET status=$1 WHERE id=$2", status, sid)
+            return _info(await self._row(c, sid))
+
+    async def set_time(self, sid: str, value: ScenarioTime) -> ScenarioInfo:
+        async with self.pool.acquire() as c, c.transaction():
+            await c.execute("SET LOCAL synchronous_commit = off")
+            await self._row(c, sid, lock=True)
+            await c.execute("UPDATE scenarios SET time=$1 WHERE id=$2", json.dumps(value), sid)
+            return _info(await self._row(c, sid))
+
+    # --- the event log -------------------------------------------------------------
+
+    async def _commit_event(
+        self,
+        c: Any,
+        r: Any,
+        kind: EventKind,
+        op: EditOp | None,
+        target: int | None,
+        author: str,
+        state: ScenarioState,
+        key: tuple[str, str] | None = None,
+    ) -> int:
+        seq = int(r["seq"]) + 1
+        await c.execute(
+            "INSERT INTO events (scenario, seq, kind, op, target, author, ts, idem_key,"
+            " idem_digest) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            r["id"],
+            seq,
+            kind,
+            json.dumps(_op_to_dict(op)) if op else None,
+            target,
+            author,
+            time.time(),
+            key[0] if key else None,
+            key[1] if key else None,
+        )
+        await c.execute(
+            "UPDATE scenarios SET seq=$1, state=$2 WHERE id=$3", seq, state.to_json(), r["id"]
+        )
+        return seq
+
+    async def append(
+        self,
+        sid: str,
+        op: EditOp,
+        *,
+        author: str,
+        base_seq: int | None = None,
+        key: str | None = None,
+        digest: str = "",
+    ) -> Appended:
+        """Check ``op`` against the state and append it; returns once the commit is durable
+        (see :meth:`greentwin.server.scenarios.ScenarioStore.append`)."""
+        async with self.pool.acquire() as c, c.transaction():
+            r = await self._row(c, sid, lock=True)
+            state = ScenarioState.from_json(r["state"])
+            if key is not None:
+                seen = await c.fetchrow(
+                    "SELECT seq, op, idem_digest, author FROM events"
+                    " WHERE scenario=$1 AND idem_key=$2",
+                    sid,
+                    key,
+                )
+                if seen is not None:
+                    if seen["idem_digest"] != digest:
+                        raise OpError(
+                            "conflict",
+                            f"key {key!r} was used for a different edit "
+                            f"(seq {seen['seq']}): make a new key for a new edit",
+                        )
+                    first = op_from_dict(json.loads(seen["op"]))
+                    return Appended(
+                        sid, int(seen["seq"]), "edit", (first,), state, str(seen["author"]),
+                        duplicate=True,
+                    )  # fmt: skip
+            _editable(r)
+            if base_seq is not None and base_seq != r["seq"]:
+                raise OpError(
+                    "conflict",
+                    f"scenario {sid!r} is at seq {r['seq']}, not {base_seq}: "
+                    "apply the missed updates and retry",
+                )
+            state.check(op)
+            state.apply(op)
+            seq = await self._commit_event(
+                c, r, "edit", op, None, author, state, (key, digest) if key else None
+            )
+        return Appended(sid, seq, "edit", (op,), state, author)
+
+    async def _replay(self, c: Any, r: Any) -> ScenarioState:
+        state = ScenarioState.from_json(r["base_state"])
+        for row in await c.fetch(
+            "SELECT op FROM events WHERE scenario=$1 AND kind='edit' AND NOT undone ORDER BY seq",
+            r["id"],
+        ):
+            state.apply(op_from_dict(json.loads(row["op"])))
+        return state
+
+    async def _redo_target(self, c: Any, sid: str) -> int | None:
+        last_edit = await c.fetchval(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE scenario=$1 AND kind='edit'", sid
+        )
+        stack: list[int] = []
+        for row in await c.fetch(
+            "SELECT kind, target FROM events WHERE scenario=$1 AND seq>$2 ORDER BY seq",
+            sid,
+            last_edit,
+        ):
+            if row["kind"] == "undo":
+                stack.append(int(row["target"]))
+            elif stack:
+                stack.pop()
+        return stack[-1] if stack else None
+
+    async def undo(self, sid: str, *, author: str) -> Appended:
+        return await self._undo_redo(sid, "undo", author)
+
+    async def redo(self, sid: str, *, author: str) -> Appended:
+        return await self._undo_redo(sid, "redo", author)
+
+    async def _undo_redo(self, sid: str, kind: Literal["undo", "redo"], author: str) -> Appended:
+        async with self.pool.acquire() as c, c.transaction():
+            r = await self._row(c, sid, lock=True)
+            _editable(r)
+            if kind == "undo":
+                target = await c.fetchval(
+                    "SELECT MAX(seq) FROM events WHERE scenario=$1 AND kind='edit' AND NOT undone",
+                    sid,
+                )
+            else:
+                target = await self._redo_target(c, sid)
+            if target is None:
+                raise OpError("conflict", f"nothing to {kind} in scenario {sid!r}")
+            repaired = await c.fetchval(
+                "SELECT repaired FROM events WHERE scenario=$1 AND seq=$2", sid, target
+            )
+            if kind == "redo" and repaired is not None:
+                raise OpError(
+                    "conflict", f"nothing to redo: edit {target} was withdrawn as invalid"
+                )
+            await c.execute(
+                "UPDATE events SET undone=$1 WHERE scenario=$2 AND seq=$3",
+                kind == "undo",
+                sid,
+                target,
+            )
+            op_json = await c.fetchval(
+                "SELECT op FROM events WHERE scenario=$1 AND seq=$2", sid, target
+            )
+            state = await self._replay(c, r)
+            seq = await self._commit_event(c, r, kind, None, int(target), author, state)
+        return Appended(sid, seq, kind, (op_from_dict(json.loads(op_json)),), state, author)
+
+    async def events(self, sid: str, after: int = 0, limit: int = 1000) -> list[EventRow]:
+        async with self.pool.acquire() as c:
+            await self._row(c, sid)
+            rows = await c.fetch(
+                "SELECT * FROM events WHERE scenario=$1 AND seq>$2 ORDER BY seq LIMIT $3",
+                sid,
+                after,
+                limit,
+            )
+        return [
+            EventRow(
+                r["scenario"],
+                int(r["seq"]),
+                r["kind"],
+                json.loads(r["op"]) if r["op"] else None,
+                None if r["target"] is None else int(r["target"]),
+                r["author"],
+                float(r["ts"]),
+                bool(r["undone"]),
+                r["update_msg"],
+            )
+            for r in rows
+        ]
+
+    async def set_update(self, sid: str, seq: int, message: str) -> None:
+        async with self.pool.acquire() as c, c.transaction():
+            await c.execute("SET LOCAL synchronous_commit = off")
+            await c.execute(
+                "UPDATE events SET update_msg=$1 WHERE scenario=$2 AND seq=$3", message, sid, seq
+            )
+
+    async def updates_after(self, sid: str, after: int, limit: int) -> list[str] | None:
+        async with self.pool.acquire() as c, c.transaction(isolation="repeatable_read"):
+            cur = int((await self._row(c, sid))["seq"])
+            if cur - after > limit:
+                return None
+            msgs = [
+                row["update_msg"]
+                for row in await c.fetch(
+                    "SELECT update_msg FROM events WHERE scenario=$1 AND seq>$2 AND seq<=$3"
+                    " ORDER BY seq",
+                    sid,
+                    after,
+                    cur,
+                )
+            ]
+        if len(msgs) != cur - after or any(m is None for m in msgs):
+            return None
+        return [str(m) for m in msgs]
+
+    # --- layer versions ---------------------------------------------------------------
+
+    async def put_layer(
+        self, sid: str, layer: str, version: int, body: bytes, media_type: str
+    ) -> None:
+        async with self.pool.acquire() as c, c.transaction():
+            await c.execute("SET LOCAL synchronous_commit = off")
+            await c.execute(
+                "INSERT INTO layer_versions VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING",
+                sid,
+                layer,
+                version,
+                version,
+                media_type,
+                body,
+                time.time(),
+            )
+
+    async def get_layer(self, sid: str, layer: str, version: int) -> tuple[bytes, str] | None:
+        async with self.pool.acquire() as c:
+            row = await c.fetchrow(
+                "SELECT body, media_type FROM layer_versions WHERE scenario=$1 AND layer=$2"
+                " AND version=$3",
+                sid,
+                layer,
+                version,
+            )
+        return (bytes(row["body"]), str(row["media_type"])) if row else None
+
+    async def latest_layers(self, sid: str) -> dict[str, tuple[int, bytes]]:
+        async with self.pool.acquire() as c:
+            rows = await c.fetch(
+                "SELECT DISTINCT ON (layer) layer, version, body FROM layer_versions"
+                " WHERE scenario=$1 ORDER BY layer, version DESC",
+                sid,
+            )
+        return {r["layer"]: (int(r["version"]), bytes(r["body"])) for r in rows}
