@@ -70,9 +70,11 @@ def main() -> None:
         f"grid {n}x{n}: {net.n_links} links, {net.n_nodes} nodes, {len(zones)} zones, "
         f"{demand.sum():.0f} trips/h; network built in {t_build:.2f} s"
     )
+    c0 = time.process_time()
     base = assign(graph, demand, rgap=args.rgap, max_iter=5000)
     print(
-        f"cold base:        {base.seconds:6.2f} s, {base.iterations:4d} iterations, gap {base.rgap:.1e}"
+        f"cold base:        {base.seconds:6.2f} s ({time.process_time() - c0:.2f} s CPU), "
+        f"{base.iterations:4d} iterations, gap {base.rgap:.1e}"
     )
     mid = f"h{(n // 2) // 4 * 4}"  # a central main street
     edits = {

@@ -96,6 +96,15 @@ class Solution:
 def _aequilibrae() -> Any:
     os.environ.setdefault("AEQ_SHOW_PROGRESS", "FALSE")
     import aequilibrae.paths.linear_approximation as la
+    import aequilibrae.utils.python_signal as signal
+
+    # no progress bars, also when AequilibraE was imported before this module set the
+    # variable (its signal objects read the flag when they are made, some at import)
+    show = os.environ["AEQ_SHOW_PROGRESS"] == "TRUE"
+    signal.show_status = show
+    cls = la.LinearApproximation
+    for sig in (cls.equilibration, cls.assignment, cls.signal, la.allOrNothing.signal):
+        sig.deactivate = not show
     from aequilibrae.matrix import AequilibraeMatrix
     from aequilibrae.paths import Graph, TrafficAssignment, TrafficClass
 

@@ -80,10 +80,10 @@ def test_used_paths_have_equal_minimal_cost() -> None:
 
 def test_closing_a_link_moves_its_flow_to_alternatives() -> None:
     graph, demand = _grid()
-    before = assign(graph, demand, rgap=1e-5)
+    before = assign(graph, demand, rgap=1e-4)
     busiest = int(np.argmax(before.flow[:-8]))  # a street link, not a connector
     closed_graph, _ = _grid(closed=busiest)
-    after = assign(closed_graph, demand, rgap=1e-5)
+    after = assign(closed_graph, demand, rgap=1e-4)
     assert before.flow[busiest] > 100.0
     assert after.flow[busiest] < 1e-6 * before.flow[busiest]
     # the same trips still arrive: flows into the zones are unchanged
@@ -96,7 +96,7 @@ def test_closing_a_link_moves_its_flow_to_alternatives() -> None:
 
 def test_warm_start_reaches_the_same_equilibrium() -> None:
     graph, demand = _grid()
-    base = assign(graph, demand, rgap=1e-5)
+    base = assign(graph, demand, rgap=1e-4)
     tighter = LinkGraph(
         graph.n_zones,
         graph.a,
@@ -104,13 +104,13 @@ def test_warm_start_reaches_the_same_equilibrium() -> None:
         graph.free_time,
         graph.capacity * np.where(np.arange(graph.n_links) == 5, 0.8, 1.0),
     )
-    cold = assign(tighter, demand, rgap=1e-5)
-    warm = assign(tighter, demand, rgap=1e-5, warm=base.flow)
+    cold = assign(tighter, demand, rgap=1e-4)
+    warm = assign(tighter, demand, rgap=1e-4, warm=base.flow)
     assert warm.warm and not cold.warm
-    assert warm.rgap <= 1e-5
+    assert warm.rgap <= 1e-4
     assert np.allclose(warm.flow, cold.flow, atol=10.0)  # ~1 % of the street flows
-    # started at an equilibrium (gap 1e-5), a looser target is met at once
-    same = assign(graph, demand, rgap=1e-4, warm=base.flow)
+    # started at an equilibrium (gap 1e-4), a looser target is met at once
+    same = assign(graph, demand, rgap=1e-3, warm=base.flow)
     assert same.iterations <= 3 < cold.iterations
 
 
