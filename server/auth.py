@@ -8,9 +8,11 @@ their own, never in the main configuration, the environment listing, a URL or a 
     admin    Zp1x9...
 
 The file is named by the configuration key ``tokens_file``. In demo mode without one,
-a planner token is generated once and kept in ``<data_dir>/planner-token`` (mode 0600),
-so whoever can read the server's data directory can sign in as a planner; the server
-says where the file is, never what it holds.
+a planner token and an admin token are generated once and kept in
+``<data_dir>/planner-token`` and ``<data_dir>/admin-token`` (mode 0600), so whoever can
+read the server's data directory can sign in as a planner or an admin (what each role may
+do: :mod:`greentwin.server.access`); the server says where the files are, never what
+they hold.
 """
 
 from __future__ import annotations
@@ -28,12 +30,21 @@ from greentwin.server.ops import WORLD, Extent
 from greentwin.server.protocol import Role
 from greentwin.server.ws import LiveConfig
 
-__all__ = ["DEMO_TOKEN_FILE", "demo_planner_token", "live_config_for", "load_tokens"]
+__all__ = [
+    "DEMO_ADMIN_TOKEN_FILE",
+    "DEMO_TOKEN_FILE",
+    "demo_planner_token",
+    "demo_token",
+    "live_config_for",
+    "load_tokens",
+]
 
 log = logging.getLogger(__name__)
 
 #: File (in the data directory) holding the demo's generated planner token.
 DEMO_TOKEN_FILE = "planner-token"
+#: File (in the data directory) holding the demo's generated admin token (moderation).
+DEMO_ADMIN_TOKEN_FILE = "admin-token"
 MIN_TOKEN_LENGTH = 16
 ROLES: tuple[str, ...] = get_args(Role)
 
@@ -75,7 +86,12 @@ def load_tokens(path: Path) -> dict[str, Role]:
 
 def demo_planner_token(data_dir: Path) -> str:
     """The demo's planner token: read from ``data_dir/planner-token`` or created there (0600)."""
-    path = data_dir / DEMO_TOKEN_FILE
+    return demo_token(data_dir, DEMO_TOKEN_FILE)
+
+
+def demo_token(data_dir: Path, name: str) -> str:
+    """A demo token: read from ``data_dir/name`` or created there (mode 0600)."""
+    path = data_dir / name
     try:
         existing = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
@@ -86,20 +102,20 @@ def demo_planner_token(data_dir: Path) -> str:
         return existing
     token = secrets.token_urlsafe(24)
     data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{DEMO_TOKEN_FILE}.tmp")
+    tmp = path.with_name(f".{name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(token + "\n")
     os.replace(tmp, path)
-    log.info("demo planner token written to %s (sign in with its contents)", path)
+    log.info("demo token written to %s (sign in with its contents)", path)
     return token
 
 
 def live_config_for(config: Config) -> LiveConfig:
     """The live channel's settings from the server configuration.
 
-    Tokens come from ``config.tokens_file`` (plus the generated planner token in demo
-    mode when no file is configured). Edits must fall inside ``config.extent``
+    Tokens come from ``config.tokens_file`` (or, in demo mode when no file is configured,
+    the generated planner and admin tokens). Edits must fall inside ``config.extent``
     (``"west,south,east,north"`` in degrees) or, in demo mode, inside the demo
     district's analysis grid; otherwise anywhere.
     """
@@ -108,6 +124,7 @@ def live_config_for(config: Config) -> LiveConfig:
         tokens.update(load_tokens(config.tokens_file))
     elif config.demo:
         tokens[demo_planner_token(config.data_dir)] = "planner"
+        tokens[demo_token(config.data_dir, DEMO_ADMIN_TOKEN_FILE)] = "admin"
     return LiveConfig(tokens=tokens, extent=_extent(config), hello_timeout_s=config.hello_timeout_s)
 
 

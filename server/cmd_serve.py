@@ -79,7 +79,7 @@ async def serve(config: Any) -> None:
     """
     from aiohttp import web
     from greentwin.server.app import AccessLogger, create_app
-    from greentwin.server.auth import DEMO_TOKEN_FILE
+    from greentwin.server.auth import DEMO_ADMIN_TOKEN_FILE, DEMO_TOKEN_FILE
 
     app = create_app(config)
     runner = web.AppRunner(
@@ -108,6 +108,8 @@ async def serve(config: Any) -> None:
         if config.demo and config.tokens_file is None:
             token_file = (config.data_dir / DEMO_TOKEN_FILE).absolute()
             sys.stdout.write(f"to edit scenarios, sign in with the planner token in {token_file}\n")
+            admin_file = (config.data_dir / DEMO_ADMIN_TOKEN_FILE).absolute()
+            sys.stdout.write(f"to moderate the hub, use the admin token in {admin_file}\n")
         sys.stdout.flush()
         log.info("serving %s from data directory %s", url, config.data_dir.absolute())
         stop = asyncio.Event()

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 from greentwin.core import ServerError
-from greentwin.server.auth import DEMO_TOKEN_FILE, demo_planner_token, live_config_for, load_tokens
+from greentwin.server.auth import (
+    DEMO_ADMIN_TOKEN_FILE,
+    DEMO_TOKEN_FILE,
+    demo_planner_token,
+    live_config_for,
+    load_tokens,
+)
 from greentwin.server.config import Config
 from greentwin.server.ops import WORLD
 
@@ -64,6 +70,10 @@ def test_demo_config_limits_edits_to_the_district(tmp_path: Path) -> None:
     live = live_config_for(Config(data_dir=tmp_path, demo=True))
     token = (tmp_path / DEMO_TOKEN_FILE).read_text().strip()
     assert live.role_for_token(token) == "planner"
+    admin = tmp_path / DEMO_ADMIN_TOKEN_FILE  # the demo's moderator
+    assert stat.S_IMODE(admin.stat().st_mode) == 0o600
+    assert live.role_for_token(admin.read_text().strip()) == "admin"
+    assert admin.read_text() != (tmp_path / DEMO_TOKEN_FILE).read_text()
     lons = [p[0] for p in live.extent.ring]
     lats = [p[1] for p in live.extent.ring]
     # The Berlin test area (Lichtenberg) lies near 13.50 E, 52.51 N.
