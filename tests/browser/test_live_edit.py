@@ -249,7 +249,9 @@ def test_road_and_tree_edits_swap_overlay_and_vegetation(
             )
             before = b.evaluate("window.greentwin.live.current()")
             assert before["noise_lden"]["version"] == 0  # the baseline's overlay
-            b.select_option("#live-overlay", "noise_lden")
+            # the one overlay control: the legend-labelled list (it follows the scenario)
+            b.wait_for_selector("#overlay-noise_lden", timeout=30_000)
+            b.check("#overlay-noise_lden")
 
             # A: pick the main street in the road tool and triple its daytime cars
             a.select_option("#tool", "road")

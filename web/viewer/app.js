@@ -71,12 +71,14 @@ async function getJSON(url, init) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// The scene renders on request (requestRenderMode): ask for the frame that is awaited.
 const nextFrame = (viewer) =>
   new Promise((resolve) => {
     const off = viewer.scene.postRender.addEventListener(() => {
       off();
       resolve();
     });
+    viewer.scene.requestRender();
   });
 
 // ------------------------------------------------------------------ viewer
@@ -96,12 +98,31 @@ function createViewer() {
     fullscreenButton: false,
     infoBox: false,
     selectionIndicator: false,
-    requestRenderMode: false,
+    // Render only when something changes (camera, tiles, imagery, clock, or an explicit
+    // requestRender): a render loop that draws every frame keeps the page busy for ever,
+    // so a headless `chromium --screenshot` of the viewer never finished.
+    requestRenderMode: true,
+    maximumRenderTimeChange: Infinity,
   });
   viewer.scene.globe.enableLighting = true;
   viewer.clock.shouldAnimate = false;
   viewer.scene.splitPosition = state.split;
+  wireRenderRequests(viewer);
   return viewer;
+}
+
+// Changes that Cesium does not notice by itself ask for a frame here: layers added or
+// removed by any module, and every control in the panel (style, split, overlays, ...).
+function wireRenderRequests(viewer) {
+  const again = () => viewer.scene.requestRender();
+  viewer.scene.primitives.primitiveAdded.addEventListener(again);
+  viewer.scene.primitives.primitiveRemoved.addEventListener(again);
+  viewer.imageryLayers.layerAdded.addEventListener(again);
+  viewer.imageryLayers.layerRemoved.addEventListener(again);
+  viewer.imageryLayers.layerShownOrHidden.addEventListener(again);
+  viewer.dataSources.dataSourceAdded.addEventListener(again);
+  viewer.dataSources.dataSourceRemoved.addEventListener(again);
+  for (const type of ["input", "change", "click", "keydown"]) $("panel").addEventListener(type, again);
 }
 
 // ------------------------------------------------------------------ styles
@@ -144,6 +165,7 @@ function applyStyle(tileset, mode) {
   const label = labelFor(mode);
   if (tileset.featureIdLabel !== label) tileset.featureIdLabel = label;
   tileset.style = styleFor(mode);
+  window.greentwin?.viewer.scene.requestRender();
 }
 
 function legendHTML(mode) {
@@ -282,6 +304,11 @@ function showPick(result) {
 }
 
 // ------------------------------------------------------------------ layers
+// Legend of the 3D layers besides the buildings (those have their own colour section).
+const LAYER_LEGENDS = {
+  vegetation: ["#3f8f3f", "Trees and shrubs (crown colour follows the date)"],
+};
+
 function renderLayerList(viewer) {
   const list = $("layer-list");
   list.innerHTML = "";
@@ -294,10 +321,12 @@ function renderLayerList(viewer) {
     const li = document.createElement("li");
     const id = `layer-${name}`;
     li.innerHTML = `<input type="checkbox" id="${id}" checked><label for="${id}">${escapeHTML(name)}</label>`;
-    if (name !== "buildings") {
+    // A legend says what the layer's colours mean; it does not repeat the layer's name.
+    const legend = LAYER_LEGENDS[name];
+    if (legend) {
       li.insertAdjacentHTML(
         "beforeend",
-        `<div class="legend"><ul><li><span class="swatch" style="background:#3f8f3f"></span>${escapeHTML(name)}</li></ul></div>`,
+        `<div class="legend"><ul><li><span class="swatch" style="background:${legend[0]}"></span>${escapeHTML(legend[1])}</li></ul></div>`,
       );
     }
     li.querySelector("input").addEventListener("change", (ev) => {
@@ -364,6 +393,7 @@ async function loadTileset(viewer, name, url, options = {}) {
 function setSplit(viewer, fraction) {
   state.split = Math.min(0.95, Math.max(0.05, fraction));
   viewer.scene.splitPosition = state.split;
+  viewer.scene.requestRender();
   const el = $("splitter");
   el.style.left = `${state.split * 100}%`;
   el.setAttribute("aria-valuenow", String(Math.round(state.split * 100)));

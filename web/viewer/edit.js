@@ -51,8 +51,6 @@ const PANEL_HTML = `
   <input id="scenario-name" type="text" maxlength="200" value="My scenario">
   <button type="button" id="scenario-new">New scenario from baseline</button>
 </div>
-<label for="live-overlay">Map overlay</label>
-<select id="live-overlay"><option value="">None</option></select>
 <div class="row check">
   <input id="live-split" type="checkbox">
   <label for="live-split">Split screen: baseline left, scenario right</label>
@@ -451,16 +449,6 @@ export class Editor {
     return flows;
   }
 
-  fillOverlays() {
-    const sel = $("live-overlay");
-    const have = new Set([...sel.options].map((o) => o.value));
-    for (const [name, info] of Object.entries(this.live.current())) {
-      if (info.kind !== "overlay" || have.has(name)) continue;
-      const unit = info.unit ? ` (${info.unit})` : "";
-      sel.appendChild(option(name, `${name.replace("diff_", "difference to baseline: ")}${unit}`));
-    }
-  }
-
   // ------------------------------------------------------------------ drawing
   setTool(tool) {
     this.cancelDrawing();
@@ -559,7 +547,6 @@ export class Editor {
       this.newScenario($("scenario-name").value.trim() || "Scenario").catch((e) => this.say(e.message, true)),
     );
     $("live-split").addEventListener("change", (ev) => this.live.setSplit(ev.target.checked));
-    $("live-overlay").addEventListener("change", (ev) => this.live.showOverlay(ev.target.value));
     $("tool").addEventListener("change", (ev) => this.setTool(ev.target.value));
     $("tree-size-kind").addEventListener("change", (ev) => {
       const age = ev.target.value === "age";
@@ -594,7 +581,6 @@ export class Editor {
     this.live.addEventListener("snapshot", () => this.updateTools());
     this.live.addEventListener("layer", (ev) => {
       if (ev.detail.name === "road_network" && this.tool === "road") this.fillRoads();
-      if (ev.detail.info.kind === "overlay") this.fillOverlays();
     });
     this.live.addEventListener("update", (ev) => {
       const u = ev.detail;

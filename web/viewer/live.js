@@ -420,6 +420,12 @@ export class LiveClient extends EventTarget {
     this.#applySplit();
   }
 
+  // The imagery layer that shows an overlay now (null: none, or not one of this client's).
+  overlayHandle(name) {
+    const layer = this.layers.get(name);
+    return layer && (layer.kind === "overlay" || layer.kind === "raster") ? layer.handle : null;
+  }
+
   // ------------------------------------------------------------------ split screen
   // Baseline on the left, this scenario's own layer versions on the right.
   setSplit(on) {
@@ -428,6 +434,7 @@ export class LiveClient extends EventTarget {
   }
 
   #applySplit() {
+    this.ctx.viewer.scene.requestRender(); // the scene renders on request (app.js)
     const { LEFT, RIGHT, NONE } = Cesium.SplitDirection;
     for (const [name, layer] of this.layers) {
       const base = this.baseline.get(name);

@@ -1,10 +1,15 @@
 // greentwin planners' viewer: noise and air overlays with legends, and a probe tool.
 //
 // Overlay layers come from GET /api/layers (kind "overlay": a versioned XYZ URL template,
-// legend, zoom range and bounds) and are drawn as UrlTemplateImageryProvider layers on the
-// globe. The probe tool asks GET /api/probe?scenario=&lon=&lat= for every indicator at a
-// point (value, unit, class; baseline and difference for scenarios).
-// Exposes window.greentwin.overlays = {show, probe, layers} for tests.
+// legend, zoom range and bounds). This list is the page's one overlay control: one overlay
+// at a time. The live client (live.js) draws the overlays of the scenario it follows and
+// swaps their versions on updates; an overlay it does not hold (yet) is drawn here as a
+// UrlTemplateImageryProvider layer on the globe. The probe tool asks
+// GET /api/probe?scenario=&lon=&lat= for every indicator at a point (value, unit, class;
+// baseline and difference for scenarios; on a roof, noise at the building's most exposed
+// facade). Exposes window.greentwin.overlays = {show, probe, layers, refresh} for tests.
+
+import { authHeaders } from "./live.js";
 
 const Cesium = window.Cesium;
 const $ = (id) => document.getElementById(id);
@@ -23,9 +28,12 @@ function escapeHTML(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
+const FROM_LEGEND = {}; // name -> the indicator its legend names (for names not above)
+
 function label(name) {
-  if (name.startsWith("diff_")) return `${NAMES[name.slice(5)] ?? name.slice(5)}: difference to the baseline`;
-  return NAMES[name] ?? name;
+  const base = name.startsWith("diff_") ? name.slice(5) : name;
+  const text = NAMES[base] ?? FROM_LEGEND[base] ?? FROM_LEGEND[name] ?? base;
+  return name === base ? text : `${text}: difference to the baseline`;
 }
 
 function legendHTML(legend) {
@@ -43,6 +51,7 @@ export function install(g) {
   const scenario = params.get("scenario") || "baseline";
   const layers = {}; // name -> {entry, imagery}
   let opacity = 0.7;
+  let current = null; // the overlay shown (name), none at first
 
   const section = document.createElement("section");
   section.id = "overlays";
@@ -62,10 +71,12 @@ export function install(g) {
   const after = $("green") ?? $("info")?.closest("section");
   $("panel").insertBefore(section, after ?? null);
 
-  function show(name, on) {
-    const item = layers[name];
-    if (!item) return false;
-    if (on && !item.imagery) {
+  // The live client's imagery layer for an overlay, when it holds that one.
+  // (none while the maps follow a date: timeline.js sets g.overlays.source)
+  const liveHandle = (name) => (g.overlays?.source ? null : (g.live?.overlayHandle?.(name) ?? null));
+
+  function ownImagery(item) {
+    if (!item.imagery) {
       const e = item.entry;
       const [w, s, ea, n] = e.bounds;
       const provider = new Cesium.UrlTemplateImageryProvider({
@@ -78,44 +89,74 @@ export function install(g) {
         credit: "greentwin",
       });
       item.imagery = viewer.imageryLayers.addImageryProvider(provider);
-      item.imagery.alpha = opacity;
     }
-    if (item.imagery) item.imagery.show = on;
-    const box = $(`overlay-${name}`);
-    if (box) box.checked = on;
-    $(`overlay-legend-${name}`).hidden = !on;
+    return item.imagery;
+  }
+
+  // Draw the chosen overlay (through the live client when it holds it) and nothing else.
+  function draw() {
+    const live = current ? liveHandle(current) : null;
+    for (const [n, item] of Object.entries(layers)) {
+      const own = n === current && !live;
+      const imagery = own ? ownImagery(item) : item.imagery;
+      if (imagery) {
+        imagery.alpha = opacity;
+        imagery.show = own;
+      }
+      const box = $(`overlay-${n}`);
+      if (box) box.checked = n === current;
+      const legend = $(`overlay-legend-${n}`);
+      if (legend) legend.hidden = n !== current;
+    }
+    if (g.live?.showOverlay && (live || g.live.overlay)) g.live.showOverlay(live ? current : null);
+    if (live) live.alpha = opacity;
+    viewer.scene.requestRender();
+  }
+
+  function show(name, on) {
+    if (!layers[name]) return false;
+    if (on) current = name;
+    else if (current === name) current = null;
+    draw();
     $("status").textContent = `${label(name)} ${on ? "shown" : "hidden"}`;
     return true;
   }
 
   function render(doc) {
     const list = $("overlay-list");
-    const names = Object.keys(doc.layers).filter((n) => doc.layers[n].kind === "overlay");
+    const names = Object.keys(doc.layers ?? {}).filter((n) => doc.layers[n].kind === "overlay");
     if (!names.length) return;
+    const note = $("overlay-note"); // "appear once published" (index.html): they are now
+    if (note) note.hidden = true;
     list.innerHTML = "";
+    for (const [name, item] of Object.entries(layers)) {
+      if (names.includes(name) && item.entry.url === doc.layers[name].url) continue;
+      if (item.imagery) viewer.imageryLayers.remove(item.imagery, true);
+      if (names.includes(name)) item.imagery = null;
+      else delete layers[name];
+    }
+    if (current && !names.includes(current)) current = null;
     for (const name of names) {
       const entry = doc.layers[name];
-      const old = layers[name];
-      if (old?.imagery && old.entry.url !== entry.url) {
-        viewer.imageryLayers.remove(old.imagery, true);
-        old.imagery = null;
-      }
-      const wasOn = old?.imagery?.show ?? false;
-      layers[name] = { entry, imagery: old?.imagery && old.entry.url === entry.url ? old.imagery : null };
+      if (entry.legend?.indicator && !name.startsWith("diff_")) FROM_LEGEND[name] = entry.legend.indicator;
+    }
+    for (const name of names) {
+      const entry = doc.layers[name];
+      layers[name] = { entry, imagery: layers[name]?.imagery ?? null };
       const li = document.createElement("li");
       li.innerHTML =
         `<input type="checkbox" id="overlay-${name}"><label for="overlay-${name}">${escapeHTML(label(name))}</label>` +
         `<div class="legend" id="overlay-legend-${name}" hidden aria-label="Legend: ${escapeHTML(label(name))}">${legendHTML(entry.legend)}</div>`;
       li.querySelector("input").addEventListener("change", (ev) => show(name, ev.target.checked));
       list.appendChild(li);
-      if (wasOn) show(name, true);
     }
+    draw();
   }
 
   $("overlay-opacity").addEventListener("input", (ev) => {
     opacity = Number(ev.target.value) / 100;
     $("overlay-opacity-out").textContent = `${ev.target.value} %`;
-    for (const item of Object.values(layers)) if (item.imagery) item.imagery.alpha = opacity;
+    draw();
   });
 
   async function probe(lon, lat) {
@@ -126,7 +167,9 @@ export function install(g) {
     const diffCols = doc.scenario !== doc.baseline;
     const rows = Object.entries(doc.values)
       .map(([name, v]) => {
-        const value = v.value == null ? "no data" : `${v.value} ${escapeHTML(v.unit)}`;
+        let value = v.value == null ? "no data" : `${v.value} ${escapeHTML(v.unit)}`;
+        // on a roof: the building's most exposed facade (the END's rule), said so
+        if (v.value != null && v.facade) value += ` <span class="note">(most exposed facade of ${escapeHTML(v.facade.building)})</span>`;
         const cls = v.class
           ? `<span class="swatch" style="background:${escapeHTML(v.class.color)}"></span>${escapeHTML(v.class.label)}`
           : "";
@@ -169,20 +212,49 @@ export function install(g) {
     if (p) probe(...p).catch((err) => ($("status").textContent = err.message));
   }, Cesium.ScreenSpaceEventType.LEFT_CLICK);
 
+  // GET /api/layers of a scenario (a draft's needs the planner's token).
+  async function layersOf(sid) {
+    const resp = await fetch(`/api/layers?scenario=${encodeURIComponent(sid)}`, { headers: authHeaders() });
+    const doc = await resp.json();
+    if (!resp.ok) throw new Error(doc?.error?.message || resp.statusText);
+    return doc;
+  }
+
   async function refresh() {
+    const sid = g.live?.scenario || scenario;
     if (g.overlays?.source) {
       // the maps of a date (timeline.js: GET /api/maps), drawn in place of the current ones
-      const dated = await g.overlays.source(scenario);
+      const dated = await g.overlays.source(sid);
       render(dated);
       return dated;
     }
-    const doc = await fetch(`/api/layers?scenario=${encodeURIComponent(scenario)}`).then((r) => r.json());
+    // the page's scenario's overlays with their legends, and those of the scenario the
+    // live client follows where it holds overlays that list lacks (a draft's: the token)
+    const doc = await layersOf(scenario);
+    const held = g.live ? Object.entries(g.live.current()).filter(([, i]) => i.kind === "overlay") : [];
+    if (sid !== scenario && held.some(([n]) => !(n in doc.layers))) {
+      const more = await layersOf(sid);
+      doc.layers = { ...doc.layers, ...more.layers };
+    }
     render(doc);
     return doc;
   }
+  let again = null; // one refresh for a burst of live layer swaps
+  const refreshSoon = () => {
+    clearTimeout(again);
+    again = setTimeout(() => refresh().catch(() => {}), 100);
+  };
   g.ready.then(refresh).catch(() => {});
   // A live update (another module) can announce new layer versions with this event.
-  document.addEventListener("greentwin:layers", () => refresh().catch(() => {}));
+  document.addEventListener("greentwin:layers", refreshSoon);
+  // The live client (installed after this module) swaps overlay versions as they come.
+  queueMicrotask(() => {
+    g.live?.addEventListener("layer", (ev) => {
+      if (ev.detail.info.kind === "overlay") refreshSoon();
+      else if (current) draw();
+    });
+    g.live?.addEventListener("snapshot", refreshSoon);
+  });
 
   g.overlays = { show, probe, refresh, layers, setTool };
 }
