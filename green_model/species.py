@@ -5,7 +5,12 @@ and Central European streets and parks, two shrubs and three plant covers. Tree
 growth coefficients are copied verbatim from the USDA Urban Tree Database (TS6,
 public domain) for one reference region each; species missing from the database use
 a documented proxy (``source.proxy`` and ``source.note``). Biomass equations come
-from TS7/TS8 and wood densities from TS9. See ``docs/green_model.md``.
+from TS7/TS8 and wood densities from TS9. Beyond these curated entries, every
+broadleaf-deciduous and conifer species of the database with all seven growth relations
+is included (``scripts/species_from_utd.py``: its best-sampled region, looks borrowed from
+a curated entry of the same genus or kind), and European street species that the database
+lacks are aliases of their closest fitted species (``european_proxies``, with the reason).
+See ``docs/green_model.md``.
 """
 
 from __future__ import annotations

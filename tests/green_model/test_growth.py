@@ -57,9 +57,9 @@ def test_name_resolution() -> None:
     assert LIB.resolve("Linde") == "tilia_cordata"
     assert LIB.resolve("Tilia platyphyllos 'Rubra'") == "tilia_cordata"  # genus fallback
     assert LIB.resolve("Betula pubescens") == "betula_pendula"
-    assert LIB.resolve_or_default("Ginkgo biloba") == LIB.default_species
+    assert LIB.resolve_or_default("Metasequoia glyptostroboides") == LIB.default_species
     with pytest.raises(GreenModelError):
-        LIB.resolve("Ginkgo biloba")
+        LIB.resolve("Metasequoia glyptostroboides")
     other = SpeciesLibrary.default("acer_platanoides")
     assert other.resolve_or_default(None) == "acer_platanoides"
 
@@ -185,3 +185,50 @@ def test_tree_needs_a_reference() -> None:
         Tree("x", "Tilia", 0, 0, 0)
     with pytest.raises(GreenModelError):
         Tree("x", "Tilia", 0, 0, 0, height_m=5.0)
+
+
+def test_library_grown_from_the_urban_tree_database() -> None:
+    """Every TS6 broadleaf-deciduous or conifer species with all seven relations is in the
+    library with its coefficients copied verbatim; the European street species map to
+    their documented closest fitted species."""
+    import csv
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[2] / "data" / "species"
+    with open(data / "TS2_Regional_species_and_counts.csv", encoding="utf-8-sig") as fh:
+        types = {r["Scientific Name"].strip(): r["Tree Type"] for r in csv.DictReader(fh)}
+    wanted = {("age", "dbh"), ("dbh", "tree ht"), ("dbh", "crown dia"), ("dbh", "crown ht")}
+    wanted |= {("dbh", "leaf area"), ("dbh", "age"), ("cdia", "dbh")}
+    have: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    rows: dict[tuple[str, str, str, str], dict[str, str]] = {}
+    with open(data / "TS6_Growth_coefficients.csv", encoding="utf-8-sig") as fh:
+        for r in csv.DictReader(fh):
+            rel = (r["Independent variable"].strip(), r["Predicts component "].strip())
+            key = (r["Scientific Name"].strip(), r["Region"].strip())
+            have.setdefault(key, set()).add(rel)
+            rows[(*key, *rel)] = r
+    fitted = {
+        name
+        for (name, _region), rels in have.items()
+        if wanted <= rels and types.get(name, "")[:2] in ("BD", "CE", "CD", "CS", "CL", "CM")
+    }
+    scientific = {LIB[k].scientific_name for k in LIB.keys}
+    assert fitted <= scientific, sorted(fitted - scientific)
+    assert len(LIB.keys) > 100
+    plane = LIB["platanus_x_acerifolia"]
+    r = rows[("Platanus x acerifolia", plane.region, "dbh", "tree ht")]
+    rel = plane.raw["relations"]["dbh_height"]
+    assert rel["form"] == r["EqName"].strip()
+    assert rel["coef"][:2] == [float(r["a"]), float(r["b"])]
+    for name, key in (
+        ("Platanus x hispanica", "platanus_x_acerifolia"),
+        ("Sophora japonica", "robinia_pseudoacacia"),
+        ("Styphnolobium japonicum", "robinia_pseudoacacia"),
+        ("Tilia x vulgaris", "tilia_cordata"),
+        ("Sorbus intermedia", "sorbus_aucuparia"),
+    ):
+        assert LIB.match(name) == (key, "name"), name
+        assert name in LIB[key].raw["european_proxies"]
+    assert LIB.match("Tilia cordata 'Greenspire'") == ("tilia_cordata", "name")
+    assert LIB.match("Magnolia kobus") == (None, "none")  # Magnolia: only an evergreen
+    assert LIB.match("Fraxinus ornus") == ("fraxinus_excelsior", "genus")

@@ -47,7 +47,7 @@ def _features() -> list[Feature]:
             "c",
             "SolitaryVegetationObject",
             CRS,
-            {"species": "Ginkgo biloba", "crownDiameter": 5.0, "X": 5.0, "Y": 5.0},
+            {"species": "Metasequoia glyptostroboides", "crownDiameter": 5.0, "X": 5.0, "Y": 5.0},
         ),
         Feature("d", "SolitaryVegetationObject", CRS, {"species": "Tilia"}),
         Feature(

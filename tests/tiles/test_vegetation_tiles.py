@@ -27,7 +27,10 @@ def _table(n: int, seed: int = 3) -> TreeTable:
             40 + rng.uniform(0, 4, n),
         )
     )
-    species = rng.choice(list(LIB.keys), n)
+    # a district's trees come from a dozen species: the curated ones (not the 110
+    # generated from the Urban Tree Database, which would give tiny instancing groups)
+    curated = [k for k in LIB.keys if not LIB[k].raw.get("source", {}).get("generated")]
+    species = rng.choice(curated, n)
     h = rng.uniform(4, 22, n)
     return TreeTable.from_survey(
         [f"t{i}" for i in range(n)], species, xyz, h, h * 0.5, dt.date(2015, 6, 1)
