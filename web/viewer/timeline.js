@@ -2,7 +2,8 @@
 //
 // - "Maps follow the time": with the box ticked, the time slider and season picker
 //   (event "greentwin:time") switch the overlays (noise with foliage, air, heat and their
-//   differences) to those of the date's half-month: GET /api/maps?scenario=&date=
+//   differences) to those of the date's half-month (also when a planner moves the scenario's
+//   shared time: live "time" message): GET /api/maps?scenario=&date=
 //   computes them on first request. The overlay list (overlays.js) then draws these
 //   instead of the scenario's current versions (its ``source`` hook).
 // - "Over the years": GET /api/course draws carbon, canopy cover, L_den and NO2 at the
@@ -74,6 +75,14 @@ export function install(g) {
     if (!following) return;
     clearTimeout(timer);
     timer = setTimeout(() => g.overlays?.refresh().catch((err) => status(err.message)), 600);
+  });
+
+  // A planner moving the scenario's shared time (live "time" message) moves these maps too.
+  queueMicrotask(() => {
+    g.live?.addEventListener("time", (ev) => {
+      date = ev.detail?.time?.date ?? date;
+      if (following) g.overlays?.refresh().catch((err) => status(err.message));
+    });
   });
 
   async function course(offsets) {
