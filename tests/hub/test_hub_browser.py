@@ -353,3 +353,17 @@ def test_empty_list_follows_the_language(tmp_path: Path, browser: Any, new_page:
             page.wait_for_function(f"document.documentElement.lang === '{lang}'")
             assert page.inner_text("#list-status") == strings[lang]["list.empty"]
         page.close()  # its live connection too, so the server can stop
+
+
+def test_a_resident_code_marks_the_comment_verified(server: HubServer, new_page: Any) -> None:
+    page = new_page(f"{server.url}/hub/?no3d=1")
+    _open_proposal(page, server.proposal)  # type: ignore[attr-defined]
+    page.fill("#nickname", "Liisa")
+    page.fill("#text", "Checked by the office")
+    page.fill("#resident-code", "tok-citizen")  # an unknown code: 401 (tests/hub/test_hub_api)
+    page.click("#send")
+    item = page.locator("#comments li", has_text="Checked by the office")
+    item.wait_for()
+    assert "verified resident" in item.inner_text()
+    assert page.input_value("#text") == ""
+    _axe(page, "comment form with the resident code")

@@ -654,9 +654,13 @@ async function sendComment(ev) {
   state.draftKey = state.draftKey || randomKey(); // kept across retries: no duplicates
   $("send").disabled = true;
   status.textContent = t("comments.sending");
+  // a resident code (a citizen token from the planning office) marks the comment verified;
+  // it is read from the field for each post and never stored
+  const code = $("resident-code").value.trim();
   try {
     const c = await api(`/api/scenarios/${encodeURIComponent(p.id)}/comments`, {
       method: "POST",
+      headers: code ? { Authorization: `Bearer ${code}` } : {},
       body: JSON.stringify({ text, client_key: state.draftKey }),
     });
     addComment(c, false);
@@ -667,6 +671,7 @@ async function sendComment(ev) {
   } catch (err) {
     status.className = "error";
     if (err.status === 429) status.textContent = t("error.rate");
+    else if (err.status === 401 && code) status.textContent = t("error.code");
     else if (err.status === 422 && err.code === "too_large") status.textContent = t("error.too_long");
     else status.textContent = t("error.generic");
   } finally {
@@ -931,7 +936,7 @@ function kioskActivity() {
 async function resetKiosk() {
   state.identity = null;
   state.draftKey = null;
-  for (const id of ["nickname", "text", "q"]) $(id).value = "";
+  for (const id of ["nickname", "resident-code", "text", "q"]) $(id).value = "";
   for (const id of ["form-status", "vote-status"]) $(id).textContent = "";
   $("search-results").replaceChildren();
   state.here = null;
