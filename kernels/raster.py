@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 from greentwin.core.errors import KernelError
+from greentwin.kernels.backend import namespace_of, to_numpy
 
 __all__ = [
     "BuildingFootprint",
@@ -192,13 +193,14 @@ def point_in_rings(px: F64, py: F64, rings: Sequence[F64]) -> B:
 
     Parameters
     ----------
-    px, py : (p,) float64, query points.
+    px, py : (p,) float64, query points, NumPy or CuPy.
     rings : ring vertex arrays (k, 2) or (k, 3), open or closed; rings of fewer than
         3 vertices are ignored.
 
     Returns
     -------
-    (p,) bool
+    (p,) bool, in the library of ``px`` and ``py`` (GEOS works on the host: CuPy
+    points are copied there and the answer back).
 
     Notes
     -----
@@ -210,22 +212,23 @@ def point_in_rings(px: F64, py: F64, rings: Sequence[F64]) -> B:
     keep their own windowing (each polygon tests only the cell centres of its bounding
     box), which is where the vectorised speed comes from.
     """
-    xs = np.asarray(px, dtype=np.float64)
-    ys = np.asarray(py, dtype=np.float64)
-    parts = [np.asarray(r, dtype=np.float64)[:, :2] for r in rings]
+    xp = namespace_of(px, py)
+    xs = to_numpy(px).astype(np.float64, copy=False)
+    ys = to_numpy(py).astype(np.float64, copy=False)
+    parts = [to_numpy(r).astype(np.float64, copy=False)[:, :2] for r in rings]
     parts = [r for r in parts if len(r) >= 3]
-    if not parts:
-        return np.zeros(xs.shape, dtype=bool)
-    poly = shapely.Polygon(parts[0], parts[1:])
-    if shapely.is_valid(poly):
-        shapely.prepare(poly)
-        return np.asarray(shapely.contains_xy(poly, xs, ys), dtype=bool)
     inside = np.zeros(xs.shape, dtype=bool)
-    for r in parts:
-        ring = shapely.Polygon(r)
-        shapely.prepare(ring)
-        inside ^= shapely.contains_xy(ring, xs, ys)
-    return inside
+    if parts:
+        poly = shapely.Polygon(parts[0], parts[1:])
+        if shapely.is_valid(poly):
+            shapely.prepare(poly)
+            inside = np.asarray(shapely.contains_xy(poly, xs, ys), dtype=bool)
+        else:
+            for r in parts:
+                ring = shapely.Polygon(r)
+                shapely.prepare(ring)
+                inside ^= shapely.contains_xy(ring, xs, ys)
+    return inside if xp is np else xp.asarray(inside)
 
 
 def rasterize_polygons(

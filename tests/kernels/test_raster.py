@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from greentwin.core.errors import KernelError
@@ -109,3 +111,16 @@ def test_point_in_rings_is_shapely_containment_with_holes_and_edges() -> None:
     assert got.tolist() == [False, False, False, False, True, False, False, False]
     want = shapely.contains_xy(shapely.Polygon(outer, [hole]), px, py)
     assert got.tolist() == want.tolist()
+
+
+def test_point_in_rings_answers_in_the_points_library(xp: Any) -> None:
+    """The kernel asks its points for their namespace (array-api-compat): CuPy points get
+    a CuPy answer (the geometry runs on the host), NumPy points a NumPy one."""
+    from greentwin.kernels.backend import namespace_of, to_numpy
+
+    square = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0]])
+    got = point_in_rings(xp.asarray([1.0, 3.0]), xp.asarray([1.0, 1.0]), [square])
+    assert namespace_of(got) is xp
+    assert to_numpy(got).tolist() == [True, False]
+    with pytest.raises(KernelError, match="arrays of one library"):
+        point_in_rings([1.0], [1.0], [square])  # type: ignore[arg-type]
