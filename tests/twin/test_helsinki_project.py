@@ -4,12 +4,14 @@ a bad manifest is one error line and publishes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,11 +39,18 @@ def _small_project(folder: Path) -> Path:
     return path
 
 
-def test_helsinki_builds_every_layer_and_is_cached(tmp_path: Path) -> None:
-    manifest = _small_project(tmp_path)
-    data = tmp_path / "var"
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
+    """The small Helsinki project, built once for this module: (manifest, data, progress)."""
+    folder = tmp_path_factory.mktemp("helsinki")
+    manifest = _small_project(folder)
     lines: list[str] = []
-    build_project(manifest, data, progress=lines.append)
+    build_project(manifest, folder / "var", progress=lines.append)
+    return manifest, folder / "var", lines
+
+
+def test_helsinki_builds_every_layer_and_is_cached(built: tuple[Path, Path, list[str]]) -> None:
+    manifest, data, lines = built
     layers = TileStore(data).layers("baseline")
     for name in ("buildings", "vegetation", "vegetation_baked", "noise_lden", "no2", "pm10"):
         assert name in layers, (name, lines)
@@ -86,3 +95,28 @@ def test_cli_reports_a_bad_manifest_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 3
     assert "project.toml: roads.traffic.speed: unknown key" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.asyncio
+async def test_serve_project_finds_its_layers_and_district(
+    built: tuple[Path, Path, list[str]], aiohttp_client: Any
+) -> None:
+    """``greentwin serve PROJECT.toml``: the app's builder finds every layer cached, the
+    layers API lists city, vegetation and overlays, and the live district is the project's."""
+    from greentwin.server.app import create_app
+    from greentwin.server.config import Config
+
+    manifest, data, _ = built
+    config = Config(data_dir=data, demo=True, demo_inputs=manifest, demo_example=False)
+    client = await aiohttp_client(create_app(config))
+    health: dict[str, Any] = {}
+    for _ in range(100):  # bounded: 20 s
+        health = await (await client.get("/api/health")).json()
+        if health["demo"]["state"] != "building":
+            break
+        await asyncio.sleep(0.2)
+    assert health["demo"]["state"] == "ready", health
+    assert set(health["demo"]["layers"].values()) == {"cached"}, health
+    listing = await (await client.get("/api/layers")).json()
+    for name in ("buildings", "vegetation", "noise_lden", "no2"):
+        assert name in listing["layers"], listing
