@@ -12,6 +12,9 @@ import pytest
 from gt_testing import CITYGML, chromium_path
 from hypothesis import HealthCheck, settings
 
+#: PostgreSQL and Redis servers on loopback for the scale-out tests.
+pytest_plugins = ["gt_services"]
+
 settings.register_profile(
     "ci",
     derandomize=True,

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from gt_services import pg_database, postgres_server  # noqa: F401  (fixtures)
 from greentwin.server.ops import Extent, OpError, op_digest, parse_op
 from greentwin.server.stores import ScenarioLog, scenario_store
 
@@ -61,7 +60,12 @@ async def test_scenarios_and_log(store: ScenarioLog) -> None:
     with pytest.raises(OpError, match="read-only"):
         await store.append("baseline", parse_op(tree("t0"), EXTENT), author="a")
     info = await store.create("plan", author="p1", sid="plan-a")
-    assert (info.id, info.parent, info.status, info.extent) == ("plan-a", "baseline", "draft", EXTENT)
+    assert (info.id, info.parent, info.status, info.extent) == (
+        "plan-a",
+        "baseline",
+        "draft",
+        EXTENT,
+    )
     with pytest.raises(OpError, match="already exists"):
         await store.create("plan", author="p1", sid="plan-a")
     seqs = [
