@@ -12,6 +12,10 @@ command -v g++ >/dev/null 2>&1 || need+=(g++)
 [ -f /usr/include/nlohmann/json.hpp ] || need+=(nlohmann-json3-dev)
 # PROJ's geoid grids (EGM96 and others) for converting orthometric heights
 [ -f /usr/share/proj/egm96_15.gtx ] || need+=(proj-data)
+# Redis and PostgreSQL: the tests start their own servers on loopback (tests/gt_services.py)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 \
+    || need+=(postgresql)
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi
