@@ -583,6 +583,12 @@ class DistrictRecompute:
             )
             self._base = _Base(district, overlays, seed)
             log.info("recompute: baseline maps ready (%.1f s)", time.perf_counter() - t0)
+            try:  # fit the traffic model now, not on the first road edit
+                from greentwin.server.district_traffic import traffic_model
+
+                traffic_model(district)
+            except Exception:
+                log.exception("recompute: the traffic model cannot be fitted")
             return self._base
 
     def base(self) -> _Base:
