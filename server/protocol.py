@@ -110,6 +110,8 @@ class LayerInfo(TypedDict):
     url: str
     version: int
     kind: NotRequired[str]
+    #: the same content in another encoding, e.g. ``{"baked": {"url", "version"}}``
+    variants: NotRequired[dict[str, dict[str, Any]]]
 
 
 class ChangeSummary(TypedDict):

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from typing import Any, Protocol, TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Protocol, TypedDict
 
 from greentwin.server.ops import OP_LAYER, EditOp, ScenarioState
 from greentwin.server.protocol import ChangeSummary, LayerInfo
@@ -29,6 +29,7 @@ __all__ = [
     "LayerChanges",
     "Recompute",
     "VersionedLayersRecompute",
+    "fold_variants",
     "layer_geojson",
 ]
 
@@ -36,6 +37,32 @@ log = logging.getLogger(__name__)
 
 FEATURE_LAYERS = ("trees", "green_areas", "roads", "barriers", "buildings")
 GEOJSON = "application/geo+json"
+#: Store layers announced as a variant of another layer: name suffix -> variant name.
+VARIANTS: Final = {"_baked": "baked"}
+
+
+def fold_variants(layers: Mapping[str, LayerInfo]) -> dict[str, LayerInfo]:
+    """Announce each ``<layer>_baked`` as ``variants.baked`` of ``<layer>``.
+
+    A variant is the same content in another encoding (the vegetation tiles with every mesh
+    baked in, for engines without ``EXT_mesh_gpu_instancing``): folded into its layer's
+    entry, a client that draws every 3D Tiles layer it is given does not draw the trees
+    twice, and one that needs the variant finds it beside the layer
+    (``{"url", "version"}``). A variant whose layer is absent stays a layer of its own.
+    The mapping is not changed; the entries returned are copies where they differ.
+    """
+    out = dict(layers)
+    for name in list(out):
+        for suffix, variant in VARIANTS.items():
+            base = name.removesuffix(suffix)
+            if base == name or base not in out:
+                continue
+            info = out.pop(name)
+            variants = dict(out[base].get("variants", {}))
+            variants[variant] = {"url": info["url"], "version": info["version"]}
+            entry: LayerInfo = {**out[base], "variants": variants}
+            out[base] = entry
+    return out
 
 
 class LayerChanges(TypedDict):

@@ -4,9 +4,10 @@
 wraps :class:`~greentwin.server.recompute.VersionedLayersRecompute` (the small GeoJSON
 layers of the scenario's own changes stay as they are) and adds, per scenario:
 
-- ``vegetation`` (3D Tiles): a new version after a tree or green-area op, and beside it
+- ``vegetation`` (3D Tiles): a new version after a tree or green-area op, and with it
   ``vegetation_baked``, the same trees without ``EXT_mesh_gpu_instancing`` (every mesh
-  baked into its tile) for engines that lack the extension (Cesium for Unity);
+  baked into its tile) for engines that lack the extension (Cesium for Unity), announced
+  as ``vegetation.variants.baked`` (:func:`~greentwin.server.recompute.fold_variants`);
 - ``noise_lden``, ``noise_lnight``, ``no2``, ``pm10`` and their ``diff_*`` layers against
   the baseline (XYZ overlays): new versions of the indicators whose values changed after
   a road, barrier or building op, and after a tree op when the canopy changes the air
@@ -76,6 +77,7 @@ from greentwin.server.recompute import (
     LayerChanges,
     Recompute,
     VersionedLayersRecompute,
+    fold_variants,
 )
 from greentwin.server.scenarios import BASELINE
 from greentwin.server.store import TileStore
@@ -610,7 +612,7 @@ class DistrictRecompute:
             )
             layers.update(await self._put_geojson(scenario, bodies))
         merged: LayerChanges = {
-            "layers": {**result["layers"], **layers},
+            "layers": fold_variants({**result["layers"], **layers}),
             "changes": list(result["changes"]),
         }
         known = self._scenarios.get(scenario)
@@ -646,7 +648,7 @@ class DistrictRecompute:
                 out.update(known.layers)
             if "road_network" not in out:
                 out.update(await self._road_layer(scenario))
-        return out
+        return fold_variants(out)
 
     async def view(self, scenario: str) -> ScenarioView:
         """The scenario's current district and maps beside the baseline's (for exports).

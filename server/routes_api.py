@@ -100,20 +100,22 @@ async def layers(request: web.Request) -> web.Response:
     loop = asyncio.get_running_loop()
 
     def read() -> dict[str, Any]:
+        from greentwin.server.recompute import fold_variants
         from greentwin.server.routes_overlays import overlay_entry
 
+        layers: dict[str, Any] = {
+            name: (
+                overlay_entry(store, scenario, info)
+                if info.kind == "overlay"
+                else {"url": info.url, "kind": info.kind, "version": info.version}
+            )
+            for name, info in store.layers(scenario).items()
+        }
         return {
             "scenario": scenario,
             "version": store.revision(scenario),
             "time": store.get_time(scenario),
-            "layers": {
-                name: (
-                    overlay_entry(store, scenario, info)
-                    if info.kind == "overlay"
-                    else {"url": info.url, "kind": info.kind, "version": info.version}
-                )
-                for name, info in store.layers(scenario).items()
-            },
+            "layers": fold_variants(layers),  # vegetation_baked inside vegetation's entry
         }
 
     return json_response(await loop.run_in_executor(request.app[IO_POOL], read))

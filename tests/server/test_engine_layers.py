@@ -15,6 +15,7 @@ from greentwin.server.app import create_app
 from greentwin.server.config import Config
 from greentwin.server.demo import RECIPES, build_layer, build_vegetation_baked
 from greentwin.server.district import District, vegetation_layer
+from greentwin.server.recompute import fold_variants
 from gt_testing import CITYGML, assert_valid_gltf
 
 INSTANCING = "EXT_mesh_gpu_instancing"
@@ -58,7 +59,7 @@ def test_baked_vegetation_has_no_instancing_and_validates(
     assert_valid_gltf(files)
 
 
-def test_demo_publishes_the_baked_layer(tmp_path: Path) -> None:
+def test_demo_publishes_the_baked_layer() -> None:
     recipe = {r.layer: r for r in RECIPES}["vegetation_baked"]
     assert recipe.build is build_vegetation_baked
     assert recipe.inputs == {r.layer: r for r in RECIPES}["vegetation"].inputs
@@ -66,18 +67,34 @@ def test_demo_publishes_the_baked_layer(tmp_path: Path) -> None:
 
 @pytest_asyncio.fixture
 async def client(aiohttp_client: Any, tmp_path: Path) -> TestClient[Any, Any]:
+    """The app over a store holding the demo's two vegetation layers (built by its recipes)."""
     config = Config(data_dir=tmp_path / "var", access_log=False)
-    recipe = {r.layer: r for r in RECIPES}["vegetation_baked"]
-    build_layer(
-        recipe.build,
-        [CITYGML / name for name in recipe.inputs],
-        config.data_dir,
-        "baseline",
-        "vegetation_baked",
-        "test",
-    )
+    for recipe in RECIPES:
+        if recipe.layer in ("vegetation", "vegetation_baked"):
+            inputs = [CITYGML / name for name in recipe.inputs]
+            build_layer(recipe.build, inputs, config.data_dir, "baseline", recipe.layer, "test")
     c: TestClient[Any, Any] = await aiohttp_client(create_app(config))
     return c
+
+
+def test_fold_variants() -> None:
+    layers: dict[str, Any] = {
+        "vegetation": {"url": "/a/tileset.json", "version": 0, "kind": "3dtiles"},
+        "vegetation_baked": {"url": "/b/tileset.json", "version": 0, "kind": "3dtiles"},
+        "roads_baked": {"url": "/c.geojson", "version": 2, "kind": "geojson"},
+    }
+    before = json.dumps(layers, sort_keys=True)
+    folded = fold_variants(layers)
+    assert folded == {
+        "vegetation": {
+            "url": "/a/tileset.json",
+            "version": 0,
+            "kind": "3dtiles",
+            "variants": {"baked": {"url": "/b/tileset.json", "version": 0}},
+        },
+        "roads_baked": {"url": "/c.geojson", "version": 2, "kind": "geojson"},  # no "roads"
+    }
+    assert json.dumps(layers, sort_keys=True) == before  # the input is left as it was
 
 
 @pytest.mark.asyncio
@@ -85,8 +102,9 @@ async def test_api_layers_and_dates_serve_the_baked_variant(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
     listed = await (await client.get("/api/layers")).json()
-    entry = listed["layers"]["vegetation_baked"]
-    assert entry["kind"] == "3dtiles" and entry["url"].endswith("/vegetation_baked/tileset.json")
+    assert "vegetation_baked" not in listed["layers"]  # a browser drawing every 3D Tiles layer
+    entry = listed["layers"]["vegetation"]["variants"]["baked"]  # draws the trees once
+    assert entry["url"].endswith("/vegetation_baked/tileset.json")
     tileset = await client.get(entry["url"])
     assert tileset.status == 200
     uris = [c["content"]["uri"] for c in _contents((await tileset.json())["root"])]

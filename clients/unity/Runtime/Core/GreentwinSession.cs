@@ -31,7 +31,8 @@ namespace Greentwin
         public event Action<Dictionary<string, object>> SnapshotReceived;
         /// <summary>A new update (duplicates are dropped before this).</summary>
         public event Action<Dictionary<string, object>> UpdateReceived;
-        /// <summary>(scenario, layer name, {url, version, kind}) from a snapshot or update.</summary>
+        /// <summary>(scenario, layer name, {url, version, kind}) from a snapshot or update; a
+        /// layer's variant comes as its own layer (vegetation.variants.baked: vegetation_baked).</summary>
         public event Action<string, string, Dictionary<string, object>> LayerChanged;
         /// <summary>An error frame that answers no pending request (bad frame, rate limit...).</summary>
         public event Action<Dictionary<string, object>> ErrorReceived;
@@ -329,11 +330,11 @@ namespace Greentwin
                 case "welcome":
                     await OnWelcome(t, m, resumed, ct);
                     break;
-                case "snapshot":
-                    Answer(r, m);
+                case "snapshot":  // the layers first, then the one who asked
                     RaiseLayers(m);
                     Raise(SnapshotReceived, m);
                     ReleaseSeqWaiters();
+                    Answer(r, m);
                     break;
                 case "update":
                     if (!isNew) break;
@@ -397,7 +398,18 @@ namespace Greentwin
             foreach (var kv in layers)
             {
                 var info = kv.Value as Dictionary<string, object>;
-                if (info != null) h(sc, kv.Key, info);
+                if (info == null) continue;
+                h(sc, kv.Key, info);
+                // a variant (vegetation.variants.baked) is raised as its own layer: vegetation_baked
+                var variants = Json.Obj(info, "variants");
+                if (variants == null) continue;
+                foreach (var v in variants)
+                {
+                    var vinfo = v.Value as Dictionary<string, object>;
+                    if (vinfo == null) continue;
+                    h(sc, kv.Key + "_" + v.Key, GreentwinProtocol.Obj(
+                        "url", Json.Str(vinfo, "url"), "version", Json.Get(vinfo, "version"), "kind", Json.Str(info, "kind")));
+                }
             }
         }
 

@@ -114,10 +114,14 @@ namespace Greentwin.Tests
             t1.Push("{\"type\":\"welcome\",\"epoch\":\"e1\",\"session\":\"a\",\"role\":\"planner\"}");
             await GreentwinSession.Within(started, 10);
 
+            var layers = new List<string>();
+            s.LayerChanged += (sc, name, info) => { lock (layers) layers.Add(name + "=" + Json.Str(info, "url") + "|" + Json.Str(info, "kind")); };
             var sub = s.SubscribeAsync("sc");
             var subMsg = t1.Next();
-            t1.Push("{\"type\":\"snapshot\",\"ref\":\"" + Json.Str(subMsg, "ref") + "\",\"scenario\":\"sc\",\"seq\":3,\"layers\":{}}");
+            t1.Push("{\"type\":\"snapshot\",\"ref\":\"" + Json.Str(subMsg, "ref") + "\",\"scenario\":\"sc\",\"seq\":3,\"layers\":{\"vegetation\":"
+                    + "{\"url\":\"/v\",\"version\":0,\"kind\":\"3dtiles\",\"variants\":{\"baked\":{\"url\":\"/b\",\"version\":0}}}}}");
             Check(Json.Long(await GreentwinSession.Within(sub, 10), "seq", -1) == 3, "snapshot answers subscribe");
+            lock (layers) Check(string.Join(",", layers) == "vegetation=/v|3dtiles,vegetation_baked=/b|3dtiles", "a variant is raised as its own layer");
 
             var edit = s.EditAsync("sc", GreentwinProtocol.PlantTree("tilia_cordata", 1, 2, 5, null));
             var first = t1.Next();

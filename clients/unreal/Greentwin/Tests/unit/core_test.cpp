@@ -73,6 +73,18 @@ int main() {
     s.connected(send);
     CHECK(sent.size() == 1 && json::parse(sent[0])["type"] == "hello" && !json::parse(sent[0]).contains("resume"));
     s.receive_text(R"({"type":"welcome","epoch":"e1","session":"x","role":"planner"})");
+    std::vector<std::string> layer_names;
+    std::string baked_url;
+    // (callbacks are fixed at construction: a second session checks the layer events)
+    greentwin::Session::Callbacks lc;
+    lc.on_layer = [&](const std::string&, const std::string& name, const json& info) {
+        layer_names.push_back(name);
+        if (name == "vegetation_baked") baked_url = info.value("url", "") + "|" + info.value("kind", "");
+    };
+    greentwin::Session layers_session("", "", lc);
+    layers_session.receive_text(R"({"type":"snapshot","scenario":"sc","seq":0,"layers":{"vegetation":)"
+                                R"({"url":"/v","version":0,"kind":"3dtiles","variants":{"baked":{"url":"/b","version":0}}}}})");
+    CHECK((layer_names == std::vector<std::string>{"vegetation", "vegetation_baked"}) && baked_url == "/b|3dtiles");
     std::int64_t snap_seq = -1;
     s.subscribe("sc", [&](const json* a, const greentwin::ServerError*) { snap_seq = (*a)["seq"]; });
     const json sub = json::parse(sent.back());

@@ -145,7 +145,17 @@ void Session::raise_layers(const json& m) {
     auto layers = m.find("layers");
     if (layers == m.end() || !layers->is_object()) return;
     const std::string sc = str_or(m, "scenario");
-    for (auto it = layers->begin(); it != layers->end(); ++it) cb_.on_layer(sc, it.key(), it.value());
+    for (auto it = layers->begin(); it != layers->end(); ++it) {
+        cb_.on_layer(sc, it.key(), it.value());
+        // a variant (vegetation.variants.baked) is raised as its own layer: vegetation_baked
+        auto variants = it->find("variants");
+        if (variants == it->end() || !variants->is_object()) continue;
+        for (auto v = variants->begin(); v != variants->end(); ++v) {
+            json info = v.value();
+            info["kind"] = it->value("kind", "");
+            cb_.on_layer(sc, it.key() + "_" + v.key(), info);
+        }
+    }
 }
 
 void Session::receive_text(const std::string& text) {
@@ -184,9 +194,9 @@ void Session::receive_text(const std::string& text) {
             std::lock_guard<std::mutex> lock(mutex_);
             seq_[str_or(m, "scenario")] = m.value("seq", static_cast<std::int64_t>(0));
         }
-        if (auto p = take(ref); p && p->reply) p->reply(&m, nullptr);
-        raise_layers(m);
+        raise_layers(m);  // the layers first, then the one who asked
         if (cb_.on_snapshot) cb_.on_snapshot(m);
+        if (auto p = take(ref); p && p->reply) p->reply(&m, nullptr);
     } else if (type == "update") {
         const std::string sc = str_or(m, "scenario");
         const auto seq = m.value("seq", static_cast<std::int64_t>(-1));

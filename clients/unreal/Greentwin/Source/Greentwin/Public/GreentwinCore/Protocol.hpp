@@ -86,7 +86,8 @@ public:
         std::function<void(const json&)> on_snapshot;
         /// A new update (duplicates are dropped before this).
         std::function<void(const json&)> on_update;
-        /// (scenario, layer, {url, version, kind}) from a snapshot or update.
+        /// (scenario, layer, {url, version, kind}) from a snapshot or update; a layer's
+        /// variant comes as its own layer, e.g. vegetation.variants.baked as vegetation_baked.
         std::function<void(const std::string&, const std::string&, const json&)> on_layer;
         /// An error frame that answers no pending request.
         std::function<void(const json&)> on_error;
