@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 from greentwin.server.exports import DEFAULT_EXPORTERS, Exporter
-from greentwin.server.hub import HubSettings, HubStore
+from greentwin.server.hub import HubSettings
 from greentwin.server.keys import CONFIG
 from greentwin.server.live import running_hub
 from greentwin.server.recompute_district import DistrictRecompute, recompute_for_app
@@ -31,6 +31,7 @@ from greentwin.server.routes_hub import HUB_STATE, HubState
 from greentwin.server.routes_hub import routes as hub_routes
 from greentwin.server.routes_scenarios import EXPORTERS_KEY, HUB_KEY
 from greentwin.server.routes_scenarios import routes as scenario_routes
+from greentwin.server.stores import hub_store
 from greentwin.server.ws import Hub, LiveConfig
 
 __all__ = ["HUB_SETTINGS_KEY", "LIVE_CONFIG_KEY", "default_address_sources", "setup_hub"]
@@ -161,7 +162,8 @@ def setup_hub(
     sources = list(address_sources)
 
     async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
-        store = HubStore(hub_db)
+        server = app.get(CONFIG)
+        store = hub_store(hub_db, database_url=server.database_url if server else "")
         await store.open()
         hub_settings = app.get(HUB_SETTINGS_KEY) or settings or HubSettings()
         state = HubState(store, hub_settings, sources)

@@ -44,7 +44,6 @@ from greentwin.server.hub import (
     Comment,
     HubInputError,
     HubSettings,
-    HubStore,
     Participant,
     RateLimiter,
     VoteCounts,
@@ -60,6 +59,7 @@ from greentwin.server.ops import ScenarioState
 from greentwin.server.protocol import Role, role_at_least
 from greentwin.server.routes_scenarios import HUB_KEY
 from greentwin.server.scenarios import BASELINE, ScenarioInfo, UnknownScenarioError
+from greentwin.server.stores import HubLog
 from greentwin.server.ws import Hub, dumps
 
 __all__ = [
@@ -96,7 +96,7 @@ class HubState:
     district's CityGML takes a moment; an application that never searches never pays).
     """
 
-    store: HubStore
+    store: HubLog
     settings: HubSettings
     index_sources: list[Path]
     comment_limit: RateLimiter = field(init=False)

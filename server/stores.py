@@ -1,10 +1,12 @@
-"""The scenario store's interface, and opening the store the configuration names.
+"""The stores' interfaces, and opening the stores the configuration names.
 
 :class:`ScenarioLog` is what the live hub, the routes and the recomputes need of a
 scenario store; :class:`~greentwin.server.scenarios.ScenarioStore` (SQLite, the embedded
 default) and :class:`~greentwin.server.pg_scenarios.PgScenarioStore` (PostgreSQL,
 shared by several server processes) both satisfy it, so callers never branch on the
-backend. :func:`scenario_store` picks one from ``database_url``.
+backend. :func:`scenario_store` picks one from ``database_url``. :class:`HubLog` and
+:func:`hub_store` do the same for the hub's participants, comments and votes
+(:class:`~greentwin.server.hub.HubStore`, :class:`~greentwin.server.pg_hub.PgHubStore`).
 
 The contract both keep: an edit, undo or redo returns only once its transaction is
 durable (the caller acknowledges then); a scenario's seqs are 1, 2, 3, ... with no gap
@@ -15,8 +17,9 @@ edit it first named.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
+from greentwin.server.hub import Comment, HubStore, Participant, VoteCounts
 from greentwin.server.ops import WORLD, EditOp, Extent, ScenarioState
 from greentwin.server.protocol import ScenarioTime
 from greentwin.server.scenarios import (
@@ -28,7 +31,7 @@ from greentwin.server.scenarios import (
     Status,
 )
 
-__all__ = ["ScenarioLog", "scenario_store"]
+__all__ = ["HubLog", "ScenarioLog", "hub_store", "scenario_store"]
 
 
 class ScenarioLog(Protocol):
@@ -101,3 +104,46 @@ def scenario_store(
 
         return PgScenarioStore(database_url, extent=extent)
     return ScenarioStore(sqlite_path, extent=extent)
+
+
+class HubLog(Protocol):
+    """The hub's participants, comments and votes."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def new_participant(self, nickname: str) -> tuple[Participant, str]: ...
+
+    async def participant(self, token: str) -> Participant | None: ...
+
+    async def add_comment(
+        self, scenario: str, who: Participant, text: str, client_key: str, *, verified: bool = False
+    ) -> tuple[Comment, bool]: ...
+
+    async def find_comment(self, who: Participant, client_key: str) -> Comment | None: ...
+
+    async def comments(
+        self, scenario: str, *, after: int = 0, limit: int = 200
+    ) -> list[Comment]: ...
+
+    async def hide_comment(self, scenario: str, cid: int, reason: str, by: str) -> Comment: ...
+
+    async def comment_counts(self, scenarios: list[str]) -> dict[str, int]: ...
+
+    async def vote(
+        self, scenario: str, who: Participant, value: Literal[-1, 0, 1]
+    ) -> tuple[VoteCounts, bool]: ...
+
+    async def counts(self, scenario: str, participant: str | None = None) -> VoteCounts: ...
+
+    async def stats(self) -> dict[str, Any]: ...
+
+
+def hub_store(sqlite_path: Path | str, *, database_url: str = "") -> HubLog:
+    """The hub store to open: PostgreSQL at ``database_url`` if given, else SQLite."""
+    if database_url:
+        from greentwin.server.pg_hub import PgHubStore
+
+        return PgHubStore(database_url)
+    return HubStore(sqlite_path)
