@@ -3,7 +3,9 @@
 Usage: ``python scripts/species_from_utd.py`` rewrites ``green_model/species.json``: the
 hand-curated entries stay first and unchanged (except for the European aliases below);
 every other broadleaf-deciduous and conifer species of TS6 with all seven growth relations
-is appended, from the region where it was measured on the most trees (TS6 ``n``). Run it
+is appended, from the region where it was measured on the most trees (TS6 ``n``) among
+the regions whose reference-city climate the library holds (``REGION_NORMALS``: the Nordic
+growth calibration needs it; species measured only elsewhere are left out). Run it
 again after changing the data or the mapping; it is deterministic.
 
 - Growth: TS6 coefficients copied verbatim (form, a-e, application range, n, adj. R2).
@@ -27,6 +29,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from greentwin.green_model.climate import REGION_NORMALS
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "species"
@@ -194,7 +198,9 @@ def main() -> None:
         if not kind or name.lower() in known:
             continue
         regions = [
-            (reg, r) for reg, r in rels[name].items() if all(k in r for k in RELATIONS.values())
+            (reg, r)
+            for reg, r in rels[name].items()
+            if reg in REGION_NORMALS and all(k in r for k in RELATIONS.values())
         ]
         if not regions:
             continue

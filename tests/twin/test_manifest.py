@@ -83,9 +83,10 @@ def test_register_broken_rows_skipped_and_species_summarised(tmp_path: Path) -> 
     csv = (
         "nr,laji,x,y,korkeus,ymparys,latvus,istutusvuosi\n"
         "1,Tilia cordata 'Greenspire',396800,5819500,12,110,6,1990\n"
-        "2,Tilia x vulgaris,396810,5819500,,94.2,,\n"
-        "3,Platanus x hispanica,396820,5819500,9,,5,\n"
-        "4,Platanus x hispanica,396830,5819500,,,,\n"
+        "2,Tilia x moltkei,396810,5819500,,94.2,,\n"
+        "3,Metasequoia glyptostroboides,396820,5819500,9,,5,\n"
+        "4,Metasequoia glyptostroboides,396830,5819500,,,,\n"
+        "8,Platanus x hispanica,396870,5819500,,40,,\n"
         "5,Acer platanoides,396840,,10,,,\n"
         "6,Acer platanoides,396850,5819500,tall,,,\n"
         "7,Betula pendula,396860,5819500,8,,,2035\n"
@@ -110,9 +111,11 @@ planted_year = "istutusvuosi"
     project = load_manifest(_write(tmp_path, text))
     report = Report()
     trees, _ = read_trees(project, None, report)
-    assert [t.id for t in trees] == ["reg-1", "reg-2", "reg-3", "reg-4"]
+    assert [t.id for t in trees] == ["reg-1", "reg-2", "reg-3", "reg-4", "reg-8"]
     by_id = {t.id: t for t in trees}
     assert by_id["reg-1"].species == "tilia_cordata"
+    assert by_id["reg-8"].species == "platanus_x_acerifolia"  # the European mapping
+    assert by_id["reg-3"].species == "tilia_cordata"  # the default
     assert by_id["reg-1"].planted is not None and by_id["reg-1"].planted.year == 1990
     # circumference 94.2 cm -> stem diameter 94.2 / pi cm
     assert by_id["reg-2"].dbh_cm == pytest.approx(94.2 / math.pi)
@@ -125,8 +128,9 @@ planted_year = "istutusvuosi"
     assert "1 x trees without size or age" in text_lines
     summary = [line for line in lines if line.startswith("species of")]
     assert len(summary) == 1  # one summary, not a line per tree
-    assert "by genus: 1 Tilia x vulgaris -> tilia_cordata" in summary[0]
-    assert "2 Platanus x hispanica" in summary[0]
+    assert summary[0].startswith("species of 5 register/OSM trees: 2 matched by name")
+    assert "by genus: 1 Tilia x moltkei -> tilia_cordata" in summary[0]
+    assert "default tilia_cordata: 2 Metasequoia glyptostroboides" in summary[0]
 
 
 def test_register_missing_column_is_named(tmp_path: Path) -> None:
