@@ -17,6 +17,8 @@ const $ = (id) => document.getElementById(id);
 const NAMES = {
   noise_lden: "Noise L_den (day-evening-night)",
   noise_lnight: "Noise L_night",
+  noise_lden_cnossos: "Noise L_den, CNOSSOS-EU (no foliage; END reporting)",
+  noise_lnight_cnossos: "Noise L_night, CNOSSOS-EU (no foliage; END reporting)",
   no2: "NO₂ annual mean",
   pm10: "PM10 annual mean",
   shade_hours: "Hours of shade (hot summer day)",
