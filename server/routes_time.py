@@ -109,8 +109,11 @@ class TimeMaps:
         baseline = None if district is base else self.baseline_maps(base, bucket)
         key = uuid.uuid4().hex
         tmp = self.root / scenario / f".tmp-{key}"
-        overlay_layers(district, tmp, baseline=baseline, date=bucket)
-        tmp.rename(self.root / scenario / key)
+        try:
+            overlay_layers(district, tmp, baseline=baseline, date=bucket)
+            tmp.rename(self.root / scenario / key)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; else a failure
         with self._lock:
             self._keys.setdefault(district, {})[bucket] = key
         self._touch(scenario, key)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from greentwin.server.app import create_app
 from greentwin.server.config import Config
+from gt_testing import CITYGML
 
 
 @pytest_asyncio.fixture
@@ -80,3 +83,24 @@ async def test_course_over_the_years(client: TestClient[Any, Any]) -> None:
     assert body["baseline"] == c  # the baseline is its own baseline
     assert (await client.get("/api/course?offsets=0,99")).status == 400
     assert (await client.get("/api/course?offsets=a")).status == 400
+
+
+def test_a_failed_computation_leaves_no_scratch_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from greentwin.server import routes_time
+    from greentwin.server.district import District
+
+    def fail(district: Any, out: Path, **_: Any) -> None:
+        (Path(out) / "noise_lden").mkdir(parents=True)  # half written, then it breaks
+        raise RuntimeError("kernel failed")
+
+    monkeypatch.setattr(routes_time, "overlay_layers", fail)
+    tm = routes_time.TimeMaps(tmp_path)
+    try:
+        d = District.load_demo(CITYGML)
+        with pytest.raises(RuntimeError):
+            tm.maps("s1", d, d, dt.date(2023, 7, 8))
+        assert not list((tmp_path / "s1").iterdir())
+    finally:
+        tm.shutdown()
