@@ -69,6 +69,22 @@ def add_parser(subparsers: Any) -> None:
         help="crs: heights as the CRS says (default); ground: lowest ground point on the ellipsoid",
     )
     parser.add_argument("--jobs", type=_positive, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help=(
+            "run the byte ranges and tiles on this Dask scheduler's workers instead of "
+            "local processes (needs greentwin[dask]; inputs and output on a filesystem "
+            "the workers share, see docs/deploy.md); default: the configuration's "
+            "scheduler, else local"
+        ),
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML configuration file; its scheduler key is used (see docs/deploy.md)",
+    )
     parser.add_argument("--appearance-theme", help="appearance theme (default: the first one)")
     parser.add_argument(
         "--max-features", type=_positive, default=500, help="features per leaf tile (default 500)"
@@ -93,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
             from greentwin.core import InputFileError
 
             raise InputFileError(f"input file {path} does not exist or is not a file")
+    scheduler = args.scheduler
+    if not scheduler:
+        from greentwin.server.config import load_config
+
+        scheduler = load_config(args.config).scheduler or None
     summary = convert(
         args.inputs,
         args.out_dir,
@@ -105,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         max_features_per_tile=args.max_features,
         overwrite=args.overwrite,
         vertical_crs=args.vertical_crs,
+        scheduler=scheduler,
     )
     rate = summary.features / max(summary.seconds, 1e-9)
     lines = [

@@ -59,6 +59,8 @@ class Config:
     hello_timeout_s : seconds a WebSocket connection may stay without a ``hello``.
     vegetation_cache_size : vegetation tilesets (dates, variants, states) kept on disk per
         scenario; the least recently requested one beyond it is deleted.
+    scheduler : a Dask scheduler address (``tcp://host:8786``) that ``greentwin convert``
+        sends its jobs to; empty means local processes (see docs/deploy.md).
     database_url : ``postgresql://...``: keep scenarios, their event logs and the hub's
         comments and votes in PostgreSQL (shared by several server processes); empty means
         the embedded SQLite files under ``data_dir``.
@@ -85,6 +87,7 @@ class Config:
     extent: str = ""
     hello_timeout_s: float = 10.0
     vegetation_cache_size: int = 32
+    scheduler: str = ""
     database_url: str = ""
     redis_url: str = ""
 
@@ -122,6 +125,7 @@ _FIELDS: dict[str, type] = {
     "extent": str,
     "hello_timeout_s": float,
     "vegetation_cache_size": int,
+    "scheduler": str,
     "database_url": str,
     "redis_url": str,
 }

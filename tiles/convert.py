@@ -2,7 +2,8 @@
 
 Pass 1 cuts every input into byte ranges of whole ``cityObjectMember`` elements
 (:meth:`~greentwin.citygml.reader.CityGMLReader.chunks`); each range is parsed, read,
-triangulated and reprojected by one task (in a process pool with ``jobs > 1``), which
+triangulated and reprojected by one task (in a process pool with ``jobs > 1``, or on a
+Dask cluster with ``scheduler``: see :mod:`greentwin.core.executor`), which
 writes its records to its own spill file in one write and returns only a small
 numeric index (origin, radius, sizes). Files that cannot be split exactly (global
 appearances, shared implicit-geometry prototypes, ...) are streamed by the main
@@ -24,7 +25,7 @@ import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from greentwin.citygml.crs import parse_srs_name, parse_vertical_crs, with_verti
 from greentwin.citygml.model import Feature, SkippedFeature
 from greentwin.citygml.reader import ChunkFallback, ChunkSpec, CityGMLReader
 from greentwin.core import TilingError
+from greentwin.core.executor import JobExecutor, open_executor
 from greentwin.tiles.content import build_tile
 from greentwin.tiles.geodesy import (
     ecef_to_enu_matrix,
@@ -352,10 +354,21 @@ def _read(wheres: list[Where]) -> list[bytes]:
 
 
 # -- pass 2 ----------------------------------------------------------------------------
+def _own(a: F64) -> F64:
+    """A fresh copy of an array a worker received.
+
+    Arrays unpickled from out-of-band buffers (as Dask sends them) may lie at other
+    memory alignments than numpy's own allocations, and numpy's vectorised loops can then
+    round differently in the last bit; a copy makes the result independent of how the
+    job arrived.
+    """
+    return np.array(a, dtype=np.float64, order="C", copy=True)
+
+
 def _write_leaf(wheres: list[Where], root_inv: F64, shift: float, out: str) -> tuple[F64, F64, int]:
     """Worker: read full records, write one leaf GLB; returns (lo, hi, bytes)."""
     with _no_cycle_collection():
-        tile = build_tile(leaf_batch(_read(wheres)), [], root_inv, shift)
+        tile = build_tile(leaf_batch(_read(wheres)), [], _own(root_inv), shift)
     Path(out).write_bytes(tile.glb)
     return tile.lo, tile.hi, len(tile.glb)
 
@@ -365,21 +378,9 @@ def _write_coarse(
 ) -> tuple[F64, F64, int]:
     """Worker: read coarse records, write one parent GLB; returns (lo, hi, bytes)."""
     with _no_cycle_collection():
-        tile = build_tile([], coarse_batch(_read(wheres)), root_inv, shift)
+        tile = build_tile([], coarse_batch(_read(wheres)), _own(root_inv), shift)
     Path(out).write_bytes(tile.glb)
     return tile.lo, tile.hi, len(tile.glb)
-
-
-class _Inline(Executor):
-    """An executor that runs each call at once in this process (``jobs=1``)."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-        fut: Future[Any] = Future()
-        try:
-            fut.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # handed to the caller through result()
-            fut.set_exception(exc)
-        return fut
 
 
 @dataclass(slots=True)
@@ -417,7 +418,7 @@ def _resolve_crs(definition: str | None, seen: set[str], heights: bool) -> None:
 
 def _pass1_stream(
     reader: CityGMLReader,
-    pool: Executor,
+    pool: JobExecutor,
     jobs: int,
     spill: _Spill,
     lod: int | None,
@@ -466,7 +467,7 @@ def _pass1_stream(
 def _pass1_ranges(
     reader: CityGMLReader,
     specs: list[ChunkSpec],
-    pool: Executor,
+    pool: JobExecutor,
     jobs: int,
     scratch: Path,
     tag: str,
@@ -560,7 +561,7 @@ def _range_bytes(path: Path, jobs: int) -> int:
 
 def _pass1(
     inputs: Sequence[Path],
-    pool: Executor,
+    pool: JobExecutor,
     jobs: int,
     scratch: Path,
     lod: int | None,
@@ -613,7 +614,7 @@ def _coarse_selection(root: Node, radius: F64, max_coarse: int) -> dict[str, npt
 
 def _pass2(
     p1: _Pass1,
-    pool: Executor,
+    pool: JobExecutor,
     work: Path,
     height_mode: HeightMode,
     max_features: int,
@@ -775,6 +776,7 @@ def convert(
     split: bool = True,
     overwrite: bool = False,
     vertical_crs: str | None = None,
+    scheduler: str | None = None,
 ) -> ConversionSummary:
     """Convert CityGML files into one 3D Tiles 1.1 tileset at ``out_dir``.
 
@@ -784,7 +786,7 @@ def convert(
     out_dir : output folder (``tileset.json`` and ``tiles/*.glb``); replaced atomically.
     lod : LoD to convert (None: the highest per feature); see docs/convert.md for fallback.
     crs : CRS overriding or providing the documents' (any pyproj definition).
-    jobs : worker processes (1: everything in this process).
+    jobs : local worker processes (1: everything in this process).
     height_mode : ``"crs"`` heights as the CRS says; ``"ground"`` moves the model
         down so its lowest ground point lies on the ellipsoid.
     progress : show a progress bar on stderr.
@@ -798,6 +800,10 @@ def convert(
         output (see :func:`check_out_dir`).
     vertical_crs : vertical CRS of the heights (e.g. ``"EPSG:3900"``), added to (or
         replacing the vertical part of) each input's CRS.
+    scheduler : a Dask scheduler address (``tcp://host:8786``): byte ranges and tiles run
+        as tasks on its workers instead of a local pool (``jobs`` is then ignored). The
+        inputs and the output's parent folder must be at the same paths on every worker
+        (a shared filesystem); the output is byte for byte that of a local run.
 
     Raises
     ------
@@ -812,24 +818,34 @@ def convert(
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     check_out_dir(out_dir, overwrite)
+    if scheduler:  # workers run elsewhere: every path they see is absolute
+        inputs = [Path(p).absolute() for p in inputs]
     if crs is not None and vertical_crs is not None:
         # one definition for the reader and the workers: the override with its heights
         crs = with_vertical(parse_srs_name(crs), parse_vertical_crs(vertical_crs)).pyproj_definition
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent.absolute()))
         # mkdtemp makes a private folder (0700); the tileset gets the usual permissions
         os.chmod(work, 0o777 & ~_umask())
     except OSError as exc:
         raise TilingError(f"cannot write beside {out_dir}: {exc}") from exc
     try:
-        scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.spill-", dir=out_dir.parent))
+        scratch = Path(
+            tempfile.mkdtemp(prefix=f".{out_dir.name}.spill-", dir=out_dir.parent.absolute())
+        )
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise TilingError(f"cannot write beside {out_dir}: {exc}") from exc
     # workers leave the objects they inherit (modules, the index so far) to the
     # permanent generation: the cyclic collector does not re-scan them
-    pool: Executor = ProcessPoolExecutor(jobs, initializer=gc.freeze) if jobs > 1 else _Inline()
+    try:
+        pool = open_executor(jobs, scheduler, initializer=gc.freeze)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    jobs = pool.workers
     bar = tqdm(
         desc="converting",
         unit="feat",
@@ -875,7 +891,7 @@ def convert(
         raise
     finally:
         bar.close()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.close()
         shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - t0
     summary = ConversionSummary(
