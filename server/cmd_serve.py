@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import logging.handlers
+import queue
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from greentwin.core import ExitCode, ServerError
 
-__all__ = ["add_parser", "add_server_arguments", "config_from_args", "run", "serve"]
+__all__ = ["add_parser", "add_server_arguments", "config_from_args", "log_off_loop", "run", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +72,65 @@ def _display_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
-async def serve(config: Any) -> None:
-    """Run the server until SIGINT/SIGTERM, then shut down gracefully.
+@contextlib.contextmanager
+def log_off_loop() -> Iterator[logging.handlers.QueueListener | None]:
+    """Move the root logger's handlers to a thread while the server runs.
+
+    The root logger gets a :class:`logging.handlers.QueueHandler` instead (putting a
+    record on a queue never blocks), and a :class:`logging.handlers.QueueListener`
+    thread hands each record to the handlers that were there (a terminal, a file), so
+    the event loop never waits for a write: the per-request access log stays cheap. On
+    exit the listener writes what is queued and the handlers are put back.
+    """
+    root = logging.getLogger()
+    handlers = [h for h in root.handlers if not isinstance(h, logging.handlers.QueueHandler)]
+    if not handlers:
+        yield None
+        return
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
+    front = logging.handlers.QueueHandler(records)
+    for h in handlers:
+        root.removeHandler(h)
+    root.addHandler(front)
+    listener.start()
+    try:
+        yield listener
+    finally:
+        root.removeHandler(front)
+        listener.stop()  # writes what is still queued
+        for h in handlers:
+            root.addHandler(h)
+
+
+async def serve(
+    config: Any,
+    *,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[int], object] | None = None,
+) -> None:
+    """Run the server until SIGINT/SIGTERM (or ``stop``), then shut down gracefully.
+
+    Log records are written by a thread (:func:`log_off_loop`), not on the event loop.
+
+    Parameters
+    ----------
+    config : the server configuration.
+    stop : set it to stop the server (besides SIGINT/SIGTERM).
+    ready : called with the bound port once the server listens.
 
     Raises
     ------
     ServerError
         The address cannot be bound or the data directory cannot be created.
     """
+    with log_off_loop():
+        await _serve(config, stop, ready)
+
+
+async def _serve(
+    config: Any, stop: asyncio.Event | None, ready: Callable[[int], object] | None
+) -> None:
     from aiohttp import web
     from greentwin.server.app import AccessLogger, create_app
     from greentwin.server.auth import DEMO_ADMIN_TOKEN_FILE, DEMO_TOKEN_FILE
@@ -112,7 +166,9 @@ async def serve(config: Any) -> None:
             sys.stdout.write(f"to moderate the hub, use the admin token in {admin_file}\n")
         sys.stdout.flush()
         log.info("serving %s from data directory %s", url, config.data_dir.absolute())
-        stop = asyncio.Event()
+        if ready is not None:
+            ready(port)
+        stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -2,9 +2,13 @@
 
 Tile URLs are versioned and never change content, so responses carry
 ``Cache-Control: public, max-age=31536000, immutable`` and a strong ETag (the content's
-SHA-256, recorded when the version was published). ``If-None-Match`` is answered with 304.
-JSON (``tileset.json``) is gzip-compressed when the client accepts it. Small files are kept
-in a bounded in-memory cache; larger ones are streamed.
+SHA-256, recorded when the version was published). ``If-None-Match`` is answered with 304
+from that recorded hash alone, before the file or the file cache is touched. One byte
+range (``Range: bytes=a-b``, ``a-``, ``-n``) is answered with 206 and ``Content-Range``,
+an unsatisfiable one with 416; several ranges in one request get the whole file (200),
+which RFC 9110 §14.2 allows. JSON (``tileset.json``) is gzip-compressed when the client
+accepts it and asks for no range. Small files are kept in a bounded in-memory cache;
+larger ones are streamed.
 """
 
 from __future__ import annotations
@@ -122,6 +126,42 @@ def _accepts_gzip(request: web.BaseRequest) -> bool:
     return False
 
 
+def _byte_range(header: str, size: int) -> tuple[int, int] | bool | None:
+    """One range of RFC 9110 §14.1.2 ``Range: bytes=...`` over ``size`` bytes.
+
+    Returns ``(start, end)`` with ``end`` exclusive for one satisfiable range; False when
+    the range cannot be satisfied (416); None when the header is to be ignored (another
+    unit, bad syntax, or several ranges: the whole file is sent).
+    """
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    first, last = first.strip(), last.strip()
+    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return None
+    if first == "":
+        if last == "":
+            return None
+        n = int(last)  # suffix range: the last n bytes
+        if n == 0:
+            return False
+        return max(size - n, 0), size
+    start = int(first)
+    end = size if last == "" else min(int(last) + 1, size)
+    if last != "" and int(last) < start:
+        return None  # invalid range-spec: ignored
+    if start >= size:
+        return False
+    return start, end
+
+
+def _if_range_allows(request: web.BaseRequest, etag: str) -> bool:
+    """``If-Range`` (RFC 9110 §13.1.5): a range only if the strong tag still matches."""
+    value = request.headers.get(hdrs.IF_RANGE)
+    return value is None or value.strip() == etag
+
+
 @dataclass(frozen=True, slots=True)
 class _Blob:
     data: bytes
@@ -219,6 +259,11 @@ class FileServer:
         web.HTTPNotFound
             The file does not exist, is not a regular file or lies outside ``root``.
         """
+        inm = request.headers.get(hdrs.IF_NONE_MATCH)
+        if inm is not None and sha256 is not None:
+            fast = self._not_modified(request, path, inm, sha256, cache_control)
+            if fast is not None:
+                return fast  # answered from the recorded hash: no stat, no cache, no read
         loop = asyncio.get_running_loop()
         try:
             st = path.stat() if sha256 is None else None
@@ -239,11 +284,13 @@ class FileServer:
             sha256 = await loop.run_in_executor(self.executor, self._hash, key, path)
         suffix = path.suffix.lower()
         compress = suffix in _COMPRESSIBLE
-        use_gz = compress and _accepts_gzip(request)
+        ranged = request.headers.get(hdrs.RANGE)
+        use_gz = compress and ranged is None and _accepts_gzip(request)
         headers: dict[str, str] = {
             hdrs.CACHE_CONTROL: cache_control,
             hdrs.CONTENT_TYPE: content_type_for(path.name),
             hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: "*",
+            hdrs.ACCEPT_RANGES: "bytes",
         }
         if compress:
             headers[hdrs.VARY] = "Accept-Encoding"
@@ -259,10 +306,29 @@ class FileServer:
         if use_gz and (blob is None or blob.gz is None):
             use_gz = False
         headers[hdrs.ETAG] = etag_gz if use_gz else etag
-        inm = request.headers.get(hdrs.IF_NONE_MATCH)
         if inm is not None and _etag_matches(inm, headers[hdrs.ETAG]):
             del headers[hdrs.CONTENT_TYPE]
             return web.Response(status=304, headers=headers)
+        if ranged is not None and _if_range_allows(request, etag):
+            total = len(blob.data) if blob is not None else file_size
+            if total is None:
+                total = (await loop.run_in_executor(self.executor, path.stat)).st_size
+            want = _byte_range(ranged, total)
+            if want is False:
+                return web.Response(
+                    status=416,
+                    headers={
+                        hdrs.CONTENT_RANGE: f"bytes */{total}",
+                        hdrs.CACHE_CONTROL: cache_control,
+                        hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: "*",
+                    },
+                )
+            if isinstance(want, tuple):
+                start, end = want
+                headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{end - 1}/{total}"
+                if blob is not None:
+                    return web.Response(status=206, body=blob.data[start:end], headers=headers)
+                return await self._stream(request, path, headers, start, end)
         if blob is not None:
             if use_gz and blob.gz is not None:
                 headers[hdrs.CONTENT_ENCODING] = "gzip"
@@ -270,8 +336,37 @@ class FileServer:
             return web.Response(body=blob.data, headers=headers)
         return await self._stream(request, path, headers)
 
+    def _not_modified(
+        self, request: web.Request, path: Path, inm: str, sha256: str, cache_control: str
+    ) -> web.Response | None:
+        """304 for a matching ``If-None-Match`` of a file whose hash is recorded, else None.
+
+        The tag compared is the one a full answer would carry (``-gz`` for a compressed
+        one); when that depends on whether compression pays (only known from the content),
+        None lets the full path decide.
+        """
+        compress = path.suffix.lower() in _COMPRESSIBLE
+        gz = compress and request.headers.get(hdrs.RANGE) is None and _accepts_gzip(request)
+        tag = f'"{sha256[:40]}-gz"' if gz else f'"{sha256[:40]}"'
+        if not _etag_matches(inm, tag):
+            return None
+        headers = {
+            hdrs.CACHE_CONTROL: cache_control,
+            hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: "*",
+            hdrs.ACCEPT_RANGES: "bytes",
+            hdrs.ETAG: tag,
+        }
+        if compress:
+            headers[hdrs.VARY] = "Accept-Encoding"
+        return web.Response(status=304, headers=headers)
+
     async def _stream(
-        self, request: web.Request, path: Path, headers: dict[str, str]
+        self,
+        request: web.Request,
+        path: Path,
+        headers: dict[str, str],
+        start: int = 0,
+        end: int | None = None,
     ) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         try:
@@ -279,12 +374,23 @@ class FileServer:
         except OSError:
             raise web.HTTPNotFound(text="no such file") from None
         try:
-            length = os.fstat(fh.fileno()).st_size
-            resp = web.StreamResponse(headers=headers)
-            resp.content_length = length
+            size = os.fstat(fh.fileno()).st_size
+            stop = size if end is None else min(end, size)
+            resp = web.StreamResponse(status=206 if hdrs.CONTENT_RANGE in headers else 200)
+            resp.headers.update(headers)
+            resp.content_length = max(stop - start, 0)
             await resp.prepare(request)
             if request.method != hdrs.METH_HEAD:
-                while chunk := await loop.run_in_executor(self.executor, fh.read, _STREAM_CHUNK):
+                if start:
+                    await loop.run_in_executor(self.executor, fh.seek, start)
+                left = stop - start
+                while left > 0:
+                    chunk = await loop.run_in_executor(
+                        self.executor, fh.read, min(_STREAM_CHUNK, left)
+                    )
+                    if not chunk:
+                        break
+                    left -= len(chunk)
                     await resp.write(chunk)
             await resp.write_eof()
             return resp
