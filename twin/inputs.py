@@ -6,8 +6,9 @@ the inputs into its ``District`` (``District.from_inputs``); the build writes th
 tiles from :meth:`DistrictInputs.building_sources`.
 
 The analysis grid covers the manifest's extent (``project.extent``, degrees) plus the grid
-margin; without an extent, the buildings plus the margin (as the demo). Buildings and trees
-whose centre lies outside the extent are left out; roads are clipped to the grid.
+margin; without an extent, the buildings plus the margin (as the demo). Buildings whose
+centre lies outside the extent are left out; trees and green areas outside the grid are
+left out; roads are clipped to the grid.
 """
 
 from __future__ import annotations
@@ -146,15 +147,18 @@ def _read(project: Project) -> DistrictInputs:
         lo, hi = xy.min(axis=0), xy.max(axis=0)
         clip = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
     grid = Grid.covering(clip, project.cell_m, project.crs, margin=project.margin_m)
-    trees, veg_covers = read_trees(project, clip, report)
-    covers = [*veg_covers, *read_covers(project, clip, report)]
+    # plants over the whole analysis grid (extent and margin): their shade and crowns
+    # reach into the extent
+    trees, veg_covers = read_trees(project, grid.bounds, report)
+    covers = [*veg_covers, *read_covers(project, grid.bounds, report)]
+    header: dict[str, object] = {}
     if project.roads.osm is not None:
         records = read_osm_roads(project, report)
     elif project.roads.geojson is not None:
-        records, _ = _geojson_records(project, report)
+        records, header = _geojson_records(project, report)
     else:
         raise ManifestError(f"{project.path.name}: roads: name a geojson or an osm file")
-    roads = build_roads(project, records, grid.bounds, report)
+    roads = build_roads(project, records, grid.bounds, report, header)
     coeff_path = project.roads.coefficients or DEFAULT_COEFFICIENTS
     try:
         coeffs = RoadCoefficients.from_dict(json.loads(coeff_path.read_text(encoding="utf-8")))

@@ -202,8 +202,14 @@ def _citygml_buildings(
 
 
 def _citygml_record(feature: Any) -> BuildingRecord:
+    def storeys_of(f: Any) -> int | None:
+        v = f.attributes.get("storeysAboveGround")
+        if isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
+            return int(v)
+        return None
+
     zmin = math.inf
-    storeys: int | None = None
+    parts: list[int] = []
     stack = [feature]
     while stack:
         f = stack.pop()
@@ -212,9 +218,11 @@ def _citygml_record(feature: Any) -> BuildingRecord:
             for p in polys:
                 if len(p.exterior):
                     zmin = min(zmin, float(np.asarray(p.exterior)[:, 2].min()))
-        v = f.attributes.get("storeysAboveGround")
-        if isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
-            storeys = max(storeys or 0, int(v))
+        if f is not feature and (n := storeys_of(f)) is not None:
+            parts.append(n)
+    storeys = storeys_of(feature)  # the building's own, else the largest of its parts'
+    if storeys is None and parts:
+        storeys = max(parts)
     return BuildingRecord(
         building_id=feature.id,
         function=str(feature.attributes.get("function") or ""),

@@ -122,7 +122,10 @@ def _norm_name(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-def _geojson_records(project: Project, report: Report) -> tuple[list[dict[str, Any]], str]:
+def _geojson_records(
+    project: Project, report: Report
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Road records of a GeoJSON file, and its network header (junctions, temperature)."""
     assert project.roads.geojson is not None
     path = project.roads.geojson
     try:
@@ -160,7 +163,19 @@ def _geojson_records(project: Project, report: Report) -> tuple[list[dict[str, A
                 out.append(rec)
         except (KeyError, TypeError, ValueError) as exc:
             report.count(f"road features skipped ({path.name}: {str(exc)[:50]})")
-    return out, crs
+    header: dict[str, Any] = {}
+    if "temperature_c" in doc:
+        header["temperature_c"] = doc["temperature_c"]
+    junctions = []
+    for j in doc.get("junctions") or []:
+        try:
+            xy = _xy(crs, project.crs, np.asarray([[float(j["x"]), float(j["y"])]]))[0]
+            junctions.append({"x": float(xy[0]), "y": float(xy[1]), "type": j["type"]})
+        except (KeyError, TypeError, ValueError):
+            report.count(f"road junctions skipped ({path.name})")
+    if junctions:
+        header["junctions"] = junctions
+    return out, header
 
 
 def _clip(
@@ -289,6 +304,7 @@ def build_roads(
     records: list[dict[str, Any]],
     bounds: tuple[float, float, float, float],
     report: Report,
+    header: Mapping[str, Any] | None = None,
 ) -> RoadNetwork:
     """The noise/air road network of the project (clipped to ``bounds``, project CRS).
 
@@ -359,7 +375,7 @@ def build_roads(
             "road traffic from: " + ", ".join(f"{n} {how}" for how, n in sorted(sources.items()))
         )
     network = RoadNetwork.from_geojson(
-        {"type": "FeatureCollection", "crs": project.crs, "features": features}
+        {"type": "FeatureCollection", "crs": project.crs, **(header or {}), "features": features}
     )
     for s in network.skipped:
         report.count(f"roads skipped ({s.reason[:50]})")
