@@ -120,3 +120,49 @@ async def test_serve_project_finds_its_layers_and_district(
     listing = await (await client.get("/api/layers")).json()
     for name in ("buildings", "vegetation", "noise_lden", "no2"):
         assert name in listing["layers"], listing
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(240)
+async def test_live_edit_on_the_project_recomputes_its_overlays(
+    built: tuple[Path, Path, list[str]], tmp_path: Path
+) -> None:
+    """A scenario of the project: more traffic on counted Kaivokatu -> louder next to it."""
+    from greentwin.server.district import values_at
+    from greentwin.server.ops import parse_op
+    from greentwin.server.recompute_district import DistrictRecompute
+    from greentwin.server.scenarios import ScenarioStore
+
+    manifest, _, _ = built
+    store = ScenarioStore(tmp_path / "s.sqlite")
+    await store.open()
+    tiles = TileStore(tmp_path / "var")
+    tiles.ensure()
+    rc = DistrictRecompute(store, tiles, manifest)
+    try:
+        sid = (await store.create("Busier Kaivokatu", author="test")).id
+        base = await asyncio.to_thread(rc.base)
+        road = next(
+            r for r in base.district.roads.roads if r.extra.get("traffic_source") == "count"
+        )
+        day = {"light": float(road.flows[0, 0]) * 4, "heavy": float(road.flows[0, 2]) * 4}
+        op = {"op": "set_road_traffic", "id": road.id, "flows": {"day": day}}
+        appended = await store.append(sid, parse_op(op), author="test")
+        res = await rc.apply(sid, appended.seq, appended.ops, appended.state)
+        info = res["layers"]["noise_lden"]
+        version = info["url"].split("/")[4]
+        vals = tiles.lookup(sid, version, "noise_lden/values.npy")
+        assert vals is not None
+        mid = road.coords[len(road.coords) // 2]
+        x, y = float(mid[0]), float(mid[1]) + 8.0
+        grid = base.overlays.grid
+        before = values_at(base.overlays.values, grid, x, y)["noise_lden"]
+        after = values_at({"noise_lden": np.load(vals.path)}, grid, x, y)["noise_lden"]
+        assert before is not None and after is not None
+        # x4 day flow: +6 dB by day (10 lg 4); over L_den, with evening and night and the
+        # other streets unchanged, less: at least 10 lg(1 + 3 f) for the road's day share f
+        # of the level there; f > 0.1 gives more than 1.1 dB
+        assert after > before + 1.1
+    finally:
+        rc.close()
+        await store.close()
