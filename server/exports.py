@@ -296,19 +296,26 @@ def _write_citygml(view: ScenarioView, state: ScenarioState, date: dt.date, vers
     from greentwin.server.district import BUILDINGS_GML
 
     v: Literal["2.0", "3.0"] = "3.0" if version == "3.0" else "2.0"
-    reader = CityGMLReader(view.input_dir / BUILDINGS_GML)
-    features = reader.features()
-    first = next(features, None)  # the reader knows the document's CRS once it has begun
-    if reader.crs is None:
-        raise ExportUnavailableError("the district's buildings name no CRS")
-    crs = reader.crs
-
-    def buildings() -> Iterator[Feature]:
-        if first is not None:
-            yield first
-        yield from features
-
     with tempfile.TemporaryDirectory(prefix="export-") as tmp:
+        if view.input_dir.suffix == ".toml":  # a project: its CityGML and its OSM blocks
+            from greentwin.twin import building_citygml
+
+            sources = building_citygml(view.input_dir, Path(tmp))
+        else:
+            sources = [view.input_dir / BUILDINGS_GML]
+        readers = [CityGMLReader(p) for p in sources]
+        streams = [r.features() for r in readers]
+        first = next(streams[0], None)  # the reader knows the document's CRS once begun
+        if readers[0].crs is None:
+            raise ExportUnavailableError("the district's buildings name no CRS")
+        crs = readers[0].crs
+
+        def buildings() -> Iterator[Feature]:
+            if first is not None:
+                yield first
+            for stream in streams:
+                yield from stream
+
         out = Path(tmp) / "city.gml"
         write_citygml(
             _citygml_features(view, state, date, v, crs, buildings()), out, version=v, crs=crs

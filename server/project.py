@@ -46,15 +46,10 @@ def _inputs(manifest: Path) -> object:
 def build_project_buildings(inputs: Sequence[Path], out_dir: Path) -> None:
     """City tiles: the project's CityGML and its OSM blocks (as LoD1 CityGML), ground mode."""
     from greentwin.tiles.convert import convert
-    from greentwin.twin import DistrictInputs, write_osm_citygml
+    from greentwin.twin import building_citygml
 
-    data = _inputs(inputs[0])
-    assert isinstance(data, DistrictInputs)
     with tempfile.TemporaryDirectory(prefix="greentwin-osm-") as tmp:
-        files = list(data.citygml)
-        osm = write_osm_citygml(data, Path(tmp) / "osm_buildings_lod1.gml")
-        if osm is not None:
-            files.append(osm)
+        files = building_citygml(inputs[0], Path(tmp))
         convert(files, out_dir, height_mode="ground", jobs=1, progress=False)
 
 

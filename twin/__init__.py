@@ -7,7 +7,12 @@ district model. Imports core, citygml, green_model, kernels, tiles and traffic; 
 server.
 """
 
-from greentwin.twin.inputs import DistrictInputs, district_inputs, write_osm_citygml
+from greentwin.twin.inputs import (
+    DistrictInputs,
+    building_citygml,
+    district_inputs,
+    write_osm_citygml,
+)
 from greentwin.twin.manifest import ManifestError, Project, load_manifest
 from greentwin.twin.readers import BuildingRecord, Report
 
@@ -17,6 +22,7 @@ __all__ = [
     "ManifestError",
     "Project",
     "Report",
+    "building_citygml",
     "district_inputs",
     "load_manifest",
     "write_osm_citygml",

@@ -40,7 +40,13 @@ from greentwin.twin.readers import (
 )
 from greentwin.twin.roads import _geojson_records, build_roads
 
-__all__ = ["DistrictInputs", "district_inputs", "ground_shift", "write_osm_citygml"]
+__all__ = [
+    "DistrictInputs",
+    "building_citygml",
+    "district_inputs",
+    "ground_shift",
+    "write_osm_citygml",
+]
 
 log = logging.getLogger(__name__)
 
@@ -215,3 +221,14 @@ def write_osm_citygml(inputs: DistrictInputs, path: Path) -> Path | None:
         crs=SourceCRS(inputs.crs, epsg),
     )
     return path
+
+
+def building_citygml(manifest: str | Path, folder: Path) -> list[Path]:
+    """The CityGML files of a project's buildings: its own, then its OSM blocks (written
+    as LoD1 into ``folder``)."""
+    inputs = district_inputs(manifest)
+    files = list(inputs.citygml)
+    osm = write_osm_citygml(inputs, folder / "osm_buildings_lod1.gml")
+    if osm is not None:
+        files.append(osm)
+    return files

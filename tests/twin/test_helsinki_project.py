@@ -163,6 +163,14 @@ async def test_live_edit_on_the_project_recomputes_its_overlays(
         # other streets unchanged, less: at least 10 lg(1 + 3 f) for the road's day share f
         # of the level there; f > 0.1 gives more than 1.1 dB
         assert after > before + 1.1
+        # the scenario's CityGML export holds the project's (OSM) buildings
+        from greentwin.server.exports import _write_citygml
+
+        view = await rc.view(sid)
+        gml = await asyncio.to_thread(
+            _write_citygml, view, appended.state, base.district.survey_date, "2.0"
+        )
+        assert gml.count(b"<bldg:Building ") == len(base.district.footprints)
     finally:
         rc.close()
         await store.close()
