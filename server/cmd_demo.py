@@ -1,4 +1,8 @@
-"""``greentwin demo``: build (first start) and serve the bundled Berlin district."""
+"""``greentwin demo``: build (first start) and serve the bundled Berlin project.
+
+The demo is the project ``data/projects/berlin/project.toml`` (docs/projects.md), served as
+``greentwin serve PROJECT.toml`` serves any project, with the demo's example proposal.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 
 from greentwin.core import ExitCode
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "demo_config", "run"]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -27,9 +31,18 @@ def add_parser(subparsers: Any) -> None:
     add_server_arguments(parser)
 
 
+def demo_config(args: argparse.Namespace) -> Any:
+    """The demo's configuration: the bundled Berlin project (``data/projects/berlin``)."""
+    from greentwin.server.cmd_serve import config_from_args
+    from greentwin.server.config import REPO_ROOT
+
+    manifest = REPO_ROOT / "data" / "projects" / "berlin" / "project.toml"
+    return config_from_args(args, demo=True, demo_inputs=manifest)
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``greentwin demo``."""
-    from greentwin.server.cmd_serve import config_from_args, serve
+    from greentwin.server.cmd_serve import serve
 
-    asyncio.run(serve(config_from_args(args, demo=True)))
+    asyncio.run(serve(demo_config(args)))
     return int(ExitCode.OK)

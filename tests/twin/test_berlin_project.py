@@ -42,3 +42,21 @@ def test_berlin_manifest_matches_the_demo_district() -> None:
     assert project.roads.junctions == demo.roads.junctions
     assert project.roads.temperature_c == demo.roads.temperature_c
     assert project.climate.city == demo.climate.city
+
+
+def test_demo_command_serves_the_berlin_manifest(tmp_path: Path) -> None:
+    from greentwin.server.cli import build_parser
+    from greentwin.server.cmd_demo import demo_config
+    from greentwin.server.demo import recipes_for
+
+    parser, _ = build_parser()
+    config = demo_config(parser.parse_args(["demo", "--data", str(tmp_path)]))
+    manifest = REPO / "data" / "projects" / "berlin" / "project.toml"
+    assert config.demo and config.demo_example
+    assert config.demo_inputs == manifest
+    assert [r.layer for r in recipes_for(config.demo_inputs)] == [
+        "buildings",
+        "vegetation",
+        "vegetation_baked",
+        "overlays",
+    ]
