@@ -130,11 +130,14 @@ class PgScenarioStore:
         ``postgresql://user@host:port/database``.
     extent : Extent
         The city's extent, given to new scenarios that have no parent.
+    pool_size : int
+        Most connections this store holds (concurrent transactions).
     """
 
-    def __init__(self, url: str, *, extent: Extent = WORLD) -> None:
+    def __init__(self, url: str, *, extent: Extent = WORLD, pool_size: int = 8) -> None:
         self.url = url
         self.extent = extent
+        self.pool_size = pool_size
         self.epoch = ""
         self._pool: Any = None
 
@@ -153,7 +156,7 @@ class PgScenarioStore:
 
     async def open(self) -> None:
         """Connect, migrate, repair, and read or create the epoch and the baseline."""
-        self._pool = await create_pool(self.url)
+        self._pool = await create_pool(self.url, max_size=self.pool_size)
         await migrate(self._pool, "scenarios", MIGRATIONS)
         async with self.pool.acquire() as c, c.transaction():
             await c.execute("LOCK TABLE meta IN EXCLUSIVE MODE")  # one opener at a time

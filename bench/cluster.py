@@ -1,0 +1,384 @@
+"""Several server processes: WebSocket fan-out over Redis, and PostgreSQL's edit rate.
+
+fan-out
+    Starts Redis and PostgreSQL on loopback (temporary folders), two ``greentwin serve``
+    processes on them, and ``--clients`` WebSocket clients spread evenly over both
+    (``--workers`` client processes, the editor in this one). Each edit goes to server A;
+    for every client the time from sending the edit to receiving its ``update`` is
+    recorded (``time.monotonic_ns``, one clock for every process on Linux). Reported:
+    p50/p99/max over all (client, edit) pairs, for the clients on A (local fan-out) and
+    on B (through Redis) apart. The open-file limit is raised to its hard limit first.
+
+postgres
+    Appends edits with durability on (``fsync`` and ``synchronous_commit`` as
+    PostgreSQL ships them: on; each append waits for its commit to be flushed) with
+    ``W`` concurrent writers, each on its own scenario, then all on one scenario (the
+    row lock serialises them), for ``--seconds`` each; edits/s and p50/p99 per append.
+
+Usage: ``python bench/cluster.py [--clients 10000] [--edits 20] [--workers 2]``
+       ``python bench/cluster.py --only postgres [--writers 1,4,16] [--seconds 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import json
+import multiprocessing as mp
+import os
+import pwd
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TOKEN = "bench-cluster-planner-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def pg_bin(name: str) -> str:
+    found = (
+        shutil.which(name) or (sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [""])[-1]
+    )
+    if not found:
+        sys.exit(f"{name} not found: install PostgreSQL (scripts/system-deps.sh)")
+    return found
+
+
+@contextmanager
+def services(root: Path) -> Iterator[tuple[str, str]]:
+    """Redis and PostgreSQL on loopback; yields (database_url, redis_url)."""
+    redis_bin = shutil.which("redis-server")
+    if redis_bin is None:
+        sys.exit("redis-server not found: install it (scripts/system-deps.sh)")
+    rport, pport = free_port(), free_port()
+    redis = subprocess.Popen(
+        [redis_bin, "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(root)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    prefix: list[str] = []
+    pg_root = root / "pg"
+    pg_root.mkdir()
+    root.chmod(0o755)  # the postgres user must reach its folder
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(pg_root, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data = pg_root / "data"
+    subprocess.run(
+        [*prefix, pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -c port={pport} -c unix_socket_directories={pg_root}"
+        " -c max_connections=200"
+    )
+    subprocess.run(
+        [*prefix, pg_bin("pg_ctl"), "-D", str(data), "-o", opts, "-l", str(pg_root / "log"),
+         "-w", "start"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    try:
+        wait_port(rport)
+        yield f"postgresql://postgres@127.0.0.1:{pport}/postgres", f"redis://127.0.0.1:{rport}/0"
+    finally:
+        subprocess.run(
+            [*prefix, pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+        )
+        redis.terminate()
+        redis.wait(10)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(ms: list[float]) -> str:
+    if not ms:
+        return "no samples"
+    return (
+        f"p50 {pct(ms, 0.5):7.1f} ms  p99 {pct(ms, 0.99):7.1f} ms  max {max(ms):7.1f} ms"
+        f"  (n={len(ms)})"
+    )
+
+
+# --- fan-out ------------------------------------------------------------------------------
+
+
+def client_worker(urls: list[str], first: int, count: int, sid: str, edits: int, conn: Any) -> None:
+    """``count`` clients (client k on ``urls[k % 2]``); sends back receive times."""
+    asyncio.run(_clients(urls, first, count, sid, edits, conn))
+
+
+async def _clients(
+    urls: list[str], first: int, count: int, sid: str, edits: int, conn: Any
+) -> None:
+    import aiohttp
+
+    got: list[tuple[int, int, int]] = []  # (server index, seq, monotonic ns)
+    ready = 0
+    gate = asyncio.Semaphore(64)
+    all_ready = asyncio.Event()
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+    async def one(k: int) -> None:
+        nonlocal ready
+        idx = k % 2
+        async with gate:
+            for attempt in range(5):
+                try:
+                    ws = await session.ws_connect(urls[idx], timeout=30, autoping=True)
+                    break
+                except (aiohttp.ClientError, OSError):
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            else:
+                return
+            await ws.send_str(
+                json.dumps({"type": "hello", "protocol": "greentwin/1", "token": TOKEN})
+            )
+            await ws.receive()  # welcome
+            await ws.send_str(json.dumps({"type": "subscribe", "scenario": sid}))
+            await ws.receive()  # snapshot
+        ready += 1
+        if ready == count:
+            all_ready.set()
+        n = 0
+        while n < edits:
+            msg = await ws.receive()
+            t = time.monotonic_ns()
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            if msg.data.startswith('{"type":"update"'):
+                got.append((idx, json.loads(msg.data)["seq"], t))
+                n += 1
+        await ws.close()
+
+    tasks = [asyncio.create_task(one(first + i)) for i in range(count)]
+    try:
+        await asyncio.wait_for(all_ready.wait(), 600)
+    except TimeoutError:
+        pass
+    conn.send(("ready", ready))
+    conn.recv()  # "go": nothing to do but wait for updates
+    await asyncio.wait(tasks, timeout=120 + 2 * edits)
+    for t in tasks:
+        t.cancel()
+    await session.close()
+    conn.send(("times", got))
+
+
+def spawn_server(data: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "greentwin.server", "serve", "--port", str(port), "--data", str(data)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(data.parent / f"serve-{port}.log", "wb"),
+    )  # fmt: skip
+
+
+def post(port: int, path: str, body: dict[str, Any]) -> Any:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST"
+    )
+    req.add_header("Authorization", f"Bearer {TOKEN}")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def fanout(args: argparse.Namespace, db_url: str, redis_url: str, root: Path) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    need = args.clients // args.workers + 200
+    print(f"open files: soft {soft} -> {hard} (hard); a client process needs ~{need}")
+    if need > hard:
+        print(f"the hard limit {hard} is too low for {args.clients} clients")
+    tokens = root / "tokens"
+    tokens.write_text(f"planner {TOKEN}\n")
+    env = {
+        **os.environ,
+        "GREENTWIN_DATABASE_URL": db_url,
+        "GREENTWIN_REDIS_URL": redis_url,
+        "GREENTWIN_TOKENS_FILE": str(tokens),
+        "GREENTWIN_ACCESS_LOG": "false",
+        "GREENTWIN_HELLO_TIMEOUT_S": "120",
+    }
+    ports = [free_port(), free_port()]
+    procs = []
+    for i, port in enumerate(ports):
+        (root / f"s{i}").mkdir()
+        procs.append(spawn_server(root / f"s{i}" / "data", port, env))
+    try:
+        for port in ports:
+            wait_port(port, 60)
+        sid = post(ports[0], "/api/scenarios", {"name": "bench"})["id"]
+        urls = [f"ws://127.0.0.1:{p}/ws" for p in ports]
+        ctx = mp.get_context("spawn")
+        pipes, workers = [], []
+        per = args.clients // args.workers
+        t0 = time.monotonic()
+        for w in range(args.workers):
+            mine, theirs = ctx.Pipe()
+            p = ctx.Process(
+                target=client_worker, args=(urls, w * per, per, sid, args.edits, theirs)
+            )
+            p.start()
+            pipes.append(mine)
+            workers.append(p)
+        ready = sum(pipe.recv()[1] for pipe in pipes)
+        print(f"{ready} of {args.clients} clients connected and subscribed in "
+              f"{time.monotonic() - t0:.0f} s")  # fmt: skip
+        for pipe in pipes:
+            pipe.send("go")
+        sent = asyncio.run(_edit(urls[0], sid, args.edits, args.gap))
+        times: list[tuple[int, int, int]] = []
+        for pipe in pipes:
+            times += pipe.recv()[1]
+        for p in workers:
+            p.join(30)
+        lat: dict[int, list[float]] = {0: [], 1: []}
+        for idx, seq, t in times:
+            if seq in sent:
+                lat[idx].append((t - sent[seq]) / 1e6)
+        delivered = len(times)
+        print(f"updates delivered: {delivered} of {ready * args.edits}")
+        print(f"edit -> update, all clients:         {summary(lat[0] + lat[1])}")
+        print(f"  clients on server A (the editor's): {summary(lat[0])}")
+        print(f"  clients on server B (via Redis):    {summary(lat[1])}")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+async def _edit(url: str, sid: str, edits: int, gap: float) -> dict[int, int]:
+    import aiohttp
+
+    sent: dict[int, int] = {}
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await ws.send_str(json.dumps({"type": "hello", "protocol": "greentwin/1", "token": TOKEN}))
+        await ws.receive()
+        for i in range(edits):
+            op = {"op": "plant_tree", "id": f"b{i}", "species": "tilia-cordata",
+                  "position": [24.93 + i * 1e-4, 60.16], "age_years": 8}  # fmt: skip
+            t = time.monotonic_ns()
+            await ws.send_str(
+                json.dumps({"type": "edit", "ref": f"e{i}", "scenario": sid, "op": op})
+            )
+            while True:
+                msg = json.loads((await ws.receive()).data)
+                if msg["type"] == "ack":
+                    sent[int(msg["seq"])] = t
+                    break
+                if msg["type"] == "error":
+                    raise RuntimeError(msg)
+            await asyncio.sleep(gap)
+    return sent
+
+
+# --- PostgreSQL edits/s ----------------------------------------------------------------------
+
+
+async def pg_rate(url: str, writers: list[int], seconds: float) -> None:
+    from greentwin.server.ops import parse_op
+    from greentwin.server.pg_scenarios import PgScenarioStore
+
+    store = PgScenarioStore(url, pool_size=max(writers) + 2)
+    await store.open()
+    try:
+        async with store.pool.acquire() as c:
+            fsync = await c.fetchval("SHOW fsync")
+            sync = await c.fetchval("SHOW synchronous_commit")
+        print(f"PostgreSQL fsync={fsync} synchronous_commit={sync}")
+        for shared in (False, True):
+            for w in writers:
+                sids = [(await store.create(f"w{w}-{k}", author="bench")).id for k in range(w)]
+                if shared:
+                    sids = [sids[0]] * w
+                lat: list[float] = []
+                stop = time.monotonic() + seconds
+                counter = iter(range(10**9))
+
+                async def writer(
+                    sid: str, stop: float = stop, counter: Iterator[int] = counter,
+                    lat: list[float] = lat,
+                ) -> None:  # fmt: skip
+                    while time.monotonic() < stop:
+                        i = next(counter)
+                        op = parse_op(
+                            {"op": "plant_tree", "id": f"t{i}", "species": "tilia-cordata",
+                             "position": [24.9 + (i % 1000) * 1e-5, 60.16], "age_years": 5},
+                            store.extent,
+                        )  # fmt: skip
+                        t = time.perf_counter()
+                        await store.append(sid, op, author="bench")
+                        lat.append((time.perf_counter() - t) * 1e3)
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(writer(s) for s in sids))
+                dt = time.perf_counter() - t0
+                where = "one scenario" if shared else "own scenarios"
+                print(
+                    f"  {w:3d} writers, {where:13s}: {len(lat) / dt:7.0f} edits/s  {summary(lat)}"
+                )
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", choices=["fanout", "postgres"])
+    ap.add_argument("--clients", type=int, default=10_000)
+    ap.add_argument("--edits", type=int, default=20)
+    ap.add_argument("--gap", type=float, default=1.0, help="seconds between edits")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--writers", default="1,4,16")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    args = ap.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    with tempfile.TemporaryDirectory(prefix="greentwin-cluster-") as tmp:
+        root = Path(tmp)
+        with services(root) as (db_url, redis_url):
+            if args.only != "fanout":
+                writers = [int(w) for w in args.writers.split(",")]
+                asyncio.run(pg_rate(db_url, writers, args.seconds))
+            if args.only != "postgres":
+                fanout(args, db_url, redis_url, root)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
