@@ -1,20 +1,26 @@
-"""Benchmark: cached tile requests over loopback, greentwin vs plain static servers.
+"""Benchmark: cached tile requests over loopback, the default greentwin server vs others.
 
 Usage::
 
-    python bench/serve.py [--seconds 5] [--concurrency 32] [--data DIR]
+    python bench/serve.py [--seconds 5] [--concurrency 32] [--data DIR] [--client auto|wrk|python]
 
-Each server runs in its own process (so the load generator does not share its
-interpreter); a bounded aiohttp client load generator (``--concurrency`` workers,
-keep-alive, ``--seconds`` per run) requests every file of the published buildings
-tileset round-robin. Runs, in one invocation:
+greentwin runs as a user starts it: ``greentwin serve`` in its own process, with the
+default JSON access log on (written to a log file, as with ``2> serve.log``). Every
+server gets the same files: those of the published buildings tileset of at most
+``--max-kb`` kB (small tiles, served from memory). One invocation runs:
 
-1. greentwin, plain GET (200, served from its in-memory cache after a warm-up pass);
+1. greentwin, plain GET (200, ``Accept-Encoding: gzip``);
 2. greentwin, ``If-None-Match`` with the current ETag (304);
-3. the same files from Python's ``http.server`` (``ThreadingHTTPServer``, HTTP/1.1);
-4. the same files from aiohttp's ``add_static``.
+3. nginx (when installed), one worker process, its default access log on, GET and 304
+   with nginx's own ETags (``sendfile``, ``open_file_cache``: a static-file setup);
+4. Python's ``http.server`` (``ThreadingHTTPServer``, HTTP/1.1) and aiohttp's
+   ``add_static``, GET.
 
-Prints requests per second, p50 and p99 latency for each and the ratios to greentwin.
+The load comes from ``wrk`` when installed (``--client auto``; one thread,
+``--concurrency`` connections, a Lua script cycling through the files), else from a
+bounded aiohttp client in this process. Prints requests per second, p50 and p99 latency
+and the ratios greentwin / nginx, and the machine's load average (other work on the
+machine lowers every figure alike, but not exactly alike).
 The tileset is the demo's (``--data``, default ``./var``) or, when missing, the Berlin
 buildings converted into a temporary folder.
 """
@@ -24,12 +30,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import json
 import multiprocessing
 import multiprocessing.connection
-import statistics
+import os
+import re
+import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,30 +60,114 @@ class Result:
     seconds: float
     latencies_ms: list[float]
 
+    p50: float | None = None
+    p99: float | None = None
+
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
 
     def pct(self, q: float) -> float:
+        known = {0.5: self.p50, 0.99: self.p99}.get(q)
+        if known is not None:
+            return known
         xs = sorted(self.latencies_ms)
         return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
 # ------------------------------------------------------------------ servers (child processes)
-def _serve_greentwin(conn: multiprocessing.connection.Connection, data_dir: str) -> None:
-    from aiohttp import web
-    from greentwin.server.app import create_app
-    from greentwin.server.config import Config
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
-    async def main() -> None:
-        runner = web.AppRunner(create_app(Config(data_dir=Path(data_dir))), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        conn.send(int(runner.addresses[0][1]))
-        await asyncio.Event().wait()
 
-    asyncio.run(main())
+def _wait_http(url: str, proc: subprocess.Popen[bytes], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                r.read()
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"{url} did not answer")
+
+
+class Process:
+    """A server run as a command, stopped with SIGTERM."""
+
+    def __init__(self, cmd: list[str], probe: str, log: Path) -> None:
+        self.log = open(log, "wb")
+        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
+        _wait_http(probe, self.process)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def start_greentwin(data_dir: Path, tmp: Path) -> tuple[Process, int]:
+    """``greentwin serve`` as a user runs it (access log on, logging to a file)."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "greentwin.server", "serve", "--data", str(data_dir)]
+    cmd += ["--port", str(port)]
+    return Process(cmd, f"http://127.0.0.1:{port}/api/health", tmp / "greentwin.log"), port
+
+
+#: nginx in front of the immutable trees (the same settings as docs/deploy.md's).
+NGINX_CONF = """
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+daemon off;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {tmp}/nginx-access.log;
+    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    open_file_cache max=10000 inactive=60s;
+    gzip on;
+    gzip_types application/json;
+    server {{
+        listen 127.0.0.1:{port};
+        location /tiles/ {{
+            root {root};
+            types {{ model/gltf-binary glb; application/json json; image/png png; }}
+            default_type application/octet-stream;
+            add_header Cache-Control "public, max-age=31536000, immutable";
+            add_header Access-Control-Allow-Origin "*";
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(data_dir: Path, tmp: Path) -> tuple[Process, int] | None:
+    exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if exe is None:
+        return None
+    port = _free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, root=data_dir.absolute()))
+    probe = f"http://127.0.0.1:{port}/tiles/"
+    proc = Process(
+        [exe, "-c", str(conf), "-e", str(tmp / "nginx-error.log")], probe + "x", tmp / "nginx.out"
+    )
+    return proc, port
 
 
 def _serve_http_server(conn: multiprocessing.connection.Connection, root: str) -> None:
@@ -164,36 +261,113 @@ async def load(
     return Result(name, count, errors, elapsed, latencies)
 
 
+async def warm(base: str, paths: list[str]) -> None:
+    """One pass over every file (fills server caches)."""
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        for p in paths:
+            async with session.get(base + p, headers={"Accept-Encoding": "gzip"}) as r:
+                await r.read()
+
+
 async def fetch_etags(base: str, paths: list[str]) -> dict[str, str]:
     out = {}
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         for p in paths:
             async with session.get(base + p, headers={"Accept-Encoding": "gzip"}) as r:
                 await r.read()
-                out[p] = r.headers["ETag"]
+                tag = r.headers.get("ETag")
+            if tag is None:  # nginx drops the ETag of what it compresses on the fly
+                async with session.get(base + p, headers={"Accept-Encoding": "identity"}) as r:
+                    await r.read()
+                    tag = r.headers["ETag"]
+            out[p] = tag
     return out
+
+
+_WRK_SCRIPT = r"""
+local paths = {paths}
+local etags = {etags}
+local i = 0
+request = function()
+  i = i + 1
+  local k = (i % #paths) + 1
+  local h = {{["Accept-Encoding"] = "gzip"}}
+  if #etags > 0 then h["If-None-Match"] = etags[k] end
+  return wrk.format("GET", paths[k], h)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("GTJSON {{\"requests\": %d, \"seconds\": %f, \"p50\": %f, "
+    .. "\"p99\": %f, \"errors\": %d, \"status\": %d}}\n",
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
+    latency:percentile(99) / 1e3,
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout, summary.errors.status))
+end
+"""
+
+
+def _lua_list(items: list[str]) -> str:
+    return "{" + ", ".join(json.dumps(x) for x in items) + "}"
+
+
+def wrk_load(
+    name: str,
+    base: str,
+    paths: list[str],
+    seconds: float,
+    concurrency: int,
+    tmp: Path,
+    etags: dict[str, str] | None = None,
+) -> Result:
+    """One ``wrk`` run (1 thread, ``concurrency`` connections) cycling through ``paths``."""
+    prefix = "/" + base.split("/", 3)[3]
+    script = tmp / f"wrk-{re.sub(r'[^a-z0-9]+', '-', name.lower())}.lua"
+    script.write_text(
+        _WRK_SCRIPT.format(
+            paths=_lua_list([prefix + p for p in paths]),
+            etags=_lua_list([etags[p] for p in paths] if etags else []),
+        )
+    )
+    host = base.split("/", 3)[2]
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{seconds:g}s",
+        "-s",
+        str(script),
+        f"http://{host}/",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("GTJSON "))
+    got = json.loads(line[len("GTJSON ") :])
+    # wrk counts non-2xx/3xx answers as status errors: a 404 is an error, a 304 is not
+    res = Result(name, got["requests"], got["errors"] + got["status"], got["seconds"], [])
+    res.p50, res.p99 = got["p50"], got["p99"]
+    return res
 
 
 # ------------------------------------------------------------------ tileset
 def ensure_tileset(data_dir: Path) -> tuple[Path, str, str]:
-    """(data dir, scenario, version) holding a published buildings layer."""
+    """(data dir, scenario, version) holding a published buildings layer.
+
+    Without one in ``data_dir``, the bundled Potsdam and Berlin samples are converted
+    with at most 8 buildings per leaf (many small tiles, as a city's deep leaves are) and
+    published into a temporary data directory.
+    """
     from greentwin.server.store import TileStore
 
     if TileStore(data_dir).layers("baseline").get("buildings") is None:
-        from greentwin.server.demo import RECIPES, build_layer, cache_key
+        from greentwin.tiles.convert import convert
 
         data_dir = Path(tempfile.mkdtemp(prefix="greentwin-bench-")) / "var"
-        recipe = next(r for r in RECIPES if r.layer == "buildings")
-        inputs_dir = ROOT / "data" / "citygml"
-        print(f"no demo cache: converting the Berlin buildings into {data_dir}")
-        build_layer(
-            recipe.build,
-            [inputs_dir / n for n in recipe.inputs],
-            data_dir,
-            "baseline",
-            "buildings",
-            cache_key(recipe, inputs_dir),
-        )
+        data_dir.parent.chmod(0o755)  # nginx's worker runs as another user
+        inputs = ROOT / "data" / "citygml"
+        print(f"no published buildings: converting the samples into {data_dir}")
+        out = data_dir.parent / "buildings"
+        names = ("3dcitydb_Potsdam_LoD1.gml", "berlin_testarea_lod2_buildings.gml")
+        convert([inputs / n for n in names], out, height_mode="ground", max_features_per_tile=8)
+        TileStore(data_dir).publish("baseline", "buildings", out)
     info = TileStore(data_dir).layers("baseline")["buildings"]
     return data_dir, "baseline", info.version
 
@@ -203,65 +377,91 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--seconds", type=float, default=5.0, help="duration of each run")
-    ap.add_argument("--concurrency", type=int, default=32, help="concurrent client workers")
+    ap.add_argument("--concurrency", type=int, default=32, help="concurrent connections")
     ap.add_argument("--data", type=Path, default=Path("var"), help="data directory (demo cache)")
+    ap.add_argument("--max-kb", type=float, default=64.0, help="largest file requested (kB)")
+    ap.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     args = ap.parse_args()
 
     from greentwin.server.store import TileStore
 
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     data_dir, scenario, version = ensure_tileset(args.data)
     index = TileStore(data_dir).load_index(scenario, version)
     assert index is not None
-    rels = sorted(index)
+    rels = sorted(r for r in index if index[r].size <= args.max_kb * 1000)
     sizes = [index[r].size for r in rels]
     print(
-        f"tileset: {scenario}/{version}: {len(rels)} files, {sum(sizes) / 1e6:.2f} MB "
-        f"(largest {max(sizes) / 1e3:.0f} kB); {args.concurrency} workers, {args.seconds:g} s per run"
+        f"tileset: {scenario}/{version}: {len(rels)} of {len(index)} files up to "
+        f"{args.max_kb:g} kB, {sum(sizes) / 1e6:.2f} MB (mean {sum(sizes) / len(sizes) / 1e3:.1f} kB); "
+        f"{args.concurrency} connections, {args.seconds:g} s per run, "
+        f"client: {'wrk' if use_wrk else 'aiohttp (this process)'}",
+        flush=True,
     )
     version_dir = str(data_dir / "tiles" / scenario / version)
-    results: list[Result] = []
+    results: dict[str, Result] = {}
 
-    gt = Child(_serve_greentwin, str(data_dir))
-    try:
-        base = f"http://127.0.0.1:{gt.port}/tiles/{scenario}/{version}/"
-        results.append(
-            asyncio.run(load("greentwin GET", base, rels, args.seconds, args.concurrency))
-        )
-        etags = asyncio.run(fetch_etags(base, rels))
-        results.append(
-            asyncio.run(
-                load("greentwin 304", base, rels, args.seconds, args.concurrency, etags, expect=304)
-            )
-        )
-    finally:
-        gt.stop()
-    for label, target in (
-        ("http.server", _serve_http_server),
-        ("aiohttp static", _serve_aiohttp_static),
-    ):
-        child = Child(target, version_dir)
+    with tempfile.TemporaryDirectory(prefix="greentwin-bench-serve-") as tmp_name:
+        tmp = Path(tmp_name)
+
+        def run(name: str, base: str, etags: dict[str, str] | None = None) -> None:
+            asyncio.run(warm(base, rels))
+            if use_wrk:
+                r = wrk_load(name, base, rels, args.seconds, args.concurrency, tmp, etags)
+            else:
+                expect = 304 if etags else 200
+                r = asyncio.run(
+                    load(name, base, rels, args.seconds, args.concurrency, etags, expect)
+                )
+            results[name] = r
+            load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"  {name:<18}{r.rps:>9.0f} req/s  (load average {load_avg})", flush=True)
+
+        gt, port = start_greentwin(data_dir, tmp)
         try:
-            base = f"http://127.0.0.1:{child.port}/"
-            results.append(asyncio.run(load(label, base, rels, args.seconds, args.concurrency)))
+            base = f"http://127.0.0.1:{port}/tiles/{scenario}/{version}/"
+            run("greentwin GET", base)
+            run("greentwin 304", base, asyncio.run(fetch_etags(base, rels)))
         finally:
-            child.stop()
+            gt.stop()
+        logged = sum(1 for _ in open(tmp / "greentwin.log", "rb"))
+        print(f"  (greentwin wrote {logged} log lines: the access log was on)")
+        nginx = start_nginx(data_dir, tmp)
+        if nginx is None:
+            print("  nginx is not installed: no nginx comparison")
+        else:
+            proc, port = nginx
+            try:
+                base = f"http://127.0.0.1:{port}/tiles/{scenario}/{version}/"
+                run("nginx GET", base)
+                run("nginx 304", base, asyncio.run(fetch_etags(base, rels)))
+            finally:
+                proc.stop()
+        for label, target in (
+            ("http.server GET", _serve_http_server),
+            ("aiohttp static GET", _serve_aiohttp_static),
+        ):
+            child = Child(target, version_dir)
+            try:
+                run(label, f"http://127.0.0.1:{child.port}/")
+            finally:
+                child.stop()
 
-    ref = results[0]
-    print(
-        f"\n{'server':<18}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs greentwin GET':>18}"
-    )
-    for r in results:
+    print(f"\n{'server':<20}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    for r in results.values():
         print(
-            f"{r.name:<18}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}"
-            f"{ref.rps / r.rps:>17.2f}x"
+            f"{r.name:<20}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}"
+            f"{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}"
         )
-    print(
-        f"\ngreentwin GET / http.server: {ref.rps / results[2].rps:.2f}x req/s; "
-        f"greentwin GET / aiohttp static: {ref.rps / results[3].rps:.2f}x req/s "
-        f"(p99 {ref.pct(0.99):.2f} ms vs {results[2].pct(0.99):.2f} ms and {results[3].pct(0.99):.2f} ms)"
-    )
-    print(f"mean latency greentwin GET: {statistics.fmean(ref.latencies_ms):.2f} ms")
-    return 1 if any(r.errors for r in results) else 0
+    if "nginx GET" in results:
+        get = results["greentwin GET"].rps / results["nginx GET"].rps
+        nm = results["greentwin 304"].rps / results["nginx 304"].rps
+        print(f"\ngreentwin / nginx: GET {get:.2f}x, 304 {nm:.2f}x (target 0.5x or better)")
+    gt_get = results["greentwin GET"].rps
+    print(f"greentwin GET / http.server: {gt_get / results['http.server GET'].rps:.2f}x req/s")
+    load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average {load_avg} on {os.cpu_count()} CPUs")
+    return 1 if any(r.errors for r in results.values()) else 0
 
 
 if __name__ == "__main__":

@@ -58,6 +58,26 @@ def redact_query(query: list[tuple[str, str]]) -> str:
     return "&".join(out)
 
 
+class JsonLine:
+    """A log argument that becomes one compact JSON line when the record is formatted.
+
+    Building the text is left to whoever formats the record: while ``greentwin serve``
+    runs, that is the logging thread (:func:`greentwin.server.cmd_serve.log_off_loop`),
+    not the event loop. The fields are not changed after the record is made.
+    """
+
+    __slots__ = ("fields",)
+
+    #: Safe to format later, in another thread (read by the serve log queue).
+    frozen_log_arg = True
+
+    def __init__(self, fields: dict[str, object]) -> None:
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return json.dumps(self.fields, separators=(",", ":"))
+
+
 class AccessLogger(AbstractAccessLogger):
     """One JSON line per request on the ``greentwin.access`` logger.
 
@@ -80,7 +100,7 @@ class AccessLogger(AbstractAccessLogger):
         }
         if query:
             record["query"] = query
-        self.logger.info("%s", json.dumps(record, separators=(",", ":")))
+        self.logger.info("%s", JsonLine(record))
 
     @property
     def enabled(self) -> bool:

@@ -72,6 +72,33 @@ def _display_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
+#: Argument types a record may carry unformatted to the logging thread (immutable).
+_FROZEN = (str, int, float, bool, type(None), bytes)
+
+
+class _LateQueueHandler(logging.handlers.QueueHandler):
+    """A QueueHandler that leaves the formatting to the listener where that is safe.
+
+    The standard one formats every record (and copies it) before queueing it, on the
+    caller's thread; a record whose arguments are immutable (or marked
+    ``frozen_log_arg``) and which carries no exception gives the same text when it is
+    formatted later, so it is queued as it is.
+    """
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        args = record.args
+        if record.exc_info is None and (
+            not args
+            or (
+                isinstance(args, tuple)
+                and all(isinstance(a, _FROZEN) or getattr(a, "frozen_log_arg", False) for a in args)
+            )
+        ):
+            return record
+        prepared: logging.LogRecord = super().prepare(record)
+        return prepared
+
+
 @contextlib.contextmanager
 def log_off_loop() -> Iterator[logging.handlers.QueueListener | None]:
     """Move the root logger's handlers to a thread while the server runs.
@@ -79,7 +106,8 @@ def log_off_loop() -> Iterator[logging.handlers.QueueListener | None]:
     The root logger gets a :class:`logging.handlers.QueueHandler` instead (putting a
     record on a queue never blocks), and a :class:`logging.handlers.QueueListener`
     thread hands each record to the handlers that were there (a terminal, a file), so
-    the event loop never waits for a write: the per-request access log stays cheap. On
+    the event loop never waits for a write, and records with immutable arguments (the
+    access log's) are also formatted there: the per-request access log stays cheap. On
     exit the listener writes what is queued and the handlers are put back.
     """
     root = logging.getLogger()
@@ -89,7 +117,7 @@ def log_off_loop() -> Iterator[logging.handlers.QueueListener | None]:
         return
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
-    front = logging.handlers.QueueHandler(records)
+    front = _LateQueueHandler(records)
     for h in handlers:
         root.removeHandler(h)
     root.addHandler(front)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import logging.handlers
+import queue
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,8 +14,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from greentwin.server.app import create_app
-from greentwin.server.cmd_serve import serve
+from greentwin.server.app import JsonLine, create_app
+from greentwin.server.cmd_serve import _LateQueueHandler, serve
 from greentwin.server.config import Config
 from greentwin.server.routes_tiles import FileServer
 from greentwin.server.store import TileStore
@@ -162,3 +163,19 @@ async def test_serve_writes_log_records_off_the_event_loop(tmp_path: Path) -> No
     access = [ident for name, ident in written if name == "greentwin.access"]
     assert access, written
     assert threading.get_ident() not in access
+
+
+async def test_log_queue_formats_late_only_what_cannot_change() -> None:
+    """Immutable arguments (the access log's line) are formatted by the logging thread;
+    a mutable one is formatted when logged, so a later change does not reach the log."""
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = _LateQueueHandler(records)
+    items = [1]
+    handler.handle(logging.LogRecord("t", logging.INFO, __file__, 1, "%s", (items,), None))
+    items.append(2)
+    assert records.get_nowait().getMessage() == "[1]"
+    line = JsonLine({"status": 200})
+    handler.handle(logging.LogRecord("t", logging.INFO, __file__, 1, "%s", (line,), None))
+    queued = records.get_nowait()
+    assert queued.args == (line,)  # not formatted yet
+    assert queued.getMessage() == '{"status":200}'
