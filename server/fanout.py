@@ -5,8 +5,9 @@ on one Redis channel and hands what the others publish to its own hub
 (:meth:`greentwin.server.ws.Hub.receive`), which delivers updates to its subscribers
 in seq order, once each. Pub/sub is fire-and-forget: a message published while a
 process was disconnected from Redis is not replayed by Redis; the hub fills such a gap
-from the scenario log in the shared database (each update is stored there before it
-is published), or sends its subscribers a fresh snapshot. Resume therefore works from
+from the scenario log in the shared database (each update is stored there right after
+it is published; a gap is read from it after a wait), or sends its subscribers a fresh
+snapshot. Resume therefore works from
 any process: the log is the one truth, Redis only makes it arrive quickly.
 
 Without ``redis_url`` there is no bus and fan-out stays inside the process.

@@ -225,9 +225,10 @@ class Hub:
         Shares updates with the other server processes (``redis_url``); ``None``: this
         process is alone. With a bus, updates from any process reach the subscribers in
         seq order, once each: one that comes early is held until the ones before it
-        arrive, or after ``gap_wait_s`` are read from the store's log (or, if the log
-        lacks them, because the process that made them died before storing them, the
-        subscribers get a fresh snapshot).
+        arrive, or after ``gap_wait_s`` are read from the store's log (each process
+        stores its updates there right after publishing them; if the log lacks them,
+        because the process that made them died first, the subscribers get a fresh
+        snapshot).
     """
 
     #: Seconds an early update waits for the ones before it (bus only).
@@ -372,16 +373,16 @@ class Hub:
         if failure is not None:
             update["error"] = failure
         text = dumps(update)
+        if self.bus is not None:  # before the local fan-out: the processes work in parallel
+            try:
+                await self.bus.publish(a.scenario, a.seq, text)
+            except Exception:
+                log.exception("could not publish update %s seq %d", a.scenario, a.seq)
         self.deliver(a.scenario, a.seq, text)
         try:
             await self.store.set_update(a.scenario, a.seq, text)
         except Exception:
             log.exception("could not keep update %s seq %d for resumes", a.scenario, a.seq)
-        if self.bus is not None:  # stored first: another process may read it on a gap
-            try:
-                await self.bus.publish(a.scenario, a.seq, text)
-            except Exception:
-                log.exception("could not publish update %s seq %d", a.scenario, a.seq)
 
     def deliver(self, scenario: str, seq: int, text: str) -> None:
         """Keep an update for resumes and queue it for the subscribers, in seq order.

@@ -23,16 +23,6 @@ from gt_live import EXTENT, Checked, LiveServer, plant, run_server
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
 
-@pytest.fixture(params=["in-process", "redis+postgresql"])
-def backend(request: pytest.FixtureRequest) -> dict[str, str]:
-    if request.param == "in-process":
-        return {}
-    return {
-        "database_url": request.getfixturevalue("pg_database"),
-        "redis_url": request.getfixturevalue("redis_server"),
-    }
-
-
 @contextlib.asynccontextmanager
 async def two_servers(
     tmp_path: Path, backend: dict[str, str], **kw: Any

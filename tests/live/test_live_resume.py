@@ -20,8 +20,10 @@ from greentwin_client import GreentwinClient, ServerError
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
 
-async def test_reference_client_session_with_resume(tmp_path: Path) -> None:
-    async with run_server(tmp_path / "s.sqlite") as srv:
+async def test_reference_client_session_with_resume(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
+    async with run_server(tmp_path / "s.sqlite", **backend) as srv:
         sid = (await srv.hub.store.create("resume", author="planner")).id
         async with (
             GreentwinClient(srv.url, token="tok-planner") as editor,
@@ -62,9 +64,11 @@ async def test_reference_client_session_with_resume(tmp_path: Path) -> None:
         await c.close()
 
 
-async def test_restart_keeps_edits_and_resume_spans_it(tmp_path: Path) -> None:
+async def test_restart_keeps_edits_and_resume_spans_it(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
     db = tmp_path / "s.sqlite"
-    async with run_server(db) as srv:
+    async with run_server(db, **backend) as srv:
         epoch = srv.hub.store.epoch
         sid = (await srv.hub.store.create("restart", author="planner")).id
         async with GreentwinClient(srv.url, token="tok-planner") as c:
@@ -72,7 +76,7 @@ async def test_restart_keeps_edits_and_resume_spans_it(tmp_path: Path) -> None:
             seqs = [await c.edit(sid, plant(id=f"t{i}")) for i in range(5)]
             for _ in seqs:
                 await c.next_event()
-    async with run_server(db) as srv:
+    async with run_server(db, **backend) as srv:
         assert srv.hub.store.epoch == epoch  # persisted: resumes survive restarts
         state = await srv.hub.store.state(sid)
         assert sorted(state.trees) == [f"t{i}" for i in range(5)]
