@@ -157,7 +157,7 @@ async def _clients(
         async with gate:
             for attempt in range(5):
                 try:
-                    ws = await session.ws_connect(urls[idx], timeout=30, autoping=True)
+                    ws = await session.ws_connect(urls[idx], autoping=True)
                     break
                 except (aiohttp.ClientError, OSError):
                     await asyncio.sleep(0.5 * (attempt + 1))
@@ -275,13 +275,13 @@ def fanout(args: argparse.Namespace, db_url: str, redis_url: str, root: Path) ->
         print(f"  clients on server A (the editor's): {summary(lat[0])}")
         print(f"  clients on server B (via Redis):    {summary(lat[1])}")
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
+        for server in procs:
+            server.send_signal(signal.SIGTERM)
+        for server in procs:
             try:
-                p.wait(30)
+                server.wait(30)
             except subprocess.TimeoutExpired:
-                p.kill()
+                server.kill()
 
 
 async def _edit(url: str, sid: str, edits: int, gap: float) -> dict[int, int]:

@@ -91,7 +91,8 @@ async def test_scenarios_and_log(store: ScenarioLog) -> None:
         (4, "undo", 3),
         (5, "redo", 3),
     ]
-    assert events[0].op == json.loads(json.dumps(events[0].op)) and events[0].op["id"] == "t1"
+    first = events[0].op
+    assert first is not None and first == json.loads(json.dumps(first)) and first["id"] == "t1"
     # branch, duplicate, publish, time
     child = await store.create("child", parent="plan-a", author="p2")
     assert (child.base_seq, child.seq) == (5, 0)
