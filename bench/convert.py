@@ -131,7 +131,7 @@ def versus_dask(source: Path, buildings: int, jobs: int, repeat: int, tmp: Path)
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # a free loopback port
         silence_logs=40,
     )
     times: dict[str, list[float]] = {"local": [], "dask": []}
