@@ -20,11 +20,19 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-__all__ = ["free_port", "pg_database", "postgres_server", "redis_server"]
+__all__ = [
+    "PostgresServer",
+    "free_port",
+    "pg_database",
+    "postgres_server",
+    "redis_server",
+    "running_postgres",
+]
 
 START_TIMEOUT_S = 30.0
 
@@ -58,9 +66,39 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes] | None, what: str) -> No
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT_S} s")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A PostgreSQL server on loopback; yields ``postgresql://postgres@127.0.0.1:PORT``."""
+class PostgresServer:
+    """A running test server: its ``url`` (``postgresql://postgres@127.0.0.1:PORT``),
+    and :meth:`crash` / :meth:`start` to stop it without a checkpoint and start it again."""
+
+    def __init__(self, prefix: list[str], pg_ctl: str, data: Path, opts: str, log: Path) -> None:
+        self.prefix, self.pg_ctl, self.data, self.opts, self.log = prefix, pg_ctl, data, opts, log
+        self.url = ""
+
+    def start(self) -> None:
+        subprocess.run(
+            [*self.prefix, self.pg_ctl, "-D", str(self.data), "-o", self.opts, "-l",
+             str(self.log), "-w", "start"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )  # fmt: skip
+
+    def crash(self) -> None:
+        """``pg_ctl stop -m immediate``: every server process quits at once, nothing is
+        flushed or checkpointed; the next start replays the write-ahead log."""
+        self.stop("immediate")
+
+    def stop(self, mode: str = "fast") -> None:
+        subprocess.run(
+            [*self.prefix, self.pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+
+
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """Start a PostgreSQL server of its own (skips the test where PostgreSQL is missing)."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
         pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed: run scripts/system-deps.sh")
@@ -82,22 +120,22 @@ def postgres_server() -> Iterator[str]:
         timeout=120,
     )
     opts = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root}"
-    subprocess.run(
-        [*prefix, pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    server = PostgresServer(prefix, pg_ctl, data, opts, root / "log")
+    server.url = f"postgresql://postgres@127.0.0.1:{port}"
+    server.start()
     try:
         _wait_port(port, None, "PostgreSQL")
-        yield f"postgresql://postgres@127.0.0.1:{port}"
+        yield server
     finally:
-        subprocess.run(
-            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
+        server.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server on loopback; yields ``postgresql://postgres@127.0.0.1:PORT``."""
+    with running_postgres() as server:
+        yield server.url
 
 
 @pytest.fixture

@@ -245,3 +245,43 @@ async def test_postgres_repairs_non_finite_edits_on_open(pg_database: str) -> No
             await s.redo("n", author="p")
     finally:
         await s.close()
+
+
+async def test_postgres_acknowledged_edits_survive_a_database_crash() -> None:
+    """Edits stream in; PostgreSQL stops at once (no flush, no checkpoint) and restarts:
+    every append that returned is in the log (it returned after its commit was flushed;
+    with ``synchronous_commit = off`` the last ones would be gone)."""
+    from gt_services import running_postgres
+
+    with running_postgres() as pg:
+        url = pg.url + "/postgres"
+        s = scenario_store("unused", database_url=url, extent=EXTENT)
+        await s.open()
+        await s.create("d", author="p", sid="d")
+        acked: dict[int, str] = {}
+
+        async def writer(k: int) -> None:
+            for i in range(200):
+                tid = f"k{k}-{i}"
+                acked[(await s.append("d", parse_op(tree(tid), EXTENT), author="p")).seq] = tid
+
+        tasks = [asyncio.create_task(writer(k)) for k in range(4)]
+        while len(acked) < 40:
+            await asyncio.sleep(0.002)
+        await asyncio.to_thread(pg.crash)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await asyncio.wait_for(s.close(), 10)
+        except Exception:
+            pass  # the connections died with the server
+        pg.start()
+        s = scenario_store("unused", database_url=url, extent=EXTENT)
+        await s.open()
+        try:
+            logged = {e.seq: e.op["id"] for e in await s.events("d", limit=10_000) if e.op}
+            assert len(acked) >= 40
+            for seq, tid in acked.items():
+                assert logged.get(seq) == tid, f"acknowledged edit {seq} ({tid}) lost"
+            assert set(acked.values()) <= set((await s.state("d")).trees)
+        finally:
+            await s.close()
