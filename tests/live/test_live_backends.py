@@ -159,3 +159,19 @@ async def test_gap_is_filled_from_the_log_or_resynced(
         with pytest.raises(asyncio.TimeoutError):
             await watcher.recv(timeout=0.4)
         await watcher.close()
+
+
+async def test_shared_time_reaches_the_other_server(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
+    async with two_servers(tmp_path, backend) as (a, b):
+        sid = (await a.hub.store.create("time", author="planner")).id
+        setter, _ = await planner(a, sid)
+        other, _ = await planner(b, sid)
+        value = {"year": 2040, "date": "10-15"}
+        await setter.send({"type": "set_time", "scenario": sid, "time": value})
+        got = await other.expect("time")
+        assert (got["scenario"], got["time"]) == (sid, value)
+        assert (await b.hub.store.get(sid)).time == value
+        for c in (setter, other):
+            await c.close()
