@@ -34,7 +34,7 @@ from typing import Any, TypedDict
 import numpy as np
 from greentwin.kernels.roads import PERIODS, Road, RoadNetwork
 from greentwin.server.district import STOREY_M, District
-from greentwin.traffic import RoadRecord, infer_class
+from greentwin.traffic import ROAD_CLASSES, RoadRecord, infer_class
 from greentwin.traffic.demand import Building
 from greentwin.traffic.model import Assignment, TrafficModel
 
@@ -84,11 +84,17 @@ def _oneway(value: Any) -> int:
 
 
 def traffic_records(district: District) -> list[RoadRecord]:
-    """The district's roads as traffic records (closed roads included)."""
+    """The district's roads as traffic records (closed roads included).
+
+    A road whose ``highway`` class the capacity table lacks is classed from its lanes
+    and speed like a road without one.
+    """
     out: list[RoadRecord] = []
     for r in district.roads.roads:
         speed = float(r.speeds[0]) if len(r.speeds) else None
-        highway = str(r.extra.get("highway") or infer_class(r.lanes, speed))
+        highway = str(r.extra.get("highway") or "")
+        if highway not in ROAD_CLASSES:  # none, or a class the table lacks (e.g. "road")
+            highway = infer_class(r.lanes, speed)
         cap = r.extra.get("capacity_vph")
         counts = np.asarray(r.flows, dtype=np.float64).sum(axis=1)
         out.append(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
@@ -95,7 +96,22 @@ class Solution:
 
 def _aequilibrae() -> Any:
     os.environ.setdefault("AEQ_SHOW_PROGRESS", "FALSE")
-    import aequilibrae.paths.linear_approximation as la
+    # AequilibraE's compiled kernels bring their own OpenMP runtime, which reads its
+    # settings once, when it is loaded. Its default lets idle threads spin after every
+    # parallel loop; the solver runs many short loops per iteration, and the spinning
+    # threads took the cores from the main thread (a warm 5,000-link re-assignment:
+    # 2.0-2.4 s CPU with spinning, 0.6-0.8 s with passive waits; docs/traffic.md). So
+    # the runtime is loaded with passive waits unless the environment says otherwise,
+    # and the environment is left as it was.
+    first = "aequilibrae.paths.cython.AoN" not in sys.modules
+    policy = os.environ.get("OMP_WAIT_POLICY")
+    if first and policy is None:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        import aequilibrae.paths.linear_approximation as la
+    finally:
+        if first and policy is None:
+            del os.environ["OMP_WAIT_POLICY"]
     import aequilibrae.utils.python_signal as signal
 
     # no progress bars, also when AequilibraE was imported before this module set the
@@ -211,11 +227,12 @@ def _solve(
     t0 = time.perf_counter()
     with _LOCK:
         original = la.allOrNothing
+        loads: F64 | None = None
         if use_warm:
             assert warm is not None
             loads = np.zeros(int(sid.max()) + 1 if len(sid) else 0)
             loads[sid] = np.asarray(warm, dtype=np.float64)[link_idx]
-            la.allOrNothing = _warm_aon(original, loads)
+        la.allOrNothing = _warm_aon(original, loads)
         try:
             ta.execute(log_specification=False)
         finally:
@@ -247,23 +264,51 @@ def _solve(
     return sol
 
 
-def _warm_aon(base: Any, loads: F64) -> Any:
-    """An ``allOrNothing`` whose first run yields ``loads`` (the warm start)."""
+def _warm_aon(base: Any, loads: F64 | None) -> Any:
+    """AequilibraE's ``allOrNothing`` with a warm first load and no per-call thread pool.
+
+    With ``loads`` given, the first run yields them (the warm start). Every other run
+    does what AequilibraE's ``execute`` does (its ``one_to_all`` per origin with demand,
+    then the per-thread loads summed onto the links); with one solver thread it calls
+    ``one_to_all`` in a loop instead of through a new thread pool per iteration, whose
+    start-up and hand-offs cost about as much as the shortest paths on a 5,000-link grid.
+    """
+    from aequilibrae.paths.cython.AoN import assign_link_loads, one_to_all
 
     class WarmStart(base):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._first = True
+            self._first = loads is not None
 
         def execute(self) -> None:
-            if not self._first:
+            if self._first:
+                assert loads is not None
+                self._first = False
+                self.aux_res.prepare(self.graph, self.results)
+                ll = self.results.link_loads
+                ll[:, :] = 0.0
+                m = min(len(loads), ll.shape[0])
+                ll[:m, 0] = loads[:m]
+                return
+            if self.results.cores != 1:
                 super().execute()
                 return
-            self._first = False
-            self.aux_res.prepare(self.graph, self.results)
-            ll = self.results.link_loads
-            ll[:, :] = 0.0
-            m = min(len(loads), ll.shape[0])
-            ll[:m, 0] = loads[:m]
+            self.report = []
+            self.cumulative = 0
+            g, res = self.graph, self.results
+            self.aux_res.prepare(g, res)
+            self.matrix.matrix_view = self.matrix.matrix_view.reshape(
+                (g.num_zones, g.num_zones, res.classes["number"])
+            )
+            mat = self.matrix.matrix_view
+            for orig in self.matrix.index:
+                i = int(g.nodes_to_indices[orig])
+                if (np.nansum(mat[i, :, :]) > 0 or res.num_skims > 0) and g.fs[i] != g.fs[i + 1]:
+                    x = one_to_all(orig, self.matrix, g, res, self.aux_res, 0)
+                    self.cumulative += 1
+                    if x != orig:
+                        self.report.append(x)
+            res.compact_link_loads = np.sum(self.aux_res.temp_link_loads, axis=0)
+            assign_link_loads(res.link_loads, res.compact_link_loads, res.crosswalk, res.cores)
 
     return WarmStart

@@ -67,14 +67,20 @@ class RoadClass:
 
 
 #: OpenStreetMap ``highway`` class -> per-lane capacity and free-flow speed: MATSim's
-#: OpenStreetMap network reader defaults (see module docstring). ``living_street`` is
-#: given the ``service`` values.
+#: OpenStreetMap network reader defaults (see module docstring), ramps (``*_link``)
+#: included. ``living_street`` is given the ``service`` values; ``secondary_link`` and
+#: ``tertiary_link``, which the reader's defaults leave out, their main class's values.
 ROAD_CLASSES: dict[str, RoadClass] = {
     "motorway": RoadClass(2000.0, 120.0),
+    "motorway_link": RoadClass(1500.0, 80.0),
     "trunk": RoadClass(2000.0, 80.0),
+    "trunk_link": RoadClass(1500.0, 50.0),
     "primary": RoadClass(1500.0, 80.0),
+    "primary_link": RoadClass(1500.0, 60.0),
     "secondary": RoadClass(1000.0, 60.0),
+    "secondary_link": RoadClass(1000.0, 60.0),
     "tertiary": RoadClass(600.0, 45.0),
+    "tertiary_link": RoadClass(600.0, 45.0),
     "unclassified": RoadClass(600.0, 45.0),
     "residential": RoadClass(600.0, 30.0),
     "living_street": RoadClass(300.0, 15.0),
