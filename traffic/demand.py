@@ -311,24 +311,55 @@ def fit_to_counts(
     """
     t = np.asarray(prior, dtype=np.float64).copy()
     z = t.shape[0]
-    # for each count, the OD pairs whose route crosses it
-    members: list[tuple[I64, I64, float]] = []
-    for links, count in counted:
-        lset = set(np.asarray(links).tolist())
-        ii: list[int] = []
-        jj: list[int] = []
-        for i in range(z):
-            for j in range(z):
-                r = routes[i][j]
-                if len(r) and not lset.isdisjoint(r.tolist()):
-                    ii.append(i)
-                    jj.append(j)
-        members.append((np.asarray(ii, np.int64), np.asarray(jj, np.int64), float(count)))
+    members = _crossing_pairs(routes, [links for links, _ in counted], z)
+    members_c = [(oi, di, float(c)) for (oi, di), (_, c) in zip(members, counted, strict=True)]
     for _ in range(sweeps):
-        for oi, di, count in members:
+        for oi, di, count in members_c:
             if len(oi) == 0:
                 continue
             modelled = float(t[oi, di].sum())
             if modelled > 0:
                 t[oi, di] *= count / modelled
     return t
+
+
+def _crossing_pairs(
+    routes: list[list[I64]], counted_links: Sequence[I64], z: int
+) -> list[tuple[I64, I64]]:
+    """For each counted piece, the OD pairs (origins, destinations) whose route crosses it.
+
+    A sparse product of the pair x link route incidence and the link x count incidence;
+    pairs in row-major order (origin, then destination).
+    """
+    from scipy.sparse import csr_matrix
+
+    pair_parts: list[I64] = []
+    link_parts: list[I64] = []
+    for i in range(z):
+        for j in range(z):
+            r = routes[i][j]
+            if len(r):
+                pair_parts.append(np.full(len(r), i * z + j, dtype=np.int64))
+                link_parts.append(np.asarray(r, dtype=np.int64))
+    count_links = [np.unique(np.asarray(c, dtype=np.int64)) for c in counted_links]
+    n_links = 1 + max(
+        [int(p.max()) for p in link_parts if len(p)]
+        + [int(c.max()) for c in count_links if len(c)],
+        default=0,
+    )
+    empty = np.zeros(0, dtype=np.int64)
+    pairs = np.concatenate(pair_parts) if pair_parts else empty
+    links = np.concatenate(link_parts) if link_parts else empty
+    route_inc = csr_matrix((np.ones(len(pairs)), (pairs, links)), shape=(z * z, n_links))
+    k_links = np.concatenate(count_links) if count_links else empty
+    k_idx = np.repeat(np.arange(len(count_links)), [len(c) for c in count_links])
+    count_inc = csr_matrix(
+        (np.ones(len(k_links)), (k_links, k_idx)), shape=(n_links, len(count_links))
+    )
+    crossing = (route_inc @ count_inc).tocsc()
+    crossing.sort_indices()
+    out: list[tuple[I64, I64]] = []
+    for k in range(len(count_links)):
+        rows = crossing.indices[crossing.indptr[k] : crossing.indptr[k + 1]].astype(np.int64)
+        out.append((rows // z, rows % z))
+    return out
