@@ -3,6 +3,7 @@
 Usage::
 
     python bench/traffic.py [--nodes 36] [--zones 64] [--rgap 1e-4] [--demo]
+                            [--project data/projects/helsinki/project.toml]
 
 The grid has ``nodes x nodes`` junctions 100 m apart joined by two-way streets
 (``2 * 2 * nodes * (nodes - 1)`` directed links: 5,040 for 36), every fourth street a
@@ -13,7 +14,11 @@ moderate congestion. Prints the time to build the network, then for a relative g
 closed; one street's capacity halved) cold and warm-started from the base solution,
 with iterations, CPU seconds and the load average. (The model itself starts a
 closure cold: see ``docs/traffic.md``.) ``--demo`` also times the demo district's model
-(fit to counts, one closure).
+(fit to counts, one closure). ``--project`` times a project's network the same way:
+its roads (with their counts) and buildings read through ``greentwin.twin``, the model
+fitted to the counts, then per period the base assignment cold and the two edits (the
+road with the most modelled day traffic closed; its capacity halved) cold and warm, and
+the model's own re-assignment of all three periods as the server runs it.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ def main() -> None:
     ap.add_argument("--rgap", type=float, default=1e-4)
     ap.add_argument("--trips", type=float, default=80_000.0, help="trips per hour")
     ap.add_argument("--demo", action="store_true")
+    ap.add_argument("--project", help="a project manifest (project.toml) to time as well")
     args = ap.parse_args()
     n = args.nodes
     t0 = time.perf_counter()
@@ -101,6 +107,8 @@ def main() -> None:
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.demo:
         demo()
+    if args.project:
+        project(args.project, args.rgap)
 
 
 def demo() -> None:
@@ -119,6 +127,69 @@ def demo() -> None:
     result = model.assign(recs)
     shares = ", ".join(f"{k} {100 * v:.0f} %" for k, v in model.fit.share_below_5.items())
     print(f"demo: fit {t_fit:.2f} s (GEH<5: {shares}); main street closed: {result.seconds:.2f} s")
+
+
+def project(manifest: str, rgap: float) -> None:
+    """A project's network: model fit, base and two edits cold and warm (module docstring)."""
+    from pathlib import Path
+
+    from greentwin.server.district import District
+    from greentwin.server.district_traffic import traffic_buildings, traffic_records
+    from greentwin.traffic.model import PERIODS, TrafficModel
+
+    t0 = time.perf_counter()
+    district = District.from_project(Path(manifest))
+    records = traffic_records(district)
+    buildings = traffic_buildings(district)
+    t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model = TrafficModel.calibrate(records, buildings, rgap=rgap)
+    t_fit = time.perf_counter() - t0
+    net = model.base.network
+    graph = model.zoning.graph
+    counted = sum(r.counts is not None for r in records)
+    shares = ", ".join(f"{k} {100 * v:.0f} %" for k, v in model.fit.share_below_5.items())
+    print(
+        f"project {Path(manifest).parent.name}: {len(records)} roads ({counted} with flows), "
+        f"{net.n_links} links, {net.n_nodes} nodes, {model.zoning.n_zones} zones; read in "
+        f"{t_read:.2f} s, fitted in {t_fit:.2f} s (GEH<5: {shares})"
+    )
+    c0 = time.process_time()
+    base = [assign(graph, d, rgap=rgap, max_iter=5000) for d in model.demand]
+    print(
+        f"cold base (3 periods): {sum(s.seconds for s in base):.3f} s "
+        f"({time.process_time() - c0:.3f} s CPU), iterations "
+        + "/".join(str(s.iterations) for s in base)
+    )
+    busiest = max(model.base.roads, key=lambda r: float(model.base.roads[r].flow[0]))
+    name = next(r.name for r in records if r.id == busiest) or busiest
+    edits = {
+        f"close {name}": [replace(r, closed=True) if r.id == busiest else r for r in records],
+        f"halve {name}": [
+            replace(r, capacity_vph=r.capacity() / 2) if r.id == busiest else r for r in records
+        ],
+    }
+    for label, recs in edits.items():
+        g2 = connect(build_network(recs), model.zoning.zones).graph
+        c0 = time.process_time()
+        cold = [assign(g2, d, rgap=rgap, max_iter=5000) for d in model.demand]
+        c1 = time.process_time()
+        warm = [
+            assign(g2, d, rgap=rgap, max_iter=5000, warm=b.flow)
+            for d, b in zip(model.demand, base, strict=True)
+        ]
+        c2 = time.process_time()
+        model.last = None
+        served = model.assign(recs)
+        print(
+            f"{label}: cold {sum(s.seconds for s in cold):.3f} s ({c1 - c0:.3f} s CPU, "
+            + "/".join(str(s.iterations) for s in cold)
+            + f" it), warm {sum(s.seconds for s in warm):.3f} s ({c2 - c1:.3f} s CPU, "
+            + "/".join(str(s.iterations) for s in warm)
+            + f" it), max gap {max(s.rgap for s in cold + warm):.1e}; "
+            f"model re-assignment ({', '.join(PERIODS)}): {served.seconds:.3f} s"
+        )
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ predicts less traffic, a road's counted flows per vehicle category are scaled by
 modelled ratio (edited / base); where it predicts more, the modelled increase is added to
 the count in the road's vehicle mix (additive, so a road the base model under-predicts
 does not get an exploding factor). The baseline thus reproduces the counts exactly and
-only modelled changes move the noise and air inputs. Roads the base model leaves (almost) empty, and new roads, take the modelled
-flow with the network's mean category shares. A road whose flows a planner set
+only modelled changes move the noise and air inputs. A road with base flows that the
+base model leaves (almost) empty keeps them plus the modelled change (they do not drop
+to the model's near-zero flow on every edit); new roads, and roads without base flows,
+take the modelled flow with the network's mean category shares. A road whose flows a planner set
 explicitly (``set_road_traffic`` with ``flows``) keeps them. Roads whose flow moves by
 less than :data:`CHANGE_THRESHOLD` (relative, any period) and less than
 :data:`CHANGE_FLOOR_VPH` keep their previous flows exactly, so the noise and air
@@ -201,8 +203,10 @@ def apply_traffic(
                 am = float(res.flow[p])
                 counted = np.asarray(base_road.flows[p]) if base_road is not None else None
                 total = float(counted.sum()) if counted is not None else 0.0
-                if counted is None or bm < _PIVOT_MIN_VPH:
+                if counted is None or (total <= 0 and bm < _PIVOT_MIN_VPH):
                     flows[p] = am * shares[p]
+                elif bm < _PIVOT_MIN_VPH:  # flows the base model does not carry: add its change
+                    flows[p] = counted * (max(total + am - bm, 0.0) / total)
                 elif am <= bm:  # less traffic: scale the counts
                     flows[p] = counted * (am / bm)
                 elif total > 0:  # more: add the modelled increase, in the road's mix

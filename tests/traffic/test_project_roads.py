@@ -56,3 +56,36 @@ def test_a_class_the_table_lacks_is_inferred() -> None:
     rec = traffic_records(district.replace(roads=roads))[0]
     speed = float(first.speeds[0]) if len(first.speeds) else None
     assert rec.highway == infer_class(max(1, int(first.lanes)), speed)
+
+
+def test_roads_the_base_model_leaves_empty_keep_their_flows_on_an_unrelated_edit() -> None:
+    """Pivot point: a road with base flows but (almost) no modelled base flow keeps them.
+
+    On Helsinki a carriageway of Kaivokatu carries the street's count (795 veh/h by day)
+    while the fitted model routes nothing along it; slowing Mannerheimintie, far from it,
+    must not report that traffic as gone.
+    """
+    from greentwin.server.district import District
+    from greentwin.server.district_traffic import CHANGE_FLOOR_VPH, apply_traffic, traffic_model
+
+    district = District.from_project(HELSINKI)
+    model = traffic_model(district)
+    empty = {
+        r.id: np.asarray(r.flows).sum(axis=1)
+        for r in district.roads.roads
+        if np.asarray(r.flows).sum() > 0 and float(model.base.roads[r.id].flow.min()) < 1.0
+    }
+    assert empty  # the case exists in this data
+    busiest = max(model.base.roads, key=lambda k: float(model.base.roads[k].flow[0]))
+    roads = tuple(
+        dataclasses.replace(r, speeds=np.asarray(r.speeds) * 0.6) if r.id == busiest else r
+        for r in district.roads.roads
+    )
+    edited = district.replace(roads=dataclasses.replace(district.roads, roads=roads))
+    out, changes, result = apply_traffic(district, edited, model=model)
+    after = {r.id: np.asarray(r.flows).sum(axis=1) for r in out.roads.roads}
+    for rid, before in empty.items():
+        modelled = result.roads[rid].flow - model.base.roads[rid].flow
+        want = np.maximum(before + modelled, 0.0)
+        assert np.all(np.abs(after[rid] - want) <= CHANGE_FLOOR_VPH), rid
+    assert not any(c["id"] in empty and c["after"] == 0.0 for c in changes)
