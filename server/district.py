@@ -152,8 +152,6 @@ _SCALES: dict[str, str] = {
     "tmrt": "tmrt",
     "utci": "utci",
 }
-#: Values that differ by less than this are "unchanged" when tiles are reused.
-_CHANGE_EPS = 1e-6
 
 #: The demo district's inputs in its CityGML folder.
 BUILDINGS_GML = "berlin_testarea_lod2_buildings.gml"
@@ -760,7 +758,30 @@ def canopy_lai_course(district: District, year: int) -> F64:
     dates = course_dates(year)
     if not district.trees:
         return np.zeros((len(dates), *grid.shape))
-    return np.stack([canopy_lai_on(district, d) for d in dates])
+    with _LAI_LOCK:
+        for trees, g, climate, y, course in _LAI_COURSES:
+            if (
+                y == year
+                and g == grid
+                and climate is district.climate
+                and len(trees) == len(district.trees)
+                and all(a is b for a, b in zip(trees, district.trees, strict=True))
+            ):
+                return course
+    course = np.stack([canopy_lai_on(district, d) for d in dates])
+    course.setflags(write=False)
+    with _LAI_LOCK:
+        _LAI_COURSES.insert(0, (district.trees, grid, district.climate, year, course))
+        del _LAI_COURSES[_LAI_KEEP:]
+    return course
+
+
+#: The last canopy LAI courses, newest first: a scenario edit that leaves the trees alone
+#: (the same ``Tree`` objects, as :func:`~greentwin.server.recompute_district.district_for`
+#: keeps them) reuses its course instead of recomputing 24 dates.
+_LAI_COURSES: list[tuple[tuple[Tree, ...], Grid, Climate, int, F64]] = []
+_LAI_KEEP = 8
+_LAI_LOCK = threading.Lock()
 
 
 def noise_crowns(district: District, date: dt.date) -> Any:
@@ -1030,74 +1051,35 @@ def overlay_layers(
     return state
 
 
-def _tile_cells(
-    grid: Grid, z: int, x: int, y: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """Flat grid cell under each pixel centre of a tile (nearest cell), and which are inside.
-
-    The same pixel -> cell mapping as :func:`greentwin.tiles.overlay.render_tile` with
-    nearest sampling, computed once per tile and shared by every indicator.
-    """
-    from greentwin.tiles.overlay import ORIGIN_SHIFT, TILE_SIZE, tile_bounds_3857
-
-    xmin, _, _, ymax = tile_bounds_3857(z, x, y)
-    res = 2 * ORIGIN_SHIFT / 2**z / TILE_SIZE
-    centres = (np.arange(TILE_SIZE) + 0.5) * res
-    mx, my = np.meshgrid(xmin + centres, ymax - centres)
-    gx, gy = _transformer("EPSG:3857", grid.crs).transform(mx, my)
-    fx = (np.asarray(gx) - grid.x0) / grid.cell
-    fy = (np.asarray(gy) - grid.y0) / grid.cell
-    inside = (fx >= 0) & (fx < grid.nx) & (fy >= 0) & (fy < grid.ny)
-    col = np.clip(np.floor(fx).astype(np.int64), 0, grid.nx - 1)
-    row = np.clip(np.floor(fy).astype(np.int64), 0, grid.ny - 1)
-    return row * grid.nx + col, np.asarray(inside)
-
-
-def _encode_png(rgba: npt.NDArray[np.uint8]) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buf, format="PNG", compress_level=6)
-    return buf.getvalue()
-
-
 def _render(state: OverlayState, previous: OverlayState | None) -> None:
-    """Render every indicator's tiles; reuse the previous tiles outside changed cells."""
+    """Render every indicator's tiles (:func:`greentwin.tiles.overlay.render_rgba`,
+    nearest cell); reuse the previous tiles where no pixel's colour changed.
+
+    A pixel's colour is its cell's colour class, so a tile is rendered and encoded again
+    only when a cell under one of its pixels changed class; the others keep their bytes.
+    """
     from greentwin.tiles.colormaps import get_scale
-    from greentwin.tiles.overlay import tiles_for_grid, tiles_for_window
+    from greentwin.tiles.overlay import encode_png, render_rgba, tiles_for_grid, tiles_touching
 
     zmin, zmax = state.zoom
     grid = state.grid
     all_tiles = list(tiles_for_grid(grid, zmin, zmax))
-    cells: dict[tuple[int, int, int], tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]] = {}
     for name, v in state.values.items():
         base = name.removeprefix("diff_")
         scale = get_scale(_SCALES[base] if base == name else f"diff_{_SCALES[base]}")
         todo: list[tuple[int, int, int]] = all_tiles
         old_tiles = previous.tiles.get(name) if previous is not None else None
         if previous is not None and old_tiles is not None and name in previous.values:
-            same = np.isclose(previous.values[name], v, rtol=0.0, atol=_CHANGE_EPS, equal_nan=True)
-            rows, cols = np.nonzero(~same)
-            if len(rows) == 0:
+            recoloured = scale.classify(previous.values[name]) != scale.classify(v)
+            if not recoloured.any():
                 state.tiles[name] = dict(old_tiles)
                 continue
-            window = (
-                slice(int(rows.min()), int(rows.max()) + 1),
-                slice(int(cols.min()), int(cols.max()) + 1),
-            )
-            todo = sorted(set(tiles_for_window(grid, *window, zmin, zmax)) & set(all_tiles))
+            todo = tiles_touching(grid, recoloured, all_tiles)
             tiles = dict(old_tiles)
         else:
             tiles = {}
-        flat = v.ravel()
         for key in todo:
-            if key not in cells:
-                cells[key] = _tile_cells(grid, *key)
-            idx, inside = cells[key]
-            sampled = np.where(inside, flat[idx], np.nan)
-            tiles[key] = _encode_png(scale.colorize(sampled, alpha=200))
+            tiles[key] = encode_png(render_rgba(grid, v, *key, scale, "nearest", alpha=200))
         state.tiles[name] = tiles
 
 

@@ -9,7 +9,10 @@ Layout under the data directory::
 A version is the first 16 hex digits of a SHA-256 over the layer's name and every file's
 relative path and content hash, so publishing the same content twice yields the same
 version and a version directory never changes once it exists. :meth:`TileStore.publish`
-copies into a temporary directory next to the target and renames it into place; the
+copies into a temporary directory next to the target and renames it into place (a file
+whose content equals the same file of the layer's current version is hard-linked to it
+instead: versions share unchanged files, so a new overlay version after an edit writes
+only the tiles that changed); the
 manifest is rewritten with write-temp-then-rename. A failed publish leaves the previous
 version and manifest untouched.
 
@@ -359,8 +362,10 @@ class TileStore:
         sdir = self.scenario_dir(scenario)
         sdir.mkdir(parents=True, exist_ok=True)
         tmp = sdir / f".tmp-{uuid.uuid4().hex}"
+        current = self.layers(scenario).get(layer)
+        shared = self.load_index(scenario, current.version) if current is not None else None
         try:
-            files = self._copy_tree(src, tmp / layer, layer)
+            files = self._copy_tree(src, tmp / layer, layer, shared or {})
             digest = hashlib.sha256(f"greentwin-layer/{FORMAT}/{layer}\n".encode())
             for rel in sorted(files):
                 digest.update(f"{rel}\0{files[rel][0]}\n".encode())
@@ -393,7 +398,12 @@ class TileStore:
         return version
 
     @staticmethod
-    def _copy_tree(src: Path, dst: Path, prefix: str) -> dict[str, tuple[str, int]]:
+    def _copy_tree(
+        src: Path, dst: Path, prefix: str, shared: Mapping[str, FileEntry]
+    ) -> dict[str, tuple[str, int]]:
+        """Copy ``src`` to ``dst``; a file whose content equals the one of the same name in
+        ``shared`` (the layer's current version) is hard-linked to it instead of copied:
+        versions share unchanged files, and only new content is written and synced."""
         files: dict[str, tuple[str, int]] = {}
         for dirpath, dirnames, filenames in os.walk(src):
             here = Path(dirpath)
@@ -407,16 +417,27 @@ class TileStore:
             (dst / rel_dir).mkdir(parents=True, exist_ok=True)
             for name in filenames:
                 rel = (rel_dir / name).as_posix()
-                digest = hashlib.sha256()
+                old = shared.get(f"{prefix}/{rel}")
+                if old is not None and (here / name).stat().st_size == old.size:
+                    digest = _hash_file(here / name)
+                    if digest == old.sha256:
+                        try:
+                            os.link(old.path, dst / rel)
+                        except OSError:
+                            pass  # gone or another file system: copy it
+                        else:
+                            files[f"{prefix}/{rel}"] = (digest, old.size)
+                            continue
+                digest_obj = hashlib.sha256()
                 size = 0
                 with open(here / name, "rb") as fin, open(dst / rel, "wb") as fout:
                     while chunk := fin.read(_CHUNK):
-                        digest.update(chunk)
+                        digest_obj.update(chunk)
                         fout.write(chunk)
                         size += len(chunk)
                     fout.flush()
                     os.fsync(fout.fileno())
-                files[f"{prefix}/{rel}"] = (digest.hexdigest(), size)
+                files[f"{prefix}/{rel}"] = (digest_obj.hexdigest(), size)
         return files
 
     # ----------------------------------------------------------------- lookup

@@ -19,8 +19,10 @@ import logging
 import math
 import os
 import shutil
+import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -34,19 +36,25 @@ from PIL import Image
 from pyproj import Transformer
 
 __all__ = [
+    "CELL_CACHE_BYTES",
     "TILE_SIZE",
     "GridLike",
     "ProbeResult",
     "RasterGrid",
+    "cell_cache_info",
     "default_zoom_range",
     "difference",
+    "encode_png",
     "legend",
     "probe",
+    "render_rgba",
     "render_tile",
     "tile_bounds_3857",
+    "tile_cells",
     "tiles_for_bounds",
     "tiles_for_grid",
     "tiles_for_window",
+    "tiles_touching",
     "write_tiles",
 ]
 
@@ -180,18 +188,131 @@ def render_tile(
     -------
     PNG bytes; pixels outside the grid or on NaN are transparent.
     """
-    return _encode(_render_rgba(grid, _check(grid, values), z, x, y, scale, sampling, alpha))
+    return encode_png(render_rgba(grid, values, z, x, y, scale, sampling, alpha))
 
 
-def _encode(rgba: npt.NDArray[np.uint8]) -> bytes:
+def render_rgba(
+    grid: GridLike,
+    values: npt.ArrayLike,
+    z: int,
+    x: int,
+    y: int,
+    scale: ColorScale,
+    sampling: Literal["nearest", "bilinear"] = "nearest",
+    alpha: int = 200,
+) -> npt.NDArray[np.uint8]:
+    """The pixels of :func:`render_tile`, (256, 256, 4) uint8, before PNG encoding."""
+    return _render_rgba(grid, _check(grid, values), z, x, y, scale, sampling, alpha)
+
+
+def encode_png(rgba: npt.NDArray[np.uint8]) -> bytes:
+    """PNG bytes of an RGBA tile (zlib level 6, no optimisation pass)."""
     buf = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buf, format="PNG", optimize=False, compress_level=6)
     return buf.getvalue()
 
 
+_encode = encode_png
+
+#: Bytes of pixel -> cell lookups :func:`tile_cells` keeps between calls (least recently
+#: used first out). One tile costs 320 KiB (int32 cell index and a mask per pixel).
+CELL_CACHE_BYTES = 160 * 1024**2
+
+_CellKey = tuple[float, float, float, int, int, str, int, int, int]
+_cells: OrderedDict[
+    _CellKey, tuple[npt.NDArray[np.int64] | npt.NDArray[np.int32], npt.NDArray[np.bool_]]
+]
+_cells = OrderedDict()
+_cells_lock = threading.Lock()
+_cell_stats = {"hits": 0, "misses": 0, "bytes": 0}
+
+
+def cell_cache_info() -> dict[str, int]:
+    """Counters of :func:`tile_cells`: ``hits``, ``misses`` (reprojections) and ``bytes``."""
+    with _cells_lock:
+        return dict(_cell_stats)
+
+
+def tile_cells(
+    grid: GridLike, z: int, x: int, y: int
+) -> tuple[npt.NDArray[np.int64] | npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
+    """The grid cell under each pixel centre of a tile (nearest), and which are inside.
+
+    Returns (flat cell index ``row * nx + col``, clipped into the grid, and the mask of
+    pixels inside the grid), both (256, 256) and read-only. The pixel -> cell mapping
+    depends only on the grid and the tile, so it is kept between calls (up to
+    :data:`CELL_CACHE_BYTES`): re-rendering a tile after an edit does not reproject its
+    pixels again.
+    """
+    key: _CellKey = (
+        float(grid.x0),
+        float(grid.y0),
+        float(grid.cell),
+        int(grid.nx),
+        int(grid.ny),
+        str(grid.crs),
+        z,
+        x,
+        y,
+    )
+    with _cells_lock:
+        hit = _cells.get(key)
+        if hit is not None:
+            _cells.move_to_end(key)
+            _cell_stats["hits"] += 1
+            return hit
+    xmin, _, _, ymax = tile_bounds_3857(z, x, y)
+    res = 2 * ORIGIN_SHIFT / 2**z / TILE_SIZE
+    centres = (np.arange(TILE_SIZE) + 0.5) * res
+    mx, my = np.meshgrid(xmin + centres, ymax - centres)
+    gx, gy = _transformer("EPSG:3857", grid.crs).transform(mx, my)
+    fx = (np.asarray(gx) - grid.x0) / grid.cell
+    fy = (np.asarray(gy) - grid.y0) / grid.cell
+    inside = np.asarray((fx >= 0) & (fx < grid.nx) & (fy >= 0) & (fy < grid.ny))
+    col = np.clip(np.floor(np.nan_to_num(fx, nan=-1.0)).astype(np.int64), 0, grid.nx - 1)
+    row = np.clip(np.floor(np.nan_to_num(fy, nan=-1.0)).astype(np.int64), 0, grid.ny - 1)
+    flat = row * grid.nx + col
+    idx = flat.astype(np.int32) if grid.nx * grid.ny < 2**31 else flat
+    idx.setflags(write=False)
+    inside.setflags(write=False)
+    entry = (idx, inside)
+    with _cells_lock:
+        _cell_stats["misses"] += 1
+        if key not in _cells:
+            _cells[key] = entry
+            _cell_stats["bytes"] += idx.nbytes + inside.nbytes
+        while _cell_stats["bytes"] > CELL_CACHE_BYTES and len(_cells) > 1:
+            _, (i_old, m_old) = _cells.popitem(last=False)
+            _cell_stats["bytes"] -= i_old.nbytes + m_old.nbytes
+    return entry
+
+
+def tiles_touching(
+    grid: GridLike, cells: npt.NDArray[np.bool_], tiles: Iterable[tuple[int, int, int]]
+) -> list[tuple[int, int, int]]:
+    """The tiles (of ``tiles``) with at least one pixel on a cell marked in ``cells``.
+
+    ``cells`` is a (ny, nx) mask, for example of the cells whose colour class changed:
+    with nearest sampling every other tile keeps exactly its pixels.
+    """
+    flat = np.asarray(cells, dtype=bool)
+    if flat.shape != (grid.ny, grid.nx):
+        raise TilingError(f"cell mask has shape {flat.shape}, grid is {(grid.ny, grid.nx)}")
+    flat = flat.ravel()
+    out: list[tuple[int, int, int]] = []
+    for key in tiles:
+        idx, inside = tile_cells(grid, *key)
+        if (flat[idx] & inside).any():
+            out.append(key)
+    return out
+
+
 def _render_rgba(
     grid: GridLike, v: F64, z: int, x: int, y: int, scale: ColorScale, sampling: str, alpha: int
 ) -> npt.NDArray[np.uint8]:
+    if sampling == "nearest":
+        idx, inside = tile_cells(grid, z, x, y)
+        return scale.colorize(np.where(inside, v.ravel()[idx], np.nan), alpha=alpha)
     xmin, _, _, ymax = tile_bounds_3857(z, x, y)
     res = 2 * ORIGIN_SHIFT / 2**z / TILE_SIZE
     centres = (np.arange(TILE_SIZE) + 0.5) * res
