@@ -8,9 +8,35 @@ import sys
 
 import numpy as np
 import pytest
-from greentwin.traffic import assign
+from greentwin.traffic import LinkGraph, assign
 
-from tests.traffic.test_invariants import _grid
+
+def _grid(n: int) -> tuple[LinkGraph, np.ndarray]:
+    """An n x n grid of two-way 100 m links (800 veh/h) with a zone at each corner."""
+    z = 4
+    a: list[int] = []
+    b: list[int] = []
+    for i in range(n):
+        for j in range(n):
+            for di, dj in ((0, 1), (1, 0)):
+                if i + di < n and j + dj < n:
+                    u, v = z + i * n + j, z + (i + di) * n + j + dj
+                    a += [u, v]
+                    b += [v, u]
+    for k, c in enumerate((z, z + n - 1, z + n * (n - 1), z + n * n - 1)):
+        a += [k, c]
+        b += [c, k]
+    m = len(a)
+    t0 = np.full(m, 7.2)
+    t0[-2 * z :] = 1.0
+    cap = np.full(m, 800.0)
+    cap[-2 * z :] = 1e6
+    graph = LinkGraph(z, np.asarray(a, np.int64), np.asarray(b, np.int64), t0, cap)
+    demand = np.array(
+        [[0, 600, 400, 900], [500, 0, 700, 300], [400, 800, 0, 500], [1000, 300, 600, 0]],
+        dtype=np.float64,
+    )
+    return graph, demand
 
 
 def test_openmp_runtime_is_loaded_with_passive_waits() -> None:
