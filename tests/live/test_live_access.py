@@ -27,8 +27,10 @@ async def _answers(c: Checked, kind: str, sid: str, other: str) -> None:
     assert "seq" not in hidden and _same(hidden, missing, sid, other), (hidden, missing)
 
 
-async def test_a_draft_is_answered_as_a_missing_scenario(tmp_path: Path) -> None:
-    async with run_server(tmp_path / "s.sqlite") as srv:
+async def test_a_draft_is_answered_as_a_missing_scenario(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
+    async with run_server(tmp_path / "s.sqlite", **backend) as srv:
         info = await srv.hub.store.create("secret plan", author="planner", sid="draft-q")
         await srv.hub.apply_edit(info.id, plant(), role="planner", author="planner")
         for token in (None, "tok-citizen"):
@@ -43,8 +45,10 @@ async def test_a_draft_is_answered_as_a_missing_scenario(tmp_path: Path) -> None
         assert (await planner.expect("unsubscribed"))["seq"] == 1
 
 
-async def test_hello_with_a_lower_role_drops_draft_subscriptions(tmp_path: Path) -> None:
-    async with run_server(tmp_path / "s.sqlite") as srv:
+async def test_hello_with_a_lower_role_drops_draft_subscriptions(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
+    async with run_server(tmp_path / "s.sqlite", **backend) as srv:
         info = await srv.hub.store.create("secret plan", author="planner")
         c = await srv.connect()
         await c.hello("tok-planner")

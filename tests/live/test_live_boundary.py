@@ -41,8 +41,10 @@ async def _planner(srv: LiveServer) -> tuple[Checked, str]:
     return c, sid
 
 
-async def test_non_finite_and_deep_frames_are_refused(tmp_path: Path) -> None:
-    async with run_server(tmp_path / "s.sqlite") as srv:
+async def test_non_finite_and_deep_frames_are_refused(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
+    async with run_server(tmp_path / "s.sqlite", **backend) as srv:
         c, sid = await _planner(srv)
         prune = '{"type":"edit","ref":"r1","scenario":"%s","op":{"op":"prune_tree","id":"t1",'
         frames = {
@@ -61,9 +63,9 @@ async def test_non_finite_and_deep_frames_are_refused(tmp_path: Path) -> None:
         await c.close()
 
 
-async def test_a_resent_edit_gets_the_original_ack(tmp_path: Path) -> None:
+async def test_a_resent_edit_gets_the_original_ack(tmp_path: Path, backend: dict[str, str]) -> None:
     db = tmp_path / "s.sqlite"
-    async with run_server(db) as srv:
+    async with run_server(db, **backend) as srv:
         c, sid = await _planner(srv)
         edit = {"type": "edit", "scenario": sid, "op": plant(), "key": "k-0123456789"}
         await c.send({**edit, "ref": "first"})
@@ -83,7 +85,7 @@ async def test_a_resent_edit_gets_the_original_ack(tmp_path: Path) -> None:
         assert (await c.expect("pong"))["ref"] == "p"
         assert (await srv.hub.store.get(sid)).seq == 1
         await c.close()
-    async with run_server(db) as srv:  # the key was stored with the event
+    async with run_server(db, **backend) as srv:  # the key was stored with the event
         c = await srv.connect()
         await c.hello("tok-planner")
         await c.send({**edit, "ref": "after-restart", "base_seq": 0})
@@ -134,8 +136,10 @@ class _LosesTheFirstAck(GreentwinClient):
         raise ConnectionError("connection lost before the ack")
 
 
-async def test_the_python_client_resends_with_its_key(tmp_path: Path) -> None:
-    async with run_server(tmp_path / "s.sqlite") as srv:
+async def test_the_python_client_resends_with_its_key(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
+    async with run_server(tmp_path / "s.sqlite", **backend) as srv:
         sid = (await srv.hub.store.create("client", author="planner")).id
         async with _LosesTheFirstAck(srv.url, srv, token="tok-planner") as c:
             assert await c.edit(sid, plant(id="t1")) == 1
@@ -146,8 +150,10 @@ async def test_the_python_client_resends_with_its_key(tmp_path: Path) -> None:
         assert [e.op["id"] for e in events if e.op] == ["t1", "t2"]  # t1 once
 
 
-async def test_a_connection_without_hello_is_closed(tmp_path: Path) -> None:
-    async with run_server(tmp_path / "s.sqlite", hello_timeout_s=0.3) as srv:
+async def test_a_connection_without_hello_is_closed(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
+    async with run_server(tmp_path / "s.sqlite", **backend, hello_timeout_s=0.3) as srv:
         greeted = await srv.connect()
         await greeted.hello()
         silent = await srv.connect()
@@ -173,8 +179,10 @@ async def test_a_connection_without_hello_is_closed(tmp_path: Path) -> None:
         await late.close()
 
 
-async def test_request_glb_footprints_are_validated(tmp_path: Path) -> None:
-    async with run_server(tmp_path / "s.sqlite") as srv:
+async def test_request_glb_footprints_are_validated(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
+    async with run_server(tmp_path / "s.sqlite", **backend) as srv:
         c = await srv.connect()
         await c.hello()
         a, b, cc, d = SQUARE
@@ -211,9 +219,17 @@ class _Failing(VersionedLayersRecompute):
         return await super().snapshot(scenario, seq)
 
 
-async def test_a_failed_recompute_is_reported_in_the_update(tmp_path: Path) -> None:
+async def test_a_failed_recompute_is_reported_in_the_update(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
     app = web.Application()
-    setup_live(app, store_path=tmp_path / "s.sqlite", live_config=live_config(), recompute=_Failing)
+    setup_live(
+        app,
+        store_path=tmp_path / "s.sqlite",
+        live_config=live_config(),
+        recompute=_Failing,
+        **backend,
+    )
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

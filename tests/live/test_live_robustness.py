@@ -23,9 +23,11 @@ async def _draft(srv: Any) -> str:
     return str(info.id)
 
 
-async def test_bad_frames_get_errors_and_keep_the_connection(tmp_path: Path) -> None:
+async def test_bad_frames_get_errors_and_keep_the_connection(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
     async with run_server(
-        tmp_path / "s.sqlite", max_frame_bytes=2048, hard_frame_bytes=16384
+        tmp_path / "s.sqlite", **backend, max_frame_bytes=2048, hard_frame_bytes=16384
     ) as srv:
         sid = await _draft(srv)
         c = await srv.connect()
@@ -79,8 +81,10 @@ async def test_bad_frames_get_errors_and_keep_the_connection(tmp_path: Path) -> 
         assert info.value.rcvd is not None and info.value.rcvd.code == 1009
 
 
-async def test_rate_limit_then_close_on_abuse(tmp_path: Path) -> None:
-    async with run_server(tmp_path / "s.sqlite", rate_per_s=5.0, burst=5, abuse_limit=30) as srv:
+async def test_rate_limit_then_close_on_abuse(tmp_path: Path, backend: dict[str, str]) -> None:
+    async with run_server(
+        tmp_path / "s.sqlite", **backend, rate_per_s=5.0, burst=5, abuse_limit=30
+    ) as srv:
         c = await srv.connect()
         await c.hello()
         for i in range(10):
@@ -114,8 +118,8 @@ def _post(url: str, body: dict[str, Any], token: str | None) -> int:
         return int(exc.code)
 
 
-async def test_roles_are_enforced(tmp_path: Path) -> None:
-    async with run_server(tmp_path / "s.sqlite") as srv:
+async def test_roles_are_enforced(tmp_path: Path, backend: dict[str, str]) -> None:
+    async with run_server(tmp_path / "s.sqlite", **backend) as srv:
         sid = await _draft(srv)
         viewer = await srv.connect()
         await viewer.send({"type": "hello", "protocol": "greentwin/1", "role": "planner"})
@@ -158,11 +162,12 @@ async def test_roles_are_enforced(tmp_path: Path) -> None:
         assert (await srv.hub.store.get(sid)).seq == 0
 
 
-async def test_slow_client_does_not_delay_others(tmp_path: Path) -> None:
+async def test_slow_client_does_not_delay_others(tmp_path: Path, backend: dict[str, str]) -> None:
     # heartbeat_s is long here: a peer that stops reading also stops answering pings,
     # and the heartbeat would (rightly) close it before it could resync
     async with run_server(
         tmp_path / "s.sqlite",
+        **backend,
         send_queue=8,
         send_buffer_bytes=4096,
         heartbeat_s=60.0,

@@ -30,8 +30,8 @@ async def http(url: str, body: dict[str, Any] | None = None, token: str | None =
     return await asyncio.to_thread(_http, url, body, token)
 
 
-async def test_every_message_type(tmp_path: Path) -> None:
-    async with run_server(tmp_path / "s.sqlite") as srv:
+async def test_every_message_type(tmp_path: Path, backend: dict[str, str]) -> None:
+    async with run_server(tmp_path / "s.sqlite", **backend) as srv:
         created = await http(f"{srv.http}/api/scenarios", {"name": "Park street"}, "tok-planner")
         sid = created["id"]
         planner = await srv.connect()
