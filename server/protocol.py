@@ -154,6 +154,7 @@ class Limits(TypedDict):
     burst: int
     send_queue: int
     heartbeat_s: float
+    hello_timeout_s: float
     retain: int
 
 

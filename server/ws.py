@@ -132,6 +132,7 @@ class LiveConfig:
             "burst": self.burst,
             "send_queue": self.send_queue,
             "heartbeat_s": self.heartbeat_s,
+            "hello_timeout_s": self.hello_timeout_s,
             "retain": self.retain,
         }
 

@@ -155,7 +155,8 @@ async def test_a_connection_without_hello_is_closed(
 ) -> None:
     async with run_server(tmp_path / "s.sqlite", **backend, hello_timeout_s=0.3) as srv:
         greeted = await srv.connect()
-        await greeted.hello()
+        welcome = await greeted.hello()
+        assert welcome["limits"]["hello_timeout_s"] == 0.3  # the client is told the deadline
         silent = await srv.connect()
         err = await silent.expect("error", timeout=TIMEOUT)
         assert err["code"] == "forbidden" and "hello" in err["message"]
