@@ -28,10 +28,17 @@ HOME = (13.480995, 52.516028)
 
 
 def make_app(
-    data_dir: Path, *, settings: HubSettings | None = None, citygml: Path | None = None
+    data_dir: Path,
+    *,
+    settings: HubSettings | None = None,
+    citygml: Path | None = None,
+    services: dict[str, str] | None = None,
 ) -> web.Application:
-    """``create_app`` with the hub (installed by create_app, or here before that)."""
-    config = Config(data_dir=data_dir, access_log=False, demo_inputs=citygml or CITYGML)
+    """``create_app`` with the hub (installed by create_app, or here before that);
+    ``services``: ``database_url`` / ``redis_url`` of the configuration, if any."""
+    config = Config(
+        data_dir=data_dir, access_log=False, demo_inputs=citygml or CITYGML, **(services or {})
+    )
     app = create_app(config)
     setup_hub(app)  # no-op when create_app already installed it
     app[LIVE_CONFIG_KEY] = LiveConfig(tokens=TOKENS)
