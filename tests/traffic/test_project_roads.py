@@ -89,3 +89,34 @@ def test_roads_the_base_model_leaves_empty_keep_their_flows_on_an_unrelated_edit
         want = np.maximum(before + modelled, 0.0)
         assert np.all(np.abs(after[rid] - want) <= CHANGE_FLOOR_VPH), rid
     assert not any(c["id"] in empty and c["after"] == 0.0 for c in changes)
+
+
+def test_closing_a_helsinki_main_road_sends_its_traffic_elsewhere() -> None:
+    """The project's network re-assigns: the closed road's modelled flow appears on others.
+
+    The road is the busiest two-way road (closing a one-way carriageway can cut a block
+    zone off: docs/traffic.md, limits).
+    """
+    from greentwin.server.district import District
+    from greentwin.server.district_traffic import apply_traffic, traffic_model, traffic_records
+
+    district = District.from_project(HELSINKI)
+    model = traffic_model(district)
+    two_way = {r.id for r in traffic_records(district) if r.oneway == 0}
+    busiest = max(two_way, key=lambda k: float(model.base.roads[k].flow[0]))
+    roads = tuple(
+        dataclasses.replace(r, closed=True) if r.id == busiest else r for r in district.roads.roads
+    )
+    edited = district.replace(roads=dataclasses.replace(district.roads, roads=roads))
+    _, changes, result = apply_traffic(district, edited, model=model)
+    base = model.base.roads
+    assert float(base[busiest].flow[0]) > 100.0
+    assert float(result.roads[busiest].flow[0]) < 1.0
+    assert any(c["id"] != busiest and c["after"] > c["before"] for c in changes)
+    # the vehicle-metres added on other roads at least match what the closed road carried
+    added = sum(
+        max(0.0, float(result.roads[k].flow[0] - base[k].flow[0]) * base[k].length_m)
+        for k in base
+        if k != busiest
+    )
+    assert added > float(base[busiest].flow[0]) * base[busiest].length_m
