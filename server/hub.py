@@ -314,7 +314,8 @@ class RateLimiter:
         return wait
 
 
-def _comment(row: sqlite3.Row) -> Comment:
+def comment_from_row(row: Any) -> Comment:
+    """A comment row (of either backend) as :class:`Comment`."""
     return Comment(
         id=int(row["id"]),
         scenario=row["scenario"],
@@ -404,7 +405,7 @@ class HubStore(SqliteWorker):
                     (who.id, client_key),
                 ).fetchone()
                 if row is not None:
-                    old = _comment(row)
+                    old = comment_from_row(row)
                     if old.scenario != scenario or old.text != text:
                         raise HubInputError(
                             409, "conflict", "client_key was already used for another comment"
@@ -418,7 +419,7 @@ class HubStore(SqliteWorker):
                 new = self.db.execute(
                     "SELECT * FROM comments WHERE id=?", (cur.lastrowid,)
                 ).fetchone()
-                return _comment(new), True
+                return comment_from_row(new), True
 
         return await self._run(tx)
 
@@ -430,7 +431,7 @@ class HubStore(SqliteWorker):
                 "SELECT * FROM comments WHERE participant=? AND client_key=?",
                 (who.id, client_key),
             ).fetchone()
-            return _comment(row) if row else None
+            return comment_from_row(row) if row else None
 
         return await self._run(q)
 
@@ -442,7 +443,7 @@ class HubStore(SqliteWorker):
                 "SELECT * FROM comments WHERE scenario=? AND id>? ORDER BY id LIMIT ?",
                 (scenario, after, limit),
             )
-            return [_comment(r) for r in rows]
+            return [comment_from_row(r) for r in rows]
 
         return await self._run(q)
 
@@ -465,7 +466,7 @@ class HubStore(SqliteWorker):
                 if cur.rowcount != 1:
                     raise HubInputError(404, "unknown_comment", f"no comment {cid} on {scenario}")
                 row = self.db.execute("SELECT * FROM comments WHERE id=?", (cid,)).fetchone()
-                return _comment(row)
+                return comment_from_row(row)
 
         return await self._run(tx)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from greentwin.core import ScenarioError
 
-__all__ = ["MIGRATION_LOCK", "create_pool", "migrate"]
+__all__ = ["MIGRATION_LOCK", "PooledStore", "create_pool", "migrate"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,27 @@ async def create_pool(url: str, *, max_size: int = 8) -> Any:
         return await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30)
     except (OSError, asyncpg.PostgresError) as exc:
         raise ScenarioError(f"cannot connect to the database at database_url: {exc}") from exc
+
+
+class PooledStore:
+    """A store holding an asyncpg pool between ``open`` and :meth:`close`."""
+
+    #: What the store is called in the error for use before ``open``.
+    what = "store"
+
+    def __init__(self) -> None:
+        self._pool: Any = None
+
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            raise ScenarioError(f"the {self.what} is not open: call `await store.open()`")
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
 
 async def migrate(pool: Any, component: str, steps: Sequence[str]) -> int:

@@ -15,9 +15,15 @@ import secrets
 import time
 from typing import Any, Literal
 
-from greentwin.core import ScenarioError
-from greentwin.server.hub import Comment, HubInputError, Participant, VoteCounts, hash_token
-from greentwin.server.pg import create_pool, migrate
+from greentwin.server.hub import (
+    Comment,
+    HubInputError,
+    Participant,
+    VoteCounts,
+    comment_from_row,
+    hash_token,
+)
+from greentwin.server.pg import PooledStore, create_pool, migrate
 
 __all__ = ["MIGRATIONS", "PgHubStore"]
 
@@ -57,42 +63,18 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def _comment(row: Any) -> Comment:
-    return Comment(
-        id=int(row["id"]),
-        scenario=row["scenario"],
-        participant=row["participant"],
-        nickname=row["nickname"],
-        text=row["text"],
-        created=float(row["created"]),
-        hidden=bool(row["hidden"]),
-        hidden_reason=row["hidden_reason"],
-        hidden_by=row["hidden_by"],
-        verified=bool(row["verified"]),
-    )
-
-
-class PgHubStore:
+class PgHubStore(PooledStore):
     """Participants, comments and votes in PostgreSQL (see the module docstring)."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._pool: Any = None
+    what = "hub store"
 
-    @property
-    def pool(self) -> Any:
-        if self._pool is None:
-            raise ScenarioError("the hub store is not open: call `await store.open()`")
-        return self._pool
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
 
     async def open(self) -> None:
         self._pool = await create_pool(self.url)
         await migrate(self._pool, "hub", MIGRATIONS)
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
 
     async def new_participant(self, nickname: str) -> tuple[Participant, str]:
         token = secrets.token_urlsafe(32)
@@ -131,8 +113,8 @@ class PgHubStore:
                 verified,
             )
             if row is not None:
-                return _comment(row), True
-            old = _comment(
+                return comment_from_row(row), True
+            old = comment_from_row(
                 await c.fetchrow(
                     "SELECT * FROM comments WHERE participant=$1 AND client_key=$2",
                     who.id,
@@ -150,7 +132,7 @@ class PgHubStore:
                 who.id,
                 client_key,
             )
-        return _comment(row) if row else None
+        return comment_from_row(row) if row else None
 
     async def comments(self, scenario: str, *, after: int = 0, limit: int = 200) -> list[Comment]:
         async with self.pool.acquire() as c:
@@ -160,7 +142,7 @@ class PgHubStore:
                 after,
                 limit,
             )
-        return [_comment(r) for r in rows]
+        return [comment_from_row(r) for r in rows]
 
     async def hide_comment(self, scenario: str, cid: int, reason: str, by: str) -> Comment:
         async with self.pool.acquire() as c:
@@ -175,7 +157,7 @@ class PgHubStore:
             )
         if row is None:
             raise HubInputError(404, "unknown_comment", f"no comment {cid} on {scenario}")
-        return _comment(row)
+        return comment_from_row(row)
 
     async def comment_counts(self, scenarios: list[str]) -> dict[str, int]:
         out = dict.fromkeys(scenarios, 0)

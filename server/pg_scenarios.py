@@ -27,23 +27,36 @@ import time
 import uuid
 from typing import Any, Literal
 
-from greentwin.core import ScenarioError
 from greentwin.server.ops import WORLD, EditOp, Extent, OpError, ScenarioState, op_from_dict
-from greentwin.server.ops import op_to_dict as _op_to_dict
-from greentwin.server.pg import create_pool, migrate
+from greentwin.server.pg import PooledStore, create_pool, migrate
 from greentwin.server.protocol import ScenarioTime
 from greentwin.server.scenarios import (
     BASELINE,
     DEFAULT_TIME,
-    SCENARIO_ID,
+    INSERT_EVENT_COLUMNS,
+    INSERT_SCENARIO_COLUMNS,
+    WITHDRAWN_ON_LOAD,
     Appended,
     EventKind,
     EventRow,
     ScenarioInfo,
     Status,
     UnknownScenarioError,
-    _has_non_finite,
-    _without_non_finite,
+    check_base_seq,
+    check_editable,
+    check_status_change,
+    check_undo_target,
+    complete_updates,
+    event_row,
+    event_values,
+    new_scenario_id,
+    redo_target,
+    repaired_base_state,
+    repeated_edit,
+    replay,
+    scenario_info,
+    scenario_row_values,
+    withdrawn_op,
 )
 
 __all__ = ["MIGRATIONS", "PgScenarioStore"]
@@ -99,29 +112,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def _info(row: Any) -> ScenarioInfo:
-    return ScenarioInfo(
-        id=row["id"],
-        parent=row["parent"],
-        base_seq=int(row["base_seq"]),
-        name=row["name"],
-        status=row["status"],
-        created=float(row["created"]),
-        author=row["author"],
-        seq=int(row["seq"]),
-        extent=Extent.from_json(json.loads(row["extent"])),
-        time=json.loads(row["time"]),
-    )
-
-
-def _editable(r: Any) -> None:
-    if r["id"] == BASELINE:
-        raise OpError("conflict", "the baseline is read-only: branch a scenario to edit")
-    if r["status"] != "draft":
-        raise OpError("conflict", f"scenario {r['id']!r} is {r['status']}: duplicate it to edit")
-
-
-class PgScenarioStore:
+class PgScenarioStore(PooledStore):
     """PostgreSQL-backed scenarios and event logs (see the module docstring).
 
     Parameters
@@ -134,12 +125,14 @@ class PgScenarioStore:
         Most connections this store holds (concurrent transactions).
     """
 
+    what = "scenario store"
+
     def __init__(self, url: str, *, extent: Extent = WORLD, pool_size: int = 8) -> None:
+        super().__init__()
         self.url = url
         self.extent = extent
         self.pool_size = pool_size
         self.epoch = ""
-        self._pool: Any = None
 
     async def __aenter__(self) -> PgScenarioStore:
         await self.open()
@@ -147,12 +140,6 @@ class PgScenarioStore:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    @property
-    def pool(self) -> Any:
-        if self._pool is None:
-            raise ScenarioError("the scenario store is not open: call `await store.open()`")
-        return self._pool
 
     async def open(self) -> None:
         """Connect, migrate, repair, and read or create the epoch and the baseline."""
@@ -173,29 +160,19 @@ class PgScenarioStore:
                 )  # fmt: skip
         log.info("scenario store (PostgreSQL) open (epoch %s)", self.epoch)
 
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
     async def _repair_non_finite(self, c: Any) -> None:
         touched: set[str] = set()
         for r in await c.fetch(
             "SELECT scenario, seq, op FROM events WHERE kind='edit' AND repaired IS NULL"
             " AND (op LIKE '%NaN%' OR op LIKE '%Infinity%')"
         ):
-            if not _has_non_finite(r["op"]):
+            cleaned = withdrawn_op(r["scenario"], r["seq"], r["op"])
+            if cleaned is None:
                 continue
-            cleaned = json.dumps(json.loads(r["op"], parse_constant=lambda _name: None))
             await c.execute(
                 "UPDATE events SET op=$1, undone=TRUE, repaired=$2 WHERE scenario=$3 AND seq=$4",
                 cleaned,
-                "withdrawn on load: a non-finite number",
-                r["scenario"],
-                r["seq"],
-            )
-            log.warning(
-                "scenario %s: edit seq %d withdrawn: its op holds NaN or Infinity",
+                WITHDRAWN_ON_LOAD,
                 r["scenario"],
                 r["seq"],
             )
@@ -204,11 +181,10 @@ class PgScenarioStore:
             "SELECT id, base_state, state FROM scenarios WHERE base_state LIKE '%NaN%'"
             " OR base_state LIKE '%Infinity%' OR state LIKE '%NaN%' OR state LIKE '%Infinity%'"
         ):
-            if _has_non_finite(r["base_state"]):
-                base = _without_non_finite(r["base_state"])
+            base, rebuild = repaired_base_state(r["id"], r["base_state"], r["state"])
+            if base is not None:
                 await c.execute("UPDATE scenarios SET base_state=$1 WHERE id=$2", base, r["id"])
-                touched.add(r["id"])
-            elif _has_non_finite(r["state"]):
+            if rebuild:
                 touched.add(r["id"])
         for sid in touched:
             state = await self._replay(c, await self._row(c, sid))
@@ -227,21 +203,10 @@ class PgScenarioStore:
         extent: Extent,
         time_: ScenarioTime,
     ) -> None:
-        state_json = state.to_json()
         await c.execute(
-            "INSERT INTO scenarios (id, parent, base_seq, name, status, created, author, seq,"
-            " base_state, state, extent, time) VALUES ($1,$2,$3,$4,$5,$6,$7,0,$8,$9,$10,$11)",
-            sid,
-            parent,
-            base_seq,
-            name,
-            status,
-            time.time(),
-            author,
-            state_json,
-            state_json,
-            json.dumps(extent.to_json()),
-            json.dumps(time_),
+            f"INSERT INTO scenarios ({INSERT_SCENARIO_COLUMNS})"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+            *scenario_row_values(sid, parent, base_seq, name, status, author, state, extent, time_),
         )
 
     async def _row(self, c: Any, sid: str, *, lock: bool = False) -> Any:
@@ -255,7 +220,7 @@ class PgScenarioStore:
 
     async def get(self, sid: str) -> ScenarioInfo:
         async with self.pool.acquire() as c:
-            return _info(await self._row(c, sid))
+            return scenario_info(await self._row(c, sid))
 
     async def state(self, sid: str) -> ScenarioState:
         async with self.pool.acquire() as c:
@@ -269,17 +234,12 @@ class PgScenarioStore:
                 rows = await c.fetch(
                     "SELECT * FROM scenarios WHERE status=$1 ORDER BY created, id", status
                 )
-        return [_info(r) for r in rows]
+        return [scenario_info(r) for r in rows]
 
     async def create(
         self, name: str, *, parent: str = BASELINE, author: str, sid: str | None = None
     ) -> ScenarioInfo:
-        if sid is not None and not SCENARIO_ID.match(sid):
-            raise OpError("invalid_op", f"scenario id {sid!r} must match {SCENARIO_ID.pattern}")
-        name = name.strip()
-        if not 1 <= len(name) <= 200:
-            raise OpError("invalid_op", "scenario name must have 1 to 200 characters")
-        new_id = sid or f"s-{uuid.uuid4().hex[:10]}"
+        new_id, name = new_scenario_id(sid, name)
         async with self.pool.acquire() as c, c.transaction():
             prow = await self._row(c, parent, lock=True)
             if await c.fetchval("SELECT 1 FROM scenarios WHERE id=$1", new_id):
@@ -289,7 +249,7 @@ class PgScenarioStore:
                 ScenarioState.from_json(prow["state"]),
                 Extent.from_json(json.loads(prow["extent"])), json.loads(prow["time"]),
             )  # fmt: skip
-            return _info(await self._row(c, new_id))
+            return scenario_info(await self._row(c, new_id))
 
     async def duplicate(self, sid: str, name: str, *, author: str) -> ScenarioInfo:
         new_id = f"s-{uuid.uuid4().hex[:10]}"
@@ -313,24 +273,20 @@ class PgScenarioStore:
                 new_id,
                 sid,
             )
-            return _info(await self._row(c, new_id))
+            return scenario_info(await self._row(c, new_id))
 
     async def set_status(self, sid: str, status: Status) -> ScenarioInfo:
         async with self.pool.acquire() as c, c.transaction():
-            r = await self._row(c, sid, lock=True)
-            if sid == BASELINE:
-                raise OpError("conflict", "the baseline cannot be published or archived")
-            if r["status"] == "archived" and status != "archived":
-                raise OpError("conflict", f"scenario {sid!r} is archived")
+            check_status_change(await self._row(c, sid, lock=True), status)
             await c.execute("UPDATE scenarios SET status=$1 WHERE id=$2", status, sid)
-            return _info(await self._row(c, sid))
+            return scenario_info(await self._row(c, sid))
 
     async def set_time(self, sid: str, value: ScenarioTime) -> ScenarioInfo:
         async with self.pool.acquire() as c, c.transaction():
             await c.execute("SET LOCAL synchronous_commit = off")
             await self._row(c, sid, lock=True)
             await c.execute("UPDATE scenarios SET time=$1 WHERE id=$2", json.dumps(value), sid)
-            return _info(await self._row(c, sid))
+            return scenario_info(await self._row(c, sid))
 
     # --- the event log -------------------------------------------------------------
 
@@ -345,19 +301,10 @@ class PgScenarioStore:
         state: ScenarioState,
         key: tuple[str, str] | None = None,
     ) -> int:
-        seq = int(r["seq"]) + 1
+        seq, values = event_values(r, kind, op, target, author, key)
         await c.execute(
-            "INSERT INTO events (scenario, seq, kind, op, target, author, ts, idem_key,"
-            " idem_digest) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-            r["id"],
-            seq,
-            kind,
-            json.dumps(_op_to_dict(op)) if op else None,
-            target,
-            author,
-            time.time(),
-            key[0] if key else None,
-            key[1] if key else None,
+            f"INSERT INTO events ({INSERT_EVENT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            *values,
         )
         await c.execute(
             "UPDATE scenarios SET seq=$1, state=$2 WHERE id=$3", seq, state.to_json(), r["id"]
@@ -386,25 +333,11 @@ class PgScenarioStore:
                     sid,
                     key,
                 )
-                if seen is not None:
-                    if seen["idem_digest"] != digest:
-                        raise OpError(
-                            "conflict",
-                            f"key {key!r} was used for a different edit "
-                            f"(seq {seen['seq']}): make a new key for a new edit",
-                        )
-                    first = op_from_dict(json.loads(seen["op"]))
-                    return Appended(
-                        sid, int(seen["seq"]), "edit", (first,), state, str(seen["author"]),
-                        duplicate=True,
-                    )  # fmt: skip
-            _editable(r)
-            if base_seq is not None and base_seq != r["seq"]:
-                raise OpError(
-                    "conflict",
-                    f"scenario {sid!r} is at seq {r['seq']}, not {base_seq}: "
-                    "apply the missed updates and retry",
-                )
+                done = repeated_edit(sid, key, digest, seen, state)
+                if done is not None:
+                    return done
+            check_editable(r)
+            check_base_seq(r, base_seq)
             state.check(op)
             state.apply(op)
             seq = await self._commit_event(
@@ -413,29 +346,22 @@ class PgScenarioStore:
         return Appended(sid, seq, "edit", (op,), state, author)
 
     async def _replay(self, c: Any, r: Any) -> ScenarioState:
-        state = ScenarioState.from_json(r["base_state"])
-        for row in await c.fetch(
+        rows = await c.fetch(
             "SELECT op FROM events WHERE scenario=$1 AND kind='edit' AND NOT undone ORDER BY seq",
             r["id"],
-        ):
-            state.apply(op_from_dict(json.loads(row["op"])))
-        return state
+        )
+        return replay(r["base_state"], (row["op"] for row in rows))
 
     async def _redo_target(self, c: Any, sid: str) -> int | None:
         last_edit = await c.fetchval(
             "SELECT COALESCE(MAX(seq), 0) FROM events WHERE scenario=$1 AND kind='edit'", sid
         )
-        stack: list[int] = []
-        for row in await c.fetch(
+        rows = await c.fetch(
             "SELECT kind, target FROM events WHERE scenario=$1 AND seq>$2 ORDER BY seq",
             sid,
             last_edit,
-        ):
-            if row["kind"] == "undo":
-                stack.append(int(row["target"]))
-            elif stack:
-                stack.pop()
-        return stack[-1] if stack else None
+        )
+        return redo_target((row["kind"], row["target"]) for row in rows)
 
     async def undo(self, sid: str, *, author: str) -> Appended:
         return await self._undo_redo(sid, "undo", author)
@@ -446,7 +372,7 @@ class PgScenarioStore:
     async def _undo_redo(self, sid: str, kind: Literal["undo", "redo"], author: str) -> Appended:
         async with self.pool.acquire() as c, c.transaction():
             r = await self._row(c, sid, lock=True)
-            _editable(r)
+            check_editable(r)
             if kind == "undo":
                 target = await c.fetchval(
                     "SELECT MAX(seq) FROM events WHERE scenario=$1 AND kind='edit' AND NOT undone",
@@ -454,15 +380,14 @@ class PgScenarioStore:
                 )
             else:
                 target = await self._redo_target(c, sid)
-            if target is None:
-                raise OpError("conflict", f"nothing to {kind} in scenario {sid!r}")
-            repaired = await c.fetchval(
-                "SELECT repaired FROM events WHERE scenario=$1 AND seq=$2", sid, target
-            )
-            if kind == "redo" and repaired is not None:
-                raise OpError(
-                    "conflict", f"nothing to redo: edit {target} was withdrawn as invalid"
+            repaired = (
+                None
+                if target is None
+                else await c.fetchval(
+                    "SELECT repaired FROM events WHERE scenario=$1 AND seq=$2", sid, target
                 )
+            )
+            target = check_undo_target(sid, kind, target, repaired)
             await c.execute(
                 "UPDATE events SET undone=$1 WHERE scenario=$2 AND seq=$3",
                 kind == "undo",
@@ -473,7 +398,7 @@ class PgScenarioStore:
                 "SELECT op FROM events WHERE scenario=$1 AND seq=$2", sid, target
             )
             state = await self._replay(c, r)
-            seq = await self._commit_event(c, r, kind, None, int(target), author, state)
+            seq = await self._commit_event(c, r, kind, None, target, author, state)
         return Appended(sid, seq, kind, (op_from_dict(json.loads(op_json)),), state, author)
 
     async def events(self, sid: str, after: int = 0, limit: int = 1000) -> list[EventRow]:
@@ -485,20 +410,7 @@ class PgScenarioStore:
                 after,
                 limit,
             )
-        return [
-            EventRow(
-                r["scenario"],
-                int(r["seq"]),
-                r["kind"],
-                json.loads(r["op"]) if r["op"] else None,
-                None if r["target"] is None else int(r["target"]),
-                r["author"],
-                float(r["ts"]),
-                bool(r["undone"]),
-                r["update_msg"],
-            )
-            for r in rows
-        ]
+        return [event_row(r) for r in rows]
 
     async def set_update(self, sid: str, seq: int, message: str) -> None:
         async with self.pool.acquire() as c, c.transaction():
@@ -522,9 +434,7 @@ class PgScenarioStore:
                     cur,
                 )
             ]
-        if len(msgs) != cur - after or any(m is None for m in msgs):
-            return None
-        return [str(m) for m in msgs]
+        return complete_updates(msgs, cur, after)
 
     # --- layer versions ---------------------------------------------------------------
 

@@ -36,6 +36,7 @@ import secrets
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -190,19 +191,228 @@ class EventRow:
     update_msg: str | None
 
 
-def _info(row: sqlite3.Row) -> ScenarioInfo:
+# --- backend-independent rules, shared with the PostgreSQL store ------------------------
+# ``row`` arguments are a scenario or event row of either backend (``sqlite3.Row`` or an
+# asyncpg ``Record``): both are read by column name.
+
+#: Why the store withdrew an edit on load (stored in ``events.repaired``).
+WITHDRAWN_ON_LOAD = "withdrawn on load: a non-finite number"
+
+
+def scenario_info(row: Any) -> ScenarioInfo:
+    """A scenario row as :class:`ScenarioInfo`."""
     return ScenarioInfo(
         id=row["id"],
         parent=row["parent"],
-        base_seq=row["base_seq"],
+        base_seq=int(row["base_seq"]),
         name=row["name"],
         status=row["status"],
-        created=row["created"],
+        created=float(row["created"]),
         author=row["author"],
-        seq=row["seq"],
+        seq=int(row["seq"]),
         extent=Extent.from_json(json.loads(row["extent"])),
         time=json.loads(row["time"]),
     )
+
+
+def event_row(row: Any) -> EventRow:
+    """An event row as :class:`EventRow`."""
+    return EventRow(
+        row["scenario"],
+        int(row["seq"]),
+        row["kind"],
+        json.loads(row["op"]) if row["op"] else None,
+        None if row["target"] is None else int(row["target"]),
+        row["author"],
+        float(row["ts"]),
+        bool(row["undone"]),
+        row["update_msg"],
+    )
+
+
+def new_scenario_id(sid: str | None, name: str) -> tuple[str, str]:
+    """The id and stripped name of a scenario to create; raises ``invalid_op``."""
+    if sid is not None and not SCENARIO_ID.match(sid):
+        raise OpError("invalid_op", f"scenario id {sid!r} must match {SCENARIO_ID.pattern}")
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise OpError("invalid_op", "scenario name must have 1 to 200 characters")
+    return sid or f"s-{uuid.uuid4().hex[:10]}", name
+
+
+def scenario_row_values(
+    sid: str,
+    parent: str | None,
+    base_seq: int,
+    name: str,
+    status: Status,
+    author: str,
+    state: ScenarioState,
+    extent: Extent,
+    time_: ScenarioTime,
+) -> tuple[Any, ...]:
+    """The values of a new scenario row, in the order of :data:`INSERT_SCENARIO_COLUMNS`."""
+    state_json = state.to_json()
+    return (
+        sid,
+        parent,
+        base_seq,
+        name,
+        status,
+        time.time(),
+        author,
+        state_json,
+        state_json,
+        json.dumps(extent.to_json()),
+        json.dumps(time_),
+    )
+
+
+#: Columns filled by :func:`scenario_row_values` (``seq`` starts at 0).
+INSERT_SCENARIO_COLUMNS = (
+    "id, parent, base_seq, name, status, created, author, base_state, state, extent, time"
+)
+
+
+def event_values(
+    r: Any,
+    kind: EventKind,
+    op: EditOp | None,
+    target: int | None,
+    author: str,
+    key: tuple[str, str] | None,
+) -> tuple[int, tuple[Any, ...]]:
+    """The next seq of scenario row ``r`` and the values of its event row, in the order of
+    :data:`INSERT_EVENT_COLUMNS`."""
+    seq = int(r["seq"]) + 1
+    values = (
+        r["id"],
+        seq,
+        kind,
+        json.dumps(op_to_dict(op)) if op else None,
+        target,
+        author,
+        time.time(),
+        key[0] if key else None,
+        key[1] if key else None,
+    )
+    return seq, values
+
+
+#: Columns filled by :func:`event_values`.
+INSERT_EVENT_COLUMNS = "scenario, seq, kind, op, target, author, ts, idem_key, idem_digest"
+
+
+def check_status_change(r: Any, status: Status) -> None:
+    """Refuse publishing or archiving the baseline, and reviving an archived scenario."""
+    if r["id"] == BASELINE:
+        raise OpError("conflict", "the baseline cannot be published or archived")
+    if r["status"] == "archived" and status != "archived":
+        raise OpError("conflict", f"scenario {r['id']!r} is archived")
+
+
+def check_editable(r: Any) -> None:
+    """Refuse changes to the baseline and to scenarios that are not drafts."""
+    if r["id"] == BASELINE:
+        raise OpError("conflict", "the baseline is read-only: branch a scenario to edit")
+    if r["status"] != "draft":
+        raise OpError("conflict", f"scenario {r['id']!r} is {r['status']}: duplicate it to edit")
+
+
+def check_base_seq(r: Any, base_seq: int | None) -> None:
+    """Refuse an edit made against another seq than the scenario's current one."""
+    if base_seq is not None and base_seq != r["seq"]:
+        raise OpError(
+            "conflict",
+            f"scenario {r['id']!r} is at seq {r['seq']}, not {base_seq}: "
+            "apply the missed updates and retry",
+        )
+
+
+def repeated_edit(
+    sid: str, key: str, digest: str, seen: Any, state: ScenarioState
+) -> Appended | None:
+    """The answer to an edit whose idempotency ``key`` was logged as event row ``seen``.
+
+    ``None`` when the key is new (``seen`` is ``None``); the first edit, marked
+    ``duplicate``, when the digests agree; ``conflict`` when they differ.
+    """
+    if seen is None:
+        return None
+    if seen["idem_digest"] != digest:
+        raise OpError(
+            "conflict",
+            f"key {key!r} was used for a different edit "
+            f"(seq {seen['seq']}): make a new key for a new edit",
+        )
+    first = op_from_dict(json.loads(seen["op"]))
+    return Appended(
+        sid, int(seen["seq"]), "edit", (first,), state, str(seen["author"]), duplicate=True
+    )
+
+
+def replay(base_state: str, ops: Iterable[str]) -> ScenarioState:
+    """The state from a stored base state and the stored ops of its effective edits."""
+    state = ScenarioState.from_json(base_state)
+    for op_json in ops:
+        state.apply(op_from_dict(json.loads(op_json)))
+    return state
+
+
+def redo_target(after_last_edit: Iterable[tuple[str, Any]]) -> int | None:
+    """The edit a redo restores, from the (kind, target) of the events after the last edit."""
+    stack: list[int] = []
+    for kind, target in after_last_edit:
+        if kind == "undo":
+            stack.append(int(target))
+        elif stack:
+            stack.pop()
+    return stack[-1] if stack else None
+
+
+def check_undo_target(
+    sid: str, kind: Literal["undo", "redo"], target: int | None, repaired: str | None
+) -> int:
+    """The seq an undo or redo acts on; ``conflict`` when there is none or it was withdrawn."""
+    if target is None:
+        raise OpError("conflict", f"nothing to {kind} in scenario {sid!r}")
+    if kind == "redo" and repaired is not None:
+        raise OpError("conflict", f"nothing to redo: edit {target} was withdrawn as invalid")
+    return int(target)
+
+
+def complete_updates(msgs: list[Any], cur: int, after: int) -> list[str] | None:
+    """The update messages of seqs ``after + 1 .. cur``, or ``None`` when any is missing."""
+    if len(msgs) != cur - after or any(m is None for m in msgs):
+        return None
+    return [str(m) for m in msgs]
+
+
+def withdrawn_op(scenario: str, seq: int, op: str) -> str | None:
+    """The op to store for a logged edit that holds NaN or Infinity (the numbers as
+    ``null``), with a warning; ``None`` when it holds none (a species or id that spells
+    it)."""
+    if not _has_non_finite(op):
+        return None
+    log.warning(
+        "scenario %s: edit seq %d withdrawn: its op holds NaN or Infinity, which no "
+        "model can use (it was accepted before such numbers were refused)",
+        scenario,
+        seq,
+    )
+    return json.dumps(json.loads(op, parse_constant=lambda _name: None))
+
+
+def repaired_base_state(scenario: str, base_state: str, state: str) -> tuple[str | None, bool]:
+    """A scenario's base state without objects holding NaN or Infinity (``None`` when it
+    needs no change), and whether its state must be rebuilt from the log."""
+    if _has_non_finite(base_state):
+        log.warning(
+            "scenario %s: objects with NaN or Infinity dropped from the state it was branched from",
+            scenario,
+        )
+        return _without_non_finite(base_state), True
+    return None, _has_non_finite(state)
 
 
 class ScenarioStore(SqliteWorker):
@@ -278,34 +488,22 @@ class ScenarioStore(SqliteWorker):
             " AND (op LIKE '%NaN%' OR op LIKE '%Infinity%')"
         ).fetchall()
         for r in suspects:
-            if not _has_non_finite(r["op"]):
-                continue  # e.g. a species or id that spells it
-            cleaned = json.dumps(json.loads(r["op"], parse_constant=lambda _name: None))
+            cleaned = withdrawn_op(r["scenario"], r["seq"], r["op"])
+            if cleaned is None:
+                continue
             db.execute(
                 "UPDATE events SET op=?, undone=1, repaired=? WHERE scenario=? AND seq=?",
-                (cleaned, "withdrawn on load: a non-finite number", r["scenario"], r["seq"]),
-            )
-            log.warning(
-                "scenario %s: edit seq %d withdrawn: its op holds NaN or Infinity, which no "
-                "model can use (it was accepted before such numbers were refused)",
-                r["scenario"],
-                r["seq"],
+                (cleaned, WITHDRAWN_ON_LOAD, r["scenario"], r["seq"]),
             )
             touched.add(r["scenario"])
         for r in db.execute(
             "SELECT id, base_state, state FROM scenarios WHERE base_state LIKE '%NaN%'"
             " OR base_state LIKE '%Infinity%' OR state LIKE '%NaN%' OR state LIKE '%Infinity%'"
         ).fetchall():
-            if _has_non_finite(r["base_state"]):
-                base = _without_non_finite(r["base_state"])
+            base, rebuild = repaired_base_state(r["id"], r["base_state"], r["state"])
+            if base is not None:
                 db.execute("UPDATE scenarios SET base_state=? WHERE id=?", (base, r["id"]))
-                log.warning(
-                    "scenario %s: objects with NaN or Infinity dropped from the state it "
-                    "was branched from",
-                    r["id"],
-                )
-                touched.add(r["id"])
-            elif _has_non_finite(r["state"]):
+            if rebuild:
                 touched.add(r["id"])
         for sid in touched:
             state = self._replay(self._row(sid))
@@ -324,23 +522,9 @@ class ScenarioStore(SqliteWorker):
         extent: Extent,
         time_: ScenarioTime,
     ) -> None:
-        state_json = state.to_json()
         self.db.execute(
-            "INSERT INTO scenarios (id, parent, base_seq, name, status, created, author, seq,"
-            " base_state, state, extent, time) VALUES (?,?,?,?,?,?,?,0,?,?,?,?)",
-            (
-                sid,
-                parent,
-                base_seq,
-                name,
-                status,
-                time.time(),
-                author,
-                state_json,
-                state_json,
-                json.dumps(extent.to_json()),
-                json.dumps(time_),
-            ),
+            f"INSERT INTO scenarios ({INSERT_SCENARIO_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            scenario_row_values(sid, parent, base_seq, name, status, author, state, extent, time_),
         )
 
     def _row(self, sid: str) -> sqlite3.Row:
@@ -361,7 +545,7 @@ class ScenarioStore(SqliteWorker):
 
     async def get(self, sid: str) -> ScenarioInfo:
         """A scenario's row; raises :class:`UnknownScenarioError`."""
-        return await self._run(lambda: _info(self._row(sid)))
+        return await self._run(lambda: scenario_info(self._row(sid)))
 
     async def state(self, sid: str) -> ScenarioState:
         """A copy of the scenario's current state."""
@@ -377,7 +561,7 @@ class ScenarioStore(SqliteWorker):
                 rows = self.db.execute(
                     "SELECT * FROM scenarios WHERE status=? ORDER BY created, id", (status,)
                 )
-            return [_info(r) for r in rows]
+            return [scenario_info(r) for r in rows]
 
         return await self._run(q)
 
@@ -390,14 +574,9 @@ class ScenarioStore(SqliteWorker):
         sid: str | None = None,
     ) -> ScenarioInfo:
         """Branch a new draft scenario from ``parent`` at its current seq."""
-        if sid is not None and not SCENARIO_ID.match(sid):
-            raise OpError("invalid_op", f"scenario id {sid!r} must match {SCENARIO_ID.pattern}")
-        name = name.strip()
-        if not 1 <= len(name) <= 200:
-            raise OpError("invalid_op", "scenario name must have 1 to 200 characters")
+        new_id, name = new_scenario_id(sid, name)
 
         def tx() -> ScenarioInfo:
-            new_id = sid or f"s-{uuid.uuid4().hex[:10]}"
             with self._write(durable=True):
                 prow = self._row(parent)
                 if self.db.execute("SELECT 1 FROM scenarios WHERE id=?", (new_id,)).fetchone():
@@ -413,7 +592,7 @@ class ScenarioStore(SqliteWorker):
                     Extent.from_json(json.loads(prow["extent"])),
                     json.loads(prow["time"]),
                 )
-            return _info(self._row(new_id))
+            return scenario_info(self._row(new_id))
 
         return await self._run(tx)
 
@@ -437,7 +616,7 @@ class ScenarioStore(SqliteWorker):
                     " WHERE scenario=?",
                     (new_id, sid),
                 )
-            return _info(self._row(new_id))
+            return scenario_info(self._row(new_id))
 
         return await self._run(tx)
 
@@ -446,13 +625,9 @@ class ScenarioStore(SqliteWorker):
 
         def tx() -> ScenarioInfo:
             with self._write(durable=True):
-                r = self._row(sid)
-                if sid == BASELINE:
-                    raise OpError("conflict", "the baseline cannot be published or archived")
-                if r["status"] == "archived" and status != "archived":
-                    raise OpError("conflict", f"scenario {sid!r} is archived")
+                check_status_change(self._row(sid), status)
                 self.db.execute("UPDATE scenarios SET status=? WHERE id=?", (status, sid))
-            return _info(self._row(sid))
+            return scenario_info(self._row(sid))
 
         return await self._run(tx)
 
@@ -463,19 +638,11 @@ class ScenarioStore(SqliteWorker):
             with self._write(durable=False):
                 self._row(sid)
                 self.db.execute("UPDATE scenarios SET time=? WHERE id=?", (json.dumps(value), sid))
-            return _info(self._row(sid))
+            return scenario_info(self._row(sid))
 
         return await self._run(tx)
 
     # --- the event log -------------------------------------------------------------
-
-    def _editable(self, r: sqlite3.Row) -> None:
-        if r["id"] == BASELINE:
-            raise OpError("conflict", "the baseline is read-only: branch a scenario to edit")
-        if r["status"] != "draft":
-            raise OpError(
-                "conflict", f"scenario {r['id']!r} is {r['status']}: duplicate it to edit"
-            )
 
     def _commit_event(
         self,
@@ -487,21 +654,9 @@ class ScenarioStore(SqliteWorker):
         state: ScenarioState,
         key: tuple[str, str] | None = None,
     ) -> int:
-        seq = int(r["seq"]) + 1
+        seq, values = event_values(r, kind, op, target, author, key)
         self.db.execute(
-            "INSERT INTO events (scenario, seq, kind, op, target, author, ts, idem_key,"
-            " idem_digest) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                r["id"],
-                seq,
-                kind,
-                json.dumps(op_to_dict(op)) if op else None,
-                target,
-                author,
-                time.time(),
-                key[0] if key else None,
-                key[1] if key else None,
-            ),
+            f"INSERT INTO events ({INSERT_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", values
         )
         self.db.execute(
             "UPDATE scenarios SET seq=?, state=? WHERE id=?",
@@ -545,29 +700,11 @@ class ScenarioStore(SqliteWorker):
                             " WHERE scenario=? AND idem_key=?",
                             (sid, key),
                         ).fetchone()
-                        if seen is not None:
-                            if seen["idem_digest"] != digest:
-                                raise OpError(
-                                    "conflict",
-                                    f"key {key!r} was used for a different edit "
-                                    f"(seq {seen['seq']}): make a new key for a new edit",
-                                )
-                            return Appended(
-                                sid,
-                                int(seen["seq"]),
-                                "edit",
-                                (op_from_dict(json.loads(seen["op"])),),
-                                self._state(sid),
-                                str(seen["author"]),
-                                duplicate=True,
-                            )
-                    self._editable(r)
-                    if base_seq is not None and base_seq != r["seq"]:
-                        raise OpError(
-                            "conflict",
-                            f"scenario {sid!r} is at seq {r['seq']}, not {base_seq}: "
-                            "apply the missed updates and retry",
-                        )
+                        done = repeated_edit(sid, key, digest, seen, self._state(sid))
+                        if done is not None:
+                            return done
+                    check_editable(r)
+                    check_base_seq(r, base_seq)
                     state = self._state(sid)
                     state.check(op)  # raises before any change
                     state.apply(op)
@@ -582,35 +719,28 @@ class ScenarioStore(SqliteWorker):
         return await self._run(tx)
 
     def _replay(self, r: sqlite3.Row) -> ScenarioState:
-        state = ScenarioState.from_json(r["base_state"])
         rows = self.db.execute(
             "SELECT op FROM events WHERE scenario=? AND kind='edit' AND undone=0 ORDER BY seq",
             (r["id"],),
         )
-        for (op_json,) in rows:
-            state.apply(op_from_dict(json.loads(op_json)))
-        return state
+        return replay(r["base_state"], (op_json for (op_json,) in rows))
 
-    def _withdrawn(self, sid: str, seq: int) -> bool:
+    def _repaired(self, sid: str, seq: int) -> str | None:
         row = self.db.execute(
             "SELECT repaired FROM events WHERE scenario=? AND seq=?", (sid, seq)
         ).fetchone()
-        return row is not None and row[0] is not None
+        return None if row is None else row[0]
 
     def _redo_target(self, sid: str) -> int | None:
         last_edit = self.db.execute(
             "SELECT COALESCE(MAX(seq), 0) FROM events WHERE scenario=? AND kind='edit'", (sid,)
         ).fetchone()[0]
-        stack: list[int] = []
-        for kind, target in self.db.execute(
-            "SELECT kind, target FROM events WHERE scenario=? AND seq>? ORDER BY seq",
-            (sid, last_edit),
-        ):
-            if kind == "undo":
-                stack.append(target)
-            elif stack:
-                stack.pop()
-        return stack[-1] if stack else None
+        return redo_target(
+            self.db.execute(
+                "SELECT kind, target FROM events WHERE scenario=? AND seq>? ORDER BY seq",
+                (sid, last_edit),
+            )
+        )
 
     async def undo(self, sid: str, *, author: str) -> Appended:
         """Undo the scenario's latest effective edit (a new event with its own seq)."""
@@ -624,7 +754,7 @@ class ScenarioStore(SqliteWorker):
         try:
             with self._write(durable=True):
                 r = self._row(sid)
-                self._editable(r)
+                check_editable(r)
                 if kind == "undo":
                     target = self.db.execute(
                         "SELECT MAX(seq) FROM events WHERE scenario=? AND kind='edit' AND undone=0",
@@ -632,12 +762,8 @@ class ScenarioStore(SqliteWorker):
                     ).fetchone()[0]
                 else:
                     target = self._redo_target(sid)
-                if target is None:
-                    raise OpError("conflict", f"nothing to {kind} in scenario {sid!r}")
-                if kind == "redo" and self._withdrawn(sid, target):
-                    raise OpError(
-                        "conflict", f"nothing to redo: edit {target} was withdrawn as invalid"
-                    )
+                repaired = None if target is None else self._repaired(sid, target)
+                target = check_undo_target(sid, kind, target, repaired)
                 self.db.execute(
                     "UPDATE events SET undone=? WHERE scenario=? AND seq=?",
                     (1 if kind == "undo" else 0, sid, target),
@@ -663,20 +789,7 @@ class ScenarioStore(SqliteWorker):
                 "SELECT * FROM events WHERE scenario=? AND seq>? ORDER BY seq LIMIT ?",
                 (sid, after, limit),
             )
-            return [
-                EventRow(
-                    r["scenario"],
-                    r["seq"],
-                    r["kind"],
-                    json.loads(r["op"]) if r["op"] else None,
-                    r["target"],
-                    r["author"],
-                    r["ts"],
-                    bool(r["undone"]),
-                    r["update_msg"],
-                )
-                for r in rows
-            ]
+            return [event_row(r) for r in rows]
 
         return await self._run(q)
 
@@ -705,9 +818,7 @@ class ScenarioStore(SqliteWorker):
                     (sid, after),
                 )
             ]
-            if len(msgs) != cur - after or any(m is None for m in msgs):
-                return None
-            return msgs
+            return complete_updates(msgs, cur, after)
 
         return await self._run(q)
 
