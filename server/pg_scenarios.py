@@ -32,7 +32,6 @@ from greentwin.server.pg import PooledStore, create_pool, migrate
 from greentwin.server.protocol import ScenarioTime
 from greentwin.server.scenarios import (
     BASELINE,
-    DEFAULT_TIME,
     INSERT_EVENT_COLUMNS,
     INSERT_SCENARIO_COLUMNS,
     WITHDRAWN_ON_LOAD,
@@ -42,6 +41,8 @@ from greentwin.server.scenarios import (
     ScenarioInfo,
     Status,
     UnknownScenarioError,
+    baseline_row_values,
+    branch_row_values,
     check_base_seq,
     check_editable,
     check_status_change,
@@ -55,7 +56,6 @@ from greentwin.server.scenarios import (
     repeated_edit,
     replay,
     scenario_info,
-    scenario_row_values,
     withdrawn_op,
 )
 
@@ -154,10 +154,7 @@ class PgScenarioStore(PooledStore):
                 await c.execute("INSERT INTO meta VALUES ('epoch', $1)", epoch)
             self.epoch = str(epoch)
             if await c.fetchval("SELECT 1 FROM scenarios WHERE id=$1", BASELINE) is None:
-                await self._insert(
-                    c, BASELINE, None, 0, "Baseline", "published", "system", ScenarioState(),
-                    self.extent, DEFAULT_TIME,
-                )  # fmt: skip
+                await self._insert(c, baseline_row_values(self.extent))
         log.info("scenario store (PostgreSQL) open (epoch %s)", self.epoch)
 
     async def _repair_non_finite(self, c: Any) -> None:
@@ -190,23 +187,12 @@ class PgScenarioStore(PooledStore):
             state = await self._replay(c, await self._row(c, sid))
             await c.execute("UPDATE scenarios SET state=$1 WHERE id=$2", state.to_json(), sid)
 
-    async def _insert(
-        self,
-        c: Any,
-        sid: str,
-        parent: str | None,
-        base_seq: int,
-        name: str,
-        status: Status,
-        author: str,
-        state: ScenarioState,
-        extent: Extent,
-        time_: ScenarioTime,
-    ) -> None:
+    async def _insert(self, c: Any, values: tuple[Any, ...]) -> None:
+        """Insert a scenario row (``values`` from :func:`scenario_row_values`)."""
         await c.execute(
             f"INSERT INTO scenarios ({INSERT_SCENARIO_COLUMNS})"
             " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-            *scenario_row_values(sid, parent, base_seq, name, status, author, state, extent, time_),
+            *values,
         )
 
     async def _row(self, c: Any, sid: str, *, lock: bool = False) -> Any:
@@ -244,11 +230,8 @@ class PgScenarioStore(PooledStore):
             prow = await self._row(c, parent, lock=True)
             if await c.fetchval("SELECT 1 FROM scenarios WHERE id=$1", new_id):
                 raise OpError("conflict", f"scenario {new_id!r} already exists")
-            await self._insert(
-                c, new_id, parent, int(prow["seq"]), name, "draft", author,
-                ScenarioState.from_json(prow["state"]),
-                Extent.from_json(json.loads(prow["extent"])), json.loads(prow["time"]),
-            )  # fmt: skip
+            state = ScenarioState.from_json(prow["state"])
+            await self._insert(c, branch_row_values(new_id, prow, name, author, state))
             return scenario_info(await self._row(c, new_id))
 
     async def duplicate(self, sid: str, name: str, *, author: str) -> ScenarioInfo:

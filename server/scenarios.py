@@ -268,6 +268,25 @@ def scenario_row_values(
     )
 
 
+def baseline_row_values(extent: Extent) -> tuple[Any, ...]:
+    """The values of the baseline's scenario row (see :func:`scenario_row_values`)."""
+    return scenario_row_values(
+        BASELINE, None, 0, "Baseline", "published", "system", ScenarioState(), extent,
+        DEFAULT_TIME,
+    )  # fmt: skip
+
+
+def branch_row_values(
+    sid: str, parent: Any, name: str, author: str, state: ScenarioState
+) -> tuple[Any, ...]:
+    """The values of a draft branched from scenario row ``parent`` whose state is ``state``
+    (see :func:`scenario_row_values`)."""
+    return scenario_row_values(
+        sid, parent["id"], int(parent["seq"]), name, "draft", author, state,
+        Extent.from_json(json.loads(parent["extent"])), json.loads(parent["time"]),
+    )  # fmt: skip
+
+
 #: Columns filled by :func:`scenario_row_values` (``seq`` starts at 0).
 INSERT_SCENARIO_COLUMNS = (
     "id, parent, base_seq, name, status, created, author, base_state, state, extent, time"
@@ -466,17 +485,7 @@ class ScenarioStore(SqliteWorker):
             else:
                 self.epoch = row[0]
             if db.execute("SELECT 1 FROM scenarios WHERE id=?", (BASELINE,)).fetchone() is None:
-                self._insert(
-                    BASELINE,
-                    None,
-                    0,
-                    "Baseline",
-                    "published",
-                    "system",
-                    ScenarioState(),
-                    self.extent,
-                    DEFAULT_TIME,
-                )
+                self._insert(baseline_row_values(self.extent))
         log.info("scenario store %s open (epoch %s)", self.path.name, self.epoch)
 
     def _repair_non_finite(self) -> None:
@@ -510,21 +519,11 @@ class ScenarioStore(SqliteWorker):
             db.execute("UPDATE scenarios SET state=? WHERE id=?", (state.to_json(), sid))
             self._states.pop(sid, None)
 
-    def _insert(
-        self,
-        sid: str,
-        parent: str | None,
-        base_seq: int,
-        name: str,
-        status: Status,
-        author: str,
-        state: ScenarioState,
-        extent: Extent,
-        time_: ScenarioTime,
-    ) -> None:
+    def _insert(self, values: tuple[Any, ...]) -> None:
+        """Insert a scenario row (``values`` from :func:`scenario_row_values`)."""
         self.db.execute(
             f"INSERT INTO scenarios ({INSERT_SCENARIO_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            scenario_row_values(sid, parent, base_seq, name, status, author, state, extent, time_),
+            values,
         )
 
     def _row(self, sid: str) -> sqlite3.Row:
@@ -581,17 +580,7 @@ class ScenarioStore(SqliteWorker):
                 prow = self._row(parent)
                 if self.db.execute("SELECT 1 FROM scenarios WHERE id=?", (new_id,)).fetchone():
                     raise OpError("conflict", f"scenario {new_id!r} already exists")
-                self._insert(
-                    new_id,
-                    parent,
-                    prow["seq"],
-                    name,
-                    "draft",
-                    author,
-                    self._state(parent),
-                    Extent.from_json(json.loads(prow["extent"])),
-                    json.loads(prow["time"]),
-                )
+                self._insert(branch_row_values(new_id, prow, name, author, self._state(parent)))
             return scenario_info(self._row(new_id))
 
         return await self._run(tx)
