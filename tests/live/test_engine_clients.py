@@ -3,7 +3,8 @@
 Each console program (C# on Mono, C++17 with g++) drives one whole session: hello (the
 welcome names the city's extent and origin, so the program plants its trees there), subscribe,
 snapshot, edits with acks and updates, undo, a glb frame checked down to its JSON chunk, bad
-frames answered with errors, then resume across two server restarts while another client made
+frames answered with errors, the scenario's shared time set (its broadcast answers, a fresh
+snapshot carries it) and the baked vegetation tileset of that date fetched over HTTP, then resume across two server restarts while another client made
 edits, and one more edit. The engine glue is compiled against stub declarations of the engine
 APIs it uses (so type and syntax errors are caught without the engines).
 """
@@ -150,6 +151,26 @@ async def _serve(db: Path, place: Place, port: int = 0) -> AsyncIterator[tuple[H
         await runner.cleanup()
 
 
+@asynccontextmanager
+async def _serve_green(data_dir: Path) -> AsyncIterator[str]:
+    """The full HTTP app over the demo district on a free port (for ``/api/vegetation``)."""
+    from greentwin.server.app import create_app
+    from greentwin.server.config import Config
+    from gt_testing import CITYGML
+
+    config = Config(data_dir=data_dir, demo_inputs=CITYGML, access_log=False)
+    runner = web.AppRunner(create_app(config), shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
+
+
 async def _line(proc: asyncio.subprocess.Process, timeout: float = 180) -> dict[str, Any]:
     assert proc.stdout is not None
     raw = await asyncio.wait_for(proc.stdout.readline(), timeout)
@@ -165,13 +186,14 @@ async def _session(command: list[str], db: Path, place: Place) -> tuple[list[dic
     steps: list[dict[str, Any]] = []
     west, south, east, north = place.extent.bounds()
     elsewhere = (west + (east - west) / 3, south + (north - south) / 3)
-    async with _serve(db, place) as (hub, port):
+    async with _serve(db, place) as (hub, port), _serve_green(db.parent / "green") as green:
         sid = (await hub.store.create("engine", author="planner")).id
         proc = await asyncio.create_subprocess_exec(
             *command,
             f"ws://127.0.0.1:{port}/ws",
             "tok-planner",
             sid,
+            green,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -205,6 +227,7 @@ async def _session(command: list[str], db: Path, place: Place) -> tuple[list[dic
         if proc.returncode is None:
             proc.kill()
     steps[-1]["missed"] = missed
+    steps[-1]["scenario"] = sid
     steps[-1]["event_seqs"] = [e.seq for e in events]
     return steps, state
 
@@ -231,6 +254,19 @@ def _check_session(steps: list[dict[str, Any]], state: Any, place: Place) -> Non
         "invalid_op",
         "pong",
     )
+    # set_time: the scenario's broadcast answers it, a fresh snapshot carries the time
+    spring = {"year": 2031, "date": "04-20"}
+    when = by["time"][0]
+    assert when["answer"] == when["snapshot"] == when["known"] == spring
+    assert when["answer_scenario"] == by["done"][0]["scenario"]
+    # the baked vegetation tileset of that date (its half-month bucket), fetched over HTTP
+    veg = by["vegetation"][0]
+    assert "/api/vegetation?date=2031-04-20&variant=baked" in veg["request"]
+    answer = veg["answer"]
+    assert (answer["date"], answer["variant"]) == ("2031-04-20", "baked")
+    assert veg["tileset"].startswith("http://127.0.0.1:") and veg["tileset"].endswith(answer["url"])
+    assert veg["asset_version"] == "1.1" and veg["has_root"]
+    assert veg["extras"]["instanced"] is False and veg["extras"]["date"] == answer["bucket"]
     assert by["await_restart"][0]["seq"] == 3
     done = by["done"][0]
     assert done["ok"] and done["reconnected"] and done["connections"] >= 2
@@ -333,6 +369,9 @@ def test_unity_package_layout() -> None:
     glue = json.loads((UNITY / "Runtime" / "Unity" / "Greentwin.Unity.asmdef").read_text())
     assert core["noEngineReferences"] is True and core["references"] == []
     assert {"Greentwin.Core", "CesiumRuntime", "glTFast"} <= set(glue["references"])
+    client = (UNITY / "Runtime" / "Unity" / "GreentwinClient.cs").read_text()
+    methods = set(re.findall(r"public async Task<[\w<>, ]+> (\w+)\(", client))
+    assert {"SetTime", "LoadVegetationOnDate"} <= methods  # time and dated vegetation
     for src in (UNITY / "Runtime" / "Core").glob("*.cs"):  # the core stays engine free
         engine = re.search(
             r"using (UnityEngine|CesiumForUnity|GLTFast)\b|UnityEngine\.\w", src.read_text()
@@ -371,6 +410,7 @@ def test_unreal_plugin_layout() -> None:
     header = (public / "GreentwinSubsystem.h").read_text()
     callable_ = re.findall(r"UFUNCTION\(BlueprintCallable[^)]*\)\s+\w+ (\w+)\(", header)
     assert {"Connect", "PlantTree", "RemoveTree", "EditJson", "Undo", "Redo"} <= set(callable_)
+    assert {"SetTime", "LoadVegetationOnDate"} <= set(callable_)  # time and dated vegetation
     assert "BlueprintAssignable" in header and "OnLayerChanged" in header
     for src in (public / "GreentwinCore").glob("*"):  # the core stays engine free
         assert not re.search(r"CoreMinimal|UObject|FString", src.read_text()), src.name

@@ -101,6 +101,54 @@ namespace Greentwin
 
         public static Dictionary<string, object> RemoveTree(string id) { return Obj("op", "remove_tree", "id", id); }
 
+        /// <summary><c>set_time {time: {year, date: "MM-DD"}, scenario?}</c>: without a scenario the
+        /// session's own time, with one (planner) the scenario's shared time.</summary>
+        public static Dictionary<string, object> SetTime(string reference, int year, string monthDay, string scenario)
+        {
+            var m = Obj("type", "set_time", "ref", reference, "time", Obj("year", (long)year, "date", monthDay));
+            if (!string.IsNullOrEmpty(scenario)) m["scenario"] = scenario;
+            return m;
+        }
+
+        /// <summary>"YYYY-MM-DD" of a protocol time <c>{year, date: "MM-DD"}</c> (null if incomplete).</summary>
+        public static string IsoDate(Dictionary<string, object> time)
+        {
+            object y = Json.Get(time, "year");  // parsed: a double; built here: a long or int
+            long year = y is double ? (long)(double)y : y is long ? (long)y : y is int ? (int)y : -1;
+            string md = Json.Str(time, "date");
+            if (year < 0 || md == null) return null;
+            return year.ToString("D4", CultureInfo.InvariantCulture) + "-" + md;
+        }
+
+        /// <summary>http(s)://host:port of a server given as its WebSocket or HTTP URL.</summary>
+        public static string HttpBase(string url)
+        {
+            string b = url.TrimEnd('/');
+            if (b.EndsWith("/ws")) b = b.Substring(0, b.Length - 3);
+            if (b.StartsWith("wss://")) return "https://" + b.Substring(6);
+            if (b.StartsWith("ws://")) return "http://" + b.Substring(5);
+            return b;
+        }
+
+        /// <summary>The request for the vegetation tileset of a date (<c>GET /api/vegetation</c>;
+        /// variant "baked" for engines without EXT_mesh_gpu_instancing, or "instanced"; no
+        /// scenario: the server's default one).</summary>
+        public static string VegetationRequestUrl(string httpBase, string isoDate, string variant, string scenario)
+        {
+            string u = httpBase.TrimEnd('/') + "/api/vegetation?date=" + Uri.EscapeDataString(isoDate)
+                + "&variant=" + Uri.EscapeDataString(string.IsNullOrEmpty(variant) ? "baked" : variant);
+            if (!string.IsNullOrEmpty(scenario)) u += "&scenario=" + Uri.EscapeDataString(scenario);
+            return u;
+        }
+
+        /// <summary>The absolute tileset URL in the answer of <c>GET /api/vegetation</c>.</summary>
+        public static string VegetationTilesetUrl(string httpBase, string answerJson)
+        {
+            string url = Json.Str(Json.Parse(answerJson), "url");
+            if (url == null) throw new InvalidOperationException("the vegetation answer names no url");
+            return url.StartsWith("http://") || url.StartsWith("https://") ? url : httpBase.TrimEnd('/') + url;
+        }
+
         public static Dictionary<string, object> TreeModel(string species, double ageYears)
         {
             return Obj("kind", "tree", "species", species, "age_years", ageYears);

@@ -39,6 +39,9 @@ namespace Greentwin
         /// <summary>Every text message, after the handling above (time, comment, votes...).</summary>
         public event Action<Dictionary<string, object>> MessageReceived;
         public event Action<GlbFrame> GlbReceived;
+        /// <summary>(scenario, time {year, date}) when a scenario's shared time is known or
+        /// changes (snapshots, <c>time</c> broadcasts); scenario null: the session's own time.</summary>
+        public event Action<string, Dictionary<string, object>> TimeChanged;
         public event Action<string> Disconnected;
 
         // answers never run the caller's continuation on the read loop (it could block it)
@@ -56,6 +59,7 @@ namespace Greentwin
         readonly object gate = new object();
         readonly Dictionary<string, Pending> pending = new Dictionary<string, Pending>();
         readonly List<string> followed = new List<string>();
+        readonly Dictionary<string, Dictionary<string, object>> times = new Dictionary<string, Dictionary<string, object>>();
         readonly List<KeyValuePair<KeyValuePair<string, long>, TaskCompletionSource<bool>>> seqWaiters =
             new List<KeyValuePair<KeyValuePair<string, long>, TaskCompletionSource<bool>>>();
         readonly Random jitter = new Random();
@@ -111,6 +115,21 @@ namespace Greentwin
         public Task<Dictionary<string, object>> RedoAsync(string scenario)
         {
             return Request(GreentwinProtocol.Obj("type", "redo", "ref", Protocol.NewRef(), "scenario", scenario), false);
+        }
+
+        /// <summary>Set the time {year, date "MM-DD"}: without a scenario the session's own time,
+        /// with one (planner) the scenario's shared time, stored and broadcast to its
+        /// subscribers. The answer is the <c>time</c> message (the broadcast, for a scenario).</summary>
+        public Task<Dictionary<string, object>> SetTimeAsync(int year, string monthDay, string scenario = null)
+        {
+            return Request(GreentwinProtocol.SetTime(Protocol.NewRef(), year, monthDay, scenario), false);
+        }
+
+        /// <summary>The last time known for a scenario (null: the session's own), or null.</summary>
+        public Dictionary<string, object> TimeOf(string scenario)
+        {
+            Dictionary<string, object> t;
+            lock (gate) return times.TryGetValue(scenario ?? "", out t) ? t : null;
         }
 
         public Task<Dictionary<string, object>> PingAsync()
@@ -332,6 +351,7 @@ namespace Greentwin
                     break;
                 case "snapshot":  // the layers first, then the one who asked
                     RaiseLayers(m);
+                    NoteTime(Json.Str(m, "scenario"), Json.Obj(m, "time"));
                     Raise(SnapshotReceived, m);
                     ReleaseSeqWaiters();
                     Answer(r, m);
@@ -349,7 +369,14 @@ namespace Greentwin
                     else if (p != null && p.Glb != null) p.Glb.TrySetException(err);
                     else Raise(ErrorReceived, m);
                     break;
-                default:  // ack, pong, time, unsubscribed answer their ref
+                case "time":
+                    string tsc = Json.Str(m, "scenario");
+                    NoteTime(tsc, Json.Obj(m, "time"));
+                    // a scenario's time is broadcast without a ref: it answers our oldest set_time for it
+                    if (r == null && tsc != null) r = OldestSetTime(tsc);
+                    Answer(r, m);
+                    break;
+                default:  // ack, pong, unsubscribed answer their ref
                     Answer(r, m);
                     break;
             }
@@ -381,6 +408,29 @@ namespace Greentwin
                 await t.SendTextAsync(Json.Write(GreentwinProtocol.Subscribe(Protocol.NewRef(), sc)), ct);
             foreach (var kv in resend)
                 await t.SendTextAsync(Json.Write(kv.Value.Message), ct);
+        }
+
+        void NoteTime(string scenario, Dictionary<string, object> time)
+        {
+            if (time == null) return;
+            lock (gate) times[scenario ?? ""] = time;
+            var h = TimeChanged;
+            if (h != null) h(scenario, time);
+        }
+
+        string OldestSetTime(string scenario)
+        {
+            string best = null;
+            long bestN = long.MaxValue;
+            lock (gate)
+                foreach (var kv in pending)
+                {
+                    var msg = kv.Value.Message;
+                    if (Json.Str(msg, "type") != "set_time" || Json.Str(msg, "scenario") != scenario) continue;
+                    long n;
+                    if (long.TryParse(kv.Key.Substring(1), out n) && n < bestN) { bestN = n; best = kv.Key; }
+                }
+            return best;
         }
 
         void Answer(string r, Dictionary<string, object> m)

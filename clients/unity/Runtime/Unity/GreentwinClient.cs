@@ -20,6 +20,9 @@ namespace Greentwin
         /// <summary>The city tileset's layer name here (in /api/layers it is the 3D Tiles
         /// "buildings" layer; "buildings" in updates is the scenario's own volumes).</summary>
         public const string CityLayer = "city";
+        /// <summary>The layer <see cref="LoadVegetationOnDate"/> sets: the vegetation tileset of
+        /// the date asked for (a GreentwinTilesetLayer with this layer name follows it).</summary>
+        public const string DatedVegetationLayer = "vegetation_on_date";
 
         [Tooltip("http(s)://host:port of the greentwin server")] public string serverUrl = "http://127.0.0.1:8080";
         [Tooltip("Bearer token from the operator; empty for a read-only viewer")] public string token = "";
@@ -33,6 +36,9 @@ namespace Greentwin
         public event Action<Dictionary<string, object>> Welcomed;
         public event Action<Dictionary<string, object>> UpdateReceived;
         public event Action<Dictionary<string, object>> ErrorReceived;
+        /// <summary>(scenario, time {year, date "MM-DD"}) when the scenario's time is announced
+        /// (snapshot, a set_time by anyone); scenario null: this session's own time.</summary>
+        public event Action<string, Dictionary<string, object>> TimeChanged;
 
         public GreentwinSession Session { get; private set; }
         readonly Dictionary<string, KeyValuePair<string, string>> layers = new Dictionary<string, KeyValuePair<string, string>>();
@@ -89,6 +95,10 @@ namespace Greentwin
                 Debug.LogWarning("greentwin " + Json.Str(m, "code") + ": " + Json.Str(m, "message"));
                 if (ErrorReceived != null) ErrorReceived(m);
             });
+            Session.TimeChanged += (sc, time) =>
+            {
+                if (sc == null || sc == scenario) Post(() => { if (TimeChanged != null) TimeChanged(sc, time); });
+            };
             Session.Disconnected += reason => Post(() => Debug.Log("greentwin: connection lost (" + reason + "), reconnecting"));
             try
             {
@@ -182,6 +192,49 @@ namespace Greentwin
         public async Task<long> Undo() { return Json.Long(await Session.UndoAsync(scenario), "seq", -1); }
 
         public async Task<long> Redo() { return Json.Long(await Session.RedoAsync(scenario), "seq", -1); }
+
+        // --- time (set_time) and the vegetation of a date ---------------------------------
+        /// <summary>Set the time (year, "MM-DD"). shared: the scenario's shared time (planner),
+        /// stored and broadcast to everyone following it; else this session's own. Returns the
+        /// time the server announced.</summary>
+        public async Task<Dictionary<string, object>> SetTime(int year, string monthDay, bool shared = true)
+        {
+            var answer = await Session.SetTimeAsync(year, monthDay, shared ? scenario : null);
+            return Json.Obj(answer, "time");
+        }
+
+        /// <summary>The scenario's time as last announced ({year, date}), or null.</summary>
+        public Dictionary<string, object> ScenarioTime { get { return Session == null ? null : Session.TimeOf(scenario); } }
+
+        /// <summary>Fetch the vegetation tileset of a date ("YYYY-MM-DD"; null: the scenario's
+        /// time) with GET /api/vegetation (baked: every tree's mesh in its tile, which Cesium for
+        /// Unity draws; else instanced) and make it the layer <see cref="DatedVegetationLayer"/>.
+        /// Returns its absolute URL, or null when it failed.</summary>
+        public async Task<string> LoadVegetationOnDate(string isoDate = null, bool baked = true)
+        {
+            string date = isoDate ?? GreentwinProtocol.IsoDate(ScenarioTime);
+            if (date == null)
+            {
+                Debug.LogWarning("greentwin: no date given and the scenario's time is not known yet");
+                return null;
+            }
+            string httpBase = GreentwinProtocol.HttpBase(serverUrl);
+            string request = GreentwinProtocol.VegetationRequestUrl(httpBase, date, baked ? "baked" : "instanced", scenario);
+            using (var req = UnityWebRequest.Get(request))
+            {
+                if (!string.IsNullOrEmpty(token)) req.SetRequestHeader("Authorization", "Bearer " + token);
+                var op = req.SendWebRequest();
+                while (!op.isDone) await Task.Yield();
+                if (req.result != UnityWebRequest.Result.Success)
+                {
+                    Debug.LogWarning("greentwin: /api/vegetation failed: " + req.error);
+                    return null;
+                }
+                string url = GreentwinProtocol.VegetationTilesetUrl(httpBase, req.downloadHandler.text);
+                SetLayer(DatedVegetationLayer, url, "3dtiles");
+                return url;
+            }
+        }
 
         /// <summary>One tree model as a glb (instantiate it with <see cref="GreentwinGlb"/>).</summary>
         public Task<GlbFrame> RequestTreeModel(string species, double ageYears, int lod)

@@ -1,5 +1,6 @@
 // Console session of the engine-free C# core against a live server (run by the test suite):
-//   mono GreentwinConsole.exe <ws-url> <planner-token> <scenario>
+//   mono GreentwinConsole.exe <ws-url> <planner-token> <scenario> [<http-base>]
+// (<http-base>: where GET /api/vegetation is served; default the WebSocket's server)
 // Prints one JSON object per line ({"step": ...}); after {"step": "await_restart"} it reads
 // "expect <seq>" from stdin, waits (reconnecting on its own) until the resumed scenario
 // reaches that seq, makes one more edit and prints {"step": "done", ...}. Exit code 0 = ok.
@@ -32,7 +33,7 @@ namespace Greentwin.Tests
             throw new TimeoutException("no error frame for " + raw);
         }
 
-        static async Task<int> Run(string url, string token, string scenario)
+        static async Task<int> Run(string url, string token, string scenario, string httpBase)
         {
             var s = new GreentwinSession(url, token, "planner", null) { HeartbeatSeconds = 5, InitialBackoffSeconds = 0.2, MaxBackoffSeconds = 1 };
             var updates = new List<object>();
@@ -84,6 +85,25 @@ namespace Greentwin.Tests
             var pong = await GreentwinSession.Within(s.PingAsync(), T);
             Emit("step", "bad_frames", "bad_json", badJson, "schema", badSchema, "outside_extent", outside, "pong", Json.Str(pong, "type"));
 
+            // the scenario's shared time: answered by its broadcast, carried by a fresh snapshot
+            var timeAnswer = await GreentwinSession.Within(s.SetTimeAsync(2031, "04-20", scenario), T);
+            var resnap = await GreentwinSession.Within(s.SubscribeAsync(scenario), T);
+            Emit("step", "time", "answer", Json.Obj(timeAnswer, "time"), "answer_scenario", Json.Str(timeAnswer, "scenario"),
+                 "snapshot", Json.Obj(resnap, "time"), "known", s.TimeOf(scenario));
+
+            // the baked vegetation tileset of that date over HTTP
+            string date = GreentwinProtocol.IsoDate(s.TimeOf(scenario));
+            string request = GreentwinProtocol.VegetationRequestUrl(httpBase, date, "baked", null);
+            using (var web = new System.Net.WebClient())
+            {
+                string answer = await web.DownloadStringTaskAsync(request);
+                string tileset = GreentwinProtocol.VegetationTilesetUrl(httpBase, answer);
+                var doc = Json.Parse(await web.DownloadStringTaskAsync(tileset));
+                Emit("step", "vegetation", "request", request, "answer", Json.Parse(answer), "tileset", tileset,
+                     "asset_version", Json.Str(Json.Obj(doc, "asset"), "version"), "extras", Json.Obj(doc, "extras"),
+                     "has_root", Json.Obj(doc, "root") != null);
+            }
+
             long before = s.Protocol.SeqOf(scenario);
             int connections = s.Connections;
             Emit("step", "await_restart", "seq", before);
@@ -110,12 +130,13 @@ namespace Greentwin.Tests
 
         public static int Main(string[] args)
         {
-            if (args.Length != 3)
+            if (args.Length != 3 && args.Length != 4)
             {
-                Console.Error.WriteLine("usage: GreentwinConsole <ws-url> <planner-token> <scenario>");
+                Console.Error.WriteLine("usage: GreentwinConsole <ws-url> <planner-token> <scenario> [<http-base>]");
                 return 2;
             }
-            try { return Run(args[0], args[1], args[2]).GetAwaiter().GetResult(); }
+            string httpBase = args.Length == 4 ? args[3] : GreentwinProtocol.HttpBase(args[0]);
+            try { return Run(args[0], args[1], args[2], httpBase).GetAwaiter().GetResult(); }
             catch (Exception e)
             {
                 Console.Error.WriteLine("session failed: " + e);

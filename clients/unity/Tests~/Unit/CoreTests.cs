@@ -96,6 +96,13 @@ namespace Greentwin.Tests
             Check(Json.Str(Json.Obj(info.Document, "asset"), "version") == "2.0", "glb JSON chunk");
             glb[3] = (byte)'X';
             Throws(() => GreentwinProtocol.InspectGlb(glb.ToArray()), "glb magic");
+
+            Check(GreentwinProtocol.HttpBase("wss://h:1/ws") == "https://h:1" && GreentwinProtocol.HttpBase("ws://h:2/ws/") == "http://h:2", "http base of the socket");
+            Check(GreentwinProtocol.VegetationRequestUrl("http://h/", "2031-04-20", "baked", "my sc")
+                  == "http://h/api/vegetation?date=2031-04-20&variant=baked&scenario=my%20sc", "vegetation request");
+            Check(GreentwinProtocol.VegetationTilesetUrl("http://h", "{\"url\":\"/vegetation/b/k/tileset.json\"}")
+                  == "http://h/vegetation/b/k/tileset.json", "vegetation tileset url");
+            Check(GreentwinProtocol.IsoDate(GreentwinProtocol.Obj("year", 2031L, "date", "04-20")) == "2031-04-20", "iso date");
         }
 
         static async Task SessionChecks()
@@ -122,6 +129,15 @@ namespace Greentwin.Tests
                     + "{\"url\":\"/v\",\"version\":0,\"kind\":\"3dtiles\",\"variants\":{\"baked\":{\"url\":\"/b\",\"version\":0}}}}}");
             Check(Json.Long(await GreentwinSession.Within(sub, 10), "seq", -1) == 3, "snapshot answers subscribe");
             lock (layers) Check(string.Join(",", layers) == "vegetation=/v|3dtiles,vegetation_baked=/b|3dtiles", "a variant is raised as its own layer");
+
+            // set_time on the scenario: answered by its broadcast (which has no ref)
+            var setTime = s.SetTimeAsync(2030, "05-01", "sc");
+            var setMsg = t1.Next();
+            Check(Json.Str(setMsg, "type") == "set_time" && Json.Str(setMsg, "scenario") == "sc"
+                  && Json.Str(Json.Obj(setMsg, "time"), "date") == "05-01", "set_time for the scenario");
+            t1.Push("{\"type\":\"time\",\"scenario\":\"sc\",\"seq\":3,\"time\":{\"year\":2030,\"date\":\"05-01\"}}");
+            var timeAnswer = await GreentwinSession.Within(setTime, 10);
+            Check(Json.Str(timeAnswer, "scenario") == "sc" && GreentwinProtocol.IsoDate(s.TimeOf("sc")) == "2030-05-01", "the broadcast answers set_time");
 
             var edit = s.EditAsync("sc", GreentwinProtocol.PlantTree("tilia_cordata", 1, 2, 5, null));
             var first = t1.Next();

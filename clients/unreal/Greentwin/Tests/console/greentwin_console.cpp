@@ -1,9 +1,15 @@
 // Console session of the engine-free C++ core against a live server (run by the test suite):
-//   greentwin_console <ws-url> <planner-token> <scenario>
+//   greentwin_console <ws-url> <planner-token> <scenario> [<http-base>]
+// (<http-base>: where GET /api/vegetation is served; default the WebSocket's server)
 // The same script as the C# console program: prints one JSON object per line ({"step": ...});
 // after {"step": "await_restart"} it reads "expect <seq>" from stdin, waits (reconnecting on
 // its own) until the scenario reaches that seq, makes one more edit and prints
 // {"step": "done", ...}. Exit code 0 = ok.
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -55,7 +61,68 @@ void wait_for_seq(const greentwin::Session& s, const std::string& scenario, std:
     }
 }
 
-int run(const std::string& url, const std::string& token, const std::string& scenario) {
+/// GET http://host:port/path with HTTP/1.1 and Connection: close; the body of a 200 answer.
+std::string http_get(const std::string& url) {
+    if (url.rfind("http://", 0) != 0) throw std::runtime_error("only http:// URLs are supported");
+    const std::string rest = url.substr(7);
+    const auto slash = rest.find('/');
+    const std::string authority = rest.substr(0, slash);
+    const std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
+    const auto colon = authority.rfind(':');
+    const std::string host = authority.substr(0, colon);
+    const std::string port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || found == nullptr) {
+        throw std::runtime_error("cannot resolve " + host);
+    }
+    int fd = -1;
+    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+        fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) continue;
+        if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+        ::close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    if (fd < 0) throw std::runtime_error("cannot connect to " + authority);
+    timeval limit{60, 0};  // a bound on each read, not a wait
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + authority + "\r\nConnection: close\r\n\r\n";
+    for (std::size_t done = 0; done < req.size();) {
+        const auto n = ::send(fd, req.data() + done, req.size() - done, MSG_NOSIGNAL);
+        if (n <= 0) {
+            ::close(fd);
+            throw std::runtime_error("send failed");
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    std::string all;
+    char buf[8192];
+    while (true) {
+        const auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n < 0) {
+            ::close(fd);
+            throw std::runtime_error("receive failed or timed out");
+        }
+        if (n == 0) break;
+        all.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    const auto head_end = all.find("\r\n\r\n");
+    if (head_end == std::string::npos) throw std::runtime_error("no HTTP head from " + url);
+    const std::string status = all.substr(0, all.find("\r\n"));
+    if (status.find(" 200 ") == std::string::npos) throw std::runtime_error(url + ": " + status);
+    std::string lower = all.substr(0, head_end);
+    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (lower.find("transfer-encoding: chunked") != std::string::npos) throw std::runtime_error("chunked answer");
+    return all.substr(head_end + 4);
+}
+
+int run(const std::string& url, const std::string& token, const std::string& scenario,
+        const std::string& http_base) {
     std::mutex m;
     std::vector<std::int64_t> updates;
     std::vector<std::string> errors;
@@ -197,6 +264,21 @@ int run(const std::string& url, const std::string& token, const std::string& sce
     emit({{"step", "bad_frames"}, {"bad_json", bad_json}, {"schema", bad_schema},
           {"outside_extent", outside}, {"pong", pong.value("type", "")}});
 
+    // the scenario's shared time: answered by its broadcast, carried by a fresh snapshot
+    const json time_answer = await_reply([&](auto r) { s.set_time(2031, "04-20", scenario, r); });
+    const json resnap = await_reply([&](auto r) { s.subscribe(scenario, r); });
+    emit({{"step", "time"}, {"answer", time_answer["time"]}, {"answer_scenario", time_answer.value("scenario", "")},
+          {"snapshot", resnap["time"]}, {"known", s.time_of(scenario)}});
+
+    // the baked vegetation tileset of that date over HTTP
+    const std::string request = greentwin::vegetation_request_url(http_base, greentwin::iso_date(s.time_of(scenario)));
+    const std::string answer = http_get(request);
+    const std::string tileset = greentwin::vegetation_tileset_url(http_base, answer);
+    const json doc = json::parse(http_get(tileset));
+    emit({{"step", "vegetation"}, {"request", request}, {"answer", json::parse(answer)}, {"tileset", tileset},
+          {"asset_version", doc["asset"].value("version", "")}, {"extras", doc.value("extras", json::object())},
+          {"has_root", doc.contains("root") && doc["root"].is_object()}});
+
     const int connections = s.connections();
     emit({{"step", "await_restart"}, {"seq", s.seq_of(scenario)}});
     std::string line;
@@ -224,12 +306,12 @@ int run(const std::string& url, const std::string& token, const std::string& sce
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 4) {
-        std::cerr << "usage: greentwin_console <ws-url> <planner-token> <scenario>\n";
+    if (argc != 4 && argc != 5) {
+        std::cerr << "usage: greentwin_console <ws-url> <planner-token> <scenario> [<http-base>]\n";
         return 2;
     }
     try {
-        return run(argv[1], argv[2], argv[3]);
+        return run(argv[1], argv[2], argv[3], argc == 5 ? argv[4] : greentwin::http_base(argv[1]));
     } catch (const std::exception& e) {
         std::cerr << "session failed: " << e.what() << "\n";
         return 1;

@@ -92,6 +92,30 @@ int main() {
     s.receive_text(json{{"type", "snapshot"}, {"ref", sub["ref"]}, {"scenario", "sc"}, {"seq", 3}, {"layers", json::object()}}.dump());
     CHECK(snap_seq == 3 && s.seq_of("sc") == 3);
 
+    // set_time on the scenario: answered by its broadcast (which has no ref); the session's
+    // own time by the time message with the ref
+    json shared_answer;
+    s.set_time(2030, "05-01", "sc", [&](const json* a, const greentwin::ServerError*) { shared_answer = *a; });
+    const json set_shared = json::parse(sent.back());
+    CHECK(set_shared["type"] == "set_time" && set_shared["scenario"] == "sc");
+    CHECK(set_shared["time"] == json({{"year", 2030}, {"date", "05-01"}}));
+    s.receive_text(R"({"type":"time","scenario":"sc","seq":3,"time":{"year":2030,"date":"05-01"}})");
+    CHECK(shared_answer.value("scenario", "") == "sc" && greentwin::iso_date(s.time_of("sc")) == "2030-05-01");
+    json own_answer;
+    s.set_time(2040, "01-15", "", [&](const json* a, const greentwin::ServerError*) { own_answer = *a; });
+    const json set_own = json::parse(sent.back());
+    CHECK(!set_own.contains("scenario"));
+    s.receive_text(json{{"type", "time"}, {"ref", set_own["ref"]}, {"time", {{"year", 2040}, {"date", "01-15"}}}}.dump());
+    CHECK(own_answer.contains("time") && greentwin::iso_date(s.time_of("")) == "2040-01-15");
+    CHECK(greentwin::iso_date(s.time_of("sc")) == "2030-05-01");  // the scenario's own stays
+
+    // the per-date vegetation request and its answer
+    CHECK(greentwin::http_base("wss://h:1/ws") == "https://h:1" && greentwin::http_base("ws://h:2/ws/") == "http://h:2");
+    CHECK(greentwin::vegetation_request_url("http://h/", "2031-04-20", "baked", "my sc") ==
+          "http://h/api/vegetation?date=2031-04-20&variant=baked&scenario=my%20sc");
+    CHECK(greentwin::vegetation_tileset_url("http://h", R"({"url":"/vegetation/b/k/tileset.json"})") ==
+          "http://h/vegetation/b/k/tileset.json");
+
     // an edit unanswered when the connection drops is resent, same key, after the new welcome
     std::int64_t acked = -1;
     s.edit("sc", greentwin::plant_tree("tilia_cordata", 1.0, 2.0, 5), [&](const json* a, const greentwin::ServerError*) { acked = (*a)["seq"]; });

@@ -20,6 +20,7 @@
 DEFINE_LOG_CATEGORY_STATIC(LogGreentwin, Log, All);
 
 const FString UGreentwinSubsystem::CityLayer = TEXT("city");
+const FString UGreentwinSubsystem::DatedVegetationLayer = TEXT("vegetation_on_date");
 
 namespace {
 
@@ -62,6 +63,13 @@ void UGreentwinSubsystem::Connect(const FString& InServerUrl, const FString& InT
 	Callbacks.on_update = [this](const greentwin::json& Update)
 	{
 		OnUpdated.Broadcast(FromStd(Update.value("scenario", "")), Update.value("seq", static_cast<int64>(0)));
+	};
+	Callbacks.on_time = [this](const std::string& Sc, const greentwin::json& Time)
+	{
+		if (Sc.empty() || FromStd(Sc) == Scenario)
+		{
+			OnTimeChanged.Broadcast(FromStd(Sc), static_cast<int32>(Time.value("year", 0)), FromStd(Time.value("date", "")));
+		}
 	};
 	Callbacks.on_error = [this](const greentwin::json& Error)
 	{
@@ -267,6 +275,59 @@ void UGreentwinSubsystem::SpawnModel(const greentwin::GlbFrame& Frame, const FVe
 	Anchor->RegisterComponent();
 	Anchor->MoveToLongitudeLatitudeHeight(LongitudeLatitudeHeight);
 	OnModelSpawned.Broadcast(FromStd(Frame.header.value("ref", "")), Actor);
+}
+
+FString UGreentwinSubsystem::SetTime(int32 Year, const FString& MonthDay, bool bShared)
+{
+	if (!Session) { return FString(); }
+	// the answer is a time message: on_time has raised OnTimeChanged for it already
+	return FromStd(Session->set_time(Year, ToStd(MonthDay), bShared ? ToStd(Scenario) : std::string(),
+		[this](const greentwin::json*, const greentwin::ServerError* Error)
+	{
+		if (Error != nullptr) { OnFailed.Broadcast(FromStd(Error->ref), FromStd(Error->code), FromStd(Error->message)); }
+	}));
+}
+
+bool UGreentwinSubsystem::GetTime(int32& Year, FString& MonthDay) const
+{
+	const greentwin::json Time = Session ? Session->time_of(ToStd(Scenario)) : greentwin::json();
+	if (!Time.is_object()) { return false; }
+	Year = static_cast<int32>(Time.value("year", 0));
+	MonthDay = FromStd(Time.value("date", ""));
+	return true;
+}
+
+void UGreentwinSubsystem::LoadVegetationOnDate(const FString& Date, bool bBaked)
+{
+	std::string Day = ToStd(Date);
+	if (Day.empty() && Session) { Day = greentwin::iso_date(Session->time_of(ToStd(Scenario))); }
+	if (Day.empty())
+	{
+		OnFailed.Broadcast(FString(), TEXT("invalid_op"), TEXT("no date given and the scenario's time is not known yet"));
+		return;
+	}
+	const std::string Base = greentwin::http_base(ToStd(ServerUrl));
+	TSharedRef<IHttpRequest, ESPMode::ThreadSafe> Request = FHttpModule::Get().CreateRequest();
+	Request->SetURL(FromStd(greentwin::vegetation_request_url(Base, Day, bBaked ? "baked" : "instanced", ToStd(Scenario))));
+	Request->SetVerb(TEXT("GET"));
+	if (!Token.IsEmpty()) { Request->SetHeader(TEXT("Authorization"), TEXT("Bearer ") + Token); }
+	const FString Asked = FromStd(Day);
+	Request->OnProcessRequestComplete().BindWeakLambda(this, [this, Base, Asked](FHttpRequestPtr, FHttpResponsePtr Response, bool bOk)
+	{
+		if (!bOk || !Response.IsValid() || Response->GetResponseCode() != 200)
+		{
+			OnFailed.Broadcast(FString(), TEXT("http"), TEXT("GET /api/vegetation failed"));
+			return;
+		}
+		try
+		{
+			const std::string Url = greentwin::vegetation_tileset_url(Base, ToStd(Response->GetContentAsString()));
+			SetLayer(DatedVegetationLayer, FromStd(Url), TEXT("3dtiles"));
+			OnVegetationLoaded.Broadcast(Asked, FromStd(Url));
+		}
+		catch (const std::exception& E) { OnFailed.Broadcast(FString(), TEXT("bad_json"), FromStd(E.what())); }
+	});
+	Request->ProcessRequest();
 }
 
 bool UGreentwinSubsystem::GetLayerUrl(const FString& Layer, FString& Url, FString& Kind) const

@@ -25,6 +25,8 @@ DECLARE_DYNAMIC_MULTICAST_DELEGATE_ThreeParams(FGreentwinWelcomed, double, Longi
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_ThreeParams(FGreentwinFailed, const FString&, Ref, const FString&, Code, const FString&, Message);
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FGreentwinAcked, const FString&, Ref, int64, Seq);
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FGreentwinModelSpawned, const FString&, Ref, AActor*, Actor);
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_ThreeParams(FGreentwinTimeChanged, const FString&, Scenario, int32, Year, const FString&, MonthDay);
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FGreentwinVegetationLoaded, const FString&, Date, const FString&, Url);
 
 UCLASS()
 class GREENTWIN_API UGreentwinSubsystem : public UGameInstanceSubsystem
@@ -34,6 +36,8 @@ class GREENTWIN_API UGreentwinSubsystem : public UGameInstanceSubsystem
 public:
 	/** The city tileset's layer name here (the 3D Tiles "buildings" layer of /api/layers). */
 	static const FString CityLayer;
+	/** The layer LoadVegetationOnDate sets: the vegetation tileset of the date asked for. */
+	static const FString DatedVegetationLayer;
 
 	virtual void Deinitialize() override;
 
@@ -65,6 +69,23 @@ public:
 	UFUNCTION(BlueprintCallable, Category = "Greentwin|Models")
 	FString RequestTreeModel(const FString& Species, double AgeYears, int32 Lod, double Longitude, double Latitude, double Height);
 
+	/** Set the time (Year, MonthDay "MM-DD"). bShared: the scenario's shared time (planner),
+	 * stored and broadcast to everyone following it; else this session's own. Answered by
+	 * OnTimeChanged (also raised when someone else changes the scenario's time) or OnFailed. */
+	UFUNCTION(BlueprintCallable, Category = "Greentwin|Time")
+	FString SetTime(int32 Year, const FString& MonthDay, bool bShared);
+
+	/** The scenario's time as last announced (snapshot or time broadcast). */
+	UFUNCTION(BlueprintPure, Category = "Greentwin|Time")
+	bool GetTime(int32& Year, FString& MonthDay) const;
+
+	/** Fetch the vegetation tileset of a date (YYYY-MM-DD; empty: the scenario's time) with
+	 * GET /api/vegetation (bBaked: every tree's mesh in its tile, no EXT_mesh_gpu_instancing);
+	 * its URL becomes the layer DatedVegetationLayer ("vegetation_on_date"), then
+	 * OnVegetationLoaded, or OnFailed. */
+	UFUNCTION(BlueprintCallable, Category = "Greentwin|Time")
+	void LoadVegetationOnDate(const FString& Date, bool bBaked);
+
 	UFUNCTION(BlueprintPure, Category = "Greentwin")
 	bool GetLayerUrl(const FString& Layer, FString& Url, FString& Kind) const;
 
@@ -81,6 +102,8 @@ public:
 	UPROPERTY(BlueprintAssignable, Category = "Greentwin") FGreentwinFailed OnFailed;
 	UPROPERTY(BlueprintAssignable, Category = "Greentwin") FGreentwinAcked OnAcked;
 	UPROPERTY(BlueprintAssignable, Category = "Greentwin") FGreentwinModelSpawned OnModelSpawned;
+	UPROPERTY(BlueprintAssignable, Category = "Greentwin") FGreentwinTimeChanged OnTimeChanged;
+	UPROPERTY(BlueprintAssignable, Category = "Greentwin") FGreentwinVegetationLoaded OnVegetationLoaded;
 
 private:
 	void OpenSocket();

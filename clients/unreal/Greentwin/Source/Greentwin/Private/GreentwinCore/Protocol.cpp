@@ -2,7 +2,9 @@
 #include "GreentwinCore/Protocol.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <random>
 #include <utility>
@@ -82,6 +84,67 @@ json plant_tree(const std::string& species, double lon, double lat, double age_y
     return op;
 }
 
+std::string iso_date(const json& time) {
+    if (!time.is_object()) return {};
+    const auto year = time.value("year", static_cast<std::int64_t>(-1));
+    const std::string md = str_or(time, "date");
+    if (year < 0 || md.empty()) return {};
+    char y[16];
+    std::snprintf(y, sizeof y, "%04lld", static_cast<long long>(year));
+    return std::string(y) + "-" + md;
+}
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+    return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+std::string trim_slash(std::string s) {
+    while (!s.empty() && s.back() == '/') s.pop_back();
+    return s;
+}
+
+std::string url_encode(const std::string& s) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string http_base(const std::string& url) {
+    std::string b = trim_slash(url);
+    if (b.size() >= 3 && b.compare(b.size() - 3, 3, "/ws") == 0) b.resize(b.size() - 3);
+    if (starts_with(b, "wss://")) return "https://" + b.substr(6);
+    if (starts_with(b, "ws://")) return "http://" + b.substr(5);
+    return b;
+}
+
+std::string vegetation_request_url(const std::string& base, const std::string& date,
+                                   const std::string& variant, const std::string& scenario) {
+    std::string u = trim_slash(base) + "/api/vegetation?date=" + url_encode(date) +
+                    "&variant=" + url_encode(variant.empty() ? "baked" : variant);
+    if (!scenario.empty()) u += "&scenario=" + url_encode(scenario);
+    return u;
+}
+
+std::string vegetation_tileset_url(const std::string& base, const std::string& answer) {
+    const json m = json::parse(answer, nullptr, false);
+    const std::string url = m.is_object() ? str_or(m, "url") : std::string();
+    if (url.empty()) throw ProtocolError("the vegetation answer names no url");
+    return starts_with(url, "http://") || starts_with(url, "https://") ? url : trim_slash(base) + url;
+}
+
 Session::Session(std::string token, std::string role, Callbacks callbacks)
     : token_(std::move(token)), role_(std::move(role)), cb_(std::move(callbacks)) {}
 
@@ -158,6 +221,32 @@ void Session::raise_layers(const json& m) {
     }
 }
 
+void Session::note_time(const json& m) {
+    auto t = m.find("time");
+    if (t == m.end() || !t->is_object()) return;
+    const std::string sc = str_or(m, "scenario");
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        times_[sc] = *t;
+    }
+    if (cb_.on_time) cb_.on_time(sc, *t);
+}
+
+std::string Session::oldest_set_time(const std::string& scenario) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::string best;
+    long long best_n = -1;
+    for (const auto& [r, p] : pending_) {
+        if (p.message.value("type", "") != "set_time" || str_or(p.message, "scenario") != scenario) continue;
+        const long long n = std::atoll(r.c_str() + 1);
+        if (best_n < 0 || n < best_n) {
+            best_n = n;
+            best = r;
+        }
+    }
+    return best;
+}
+
 void Session::receive_text(const std::string& text) {
     json m = json::parse(text, nullptr, false);
     if (!m.is_object() || !m.contains("type") || !m["type"].is_string()) {
@@ -195,6 +284,7 @@ void Session::receive_text(const std::string& text) {
             seq_[str_or(m, "scenario")] = m.value("seq", static_cast<std::int64_t>(0));
         }
         raise_layers(m);  // the layers first, then the one who asked
+        note_time(m);
         if (cb_.on_snapshot) cb_.on_snapshot(m);
         if (auto p = take(ref); p && p->reply) p->reply(&m, nullptr);
     } else if (type == "update") {
@@ -231,7 +321,15 @@ void Session::receive_text(const std::string& text) {
         } else if (cb_.on_error) {
             cb_.on_error(m);
         }
-    } else {  // ack, pong, time, unsubscribed answer their ref
+    } else if (type == "time") {
+        note_time(m);
+        // a scenario's time is broadcast without a ref: it answers our oldest set_time for it
+        const std::string sc = str_or(m, "scenario");
+        const std::string answers = !ref.empty() || sc.empty() ? ref : oldest_set_time(sc);
+        if (!answers.empty()) {
+            if (auto p = take(answers); p && p->reply) p->reply(&m, nullptr);
+        }
+    } else {  // ack, pong, unsubscribed answer their ref
         if (type == "pong") {
             std::lock_guard<std::mutex> lock(mutex_);
             if (ref == ping_ref_) ping_ref_.clear();
@@ -317,6 +415,13 @@ std::string Session::ping(Reply reply) {
     return request({{"type", "ping"}}, false, std::move(reply), nullptr);
 }
 
+std::string Session::set_time(int year, const std::string& month_day, const std::string& scenario,
+                              Reply reply) {
+    json m = {{"type", "set_time"}, {"time", {{"year", year}, {"date", month_day}}}};
+    if (!scenario.empty()) m["scenario"] = scenario;
+    return request(std::move(m), false, std::move(reply), nullptr);
+}
+
 std::string Session::request_glb(const json& object, int lod, GlbReply reply) {
     return request({{"type", "request_glb"}, {"lod", lod}, {"object", object}}, false, nullptr,
                    std::move(reply));
@@ -332,6 +437,12 @@ std::int64_t Session::seq_of(const std::string& scenario) const {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = seq_.find(scenario);
     return it == seq_.end() ? -1 : it->second;
+}
+
+json Session::time_of(const std::string& scenario) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = times_.find(scenario);
+    return it == times_.end() ? json() : it->second;
 }
 
 json Session::welcome() const {

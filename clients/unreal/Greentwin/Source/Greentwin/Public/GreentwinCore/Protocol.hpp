@@ -75,6 +75,22 @@ std::string new_key();
 json plant_tree(const std::string& species, double lon, double lat, double age_years,
                 const std::string& id = "");
 
+/// "YYYY-MM-DD" of a protocol time {year, date: "MM-DD"} (empty if incomplete).
+std::string iso_date(const json& time);
+
+/// http(s)://host:port of a server given as its WebSocket (ws(s)://host:port/ws) or HTTP URL.
+std::string http_base(const std::string& url);
+
+/// The request for the vegetation tileset of a date: GET /api/vegetation?date=&variant=
+/// ("baked": every tree's mesh in its tile, for engines without EXT_mesh_gpu_instancing;
+/// "instanced"); no scenario: the server's default one.
+std::string vegetation_request_url(const std::string& base, const std::string& date,
+                                   const std::string& variant = "baked",
+                                   const std::string& scenario = "");
+
+/// The absolute tileset URL in the JSON answer of GET /api/vegetation (throws ProtocolError).
+std::string vegetation_tileset_url(const std::string& base, const std::string& answer);
+
 class Session {
 public:
     using SendFn = std::function<void(const std::string&)>;
@@ -94,6 +110,9 @@ public:
         /// Every text message, after the handling above.
         std::function<void(const json&)> on_message;
         std::function<void(const GlbFrame&)> on_glb;
+        /// (scenario, time {year, date}) when a scenario's shared time is known or changes
+        /// (snapshots, time broadcasts); scenario empty: the session's own time.
+        std::function<void(const std::string&, const json&)> on_time;
     };
 
     Session(std::string token, std::string role, Callbacks callbacks = {});
@@ -119,11 +138,18 @@ public:
     std::string undo(const std::string& scenario, Reply reply);
     std::string redo(const std::string& scenario, Reply reply);
     std::string ping(Reply reply);
+    /// Set the time {year, date "MM-DD"}: scenario empty: the session's own time (answer:
+    /// time {time, ref}); else (planner) the scenario's shared time, stored and broadcast to
+    /// its subscribers (answer: that broadcast, time {scenario, seq, time}).
+    std::string set_time(int year, const std::string& month_day, const std::string& scenario,
+                         Reply reply);
     std::string request_glb(const json& object, int lod, GlbReply reply);
     /// Send a text frame as it is (tests use it for deliberately bad frames).
     void send_raw(const std::string& text);
 
     std::int64_t seq_of(const std::string& scenario) const;  // -1 when unknown
+    /// The last time known for a scenario ("": the session's own); null when unknown.
+    json time_of(const std::string& scenario) const;
     json welcome() const;
     int connections() const;
     bool is_connected() const;
@@ -143,6 +169,8 @@ private:
     void send_locked(const json& message, std::vector<std::function<void()>>& after);
     std::optional<Pending> take(const std::string& ref);
     void raise_layers(const json& m);
+    void note_time(const json& m);
+    std::string oldest_set_time(const std::string& scenario) const;
 
     const std::string token_;
     const std::string role_;
@@ -155,6 +183,7 @@ private:
     int connections_ = 0;
     int next_ref_ = 1;
     std::map<std::string, std::int64_t> seq_;
+    std::map<std::string, json> times_;
     std::vector<std::string> followed_;
     std::map<std::string, Pending> pending_;
     std::string resumed_;
