@@ -184,6 +184,8 @@ async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
         scenario=config.default_scenario,
         executor=app[IO_POOL],
         recipes=recipes_for(config.demo_inputs),  # a project manifest or the demo
+        # the live channel's recompute computes the baseline maps: it publishes them
+        delegated=frozenset({"overlays"}),
     )
     app[DEMO] = builder
     builder.start()
@@ -191,6 +193,14 @@ async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await builder.stop()
+
+
+async def _demo_fallback(app: web.Application) -> None:
+    """Without a district recompute (a live channel of its own), the demo builder builds
+    its ``overlays`` layer itself."""
+    builder = app.get(DEMO)
+    if builder is not None:
+        builder.hand_over(None)
 
 
 def create_app(
@@ -223,6 +233,7 @@ def create_app(
     app.cleanup_ctx.append(_io_pool_ctx)
     if config.demo:
         app.cleanup_ctx.append(_demo_ctx)
+        app.on_startup.append(_demo_fallback)  # runs after every cleanup context started
     for ctx in extra_contexts:
         app.cleanup_ctx.append(ctx)
     app.add_routes(routes_api.routes)

@@ -26,13 +26,12 @@ import multiprocessing
 import multiprocessing.connection
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypedDict
 
-import numpy as np
 from greentwin.core import ServerError, __version__
 from greentwin.server.store import TileStore
 
@@ -56,6 +55,8 @@ DemoState = Literal["building", "ready", "failed"]
 LayerState = Literal["pending", "cached", "building", "built", "failed", "unavailable"]
 
 BuildFn = Callable[[Sequence[Path], Path], None]
+#: Builds and publishes a delegated layer given its cache key: (ok, versions or error).
+DelegateFn = Callable[[str], Awaitable[tuple[bool, str]]]
 
 
 class DemoStatus(TypedDict):
@@ -116,23 +117,12 @@ def _ground_shift(buildings_gml: Path) -> float:
 
     The converter moves the model so that its lowest ground point (ellipsoidal height of
     GroundSurface polygons, or of every point where a feature has none) lies on the
-    ellipsoid; the trees get the same offset so they stand on the same ground.
+    ellipsoid; the trees get the same offset so they stand on the same ground
+    (:func:`greentwin.twin.inputs.ground_shift`).
     """
-    from greentwin.citygml.reader import CityGMLReader
-    from greentwin.tiles.geodesy import to_geodetic
+    from greentwin.twin.inputs import ground_shift
 
-    reader = CityGMLReader(buildings_gml)
-    lowest = np.inf
-    for feature in reader.features():
-        if feature.crs is None:
-            continue
-        polys = [p for f in (feature, *feature.children) for ps in f.lods.values() for p in ps]
-        ground = [p.exterior for p in polys if p.surface_type == "GroundSurface"]
-        rings = ground or [p.exterior for p in polys]
-        if rings:
-            geo = to_geodetic(feature.crs.pyproj_definition, np.concatenate(rings))
-            lowest = min(lowest, float(geo[:, 2].min()))
-    return float(lowest) if np.isfinite(lowest) else 0.0
+    return ground_shift((buildings_gml,))
 
 
 def build_vegetation(inputs: Sequence[Path], out_dir: Path) -> None:
@@ -362,6 +352,11 @@ class DemoBuilder:
     recipes : the layers to build.
     isolate : build in a child process (default); False builds in a thread of
         ``executor`` (the recipe's function need not be importable by name then).
+    delegated : layers someone else in this process may build (the server's recompute
+        computes the baseline maps anyway: it publishes the ``overlays`` layer rather than
+        a build process computing them a second time). When such a layer is due, the
+        builder waits for :meth:`hand_over`: a function that builds it, or None to build
+        it itself.
     """
 
     store: TileStore
@@ -370,16 +365,30 @@ class DemoBuilder:
     executor: Executor | None = None
     recipes: Sequence[LayerRecipe] = RECIPES
     isolate: bool = True
+    delegated: frozenset[str] = frozenset()
     state: DemoState = "building"
     message: str = "starting"
     layer_states: dict[str, LayerState] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
     _job: _Job = field(default_factory=_Job)
     _done: asyncio.Event = field(default_factory=asyncio.Event)
+    _handoff: asyncio.Future[DelegateFn | None] | None = None
 
     def status(self) -> DemoStatus:
         """The current state, a human-readable message and each layer's state."""
         return {"state": self.state, "message": self.message, "layers": dict(self.layer_states)}
+
+    def hand_over(self, build: DelegateFn | None) -> None:
+        """Who builds the ``delegated`` layers: ``build(key)``, or None for the builder
+        itself. Only the first call counts (call from the running event loop)."""
+        handoff = self._handoff_future()
+        if not handoff.done():
+            handoff.set_result(build)
+
+    def _handoff_future(self) -> asyncio.Future[DelegateFn | None]:
+        if self._handoff is None:
+            self._handoff = asyncio.get_running_loop().create_future()
+        return self._handoff
 
     def start(self) -> None:
         """Start building in the background (call from the running event loop)."""
@@ -435,7 +444,13 @@ class DemoBuilder:
                 self.layer_states[recipe.layer] = "building"
                 self.message = f"building the {recipe.layer} layer"
                 log.info("demo: building the %s layer (first start or changed input)", recipe.layer)
-                ok, detail = await self._build(recipe, key)
+                if recipe.layer in self.delegated:
+                    delegate = await self._handoff_future()
+                    ok, detail = await (
+                        delegate(key) if delegate is not None else self._build(recipe, key)
+                    )
+                else:
+                    ok, detail = await self._build(recipe, key)
                 if ok:
                     self.layer_states[recipe.layer] = "built"
                     built += 1

@@ -76,6 +76,7 @@ from greentwin.green_model.api import Climate, PlantCover, Tree, TreeTable, tree
 from greentwin.kernels.noise.emission import RoadCoefficients
 from greentwin.kernels.raster import BuildingFootprint, Grid, building_height_grid
 from greentwin.kernels.roads import Road, RoadNetwork
+from greentwin.twin.manifest import DEFAULT_CELL_M, DEFAULT_MARGIN_M, DEFAULT_STOREY_M
 
 __all__ = [
     "BUILDINGS_GML",
@@ -94,9 +95,11 @@ __all__ = [
     "OverlayState",
     "cached_vegetation_layer",
     "date_bucket",
+    "full_computations",
     "overlay_layers",
     "probe",
     "vegetation_layer",
+    "write_overlays",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,14 +108,14 @@ F64 = npt.NDArray[np.float64]
 
 #: Survey date of the demo's trees (leaf-on summer); the date the demo layer is drawn at.
 DEMO_DATE = dt.date(2023, 7, 1)
-#: Analysis grid: 5 m cells over the buildings plus a 150 m margin.
-GRID_CELL_M = 5.0
-GRID_MARGIN_M = 150.0
+#: Analysis grid: 5 m cells over the buildings plus a 150 m margin (a project's defaults).
+GRID_CELL_M = DEFAULT_CELL_M
+GRID_MARGIN_M = DEFAULT_MARGIN_M
 #: Noise receiver height above ground, m (Directive 2002/49/EC, Annex I: 4 m).
 RECEIVER_HEIGHT_M = 4.0
 
 #: Storey height assumed where a building's storeys are unknown, m.
-STOREY_M = 3.0
+STOREY_M = DEFAULT_STOREY_M
 
 #: Overlay indicators, in display order. ``noise_*`` is the "vegetation" noise mode (with
 #: foliage through the crowns on the date; the viewer's default), ``noise_*_cnossos`` the
@@ -463,10 +466,14 @@ def _from_inputs(inputs: Any) -> District:
         coefficients=inputs.coefficients,
         climate=inputs.climate,
         survey_date=inputs.survey_date,
-        buildings={
-            k: BuildingInfo(r.building_id, r.function, r.storeys, r.ground_z, r.name)
-            for k, r in inputs.buildings.items()
-        },
+        buildings={k: _info_of(r) for k, r in inputs.buildings.items()},
+    )
+
+
+def _info_of(record: Any) -> BuildingInfo:
+    """A :class:`greentwin.twin.BuildingRecord` as :class:`BuildingInfo`."""
+    return BuildingInfo(
+        record.building_id, record.function, record.storeys, record.ground_z, record.name
     )
 
 
@@ -474,37 +481,12 @@ def building_info(feature: Any) -> BuildingInfo:
     """The :class:`BuildingInfo` of a top-level CityGML Building feature.
 
     Storeys come from ``storeysAboveGround`` (the building's, else the largest of its
-    parts'); the ground from the lowest z of all its polygons.
+    parts'); the ground from the lowest z of all its polygons
+    (:func:`greentwin.twin.readers.building_record`).
     """
+    from greentwin.twin.readers import building_record
 
-    def storeys_of(f: Any) -> int | None:
-        value = f.attributes.get("storeysAboveGround")
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-            return int(value)
-        return None
-
-    zmin = math.inf
-    part_storeys: list[int] = []
-    stack = [feature]
-    while stack:
-        f = stack.pop()
-        stack.extend(f.children)
-        for polys in f.lods.values():
-            for p in polys:
-                if len(p.exterior):
-                    zmin = min(zmin, float(np.asarray(p.exterior)[:, 2].min()))
-        if f is not feature and (n := storeys_of(f)) is not None:
-            part_storeys.append(n)
-    storeys = storeys_of(feature)
-    if storeys is None and part_storeys:
-        storeys = max(part_storeys)
-    return BuildingInfo(
-        building_id=feature.id,
-        function=str(feature.attributes.get("function") or ""),
-        storeys=storeys,
-        ground_z=zmin if math.isfinite(zmin) else 0.0,
-        name=str(feature.attributes.get("name") or ""),
-    )
+    return _info_of(building_record(feature))
 
 
 def _epsg(definition: str) -> str:
@@ -902,6 +884,18 @@ def _crowns_differ(a: Any, b: Any) -> bool:
     return not all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("base", "top", "density"))
 
 
+_FULL_COMPUTATIONS = [0]
+_FULL_LOCK = threading.Lock()
+
+
+def full_computations() -> int:
+    """How many times this process computed the noise, air and heat maps from scratch
+    (:func:`overlay_layers` without a usable ``previous``; incremental updates do not
+    count)."""
+    with _FULL_LOCK:
+        return _FULL_COMPUTATIONS[0]
+
+
 def overlay_layers(
     district: District,
     out_root: Path | None,
@@ -992,6 +986,10 @@ def overlay_layers(
         timings["air"] = time.perf_counter() - t2
         zoom, bounds = previous.zoom, previous.bounds
     else:
+        with _FULL_LOCK:
+            _FULL_COMPUTATIONS[0] += 1
+            count = _FULL_COMPUTATIONS[0]
+        log.info("overlays: computing every map from scratch (%d in this process)", count)
         nm, nm_c, cells = _noise_modes(district, buildings, heights, backend, crowns)
         timings["noise"] = time.perf_counter() - t1
         t2 = time.perf_counter()
@@ -1041,7 +1039,7 @@ def overlay_layers(
     timings["render"] = time.perf_counter() - t3
     if out_root is not None:
         t4 = time.perf_counter()
-        _write(state, Path(out_root))
+        write_overlays(state, Path(out_root))
         timings["write"] = time.perf_counter() - t4
     log.info(
         "overlays: %s (%s)",
@@ -1083,7 +1081,9 @@ def _render(state: OverlayState, previous: OverlayState | None) -> None:
         state.tiles[name] = tiles
 
 
-def _write(state: OverlayState, out_root: Path) -> None:
+def write_overlays(state: OverlayState, out_root: Path) -> None:
+    """Write every indicator's tiles, ``meta.json``, ``legend.json`` and ``values.npy``
+    into ``out_root/<indicator>/`` (what :func:`overlay_layers` writes)."""
     for name, tiles in state.tiles.items():
         folder = out_root / name
         folder.mkdir(parents=True, exist_ok=True)

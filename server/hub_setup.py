@@ -24,7 +24,7 @@ from pathlib import Path
 from aiohttp import web
 from greentwin.server.exports import DEFAULT_EXPORTERS, Exporter
 from greentwin.server.hub import HubSettings
-from greentwin.server.keys import CONFIG
+from greentwin.server.keys import CONFIG, DEMO
 from greentwin.server.live import running_hub
 from greentwin.server.recompute_district import DistrictRecompute, recompute_for_app
 from greentwin.server.routes_hub import HUB_STATE, HubState
@@ -75,14 +75,16 @@ def _install_live(app: web.Application, store_path: Path) -> None:
             redis_url=server.redis_url if server is not None else "",
         ) as hub:
             app[HUB_KEY] = hub
+            refresh = _start_refresh(app, hub)
             example = _start_example(app, hub)
             try:
                 yield
             finally:
-                if example is not None:  # an interrupted build continues on the next start
-                    example.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await example
+                for task in (example, refresh):
+                    if task is not None:  # an interrupted build continues on the next start
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 await hub.close_all()
                 if isinstance(hub.recompute, DistrictRecompute):
                     hub.recompute.close()
@@ -93,6 +95,31 @@ def _install_live(app: web.Application, store_path: Path) -> None:
     app.cleanup_ctx.append(live_ctx)
     app.router.add_get("/ws", ws_handler)
     app.router.add_routes(scenario_routes)
+
+
+def _start_refresh(app: web.Application, hub: Hub) -> asyncio.Task[None] | None:
+    """With the district recompute: hand it the demo build's ``overlays`` layer (it
+    computes the baseline maps anyway), and send the subscribers a fresh snapshot once
+    the baseline maps are computed and again once the demo build is done (a subscribe
+    never waits for either: it answers with what is published)."""
+    rc = hub.recompute
+    if not isinstance(rc, DistrictRecompute):
+        return None
+    builder = app.get(DEMO)
+    if builder is not None:
+        builder.hand_over(rc.publish_base)
+
+    async def refresh() -> None:
+        try:
+            await rc.wait_ready()
+        except Exception as exc:  # logged with its traceback where it happened
+            log.warning("the baseline maps are not available: %s", exc)
+        await hub.refresh()
+        if builder is not None:
+            await builder.wait()
+            await hub.refresh()
+
+    return asyncio.get_running_loop().create_task(refresh(), name="snapshot-refresh")
 
 
 def _start_example(app: web.Application, hub: Hub) -> asyncio.Task[None] | None:

@@ -37,12 +37,14 @@ until then clients keep the previous versions, which are never changed.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
 import dataclasses
 import datetime as dt
 import json
 import logging
 import math
+import queue
 import shutil
 import sys
 import tempfile
@@ -52,7 +54,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, ParamSpec, TypeVar
 
 import numpy as np
 from aiohttp import web
@@ -69,6 +71,7 @@ from greentwin.server.district import (
     OverlayState,
     overlay_layers,
     vegetation_layer,
+    write_overlays,
 )
 from greentwin.server.ops import OP_LAYER, EditOp, ScenarioState
 from greentwin.server.protocol import LayerInfo
@@ -468,6 +471,62 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 # --------------------------------------------------------------------------- the recompute
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class _Worker(concurrent.futures.Executor):
+    """One daemon thread that runs the submitted calls in order.
+
+    Unlike a ``ThreadPoolExecutor``, whose threads the interpreter joins at exit, a
+    server stopping (SIGTERM) while the baseline maps are being computed exits at once:
+    the computation only fills memory, so nothing is lost by abandoning it.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[
+            tuple[concurrent.futures.Future[Any], Callable[[], Any]] | None
+        ] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(
+        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> concurrent.futures.Future[_T]:
+        if self._closed:
+            raise RuntimeError("the recompute worker is closed")
+        fut: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        self._queue.put((fut, lambda: fn(*args, **kwargs)))
+        return fut
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fut, call = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                result = call()
+            except BaseException as exc:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._closed = True
+        if cancel_futures:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        self._queue.put(None)
+        if wait:
+            self._thread.join()
+
+
 @dataclass
 class _Scenario:
     """What has been published for one scenario (in memory)."""
@@ -527,8 +586,11 @@ class DistrictRecompute:
     Notes
     -----
     The baseline maps are computed once, in the background, from construction; the first
-    edit that needs them waits for them. Memory: one overlay state per edited scenario
-    (a few MB for the demo grid).
+    edit that needs them waits for them, a snapshot does not (it leaves out what needs
+    them; :meth:`wait_ready` tells when they are there). The demo's build hands its
+    ``overlays`` layer to :meth:`publish_base`, so the baseline maps are not computed a
+    second time in a build process. Memory: one overlay state per edited scenario (a few
+    MB for the demo grid).
     """
 
     def __init__(
@@ -549,7 +611,7 @@ class DistrictRecompute:
         self.backend = backend
         self.on_district = on_district
         self.inner = VersionedLayersRecompute(store, base_url=base_url)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recompute")
+        self._pool = _Worker("recompute")
         self._locks: dict[str, asyncio.Lock] = {}
         self._scenarios: dict[str, _Scenario] = {}
         self._base: _Base | None = None
@@ -597,6 +659,49 @@ class DistrictRecompute:
         """The baseline district and maps (blocking until computed)."""
         return self._base_future.result()
 
+    def ready(self) -> bool:
+        """Whether the baseline maps are computed (or failed)."""
+        return self._base_future.done()
+
+    async def wait_ready(self) -> None:
+        """Wait until the baseline maps are computed (raises what their computation raised)."""
+        await asyncio.wrap_future(self._base_future)
+
+    async def publish_base(self, key: str) -> tuple[bool, str]:
+        """Publish the baseline maps as the baseline's overlay layers (source ``key``).
+
+        The demo builder's ``overlays`` layer, built from the maps this object computes
+        anyway for the edits instead of a second time in a build process. Returns
+        (ok, the versions comma-separated or what failed).
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            versions = await loop.run_in_executor(self._pool, self._publish_base, key)
+        except Exception as exc:
+            log.exception("recompute: the baseline maps cannot be published")
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, versions
+
+    def _publish_base(self, key: str) -> str:
+        base = self.base()
+        scratch = Path(tempfile.mkdtemp(prefix="baseline-maps-", dir=self._scratch_root()))
+        try:
+            write_overlays(base.overlays, scratch)
+            versions = [
+                self.tiles.publish(
+                    self.baseline,
+                    name,
+                    scratch / name,
+                    kind="overlay",
+                    entry="meta.json",
+                    source=key,
+                )
+                for name in INDICATORS
+            ]
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return ",".join(versions)
+
     # --- the Recompute protocol ---------------------------------------------------------
     async def apply(
         self, scenario: str, seq: int, ops: Sequence[EditOp], state: ScenarioState
@@ -633,7 +738,7 @@ class DistrictRecompute:
         loop = asyncio.get_running_loop()
         async with self.lock(scenario):
             known = self._scenarios.get(scenario)
-            if known is None and scenario != self.baseline:
+            if known is None and scenario != self.baseline and self.ready():
                 state = await self.store.state(scenario)
                 if _touches_district(state):
                     # after a restart: rebuild from the log (same content, same versions)
@@ -646,7 +751,7 @@ class DistrictRecompute:
             out.update(base_layers)
             if known is not None:
                 out.update(known.layers)
-            if "road_network" not in out:
+            if "road_network" not in out and self.ready():
                 out.update(await self._road_layer(scenario))
         return fold_variants(out)
 

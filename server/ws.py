@@ -35,7 +35,7 @@ from typing import Any, Final
 from aiohttp import WSCloseCode, WSMsgType, web
 from greentwin.core import GreentwinError, __version__
 from greentwin.server.access import may_read_status, shown_parent
-from greentwin.server.fanout import RedisBus
+from greentwin.server.fanout import RedisBus, text_frame
 from greentwin.server.glb import GlbProducer, default_glb_producer
 from greentwin.server.jsonio import JsonInputError, loads
 from greentwin.server.ops import WORLD, AddBuilding, Extent, OpError, op_digest, parse_op
@@ -170,6 +170,8 @@ class Session:
         self.pending_resync: set[str] = set()
         self.out: deque[object] = deque()
         self.waiter: asyncio.Future[None] | None = None  # set while the writer is idle
+        #: The connection's transport, for broadcasts written without the writer task.
+        self.transport: asyncio.BaseTransport | None = None
         self.limit = config.send_queue
         self.bucket = TokenBucket(config.rate_per_s, config.burst)
         self.strikes = 0
@@ -189,9 +191,13 @@ class Session:
         self.out.append(item)
         self._wake()
 
-    def offer(self, scenario: str, text: str) -> None:
-        """Queue a broadcast; past the queue limit, switch to resync."""
+    def offer(self, scenario: str, text: str, frame: bytes | None = None) -> None:
+        """Queue a broadcast; past the queue limit, switch to resync. ``frame``: the
+        same message as a complete WebSocket frame, written at once when nothing is
+        waiting before it (:meth:`write_now`)."""
         if scenario in self.lagging:
+            return
+        if frame is not None and self.write_now(frame):
             return
         if len(self.out) >= self.limit:
             log.info("session %s fell behind on %s: resync", self.id, scenario)
@@ -202,6 +208,30 @@ class Session:
         else:
             self.out.append(text)
         self._wake()
+
+    def write_now(self, frame: bytes) -> bool:
+        """Write a ready frame straight to the socket if the writer task is idle, its
+        queue empty and the transport's buffer empty; ``False`` otherwise (queue it).
+
+        This spares a broadcast the per-client task switch and encoding. A client that
+        does not read fills its socket buffer, then the transport's: from then on its
+        broadcasts go to the bounded queue and the resync path as before.
+        """
+        t = self.transport
+        w = self.waiter
+        if (
+            not isinstance(t, asyncio.WriteTransport)
+            or self.out
+            or w is None
+            or w.done()
+            or self.closing
+            or self.ws.closed
+            or t.is_closing()
+            or t.get_write_buffer_size()
+        ):
+            return False
+        t.write(frame)
+        return True
 
     def _wake(self) -> None:
         w = self.waiter
@@ -411,10 +441,14 @@ class Hub:
         self._last[scenario] = seq
         ring = self._ring.setdefault(scenario, deque(maxlen=self.config.retain))
         ring.append((seq, text))
-        for s in self.subscribers.get(scenario, ()):
+        subs = self.subscribers.get(scenario)
+        if not subs:
+            return
+        frame = text_frame(text)  # encoded once, the same bytes for every subscriber
+        for s in subs:
             if s.after.get(scenario, -1) < seq:
                 s.after[scenario] = seq
-                s.offer(scenario, text)
+                s.offer(scenario, text, frame)
 
     async def _fill_gap(self, scenario: str) -> None:
         """Deliver the updates missing before held ones from the log, or resync."""
@@ -453,8 +487,12 @@ class Hub:
 
     def fanout(self, scenario: str, text: str) -> None:
         """Queue one encoded message for every subscriber of ``scenario``."""
-        for s in self.subscribers.get(scenario, ()):
-            s.offer(scenario, text)
+        subs = self.subscribers.get(scenario)
+        if not subs:
+            return
+        frame = text_frame(text)
+        for s in subs:
+            s.offer(scenario, text, frame)
 
     # --- snapshots, subscriptions, resume ------------------------------------------------
 
@@ -493,6 +531,24 @@ class Hub:
             text = await self._snapshot_text(info, ref, s)
             self._add(s, scenario, info.seq)
             s.send(text)
+
+    async def refresh(self) -> None:
+        """Send every subscriber a fresh snapshot of each scenario it follows.
+
+        For layers that became ready without an edit (the server's first build, the
+        baseline maps): a subscribe answers at once with what is published, and this
+        brings the rest. Failures are logged; the subscription stays.
+        """
+        for scenario in list(self.subscribers):
+            try:
+                async with self.lock(scenario):
+                    info = await self.store.get(scenario)
+                    for s in list(self.subscribers.get(scenario, ())):
+                        text = await self._snapshot_text(info, None, s)
+                        s.after[scenario] = info.seq
+                        s.send(text)
+            except Exception:
+                log.exception("%s: could not send a fresh snapshot", scenario)
 
     def _add(self, s: Session, scenario: str, seq: int) -> None:
         s.after[scenario] = seq
@@ -564,6 +620,7 @@ class Hub:
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, cfg.send_buffer_bytes)
         s = Session(ws, cfg)
+        s.transport = request.transport
         self.sessions.add(s)
         writer = asyncio.create_task(self._writer(s), name=f"ws-writer-{s.id}")
         no_hello = asyncio.get_running_loop().call_later(cfg.hello_timeout_s, self._no_hello, s)

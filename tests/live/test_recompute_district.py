@@ -64,11 +64,11 @@ async def test_road_tree_and_untouched_layers(
         src.mkdir()
         (src / "tileset.json").write_text(json.dumps({"asset": {"version": "1.1"}, "x": layer}))
         tiles.publish("baseline", layer, src)
+    base = await asyncio.to_thread(rc.base)  # the road network layer needs the baseline
     snap = await rc.snapshot(sid, 0)
     assert {"trees", "roads", "road_network", "vegetation"} <= set(snap)
     assert snap["buildings"]["kind"] == "geojson"  # the scenario's volumes keep the name
     assert snap["vegetation"]["version"] == 0 and "/tiles/baseline/" in snap["vegetation"]["url"]
-    base = await asyncio.to_thread(rc.base)
     main = base.district.roads.road("main-ew")
 
     # more traffic on the main street: louder and more NO2 next to it
