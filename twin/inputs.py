@@ -102,7 +102,7 @@ def ground_shift(citygml: tuple[Path, ...]) -> float:
     """Metres the converter's ``height_mode="ground"`` moves CityGML buildings down.
 
     The lowest ellipsoidal height of the GroundSurface polygons (else of all points), as
-    ``server.demo`` computes it for the demo; 0 without CityGML (OSM blocks stand on z = 0).
+    the demo uses too; 0 without CityGML (OSM blocks stand on z = 0).
     """
     from greentwin.citygml.reader import CityGMLReader
     from greentwin.tiles.geodesy import to_geodetic

@@ -39,7 +39,7 @@ __all__ = [
 #: Analysis grid defaults (the demo's: 5 m cells, 150 m margin around the buildings).
 DEFAULT_CELL_M = 5.0
 DEFAULT_MARGIN_M = 150.0
-#: Storey height for OSM ``building:levels``, m (the district's ``STOREY_M``).
+#: Storey height for OSM ``building:levels`` and where storeys are unknown, m.
 DEFAULT_STOREY_M = 3.0
 #: Height of an OSM building with neither ``height`` nor ``building:levels``, m
 #: (three storeys).

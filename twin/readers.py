@@ -44,6 +44,7 @@ __all__ = [
     "Buildings",
     "OsmBuilding",
     "Report",
+    "building_record",
     "read_buildings",
     "read_covers",
     "read_osm_roads",
@@ -186,7 +187,7 @@ def _citygml_buildings(
                     f"EPSG:{feature.crs.horizontal_epsg}, the project in {project.crs}"
                 )
             found = footprints_from_features([feature])
-            record = _citygml_record(feature)
+            record = building_record(feature)
             for fp in found:
                 cx, cy = np.asarray(fp.exterior)[:, :2].mean(axis=0)
                 if not _inside(clip, float(cx), float(cy)):
@@ -201,7 +202,13 @@ def _citygml_buildings(
         raise ManifestError(f"{project.path.name}: buildings.citygml: {path.name}: {exc}") from exc
 
 
-def _citygml_record(feature: Any) -> BuildingRecord:
+def building_record(feature: Any) -> BuildingRecord:
+    """The :class:`BuildingRecord` of a top-level CityGML Building feature.
+
+    Storeys come from ``storeysAboveGround`` (the building's, else the largest of its
+    parts'); the ground from the lowest z of all its polygons.
+    """
+
     def storeys_of(f: Any) -> int | None:
         v = f.attributes.get("storeysAboveGround")
         if isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
