@@ -12,7 +12,8 @@ Routes
 ``GET /api/hub/identity`` -> ``{participant, nickname}`` (401 for an unknown token)
 ``GET /api/hub/proposals`` -> ``{proposals: [...]}`` published scenarios with summaries
 ``GET /api/hub/proposals/{id}`` -> one proposal with its located changes and layers
-``GET /api/hub/proposals/{id}/here?lon=&lat=&radius=`` -> what changes near a point
+``GET /api/hub/proposals/{id}/here?lon=&lat=&radius=[&years=&season=]`` -> what changes
+near a point; with a time, before/after from that date's maps
 ``GET /api/hub/proposals/{id}/trees?years=&season=`` -> the new trees then (green model)
 ``GET /api/hub/search?q=`` or ``?lon=&lat=`` -> addresses of the district
 ``GET|POST /api/scenarios/{id}/comments``, ``POST /api/scenarios/{id}/comments/{cid}/hide``
@@ -158,8 +159,9 @@ def _guarded(fn: Handler) -> Handler:
             return await fn(request)
         except HubInputError as exc:
             headers = {}
-            if isinstance(exc, _RateLimited):
-                headers["Retry-After"] = str(exc.retry_after)
+            retry = getattr(exc, "retry_after", None)
+            if retry is not None:
+                headers["Retry-After"] = str(retry)
             return _error(exc.status, exc.code, str(exc), headers)
         except UnknownScenarioError:
             sid = request.match_info.get("id", "")
@@ -386,6 +388,7 @@ async def _summary_json(
     return {
         "id": info.id,
         "name": info.name,
+        "titles": (await live.store.titles([info.id])).get(info.id, {}),
         "created": info.created,
         "seq": info.seq,
         "parent": await shown_parent(live.store, _role(request), info.parent),
@@ -461,19 +464,90 @@ async def get_here(request: web.Request) -> web.StreamResponse:
     except TimeoutError:
         log.info("hub: the address index is not ready yet")
     parent = await shown_parent(_live(request).store, role, info.parent)
-    effects = await _effects(request, info.id, parent, lon, lat)
+    when = _when(request)
+    if when is None:
+        effects = await _effects(request, info.id, parent, lon, lat)
+    else:
+        effects = await _dated_effects(request, info.id, parent, when[2], lon, lat)
     computed = any(v["before"] is not None or v["after"] is not None for v in effects.values())
-    return _json(
-        {
-            "scenario": info.id,
-            "point": {"lon": lon, "lat": lat},
-            "radius_m": radius,
-            "place": place,
-            "changes": changes_near(scen_state, lon, lat, radius),
-            "effects": effects,
-            "effects_status": "computed" if computed else "not_computed",
-        }
-    )
+    doc: dict[str, Any] = {
+        "scenario": info.id,
+        "point": {"lon": lon, "lat": lat},
+        "radius_m": radius,
+        "place": place,
+        "changes": changes_near(scen_state, lon, lat, radius),
+        "effects": effects,
+        "effects_status": "computed" if computed else "not_computed",
+    }
+    if when is not None:
+        doc["time"] = {"years": when[0], "season": when[1], "date": when[2].isoformat()}
+    return _json(doc)
+
+
+#: The hub's time choices ("now", "in 5/10/20 years"): the dated before/after at an
+#: address is offered for these only, so a proposal has at most 4 x 4 dated map sets.
+HUB_YEARS = (0, 5, 10, 20)
+#: A date's map indicator -> the name the hub reports it under (noise "with vegetation").
+DATED_INDICATORS = {
+    "noise_lden": "noise_lden_db",
+    "noise_lnight": "noise_lnight_db",
+    "no2": "no2_ug_m3",
+    "pm10": "pm10_ug_m3",
+    "utci": "utci_c",
+    "shade_hours": "shade_h",
+}
+
+
+def _when(request: web.Request) -> tuple[int, str, dt.date] | None:
+    """``years`` and ``season`` of the query as (years, season, date), None without them."""
+    if "years" not in request.query and "season" not in request.query:
+        return None
+    raw = request.query.get("years", "0")
+    if not raw.isdigit() or int(raw) not in HUB_YEARS:
+        raise HubInputError(400, "schema", f"years: one of {list(HUB_YEARS)}")
+    season = request.query.get("season", "summer")
+    if season not in SEASON_DAYS:
+        raise HubInputError(400, "schema", f"season: one of {sorted(SEASON_DAYS)}")
+    month, day = SEASON_DAYS[season]
+    year = dt.datetime.now(dt.UTC).date().year + int(raw)
+    return int(raw), season, dt.date(year, month, day)
+
+
+async def _dated_effects(
+    request: web.Request,
+    scenario: str,
+    parent: str | None,
+    date: dt.date,
+    lon: float,
+    lat: float,
+) -> dict[str, dict[str, float | None]]:
+    """Before (parent, else the baseline) and after (the proposal) at a point, both on
+    ``date``: read from that date's maps (``/api/maps``' cache, computed once per
+    proposal state and half-month bucket)."""
+    from greentwin.server.routes_time import TIME, dated_values
+
+    if TIME not in request.app:
+        return {k: {"before": None, "after": None} for k in DATED_INDICATORS.values()}
+    try:
+        ours = await dated_values(request.app, scenario, date, lon, lat)
+        theirs = (
+            None
+            if parent in (None, BASELINE)
+            else await dated_values(request.app, str(parent), date, lon, lat)
+        )
+    except web.HTTPServiceUnavailable as exc:
+        busy = HubInputError(503, "busy", "many maps are being computed: try again shortly")
+        busy.retry_after = int(exc.headers.get("Retry-After", "10"))  # type: ignore[attr-defined]
+        raise busy from None
+    except Exception:
+        log.exception("hub: dated effects failed for %s on %s", scenario, date)
+        return {k: {"before": None, "after": None} for k in DATED_INDICATORS.values()}
+    out: dict[str, dict[str, float | None]] = {}
+    for name, hub_name in DATED_INDICATORS.items():
+        after = ours[name]["value"]
+        before = ours[name]["baseline"] if theirs is None else theirs[name]["value"]
+        out[hub_name] = {"before": before, "after": after}
+    return out
 
 
 #: The day shown for each season (northern hemisphere, mid-season).

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import shutil
 import threading
 import time
@@ -38,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from aiohttp import web
 from greentwin.core import GreentwinError, ScenarioError, ServerError
 from greentwin.server.district import District, OverlayState, date_bucket, overlay_layers
@@ -48,14 +51,35 @@ from greentwin.server.routes_tiles import IMMUTABLE, split_segments
 from greentwin.server.store import ID_RE
 from greentwin.server.time_course import YEAR_OFFSETS, Course, course
 
-__all__ = ["MAX_BUCKETS", "TIME", "TimeMaps", "routes", "setup_time"]
+__all__ = [
+    "MAX_BUCKETS",
+    "MAX_PENDING",
+    "POINT_INDICATORS",
+    "TIME",
+    "TimeMaps",
+    "dated_maps",
+    "dated_values",
+    "routes",
+    "setup_time",
+]
 
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
-#: Date buckets kept on disk per scenario.
-MAX_BUCKETS = 8
+#: Date buckets kept on disk per scenario (and baseline states in memory per baseline):
+#: the hub's 4 x 4 time choices fit.
+MAX_BUCKETS = 16
+#: Distinct computations waiting for the worker at once; more are refused (503) so that
+#: anonymous requests for many dates cannot queue unbounded work.
+MAX_PENDING = 6
+#: Seconds a refused client is asked to wait.
+RETRY_AFTER_S = 10
+#: Metres around a point whose ground cells give the heat values where the point's own
+#: cell has none (a point inside a building: the ground around it).
+HEAT_RADIUS_M = 20.0
+#: The indicators read at a point from a date's maps.
+POINT_INDICATORS = ("noise_lden", "noise_lnight", "no2", "pm10", "utci", "shade_hours")
 
 
 class TimeMaps:
@@ -72,7 +96,7 @@ class TimeMaps:
         self._keys: weakref.WeakKeyDictionary[District, dict[dt.date, str]] = (
             weakref.WeakKeyDictionary()
         )
-        self._base: weakref.WeakKeyDictionary[District, dict[dt.date, OverlayState]] = (
+        self._base: weakref.WeakKeyDictionary[District, OrderedDict[dt.date, OverlayState]] = (
             weakref.WeakKeyDictionary()
         )
         self._courses: weakref.WeakKeyDictionary[District, dict[tuple[int, ...], Course]] = (
@@ -88,14 +112,21 @@ class TimeMaps:
 
     # --- in the worker thread ----------------------------------------------------------
     def baseline_maps(self, base: District, bucket: dt.date) -> OverlayState:
-        """The baseline's maps on ``bucket`` (values only; kept per baseline district)."""
+        """The baseline's maps on ``bucket`` (values only; the last :data:`MAX_BUCKETS`
+        buckets kept per baseline district)."""
         with self._lock:
-            found = self._base.get(base, {}).get(bucket)
+            kept = self._base.get(base)
+            found = None if kept is None else kept.get(bucket)
+            if found is not None and kept is not None:
+                kept.move_to_end(bucket)
         if found is not None:
             return found
         state = overlay_layers(base, None, date=bucket).portable()
         with self._lock:
-            self._base.setdefault(base, {})[bucket] = state
+            kept = self._base.setdefault(base, OrderedDict())
+            kept[bucket] = state
+            while len(kept) > MAX_BUCKETS:
+                kept.popitem(last=False)
         return state
 
     def maps(self, scenario: str, district: District, base: District, bucket: dt.date) -> str:
@@ -191,38 +222,44 @@ async def _date(request: web.Request, scenario: str) -> dt.date:
     return parse_date(value["date"])
 
 
-async def _districts(request: web.Request, scenario: str) -> tuple[District, District]:
+async def _districts(app: web.Application, scenario: str) -> tuple[District, District]:
     """(the scenario's district, the baseline's): the scenario's is built from its state
     in the scenario store at its current sequence number (kept until the next edit)."""
     from greentwin.server.keys import LIVE_HUB
     from greentwin.server.recompute_district import district_for
 
-    registry = request.app[DISTRICTS]
-    default = request.app[CONFIG].default_scenario
-    base = await registry.aget(request.app, default)
-    hub = request.app.get(LIVE_HUB)
+    registry = app[DISTRICTS]
+    default = app[CONFIG].default_scenario
+    base = await registry.aget(app, default)
+    hub = app.get(LIVE_HUB)
     if scenario == default or hub is None:
-        return await registry.aget(request.app, scenario), base
+        return await registry.aget(app, scenario), base
     try:
         info = await hub.store.get(scenario)
     except GreentwinError:  # a tile-store scenario without a log: its registered district
-        return await registry.aget(request.app, scenario), base
-    tm = request.app[TIME]
+        return await registry.aget(app, scenario), base
+    tm = app[TIME]
     known = tm.districts.get(scenario)
     if known is not None and known[0] == info.seq:
         return known[1], base
     state = await hub.store.state(scenario)
     loop = asyncio.get_running_loop()
-    district, _ = await loop.run_in_executor(request.app[IO_POOL], district_for, base, state)
+    district, _ = await loop.run_in_executor(app[IO_POOL], district_for, base, state)
     tm.districts[scenario] = (info.seq, district)
     return district, base
 
 
-async def _run(request: web.Request, flight: tuple[str, int, str], fn: Any, *args: Any) -> Any:
-    """``fn(*args)`` in the worker thread; concurrent requests for the same work share it."""
-    tm = request.app[TIME]
+async def _run(app: web.Application, flight: tuple[str, int, str], fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in the worker thread; concurrent requests for the same work share it.
+    With :data:`MAX_PENDING` other computations waiting, new work is refused (503)."""
+    tm = app[TIME]
     future = tm.inflight.get(flight)
     if future is None:
+        if len(tm.inflight) >= MAX_PENDING:
+            raise web.HTTPServiceUnavailable(
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+                text=f"busy computing maps: try again in {RETRY_AFTER_S} s",
+            )
         loop = asyncio.get_running_loop()
         future = asyncio.ensure_future(loop.run_in_executor(tm.pool, fn, *args))
         tm.inflight[flight] = future
@@ -236,17 +273,123 @@ async def _run(request: web.Request, flight: tuple[str, int, str], fn: Any, *arg
         raise ServerError(f"the maps could not be computed: {exc}") from exc
 
 
+async def dated_maps(app: web.Application, scenario: str, date: dt.date) -> tuple[str, District]:
+    """(the key of the folder holding ``scenario``'s overlays on ``date``'s bucket, the
+    scenario's district): computed once per scenario state and bucket, shared by every
+    caller (``/api/maps``, the hub's before/after at an address)."""
+    bucket = date_bucket(date)
+    district, base = await _districts(app, scenario)
+    tm = app[TIME]
+    flight = (scenario, id(district), bucket.isoformat())
+    key: str = await _run(app, flight, tm.maps, scenario, district, base, bucket)
+    return key, district
+
+
+def _read_layer(folder: Path, name: str) -> tuple[dict[str, Any], npt.NDArray[np.float64]] | None:
+    import json
+
+    try:
+        meta = json.loads((folder / name / "meta.json").read_text(encoding="utf-8"))
+        values = np.load(folder / name / "values.npy", mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    return meta, np.asarray(values, dtype=np.float64)
+
+
+def _cell(meta: dict[str, Any], lon: float, lat: float) -> tuple[float, float, int, int] | None:
+    """(grid x, grid y, column, row) of a WGS 84 point, None outside the grid."""
+    from greentwin.server.district import _transformer
+
+    g = meta["grid"]
+    gx, gy = _transformer("EPSG:4326", g["crs"]).transform(lon, lat)
+    if not (math.isfinite(gx) and math.isfinite(gy)):
+        return None
+    col = math.floor((gx - g["x0"]) / g["cell"])
+    row = math.floor((gy - g["y0"]) / g["cell"])
+    if not (0 <= col < g["nx"] and 0 <= row < g["ny"]):
+        return None
+    return gx, gy, col, row
+
+
+def _sample(
+    name: str,
+    meta: dict[str, Any],
+    values: npt.NDArray[np.float64],
+    district: District,
+    lon: float,
+    lat: float,
+) -> float | None:
+    """The value of one indicator at a point. Where the point's cell has none (inside a
+    building): for noise the building's most exposed facade level (as the END counts a
+    building's exposure, like the probe); for heat the mean of the ground cells within
+    :data:`HEAT_RADIUS_M`."""
+    from greentwin.server.routes_overlays import _Layer, _roof_level
+
+    found = _cell(meta, lon, lat)
+    if found is None:
+        return None
+    _, _, col, row = found
+    v = float(values[row, col])
+    if math.isfinite(v):
+        return round(v, 2)
+    if name.startswith("noise_"):
+        roof = _roof_level(_Layer(meta, values.astype(np.float32)), district, lon, lat)
+        return None if roof is None else round(roof[0], 2)
+    if name in ("utci", "shade_hours", "tmrt"):
+        g = meta["grid"]
+        r = max(1, math.ceil(HEAT_RADIUS_M / g["cell"]))
+        rows = np.arange(max(0, row - r), min(g["ny"], row + r + 1))
+        cols = np.arange(max(0, col - r), min(g["nx"], col + r + 1))
+        block = values[np.ix_(rows, cols)]
+        dist = np.hypot(*np.meshgrid(rows - row, cols - col, indexing="ij")) * g["cell"]
+        near = block[(dist <= HEAT_RADIUS_M) & np.isfinite(block)]
+        return round(float(near.mean()), 2) if near.size else None
+    return None
+
+
+async def dated_values(
+    app: web.Application, scenario: str, date: dt.date, lon: float, lat: float
+) -> dict[str, dict[str, float | None]]:
+    """Each of :data:`POINT_INDICATORS` at a point on ``date``'s bucket: ``{"value": the
+    scenario's, "baseline": the baseline's on the same date}`` (the baseline's read as
+    the scenario's value minus its ``diff_`` layer: no second computation). Reads the
+    files :func:`dated_maps` keeps; computes nothing beyond them."""
+    key, district = await dated_maps(app, scenario, date)
+    base_district = await app[DISTRICTS].aget(app, app[CONFIG].default_scenario)
+    folder = app[TIME].root / scenario / key
+
+    def read() -> dict[str, dict[str, float | None]]:
+        out: dict[str, dict[str, float | None]] = {}
+        for name in POINT_INDICATORS:
+            layer = _read_layer(folder, name)
+            if layer is None:
+                out[name] = {"value": None, "baseline": None}
+                continue
+            meta, values = layer
+            value = _sample(name, meta, values, district, lon, lat)
+            diff = _read_layer(folder, f"diff_{name}")
+            if diff is None:  # the baseline itself: its own baseline
+                out[name] = {"value": value, "baseline": value}
+                continue
+            base_values = values - diff[1]
+            base = _sample(name, meta, base_values, base_district, lon, lat)
+            out[name] = {"value": value, "baseline": base}
+        return out
+
+    loop = asyncio.get_running_loop()
+    result: dict[str, dict[str, float | None]] = await loop.run_in_executor(app[IO_POOL], read)
+    return result
+
+
 @routes.get("/api/maps", name="time_maps")
 async def maps(request: web.Request) -> web.Response:
     """The scenario's overlays on the date's half-month bucket."""
     scenario = await _readable_scenario(request)
     date = await _date(request, scenario)
     bucket = date_bucket(date)
-    district, base = await _districts(request, scenario)
     tm = request.app[TIME]
     t0 = time.perf_counter()
-    flight = (scenario, id(district), bucket.isoformat())
-    key = await _run(request, flight, tm.maps, scenario, district, base, bucket)
+    key, _ = await dated_maps(request.app, scenario, date)
     folder = tm.root / scenario / key
     loop = asyncio.get_running_loop()
 
@@ -299,9 +442,15 @@ async def time_map_file(request: web.Request) -> web.StreamResponse:
     if parts is None:
         raise web.HTTPBadRequest(text="invalid file path")
     root = request.app[TIME].root
-    return await request.app[FILES].respond(
-        request, root.joinpath(scenario, key, *parts), root=root, cache_control=IMMUTABLE
-    )
+    path = root.joinpath(scenario, key, *parts)
+    if len(parts) == 4 and parts[3].endswith(".png") and (root / scenario / key).is_dir():
+        # a tile of the layer's pyramid with nothing drawn on it is not written: answer a
+        # transparent one (as /overlays/ does), so map clients get no errors at the edges
+        from greentwin.server.routes_overlays import _transparent
+
+        if not path.is_file():
+            return _transparent(request)
+    return await request.app[FILES].respond(request, path, root=root, cache_control=IMMUTABLE)
 
 
 def _offsets(raw: str | None) -> tuple[int, ...]:
@@ -322,16 +471,16 @@ async def indicator_course(request: web.Request) -> web.Response:
     """The indicators over the years for the scenario and the baseline."""
     scenario = await _readable_scenario(request)
     default = request.app[CONFIG].default_scenario
-    district, base = await _districts(request, scenario)
+    district, base = await _districts(request.app, scenario)
     offsets = _offsets(request.query.get("offsets"))
     tm = request.app[TIME]
     t0 = time.perf_counter()
     tag = "course " + ",".join(map(str, offsets))
-    ours = await _run(request, (scenario, id(district), tag), tm.course, district, offsets)
+    ours = await _run(request.app, (scenario, id(district), tag), tm.course, district, offsets)
     theirs = (
         ours
         if district is base
-        else await _run(request, (default, id(base), tag), tm.course, base, offsets)
+        else await _run(request.app, (default, id(base), tag), tm.course, base, offsets)
     )
     return json_response(
         {

@@ -367,3 +367,62 @@ def test_a_resident_code_marks_the_comment_verified(server: HubServer, new_page:
     assert "verified resident" in item.inner_text()
     assert page.input_value("#text") == ""
     _axe(page, "comment form with the resident code")
+
+
+def test_maps_follow_the_chosen_time(server: HubServer, new_page: Any) -> None:
+    """'In 20 years' shows that date's overlay (tiles of its own computation) with its
+    legend, and the before/after at an address follows the same date."""
+    import datetime as dt
+
+    sid = server.proposal  # type: ignore[attr-defined]
+    year = dt.datetime.now(dt.UTC).year
+    page = new_page(f"{server.url}/hub/?no3d=1")
+    _open_proposal(page, sid)
+    assert not page.is_visible("#map-figure")
+    page.click("#maps-load")
+    page.wait_for_function("window.hub.state.maps !== null", timeout=120_000)
+    now = page.evaluate("() => window.hub.state.maps")
+    assert now["requested"] == f"{year}-07-15" and now["bucket"] == f"{year}-07-08"
+    page.click("#years button[data-years='20']")
+    page.wait_for_function(
+        f"window.hub.state.maps && window.hub.state.maps.requested === '{year + 20}-07-15'",
+        timeout=120_000,
+    )
+    later = page.evaluate("() => window.hub.state.maps")
+    assert later["key"] != now["key"]
+    # the map is drawn from the dated overlay's tiles, which load
+    srcs = page.eval_on_selector_all("#map2d img", "els => els.map(e => e.getAttribute('src'))")
+    assert srcs and all(s.startswith(f"/timemaps/{sid}/{later['key']}/noise_lden/") for s in srcs)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#map2d img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    caption = page.inner_text("#map-caption")
+    assert "Road noise (with trees)" in caption and "in 20 years" in caption
+    assert str(year + 20) in caption
+    legend = page.inner_text("#map-legend")
+    assert "Legend: Road noise (with trees)" in legend and "75 to 80 dB" in legend
+    assert page.locator("#map-legend li .swatch").count() >= 5
+    # the heat map's legend in the UTCI heat-stress classes, with the design-day note
+    page.click("#map-layers button[data-layer='utci']")
+    assert page.get_attribute("#map-layers button[data-layer='utci']", "aria-pressed") == "true"
+    assert "/utci/" in (page.get_attribute("#map2d img >> nth=0", "src") or "")
+    assert "strong heat stress" in page.inner_text("#map-legend")
+    assert "hot, clear summer day" in page.inner_text("#map-caption")
+    # what changes for me here: the values of the same date, heat included
+    page.fill("#q", "Normannenstraße")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#search-results li button")
+    page.click("#search-results li button >> nth=0")
+    page.wait_for_function("window.hub.state.here && window.hub.state.here.time", timeout=60_000)
+    here = page.evaluate("() => window.hub.state.here")
+    assert here["time"] == {"years": 20, "season": "summer", "date": f"{year + 20}-07-15"}
+    assert here["effects_status"] == "computed"
+    text = page.inner_text("#here")
+    assert "Felt heat at 3 pm" in text and "Hours of shade" in text
+    assert page.locator("#map2d .dot").count() == 1
+    _axe(page, "maps for the chosen time")
+    page.click("button.lang[data-lang='fi']")
+    page.wait_for_function("document.documentElement.lang === 'fi'")
+    assert "Selite: Koettu lämpö klo 15" in page.inner_text("#map-legend")
+    assert "voimakas lämpöstressi" in page.inner_text("#map-legend")
+    _axe(page, "maps for the chosen time in fi")

@@ -28,6 +28,14 @@ const INDICATORS = [
   ["pm10_ug_m3", "effects.pm10", "unit.ugm3"],
 ];
 const YEAR_STEPS = [0, 5, 10, 20];
+// heat at an address: only in the dated values (the chosen time's maps)
+const DATED_INDICATORS = [
+  ["utci_c", "effects.utci", "unit.c"],
+  ["shade_h", "effects.shade", "unit.h"],
+];
+// the maps' units -> the strings that write a value in them
+const MAP_UNITS = { "dB(A)": "unit.db", "ug/m3": "unit.ugm3", degC: "unit.c", h: "unit.h" };
+const HEAT_LAYERS = new Set(["utci", "shade_hours"]);
 
 const $ = (id) => document.getElementById(id);
 
@@ -45,6 +53,11 @@ const state = {
   trees: null, // /trees answer for the current time
   carbonSeries: null,
   here: null,
+  herePoint: null, // {lon, lat, label} of the last "here" question
+  mapsOn: false, // the chosen time's maps are shown (and the "here" values follow them)
+  maps: null, // /api/maps answer for the chosen time (+ requested, years, season)
+  mapLayer: "noise_lden",
+  mapsTicket: 0,
   identity: null, // {participant, nickname, token}
   draftKey: null, // idempotency key of the comment being sent
   comments: new Map(), // id -> comment
@@ -201,6 +214,15 @@ function summaryLines(summary) {
   return SUMMARY_KEYS.filter((k) => summary[k] > 0).map((k) => t(`summary.${k}`, { n: num(summary[k]), count: summary[k] }).replace(/^./, (c) => c.toUpperCase()));
 }
 
+/** A proposal's title and summary in the chosen language (its titles map), else its name. */
+function titleOf(p) {
+  return p.titles?.[state.lang]?.title || p.name;
+}
+
+function leadOf(p) {
+  return p.titles?.[state.lang]?.summary || "";
+}
+
 function renderList() {
   const ul = $("proposals");
   ul.replaceChildren();
@@ -211,11 +233,12 @@ function renderList() {
     const lines = summaryLines(p.summary).slice(0, 4);
     const li = el(
       "li", { class: "card" },
-      el("h2", { text: p.name }),
+      el("h2", { text: titleOf(p) }),
+      ...(leadOf(p) ? [el("p", { class: "lead", text: leadOf(p) })] : []),
       el("p", { class: "meta", text: t("list.published", { date: dateText(new Date(p.created * 1000)) }) }),
       lines.length ? el("ul", {}, ...lines.map((s) => el("li", { text: s }))) : el("p", { text: t("summary.none") }),
       el("p", { class: "meta", text: `${t("list.comments", { n: num(p.comments), count: p.comments })} · ${t("list.votes", { up: num(p.votes.up), down: num(p.votes.down) })}` }),
-      el("button", { type: "button", "data-open": p.id, text: t("list.open", { name: p.name }), onclick: () => { window.location.hash = `#/p/${encodeURIComponent(p.id)}`; } }),
+      el("button", { type: "button", "data-open": p.id, text: t("list.open", { name: titleOf(p) }), onclick: () => { window.location.hash = `#/p/${encodeURIComponent(p.id)}`; } }),
     );
     ul.append(li);
   }
@@ -227,6 +250,11 @@ async function openProposal(id) {
   $("view-proposal").hidden = false;
   state.current = null;
   state.here = null;
+  state.herePoint = null;
+  state.mapsOn = false;
+  state.maps = null;
+  state.mapsTicket += 1;
+  $("maps-status").textContent = "";
   state.trees = null;
   state.carbonSeries = null;
   state.comments = new Map();
@@ -251,8 +279,15 @@ async function openProposal(id) {
 function renderProposal() {
   const p = state.current;
   if (!p) return;
-  document.title = `${p.name} – ${t("brand")}`;
-  $("p-title").textContent = p.name;
+  document.title = `${titleOf(p)} – ${t("brand")}`;
+  $("p-title").textContent = titleOf(p);
+  let lead = $("p-lead");
+  if (!lead) {
+    lead = el("p", { id: "p-lead", class: "lead" });
+    $("p-title").after(lead);
+  }
+  lead.textContent = leadOf(p);
+  lead.hidden = !lead.textContent;
   $("p-meta").textContent = t("list.published", { date: dateText(new Date(p.created * 1000)) });
   const lines = summaryLines(p.summary);
   $("p-summary").replaceChildren(...(lines.length ? lines : [t("summary.none")]).map((s) => el("li", { text: s })));
@@ -268,6 +303,7 @@ function renderProposal() {
   renderComments();
   renderHere();
   renderFacts();
+  renderMaps();
   updateCounter();
 }
 
@@ -424,7 +460,164 @@ function setTime(years, season) {
   const year = new Date().getUTCFullYear() + state.years;
   sendLive({ type: "set_time", time: { year, date: SEASON_DATES[state.season] } });
   renderTreesText();
-  return loadTrees();
+  const work = [loadTrees()];
+  if (state.mapsOn) {
+    work.push(loadMaps());
+    const h = state.herePoint;
+    if (h) work.push(showHere(h.lon, h.lat, h.label));
+  }
+  return Promise.all(work);
+}
+
+// ------------------------------------------------------------------ maps for the time
+/** The chosen time as a date: this year + years, on the season's day. */
+function chosenDate() {
+  return `${new Date().getUTCFullYear() + state.years}-${SEASON_DATES[state.season]}`;
+}
+
+/** The proposal's overlays on the chosen date (GET /api/maps: computed once per
+ *  proposal and half-month on the server, then shared by everyone). */
+async function loadMaps() {
+  const p = state.current;
+  if (!p) return;
+  state.mapsOn = true;
+  const date = chosenDate();
+  const ticket = ++state.mapsTicket;
+  const when = { years: state.years, season: state.season };
+  $("maps-status").textContent = t("maps.loading", { date: dateText(new Date(`${date}T12:00:00Z`)) });
+  let doc = null;
+  let status = 0;
+  try {
+    doc = await api(`/api/maps?scenario=${encodeURIComponent(p.scenario ?? p.id)}&date=${date}`);
+  } catch (err) {
+    status = err.status || 0;
+  }
+  if (ticket !== state.mapsTicket) return; // a later choice won
+  state.maps = doc ? { ...doc, requested: date, ...when } : null;
+  $("maps-status").textContent = doc ? "" : t(status === 503 ? "maps.busy" : "maps.error");
+  renderMaps();
+  drawMapLayer3d();
+}
+
+/** Web Mercator tile coordinates (fractional) of a point at zoom z. */
+function tileXY(lon, lat, z) {
+  const n = 2 ** z;
+  const r = (lat * Math.PI) / 180;
+  return [((lon + 180) / 360) * n, ((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2) * n];
+}
+
+/** The overlay as a small 2D map of its tiles (at most 4 tiles across), with a dot at the
+ *  chosen address. Works without the 3D view; the legend and caption are its text. */
+function drawMosaic(box, layer) {
+  const [w, s, e, n] = layer.bounds;
+  let z = layer.zoom[1];
+  while (z > layer.zoom[0] && Math.floor(tileXY(e, s, z)[0]) - Math.floor(tileXY(w, n, z)[0]) >= 4) z -= 1;
+  const [fx0, fy0] = tileXY(w, n, z);
+  const [fx1, fy1] = tileXY(e, s, z);
+  const sx = fx1 - fx0;
+  const sy = fy1 - fy0;
+  box.style.aspectRatio = `${sx} / ${sy}`;
+  const items = [];
+  const pos = (node, x, y) => {
+    node.style.left = `${((x - fx0) / sx) * 100}%`;
+    node.style.top = `${((y - fy0) / sy) * 100}%`;
+  };
+  for (let x = Math.floor(fx0); x < fx1; x++) {
+    for (let y = Math.floor(fy0); y < fy1; y++) {
+      const src = layer.url.replace("{z}", z).replace("{x}", x).replace("{y}", y);
+      const img = el("img", { alt: "", src, "data-tile": `${z}/${x}/${y}` });
+      pos(img, x, y);
+      img.style.width = `${100 / sx}%`;
+      img.style.height = `${100 / sy}%`;
+      items.push(img);
+    }
+  }
+  const h = state.herePoint;
+  if (h) {
+    const dot = el("span", { class: "dot" });
+    const [x, y] = tileXY(h.lon, h.lat, z);
+    pos(dot, x, y);
+    items.push(dot);
+  }
+  box.replaceChildren(...items);
+}
+
+/** One legend class in words: "below 9 °C", "9 to 26 °C – no heat stress". */
+function legendText(c, unitKey) {
+  const fmt = (v) => (unitKey ? t(unitKey, { v: num(v) }) : num(v));
+  let text;
+  if (c.min === null || c.min === undefined) text = t("maps.below", { v: fmt(c.max) });
+  else if (c.max === null || c.max === undefined) text = t("maps.above", { v: fmt(c.min) });
+  else text = t("maps.range", { lo: num(c.min), hi: fmt(c.max) });
+  const m = /: (.+)$/.exec(c.label || "");
+  if (m) {
+    const key = `maps.stress.${m[1]}`;
+    const stress = t(key);
+    if (stress !== key) text += ` – ${stress}`;
+  }
+  return text;
+}
+
+function renderMaps() {
+  $("maps-pick").hidden = !state.mapsOn;
+  for (const b of document.querySelectorAll("#map-layers button")) b.setAttribute("aria-pressed", String(b.dataset.layer === state.mapLayer));
+  const m = state.maps;
+  const layer = m && m.layers[state.mapLayer];
+  const legendBox = $("map-legend");
+  legendBox.replaceChildren();
+  if (!layer) {
+    $("map-figure").hidden = true;
+    return;
+  }
+  const what = t(`maps.${state.mapLayer}`);
+  const date = dateText(new Date(`${m.requested}T12:00:00Z`));
+  const when = t({ 0: "view.now", 5: "view.in5", 10: "view.in10", 20: "view.in20" }[m.years]).toLowerCase();
+  const season = t(`view.${m.season}`).toLowerCase();
+  let caption = t("maps.for", { what, date, when, season });
+  if (HEAT_LAYERS.has(state.mapLayer)) caption += ` ${t("maps.heat_note")}`;
+  $("map-caption").textContent = caption;
+  const box = $("map2d");
+  box.setAttribute("aria-label", t("maps.alt", { what, date }));
+  box.dataset.date = m.requested;
+  drawMosaic(box, layer);
+  $("map-figure").hidden = false;
+  const unitKey = MAP_UNITS[layer.unit];
+  const items = (layer.legend.classes || []).map((c) => el("li", {},
+    el("span", { class: "swatch", "aria-hidden": "true", style: `background:${c.color}` }),
+    el("span", { text: legendText(c, unitKey) })));
+  legendBox.append(
+    el("h3", { id: "h-map-legend", text: t("maps.legend", { what }) }),
+    el("ul", { class: "legend", id: "map-legend-list", "aria-labelledby": "h-map-legend" }, ...items),
+  );
+}
+
+/** The chosen map over the 3D view's ground (when the 3D view runs). */
+function drawMapLayer3d() {
+  const viewer = view.viewer;
+  if (!viewer) return;
+  const Cesium = window.Cesium;
+  if (view.mapLayer) {
+    viewer.imageryLayers.remove(view.mapLayer, true);
+    view.mapLayer = null;
+  }
+  const layer = state.maps && state.maps.layers[state.mapLayer];
+  if (layer) {
+    const provider = new Cesium.UrlTemplateImageryProvider({
+      url: layer.url,
+      rectangle: Cesium.Rectangle.fromDegrees(...layer.bounds),
+      minimumLevel: layer.zoom[0],
+      maximumLevel: layer.zoom[1],
+    });
+    view.mapLayer = viewer.imageryLayers.addImageryProvider(provider);
+    view.mapLayer.alpha = 0.75;
+  }
+  viewer.scene.requestRender();
+}
+
+function setMapLayer(name) {
+  state.mapLayer = name;
+  renderMaps();
+  drawMapLayer3d();
 }
 
 function setMode(mode) {
@@ -462,13 +655,17 @@ async function showHere(lon, lat, label = null) {
   const p = state.current;
   if (!p) return;
   state.hereLabel = label;
+  state.herePoint = { lon, lat, label };
+  // with the maps shown, the values are those of the chosen time's maps
+  const when = state.mapsOn ? `&years=${state.years}&season=${state.season}` : "";
   try {
-    state.here = await api(`/api/hub/proposals/${encodeURIComponent(p.id)}/here?lon=${lon}&lat=${lat}&radius=150`);
+    state.here = await api(`/api/hub/proposals/${encodeURIComponent(p.id)}/here?lon=${lon}&lat=${lat}&radius=150${when}`);
   } catch (err) {
     state.here = null;
   }
   renderHere();
   markHere();
+  if (state.mapsOn) renderMaps(); // the dot on the map
 }
 
 function changeText(c) {
@@ -489,8 +686,10 @@ function renderHere() {
     box.append(el("p", { text: t("here.nothing", { r: num(h.radius_m) }) }));
   }
   box.append(el("h3", { text: t("here.effects") }));
+  if (h.time) box.append(el("p", { class: "note", "data-here-date": h.time.date, text: t("here.dated", { date: dateText(new Date(`${h.time.date}T12:00:00Z`)) }) }));
+  const shown = [...INDICATORS, ...DATED_INDICATORS.filter(([key]) => key in h.effects)];
   const dl = el("dl", { class: "effects", id: "here-effects" });
-  for (const [key, label, unit] of INDICATORS) {
+  for (const [key, label, unit] of shown) {
     const v = h.effects[key];
     const fmt = (x) => (x === null || x === undefined ? t("effects.not_computed") : t(unit, { v: num(x, 1) }));
     dl.append(el("dt", { text: t(label) }), el("dd", { "data-indicator": key, text: `${t("chart.before")}: ${fmt(v.before)} · ${t("chart.after")}: ${fmt(v.after)}` }));
@@ -499,7 +698,7 @@ function renderHere() {
   if (h.effects_status !== "computed") {
     box.append(el("p", { class: "note", "data-status": "not-computed", text: t("effects.not_computed_note") }));
   } else {
-    for (const [key, label, unit] of INDICATORS) {
+    for (const [key, label, unit] of shown) {
       const v = h.effects[key];
       if (v.before === null || v.after === null) continue;
       const fig = el("figure", { class: "chart", id: `chart-here-${key}` });
@@ -832,6 +1031,7 @@ async function refreshView() {
     orientation: { heading: 0, pitch: Cesium.Math.toRadians(-40), roll: 0 },
   });
   drawScenario();
+  drawMapLayer3d();
 }
 
 let discImage = null;
@@ -940,6 +1140,10 @@ async function resetKiosk() {
   for (const id of ["form-status", "vote-status"]) $(id).textContent = "";
   $("search-results").replaceChildren();
   state.here = null;
+  state.herePoint = null;
+  state.mapsOn = false;
+  state.maps = null;
+  state.mapLayer = "noise_lden";
   state.years = 0;
   state.season = "summer";
   state.mode = "after";
@@ -1000,6 +1204,8 @@ function wire() {
   $("back").addEventListener("click", () => { window.location.hash = "#/"; });
   for (const b of document.querySelectorAll("#years button")) b.addEventListener("click", () => setTime(Number(b.dataset.years)));
   $("course-load").addEventListener("click", () => loadCourse());
+  $("maps-load").addEventListener("click", () => loadMaps());
+  for (const b of document.querySelectorAll("#map-layers button")) b.addEventListener("click", () => setMapLayer(b.dataset.layer));
   for (const b of document.querySelectorAll("#seasons button")) b.addEventListener("click", () => setTime(undefined, b.dataset.season));
   for (const b of document.querySelectorAll("#modes button")) b.addEventListener("click", () => setMode(b.dataset.mode));
   $("swipe").addEventListener("input", () => {
