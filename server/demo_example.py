@@ -24,12 +24,30 @@ from greentwin.server.scenarios import Status, UnknownScenarioError
 from greentwin.server.ws import Hub
 from shapely.ops import substring
 
-__all__ = ["EXAMPLE_ID", "EXAMPLE_NAME", "ensure_example", "example_ops"]
+__all__ = ["EXAMPLE_ID", "EXAMPLE_NAME", "EXAMPLE_TITLES", "ensure_example", "example_ops"]
 
 log = logging.getLogger(__name__)
 
 EXAMPLE_ID = "example-street-trees"
 EXAMPLE_NAME = "Street trees and a noise barrier on Main street (example)"
+#: The example's title and summary in the hub's languages (the scenario's titles map).
+EXAMPLE_TITLES = {
+    "en": {
+        "title": EXAMPLE_NAME,
+        "summary": "A row of young trees along one side of the main street and a 3 m high "
+        "noise barrier along the other side.",
+    },
+    "fi": {
+        "title": "Katupuita ja meluseinä pääkadulle (esimerkki)",
+        "summary": "Rivi nuoria puita pääkadun toiselle puolelle ja 3 metriä korkea "
+        "meluseinä toiselle puolelle.",
+    },
+    "et": {
+        "title": "Tänavapuud ja müratõke peatänaval (näide)",
+        "summary": "Rida noori puid peatänava ühele küljele ja 3 m kõrgune müratõke "
+        "teisele küljele.",
+    },
+}
 #: Who the example's edits are logged as.
 AUTHOR = "planner#demo"
 #: Along the street: a tree every TREE_SPACING_M metres, TREE_OFFSET_M from the
@@ -106,12 +124,14 @@ def example_ops(district: District) -> list[dict[str, Any]]:
 
 async def ensure_example(hub: Hub, district: District) -> Status:
     """Create, complete and publish the example proposal unless it exists; returns its
-    status (``published``, or ``archived`` when an admin archived it)."""
+    status (``published``, or ``archived`` when an admin archived it). Its titles per
+    language are (re)written on every start."""
     try:
         info = await hub.store.get(EXAMPLE_ID)
     except UnknownScenarioError:
         info = await hub.store.create(EXAMPLE_NAME, author=AUTHOR, sid=EXAMPLE_ID)
         log.info("demo: building the example proposal %s", EXAMPLE_ID)
+    await hub.store.set_titles(EXAMPLE_ID, EXAMPLE_TITLES)
     if info.status != "draft":
         return info.status
     ops = example_ops(district)

@@ -25,6 +25,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from greentwin.server.ops import WORLD, EditOp, Extent, OpError, ScenarioState, op_from_dict
@@ -34,12 +35,14 @@ from greentwin.server.scenarios import (
     BASELINE,
     INSERT_EVENT_COLUMNS,
     INSERT_SCENARIO_COLUMNS,
+    TITLES_KEY,
     WITHDRAWN_ON_LOAD,
     Appended,
     EventKind,
     EventRow,
     ScenarioInfo,
     Status,
+    Titles,
     UnknownScenarioError,
     baseline_row_values,
     branch_row_values,
@@ -47,6 +50,7 @@ from greentwin.server.scenarios import (
     check_editable,
     check_status_change,
     check_undo_target,
+    clean_titles,
     complete_updates,
     event_row,
     event_values,
@@ -270,6 +274,27 @@ class PgScenarioStore(PooledStore):
             await self._row(c, sid, lock=True)
             await c.execute("UPDATE scenarios SET time=$1 WHERE id=$2", json.dumps(value), sid)
             return scenario_info(await self._row(c, sid))
+
+    async def set_titles(self, sid: str, titles: object) -> Titles:
+        """Store a scenario's titles per language (``clean_titles``), replacing any."""
+        clean = clean_titles(titles)
+        async with self.pool.acquire() as c, c.transaction():
+            await self._row(c, sid, lock=True)
+            await c.execute(
+                "INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                TITLES_KEY + sid,
+                json.dumps(clean, ensure_ascii=False),
+            )
+        return clean
+
+    async def titles(self, sids: Sequence[str]) -> dict[str, Titles]:
+        """The titles per language of those scenarios that have any."""
+        async with self.pool.acquire() as c:
+            rows = await c.fetch(
+                "SELECT key, value FROM meta WHERE key = ANY($1::text[])",
+                [TITLES_KEY + sid for sid in sids],
+            )
+        return {r["key"][len(TITLES_KEY) :]: json.loads(r["value"]) for r in rows}
 
     # --- the event log -------------------------------------------------------------
 

@@ -36,7 +36,7 @@ import secrets
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -320,6 +320,49 @@ def event_values(
 
 #: Columns filled by :func:`event_values`.
 INSERT_EVENT_COLUMNS = "scenario, seq, kind, op, target, author, ts, idem_key, idem_digest"
+
+
+#: ``meta`` key (plus the scenario id) of a scenario's titles per language.
+TITLES_KEY = "titles:"
+_LANG = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
+#: Longest title and summary a language may have (characters).
+TITLE_CHARS = 200
+SUMMARY_CHARS = 1000
+Titles = dict[str, dict[str, str]]
+
+
+def clean_titles(raw: object) -> Titles:
+    """A scenario's titles per language, checked: ``{lang: {"title", "summary"?}}`` with
+    BCP 47 language tags like ``fi`` or ``pt-BR``, a title of 1..200 characters and an
+    optional summary of at most 1000.
+
+    Raises
+    ------
+    OpError
+        ``invalid_op`` when the map does not have that shape.
+    """
+    if not isinstance(raw, dict) or len(raw) > 32:
+        raise OpError("invalid_op", "titles: an object of at most 32 languages is required")
+    out: Titles = {}
+    for lang, entry in raw.items():
+        if not isinstance(lang, str) or not _LANG.match(lang):
+            raise OpError("invalid_op", f"titles: {str(lang)[:16]!r} is not a language tag")
+        if not isinstance(entry, dict) or not set(entry) <= {"title", "summary"}:
+            raise OpError("invalid_op", f"titles.{lang}: an object {{title, summary?}} is required")
+        title = entry.get("title")
+        summary = entry.get("summary", "")
+        if not isinstance(title, str) or not 1 <= len(title.strip()) <= TITLE_CHARS:
+            raise OpError(
+                "invalid_op", f"titles.{lang}.title must have 1 to {TITLE_CHARS} characters"
+            )
+        if not isinstance(summary, str) or len(summary) > SUMMARY_CHARS:
+            raise OpError(
+                "invalid_op", f"titles.{lang}.summary must have at most {SUMMARY_CHARS} characters"
+            )
+        out[lang] = {"title": title.strip()}
+        if summary.strip():
+            out[lang]["summary"] = summary.strip()
+    return out
 
 
 def check_status_change(r: Any, status: Status) -> None:
@@ -630,6 +673,37 @@ class ScenarioStore(SqliteWorker):
             return scenario_info(self._row(sid))
 
         return await self._run(tx)
+
+    async def set_titles(self, sid: str, titles: object) -> Titles:
+        """Store a scenario's titles per language (:func:`clean_titles`), replacing any."""
+        clean = clean_titles(titles)
+
+        def tx() -> None:
+            with self._write(durable=True):
+                self._row(sid)
+                self.db.execute(
+                    "INSERT INTO meta VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (TITLES_KEY + sid, json.dumps(clean, ensure_ascii=False)),
+                )
+
+        await self._run(tx)
+        return clean
+
+    async def titles(self, sids: Sequence[str]) -> dict[str, Titles]:
+        """The titles per language of those scenarios that have any."""
+
+        def q() -> dict[str, Titles]:
+            out: dict[str, Titles] = {}
+            for sid in sids:
+                row = self.db.execute(
+                    "SELECT value FROM meta WHERE key=?", (TITLES_KEY + sid,)
+                ).fetchone()
+                if row is not None:
+                    out[sid] = json.loads(row[0])
+            return out
+
+        return await self._run(q)
 
     # --- the event log -------------------------------------------------------------
 

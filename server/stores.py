@@ -16,6 +16,7 @@ edit it first named.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -29,6 +30,7 @@ from greentwin.server.scenarios import (
     ScenarioInfo,
     ScenarioStore,
     Status,
+    Titles,
 )
 
 __all__ = ["HubLog", "ScenarioLog", "hub_store", "scenario_store"]
@@ -61,6 +63,10 @@ class ScenarioLog(Protocol):
     async def set_status(self, sid: str, status: Status) -> ScenarioInfo: ...
 
     async def set_time(self, sid: str, value: ScenarioTime) -> ScenarioInfo: ...
+
+    async def set_titles(self, sid: str, titles: object) -> Titles: ...
+
+    async def titles(self, sids: Sequence[str]) -> dict[str, Titles]: ...
 
     async def append(
         self,

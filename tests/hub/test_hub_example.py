@@ -16,11 +16,17 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from greentwin.server.demo_example import EXAMPLE_ID, ensure_example, example_ops
+from greentwin.server.demo_example import (
+    EXAMPLE_ID,
+    EXAMPLE_NAME,
+    EXAMPLE_TITLES,
+    ensure_example,
+    example_ops,
+)
 from greentwin.server.district import District
 from greentwin.server.hub_setup import setup_hub
 from greentwin.server.live import HUB_KEY, setup_live
-from greentwin.server.ops import Extent
+from greentwin.server.ops import Extent, OpError
 from greentwin.server.recompute_district import DistrictRecompute
 from greentwin.server.store import TileStore
 from greentwin.server.ws import LiveConfig
@@ -113,6 +119,16 @@ async def test_example_proposal_is_published(hub_client: ClientFactory, district
     p = props[0]
     assert p["seq"] == len(ops)
     assert p["summary"]["trees_planted"] == trees and p["summary"]["barriers_added"] == 1
+    # a title and a summary in each of the hub's languages, each its own
+    languages = {
+        f.stem for f in (Path(__file__).parents[2] / "web" / "hub" / "i18n").glob("*.json")
+    }
+    assert set(p["titles"]) == languages == {"en", "fi", "et"}
+    assert p["titles"] == EXAMPLE_TITLES and p["titles"]["en"]["title"] == p["name"] == EXAMPLE_NAME
+    assert len({t["title"] for t in p["titles"].values()}) == 3
+    assert len({t["summary"] for t in p["titles"].values()}) == 3
+    one = await (await client.get(f"/api/hub/proposals/{EXAMPLE_ID}")).json()
+    assert one["titles"]["fi"] == EXAMPLE_TITLES["fi"]
     events = await client.app[HUB_KEY].store.events(EXAMPLE_ID, 0)
     assert {e.author for e in events} == {"planner#demo"} and len(events) == len(ops)
 
@@ -139,8 +155,38 @@ async def test_example_is_built_once_across_restarts(
     assert len(planted) == len(set(planted)) == len(ops) - 1
     props = (await (await again.get("/api/hub/proposals")).json())["proposals"]
     assert [p["id"] for p in props] == [EXAMPLE_ID]
+    assert props[0]["titles"] == EXAMPLE_TITLES  # also on a store from an interrupted start
     # an admin archives it: later starts leave it archived
     r = await again.post(f"/api/scenarios/{EXAMPLE_ID}/archive", headers=ADMIN)
     assert r.status == 200
     assert await ensure_example(hub, district) == "archived"
     assert (await (await again.get("/api/hub/proposals")).json())["proposals"] == []
+
+
+async def test_titles_per_language_are_checked(hub_client: ClientFactory) -> None:
+    client = await hub_client()
+    store = client.app[HUB_KEY].store
+    sid = (await store.create("Plain name", author="planner")).id
+    other = (await store.create("Other", author="planner")).id
+    props = {"fi": {"title": "  Puita  ", "summary": ""}, "pt-BR": {"title": "Árvores"}}
+    assert await store.set_titles(sid, props) == {
+        "fi": {"title": "Puita"},
+        "pt-BR": {"title": "Árvores"},
+    }
+    assert await store.titles([sid, other]) == {
+        sid: {"fi": {"title": "Puita"}, "pt-BR": {"title": "Árvores"}}
+    }
+    await store.set_titles(sid, {"et": {"title": "Puud"}})  # replaces the map
+    assert await store.titles([sid]) == {sid: {"et": {"title": "Puud"}}}
+    for bad in (
+        [],
+        {"finnish": {"title": "x"}},
+        {"fi": {"title": ""}},
+        {"fi": {"title": "x" * 201}},
+        {"fi": {"title": "x", "summary": "y" * 1001}},
+        {"fi": {"title": "x", "colour": "red"}},
+        {"fi": "x"},
+    ):
+        with pytest.raises(OpError):
+            await store.set_titles(sid, bad)
+    assert await store.titles([sid]) == {sid: {"et": {"title": "Puud"}}}
