@@ -7,11 +7,17 @@ import json
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import pytest
+
+if TYPE_CHECKING:
+    from greentwin.server.recompute_district import DistrictRecompute
+    from greentwin.server.scenarios import ScenarioStore
+    from greentwin.server.store import TileStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -132,3 +138,40 @@ class ServerThread:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(30)
         assert not self._thread.is_alive(), "server did not stop"
+
+
+@asynccontextmanager
+async def district_recompute(
+    tmp_path: Path, root: Path = CITYGML
+) -> AsyncIterator[tuple[ScenarioStore, TileStore, DistrictRecompute]]:
+    """A SQLite scenario store and a tile store under ``tmp_path``, with the
+    :class:`DistrictRecompute` of ``root`` (a CityGML folder or a project manifest)."""
+    from greentwin.server.recompute_district import DistrictRecompute
+    from greentwin.server.scenarios import ScenarioStore
+    from greentwin.server.store import TileStore
+
+    store = ScenarioStore(tmp_path / "s.sqlite")
+    await store.open()
+    tiles = TileStore(tmp_path / "var")
+    tiles.ensure()
+    rc = DistrictRecompute(store, tiles, root)
+    try:
+        yield store, tiles, rc
+    finally:
+        rc.close()
+        await store.close()
+
+
+def published_values(
+    tiles: TileStore, scenario: str, info: dict[str, Any], name: str
+) -> tuple[dict[str, Any], Any]:
+    """The meta.json and values.npy of indicator ``name`` in an overlay layer version
+    (``info`` from a recompute result; its url is
+    ``/overlays/{name}/{scenario}/{version}/{z}/{x}/{y}.png``)."""
+    import numpy as np
+
+    version = info["url"].split("/")[4]
+    meta = tiles.lookup(scenario, version, f"{name}/meta.json")
+    vals = tiles.lookup(scenario, version, f"{name}/values.npy")
+    assert meta is not None and vals is not None
+    return json.loads(meta.path.read_bytes()), np.load(vals.path)

@@ -16,7 +16,7 @@ from greentwin.server.ops import parse_op
 from greentwin.server.recompute_district import DistrictRecompute, district_for
 from greentwin.server.scenarios import ScenarioStore
 from greentwin.server.store import TileStore
-from gt_testing import CITYGML
+from gt_testing import CITYGML, district_recompute, published_values
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -28,24 +28,8 @@ NEAR_MAIN = (396900.0, 5819543.0)
 async def setup(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[ScenarioStore, TileStore, DistrictRecompute]]:
-    store = ScenarioStore(tmp_path / "s.sqlite")
-    await store.open()
-    tiles = TileStore(tmp_path / "var")
-    tiles.ensure()
-    rc = DistrictRecompute(store, tiles, CITYGML)
-    try:
-        yield store, tiles, rc
-    finally:
-        rc.close()
-        await store.close()
-
-
-def _published_values(tiles: TileStore, scenario: str, info: dict[str, Any], name: str) -> Any:
-    version = info["url"].split("/")[4]  # /overlays/{name}/{scenario}/{version}/{z}/{x}/{y}.png
-    meta = tiles.lookup(scenario, version, f"{name}/meta.json")
-    vals = tiles.lookup(scenario, version, f"{name}/values.npy")
-    assert meta is not None and vals is not None
-    return json.loads(meta.path.read_bytes()), np.load(vals.path)
+    async with district_recompute(tmp_path) as opened:
+        yield opened
 
 
 async def _edit(store: ScenarioStore, rc: DistrictRecompute, sid: str, op: dict[str, Any]) -> Any:
@@ -80,8 +64,8 @@ async def test_road_tree_and_untouched_layers(
     assert {"roads", "road_network", "noise_lden", "no2", "diff_noise_lden"} <= set(layers)
     assert "vegetation" not in layers and "trees" not in layers
     assert all(layers[n]["version"] == seq1 for n in ("noise_lden", "no2", "road_network"))
-    meta, lden = _published_values(tiles, sid, layers["noise_lden"], "noise_lden")
-    _, no2 = _published_values(tiles, sid, layers["no2"], "no2")
+    meta, lden = published_values(tiles, sid, layers["noise_lden"], "noise_lden")
+    _, no2 = published_values(tiles, sid, layers["no2"], "no2")
     assert meta["indicator"] == "noise_lden" and meta["unit"] == "dB(A)"
     grid = base.overlays.grid
     before = values_at(base.overlays.values, grid, *NEAR_MAIN)
@@ -90,7 +74,7 @@ async def test_road_tree_and_untouched_layers(
     assert after["noise_lden"] > before["noise_lden"] + 2.0  # x3 flow: about +4.8 dB
     assert after["no2"] is not None and before["no2"] is not None
     assert after["no2"] > before["no2"]
-    _, diff = _published_values(tiles, sid, layers["diff_noise_lden"], "diff_noise_lden")
+    _, diff = published_values(tiles, sid, layers["diff_noise_lden"], "diff_noise_lden")
     assert values_at({"d": diff}, grid, *NEAR_MAIN)["d"] == pytest.approx(
         after["noise_lden"] - before["noise_lden"], abs=0.01
     )

@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from greentwin.server.ops import ScenarioState, op_from_dict, op_to_dict, parse_
 from greentwin.server.recompute_district import DistrictRecompute, district_for
 from greentwin.server.scenarios import ScenarioStore
 from greentwin.server.store import TileStore
-from gt_testing import CITYGML
+from gt_testing import CITYGML, district_recompute, published_values
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -29,23 +28,8 @@ NEAR_SOUTH = (396900.0, 5819457.0)
 async def setup(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[ScenarioStore, TileStore, DistrictRecompute]]:
-    store = ScenarioStore(tmp_path / "s.sqlite")
-    await store.open()
-    tiles = TileStore(tmp_path / "var")
-    tiles.ensure()
-    rc = DistrictRecompute(store, tiles, CITYGML)
-    try:
-        yield store, tiles, rc
-    finally:
-        rc.close()
-        await store.close()
-
-
-def _values(tiles: TileStore, scenario: str, info: dict[str, Any], name: str) -> Any:
-    version = info["url"].split("/")[4]
-    vals = tiles.lookup(scenario, version, f"{name}/values.npy")
-    assert vals is not None
-    return np.load(vals.path)
+    async with district_recompute(tmp_path) as opened:
+        yield opened
 
 
 @pytest.mark.asyncio
@@ -66,7 +50,7 @@ async def test_closing_the_main_street_relieves_it_and_loads_the_parallel_street
     base = await asyncio.to_thread(rc.base)
     grid = base.overlays.grid
     diff = {
-        name: _values(tiles, sid, layers[f"diff_{name}"], f"diff_{name}")
+        name: published_values(tiles, sid, layers[f"diff_{name}"], f"diff_{name}")[1]
         for name in ("noise_lden", "no2")
     }
     main = values_at(diff, grid, *NEAR_MAIN)

@@ -19,6 +19,7 @@ from greentwin.server.district import District
 from greentwin.server.project import build_project
 from greentwin.server.store import TileStore
 from greentwin.twin import ManifestError
+from gt_testing import district_recompute, published_values
 
 REPO = Path(__file__).resolve().parents[2]
 HELSINKI = REPO / "data" / "projects" / "helsinki"
@@ -130,16 +131,9 @@ async def test_live_edit_on_the_project_recomputes_its_overlays(
     """A scenario of the project: more traffic on counted Kaivokatu -> louder next to it."""
     from greentwin.server.district import values_at
     from greentwin.server.ops import parse_op
-    from greentwin.server.recompute_district import DistrictRecompute
-    from greentwin.server.scenarios import ScenarioStore
 
     manifest, _, _ = built
-    store = ScenarioStore(tmp_path / "s.sqlite")
-    await store.open()
-    tiles = TileStore(tmp_path / "var")
-    tiles.ensure()
-    rc = DistrictRecompute(store, tiles, manifest)
-    try:
+    async with district_recompute(tmp_path, manifest) as (store, tiles, rc):
         sid = (await store.create("Busier Kaivokatu", author="test")).id
         base = await asyncio.to_thread(rc.base)
         road = next(
@@ -149,15 +143,12 @@ async def test_live_edit_on_the_project_recomputes_its_overlays(
         op = {"op": "set_road_traffic", "id": road.id, "flows": {"day": day}}
         appended = await store.append(sid, parse_op(op), author="test")
         res = await rc.apply(sid, appended.seq, appended.ops, appended.state)
-        info = res["layers"]["noise_lden"]
-        version = info["url"].split("/")[4]
-        vals = tiles.lookup(sid, version, "noise_lden/values.npy")
-        assert vals is not None
+        _, lden = published_values(tiles, sid, res["layers"]["noise_lden"], "noise_lden")
         mid = road.coords[len(road.coords) // 2]
         x, y = float(mid[0]), float(mid[1]) + 8.0
         grid = base.overlays.grid
         before = values_at(base.overlays.values, grid, x, y)["noise_lden"]
-        after = values_at({"noise_lden": np.load(vals.path)}, grid, x, y)["noise_lden"]
+        after = values_at({"noise_lden": lden}, grid, x, y)["noise_lden"]
         assert before is not None and after is not None
         # x4 day flow: +6 dB by day (10 lg 4); over L_den, with evening and night and the
         # other streets unchanged, less: at least 10 lg(1 + 3 f) for the road's day share f
@@ -171,6 +162,4 @@ async def test_live_edit_on_the_project_recomputes_its_overlays(
             _write_citygml, view, appended.state, base.district.survey_date, "2.0"
         )
         assert gml.count(b"<bldg:Building ") == len(base.district.footprints)
-    finally:
-        rc.close()
         await store.close()
