@@ -226,6 +226,18 @@ async def post_duplicate(request: web.Request) -> web.Response:
     return web.json_response(info.to_json(), status=201)
 
 
+@routes.put("/api/scenarios/{id}/titles")
+async def put_titles(request: web.Request) -> web.Response:
+    """A scenario's titles and summaries per language (``{titles: {lang: {title,
+    summary?}}}``, replacing any; ``{}`` removes them), shown by the citizens' hub."""
+    _need(request, "planner")
+    sid = request.match_info["id"]
+    body = await _body(request)
+    await _visible(request, sid)
+    titles = await _guard(request.app[HUB_KEY].store.set_titles(sid, body.get("titles")))
+    return web.json_response({"scenario": sid, "titles": titles})
+
+
 @routes.get("/api/scenarios/{id}/events")
 async def get_events(request: web.Request) -> web.Response:
     _need(request, "planner")

@@ -298,6 +298,9 @@ def test_kiosk_resets_after_inactivity(server: HubServer, new_page: Any) -> None
 
 def test_language_switch(server: HubServer, new_page: Any) -> None:
     sid = server.proposal  # type: ignore[attr-defined]
+    # a Finnish title and summary; the other languages fall back to the scenario's name
+    fi = {"title": "Vihreämpi Normannenkatu", "summary": "Puita, meluseinä ja suljettu katu."}
+    server.call("PUT", f"/api/scenarios/{sid}/titles", {"titles": {"fi": fi}}, PLANNER)
     page = new_page(f"{server.url}/hub/?no3d=1")
     _open_proposal(page, sid)
     page.click("#years button[data-years='10']")
@@ -314,6 +317,11 @@ def test_language_switch(server: HubServer, new_page: Any) -> None:
         assert page.inner_text("#h-summary") == heading
         assert page.inner_text("#years button[data-years='10']") == button
         assert page.get_attribute(f"button.lang[data-lang='{lang}']", "aria-pressed") == "true"
+        title = fi["title"] if lang == "fi" else "Greener Normannenstraße"
+        assert page.inner_text("#p-title") == title and page.title().startswith(title)
+        assert page.is_visible("#p-lead") == (lang == "fi")
+        if lang == "fi":
+            assert page.inner_text("#p-lead") == fi["summary"]
         facts = page.inner_text("#facts [data-fact=trees]")
         texts[lang] = facts
         assert f"9{decimal}" in facts or any(f"{d}{decimal}" in facts for d in "0123456789")
@@ -328,6 +336,13 @@ def test_language_switch(server: HubServer, new_page: Any) -> None:
         assert month in meta
         _axe(page, f"proposal in {lang}")
     assert len(set(texts.values())) == 3
+    # the list shows the title of the language too
+    page.goto(f"{server.url}/hub/?no3d=1&lang=fi#/")
+    page.wait_for_function("window.hub && window.hub.ready")
+    page.evaluate("() => window.hub.ready")
+    page.wait_for_selector(f"#proposals h2:text-is('{fi['title']}')")
+    assert fi["summary"] in page.inner_text("#proposals")
+    server.call("PUT", f"/api/scenarios/{sid}/titles", {"titles": {}}, PLANNER)
     # every string of the UI is translated: same keys in the three files
     keys = {
         lang: set(json.loads((ROOT / "web" / "hub" / "i18n" / f"{lang}.json").read_text()))

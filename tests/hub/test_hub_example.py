@@ -30,7 +30,7 @@ from greentwin.server.ops import Extent, OpError
 from greentwin.server.recompute_district import DistrictRecompute
 from greentwin.server.store import TileStore
 from greentwin.server.ws import LiveConfig
-from gt_hub import ADMIN, PLANNER, TOKENS, ClientFactory
+from gt_hub import ADMIN, CITIZEN, PLANNER, TOKENS, ClientFactory
 from gt_testing import CITYGML
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
@@ -190,3 +190,12 @@ async def test_titles_per_language_are_checked(hub_client: ClientFactory) -> Non
         with pytest.raises(OpError):
             await store.set_titles(sid, bad)
     assert await store.titles([sid]) == {sid: {"et": {"title": "Puud"}}}
+    # over HTTP: planners set them, others may not, bad maps are refused with 422
+    url = f"/api/scenarios/{sid}/titles"
+    fi = {"titles": {"fi": {"title": "Puita", "summary": "Kolme puuta."}}}
+    assert (await client.put(url, json=fi, headers=CITIZEN)).status == 403
+    bad = await client.put(url, json={"titles": {"fi": {"title": ""}}}, headers=PLANNER)
+    assert bad.status == 422 and (await bad.json())["error"]["code"] == "invalid_op"
+    r = await client.put(url, json=fi, headers=PLANNER)
+    assert r.status == 200 and (await r.json())["titles"] == fi["titles"]
+    assert await store.titles([sid]) == {sid: fi["titles"]}
