@@ -118,6 +118,12 @@ def services(root: Path) -> Iterator[tuple[str, str]]:
         redis.wait(10)
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -259,7 +265,12 @@ def fanout(args: argparse.Namespace, db_url: str, redis_url: str, root: Path) ->
               f"{time.monotonic() - t0:.0f} s")  # fmt: skip
         for pipe in pipes:
             pipe.send("go")
+        cpu0 = [cpu_s(server.pid) for server in procs]
         sent = asyncio.run(_edit(urls[0], sid, args.edits, args.gap))
+        cpu = [
+            (cpu_s(server.pid) - c) * 1e3 / args.edits
+            for server, c in zip(procs, cpu0, strict=True)
+        ]
         times: list[tuple[int, int, int]] = []
         for pipe in pipes:
             times += pipe.recv()[1]
@@ -274,6 +285,8 @@ def fanout(args: argparse.Namespace, db_url: str, redis_url: str, root: Path) ->
         print(f"edit -> update, all clients:         {summary(lat[0] + lat[1])}")
         print(f"  clients on server A (the editor's): {summary(lat[0])}")
         print(f"  clients on server B (via Redis):    {summary(lat[1])}")
+        print(f"server CPU per edit (edit phase, heartbeats included): A {cpu[0]:.0f} ms, "
+              f"B {cpu[1]:.0f} ms")  # fmt: skip
     finally:
         for server in procs:
             server.send_signal(signal.SIGTERM)

@@ -21,12 +21,13 @@ import contextlib
 import json
 import logging
 import secrets
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from greentwin.core import ServerError
 
-__all__ = ["CHANNEL", "Receiver", "RedisBus", "live_bus"]
+__all__ = ["CHANNEL", "Receiver", "RedisBus", "live_bus", "text_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,25 @@ CHANNEL = "greentwin:live"
 
 #: ``(scenario, seq or None, text)``: what a process does with another's message.
 Receiver = Callable[[str, int | None, str], Awaitable[None]]
+
+
+def text_frame(text: str) -> bytes:
+    """``text`` as one complete, unmasked WebSocket text frame, ready for the socket.
+
+    RFC 6455, section 5.2: FIN set and opcode 0x1 (``0x81``), then the payload length
+    in 7 bits, or 126 and a 16-bit length, or 127 and a 64-bit length (network byte
+    order); a server never masks. The hub builds each broadcast's frame once and writes
+    the same bytes to every subscriber whose connection is idle.
+    """
+    data = text.encode("utf-8")
+    n = len(data)
+    if n < 126:
+        head = struct.pack("!BB", 0x81, n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, n)
+    return head + data
 
 
 class RedisBus:
