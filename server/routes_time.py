@@ -8,8 +8,10 @@ Routes (JSON, ``Cache-Control: no-cache``; errors are JSON):
   the vegetation tilesets): trees grown to that date and in the leaf state of the date;
   air annual means of that year; heat on that year's design day. Computed on first
   request in one worker thread, then kept on disk (at most :data:`MAX_BUCKETS` buckets
-  per scenario; the oldest is deleted). Answers the layers as ``/api/layers`` does
-  (url template, unit, legend, zoom, bounds).
+  per scenario; the oldest is deleted; with :data:`MAX_PENDING` other computations
+  waiting, 503 with ``Retry-After``). Answers the layers as ``/api/layers`` does
+  (url template, unit, legend, zoom, bounds). :func:`dated_values` reads a point of
+  those maps (the hub's before/after at an address on a chosen date).
 - ``GET /timemaps/{scenario}/{key}/{indicator}/{z}/{x}/{y}.png`` (and ``meta.json``):
   the files of those overlays (keyed per computation, so immutable).
 - ``GET /api/course?scenario=&offsets=0,5,10,20,30``: the indicators over the years

@@ -49,7 +49,13 @@ async def test_before_after_at_an_address_follows_the_years(
     again = await client.get(f"{base}&years=20&season=summer")
     assert (await again.json())["effects"] == later["effects"]
     r = await client.get(f"/api/maps?scenario=green-street&date={year + 20}-07-15")
-    assert (await r.json())["key"] == key
+    maps = await r.json()
+    assert maps["key"] == key
+    # a tile of the pyramid with nothing drawn on it: transparent, not an error for maps
+    z = maps["layers"]["utci"]["zoom"][1]
+    r = await client.get(f"/timemaps/green-street/{key}/utci/{z}/0/0.png")
+    assert r.status == 200 and r.headers["Content-Type"] == "image/png"
+    assert (await client.get(f"/timemaps/green-street/{'0' * 32}/utci/{z}/0/0.png")).status == 404
     # only the hub's own time choices
     for bad in ("years=7", "years=-5", "years=x", "season=monsoon"):
         assert (await client.get(f"{base}&{bad}")).status == 400, bad
