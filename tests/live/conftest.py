@@ -3,9 +3,12 @@
 the scale-out engines (PostgreSQL + Redis)."""
 
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_asyncio
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -19,3 +22,12 @@ def backend(request: pytest.FixtureRequest) -> dict[str, str]:
         "database_url": str(request.getfixturevalue("pg_database")),
         "redis_url": str(request.getfixturevalue("redis_server")),
     }
+
+
+@pytest_asyncio.fixture
+async def recompute(tmp_path: Path) -> AsyncIterator[Any]:
+    """(scenario store, tile store, DistrictRecompute) of the demo district under tmp_path."""
+    from gt_testing import district_recompute
+
+    async with district_recompute(tmp_path) as opened:
+        yield opened

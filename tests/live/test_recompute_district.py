@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import pytest_asyncio
 from greentwin.server.district import values_at
 from greentwin.server.ops import parse_op
 from greentwin.server.recompute_district import DistrictRecompute, district_for
 from greentwin.server.scenarios import ScenarioStore
 from greentwin.server.store import TileStore
-from gt_testing import CITYGML, district_recompute, published_values
+from gt_testing import CITYGML, published_values
 
 pytestmark = [pytest.mark.timeout(240)]
 
 #: A point 12 m north of the main street's centreline (EPSG:25833 metres).
 NEAR_MAIN = (396900.0, 5819543.0)
-
-
-@pytest_asyncio.fixture
-async def setup(
-    tmp_path: Path,
-) -> AsyncIterator[tuple[ScenarioStore, TileStore, DistrictRecompute]]:
-    async with district_recompute(tmp_path) as opened:
-        yield opened
 
 
 async def _edit(store: ScenarioStore, rc: DistrictRecompute, sid: str, op: dict[str, Any]) -> Any:
@@ -39,9 +28,9 @@ async def _edit(store: ScenarioStore, rc: DistrictRecompute, sid: str, op: dict[
 
 @pytest.mark.asyncio
 async def test_road_tree_and_untouched_layers(
-    setup: tuple[ScenarioStore, TileStore, DistrictRecompute],
+    recompute: tuple[ScenarioStore, TileStore, DistrictRecompute],
 ) -> None:
-    store, tiles, rc = setup
+    store, tiles, rc = recompute
     sid = (await store.create("Busy street", author="test")).id
     for layer in ("buildings", "vegetation"):  # the baseline city and trees, as the demo has
         src = tiles.data_dir / f"src-{layer}"
@@ -127,10 +116,10 @@ async def test_road_tree_and_untouched_layers(
 
 @pytest.mark.asyncio
 async def test_edits_apply_in_order(
-    setup: tuple[ScenarioStore, TileStore, DistrictRecompute],
+    recompute: tuple[ScenarioStore, TileStore, DistrictRecompute],
 ) -> None:
     """Two edits started together: the second recompute starts after the first."""
-    store, _, rc = setup
+    store, _, rc = recompute
     sid = (await store.create("Order", author="test")).id
     a = await store.append(sid, parse_op({"op": "close_road", "id": "south-ew"}), author="test")
     state_a = a.state.copy()

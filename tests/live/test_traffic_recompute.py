@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-import pytest_asyncio
 from greentwin.server.district import values_at
 from greentwin.server.ops import ScenarioState, op_from_dict, op_to_dict, parse_op
 from greentwin.server.recompute_district import DistrictRecompute, district_for
 from greentwin.server.scenarios import ScenarioStore
 from greentwin.server.store import TileStore
-from gt_testing import CITYGML, district_recompute, published_values
+from gt_testing import CITYGML, published_values
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -24,19 +21,11 @@ NEAR_MAIN = (396900.0, 5819543.0)
 NEAR_SOUTH = (396900.0, 5819457.0)
 
 
-@pytest_asyncio.fixture
-async def setup(
-    tmp_path: Path,
-) -> AsyncIterator[tuple[ScenarioStore, TileStore, DistrictRecompute]]:
-    async with district_recompute(tmp_path) as opened:
-        yield opened
-
-
 @pytest.mark.asyncio
 async def test_closing_the_main_street_relieves_it_and_loads_the_parallel_streets(
-    setup: tuple[ScenarioStore, TileStore, DistrictRecompute],
+    recompute: tuple[ScenarioStore, TileStore, DistrictRecompute],
 ) -> None:
-    store, tiles, rc = setup
+    store, tiles, rc = recompute
     sid = (await store.create("Close the main street", author="test")).id
     appended = await store.append(
         sid, parse_op({"op": "close_road", "id": "main-ew"}), author="test"
