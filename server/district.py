@@ -96,6 +96,7 @@ __all__ = [
     "cached_vegetation_layer",
     "date_bucket",
     "full_computations",
+    "overlay_files",
     "overlay_layers",
     "probe",
     "vegetation_layer",
@@ -1081,23 +1082,35 @@ def _render(state: OverlayState, previous: OverlayState | None) -> None:
         state.tiles[name] = tiles
 
 
+def overlay_files(state: OverlayState, name: str) -> dict[str, bytes]:
+    """One indicator's layer as files (relative path -> content): the tiles
+    ``{z}/{x}/{y}.png``, ``meta.json``, ``legend.json`` and ``values.npy`` (float32, row 0
+    south)."""
+    import io
+
+    out = {f"{z}/{x}/{y}.png": png for (z, x, y), png in state.tiles[name].items()}
+    meta = state.meta(name)
+    out["meta.json"] = json.dumps(meta, indent=1).encode()
+    out["legend.json"] = json.dumps(meta["legend"], indent=1).encode()
+    buf = io.BytesIO()
+    np.save(buf, state.values[name].astype(np.float32), allow_pickle=False)
+    out["values.npy"] = buf.getvalue()
+    return out
+
+
 def write_overlays(state: OverlayState, out_root: Path) -> None:
-    """Write every indicator's tiles, ``meta.json``, ``legend.json`` and ``values.npy``
-    into ``out_root/<indicator>/`` (what :func:`overlay_layers` writes)."""
-    for name, tiles in state.tiles.items():
+    """Write every indicator's files (:func:`overlay_files`) into ``out_root/<indicator>/``
+    (what :func:`overlay_layers` writes)."""
+    for name in state.tiles:
         folder = out_root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for (z, x, y), png in tiles.items():
-            d = folder / str(z) / str(x)
-            d.mkdir(parents=True, exist_ok=True)
-            (d / f"{y}.png").write_bytes(png)
-        meta = state.meta(name)
-        (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        (folder / "legend.json").write_text(json.dumps(meta["legend"], indent=1), encoding="utf-8")
-        with open(folder / "values.npy", "wb") as fh:
-            np.save(fh, state.values[name].astype(np.float32), allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
+        for rel, data in overlay_files(state, name).items():
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(data)
+                if rel == "values.npy":
+                    fh.flush()
+                    os.fsync(fh.fileno())
 
 
 def probe(state: OverlayState, lon: float, lat: float) -> dict[str, float | None]:

@@ -69,9 +69,9 @@ from greentwin.server.district import (
     BuildingInfo,
     District,
     OverlayState,
+    overlay_files,
     overlay_layers,
     vegetation_layer,
-    write_overlays,
 )
 from greentwin.server.ops import OP_LAYER, EditOp, ScenarioState
 from greentwin.server.protocol import LayerInfo
@@ -684,22 +684,17 @@ class DistrictRecompute:
 
     def _publish_base(self, key: str) -> str:
         base = self.base()
-        scratch = Path(tempfile.mkdtemp(prefix="baseline-maps-", dir=self._scratch_root()))
-        try:
-            write_overlays(base.overlays, scratch)
-            versions = [
-                self.tiles.publish(
-                    self.baseline,
-                    name,
-                    scratch / name,
-                    kind="overlay",
-                    entry="meta.json",
-                    source=key,
-                )
-                for name in INDICATORS
-            ]
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        versions = [
+            self.tiles.publish_files(
+                self.baseline,
+                name,
+                overlay_files(base.overlays, name),
+                kind="overlay",
+                entry="meta.json",
+                source=key,
+            )
+            for name in INDICATORS
+        ]
         return ",".join(versions)
 
     # --- the Recompute protocol ---------------------------------------------------------
@@ -877,9 +872,8 @@ class DistrictRecompute:
             if needs_maps:
                 previous = sc.overlays if sc.overlays is not None else _kernel_copy(base.seed)
                 before = dict(previous.values)  # the kernel objects move on; the grids stay
-                out = scratch / "overlays"
                 maps = overlay_layers(
-                    district, out, previous=previous, baseline=base.overlays, backend=self.backend
+                    district, None, previous=previous, baseline=base.overlays, backend=self.backend
                 )
                 map_timings = dict(maps.timings)
                 changed = [
@@ -891,10 +885,10 @@ class DistrictRecompute:
                     # only the layers whose values changed get a new version
                     # publishing is mostly fsync-bound: the layers go in parallel
                     def publish(name: str) -> str:
-                        return self.tiles.publish(
+                        return self.tiles.publish_files(
                             scenario,
                             name,
-                            out / name,
+                            overlay_files(maps, name),
                             kind="overlay",
                             entry="meta.json",
                             source=f"seq {seq}",

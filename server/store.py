@@ -34,7 +34,7 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypedDict
@@ -359,13 +359,63 @@ class TileStore:
         src = Path(src_dir)
         if not SEGMENT_RE.fullmatch(entry) or not (src / entry).is_file():
             raise TilingError(f"cannot publish {src}: it has no {entry!r} at its top")
+
+        def stage(dst: Path, shared: Mapping[str, FileEntry]) -> dict[str, tuple[str, int]]:
+            return self._copy_tree(src, dst, layer, shared)
+
+        return self._publish(scenario, layer, stage, str(src), kind, entry, source)
+
+    def publish_files(
+        self,
+        scenario: str,
+        layer: str,
+        files: Mapping[str, bytes],
+        *,
+        kind: LayerKind = "3dtiles",
+        entry: str = "tileset.json",
+        source: str = "",
+    ) -> str:
+        """Like :meth:`publish`, for a layer held in memory: relative path -> content.
+
+        Only the files whose content is new are written (and synced); the others are
+        hard-linked to the layer's current version.
+
+        Raises
+        ------
+        TilingError
+            ``entry`` is missing, a path has a segment that cannot be served, or writing
+            failed; the previous version stays current.
+        """
+        _check_id("scenario", scenario)
+        _check_id("layer", layer)
+        if not SEGMENT_RE.fullmatch(entry) or entry not in files:
+            raise TilingError(f"cannot publish {scenario}/{layer}: it has no {entry!r}")
+        for rel in files:
+            if not all(SEGMENT_RE.fullmatch(part) for part in rel.split("/")):
+                raise TilingError(f"refusing to publish {rel!r}: the name cannot be served")
+
+        def stage(dst: Path, shared: Mapping[str, FileEntry]) -> dict[str, tuple[str, int]]:
+            return self._write_files(files, dst, layer, shared)
+
+        return self._publish(scenario, layer, stage, f"{layer} from memory", kind, entry, source)
+
+    def _publish(
+        self,
+        scenario: str,
+        layer: str,
+        stage: Callable[[Path, Mapping[str, FileEntry]], dict[str, tuple[str, int]]],
+        what: str,
+        kind: LayerKind,
+        entry: str,
+        source: str,
+    ) -> str:
         sdir = self.scenario_dir(scenario)
         sdir.mkdir(parents=True, exist_ok=True)
         tmp = sdir / f".tmp-{uuid.uuid4().hex}"
         current = self.layers(scenario).get(layer)
         shared = self.load_index(scenario, current.version) if current is not None else None
         try:
-            files = self._copy_tree(src, tmp / layer, layer, shared or {})
+            files = stage(tmp / layer, shared or {})
             digest = hashlib.sha256(f"greentwin-layer/{FORMAT}/{layer}\n".encode())
             for rel in sorted(files):
                 digest.update(f"{rel}\0{files[rel][0]}\n".encode())
@@ -380,7 +430,7 @@ class TileStore:
                     raise
                 log.debug("version %s/%s already published", scenario, version)
         except OSError as exc:
-            raise TilingError(f"publishing {src} as {scenario}/{layer} failed: {exc}") from exc
+            raise TilingError(f"publishing {what} as {scenario}/{layer} failed: {exc}") from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         with self._scenario_lock(sdir):
@@ -439,6 +489,30 @@ class TileStore:
                     os.fsync(fout.fileno())
                 files[f"{prefix}/{rel}"] = (digest_obj.hexdigest(), size)
         return files
+
+    @staticmethod
+    def _write_files(
+        files: Mapping[str, bytes], dst: Path, prefix: str, shared: Mapping[str, FileEntry]
+    ) -> dict[str, tuple[str, int]]:
+        out: dict[str, tuple[str, int]] = {}
+        for rel, data in files.items():
+            digest = hashlib.sha256(data).hexdigest()
+            target = dst.joinpath(*rel.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            out[f"{prefix}/{rel}"] = (digest, len(data))
+            old = shared.get(f"{prefix}/{rel}")
+            if old is not None and old.sha256 == digest and old.size == len(data):
+                try:
+                    os.link(old.path, target)
+                except OSError:
+                    pass  # gone or another file system: write it
+                else:
+                    continue
+            with open(target, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        return out
 
     # ----------------------------------------------------------------- lookup
     def cached_index(self, scenario: str, version: str) -> dict[str, FileEntry] | None:

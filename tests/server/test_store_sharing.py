@@ -45,3 +45,31 @@ def test_same_size_other_content_is_copied(tmp_path: Path) -> None:
     assert a is not None and b is not None
     assert a.path.read_bytes() == b"AAAA" and b.path.read_bytes() == b"BBBB"
     assert os.stat(a.path).st_ino != os.stat(b.path).st_ino
+
+
+def test_publish_from_memory_equals_publishing_the_folder(tmp_path: Path) -> None:
+    store = TileStore(tmp_path / "var")
+    files = {"meta.json": b"{}", "14/1/2.png": b"tile-a", "14/1/3.png": b"tile-b"}
+    from_dir = store.publish("s1", "noise", _layer(tmp_path / "a", files), entry="meta.json")
+    again = store.publish_files("s2", "noise", files, entry="meta.json")
+    assert again == from_dir  # same content, same version
+    files["14/1/3.png"] = b"tile-b changed"
+    v2 = store.publish_files("s2", "noise", files, kind="overlay", entry="meta.json")
+    e1, e2 = store.load_index("s2", again), store.load_index("s2", v2)
+    assert e1 is not None and e2 is not None
+    assert (
+        os.stat(e1["noise/14/1/2.png"].path).st_ino == os.stat(e2["noise/14/1/2.png"].path).st_ino
+    )
+    assert e2["noise/14/1/3.png"].path.read_bytes() == b"tile-b changed"
+    assert store.layers("s2")["noise"].version == v2
+
+
+def test_publish_from_memory_refuses_unservable_names(tmp_path: Path) -> None:
+    import pytest
+    from greentwin.core import TilingError
+
+    store = TileStore(tmp_path / "var")
+    for bad in ({"meta.json": b"{}", "../x.png": b"x"}, {"other.json": b"{}"}):
+        with pytest.raises(TilingError):
+            store.publish_files("s1", "noise", bad, entry="meta.json")
+    assert store.layers("s1") == {}
