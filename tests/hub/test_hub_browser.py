@@ -434,6 +434,12 @@ def test_maps_follow_the_chosen_time(server: HubServer, new_page: Any) -> None:
     assert here["effects_status"] == "computed"
     text = page.inner_text("#here")
     assert "Felt heat at 3 pm" in text and "Hours of shade" in text
+    assert page.locator(f"#here [data-here-date='{year + 20}-07-15']").count() == 1
+    # "now" again: the values at the address follow the buttons
+    page.click("#years button[data-years='0']")
+    page.wait_for_function(
+        "window.hub.state.here && window.hub.state.here.time.years === 0", timeout=60_000
+    )
     assert page.locator("#map2d .dot").count() == 1
     _axe(page, "maps for the chosen time")
     page.click("button.lang[data-lang='fi']")

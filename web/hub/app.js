@@ -687,6 +687,7 @@ function renderHere() {
   }
   box.append(el("h3", { text: t("here.effects") }));
   if (h.time) box.append(el("p", { class: "note", "data-here-date": h.time.date, text: t("here.dated", { date: dateText(new Date(`${h.time.date}T12:00:00Z`)) }) }));
+  else if (h.effects_status === "computed") box.append(el("p", { class: "note", "data-here-date": "", text: t("here.undated") }));
   const shown = [...INDICATORS, ...DATED_INDICATORS.filter(([key]) => key in h.effects)];
   const dl = el("dl", { class: "effects", id: "here-effects" });
   for (const [key, label, unit] of shown) {
