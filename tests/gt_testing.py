@@ -175,3 +175,52 @@ def published_values(
     vals = tiles.lookup(scenario, version, f"{name}/values.npy")
     assert meta is not None and vals is not None
     return json.loads(meta.path.read_bytes()), np.load(vals.path)
+
+
+def app_server(data_dir: Path, **config: Any) -> ServerThread:
+    """A :class:`ServerThread` of the app on ``data_dir`` (no access log; more
+    :class:`~greentwin.server.config.Config` fields in ``config``)."""
+    from greentwin.server.app import create_app
+    from greentwin.server.config import Config
+
+    cfg = Config(data_dir=data_dir, access_log=False, **config)
+    return ServerThread(lambda: create_app(cfg))
+
+
+def publish_fixture_buildings(data_dir: Path) -> Any:
+    """Publish the server tests' fixture tileset (``tests/server/conftest.py``) as the
+    baseline's buildings layer under ``data_dir``; returns that module (its ``LON``,
+    ``LAT`` and ``FIXTURE_IDS``)."""
+    import importlib.util
+
+    from greentwin.server.store import TileStore
+
+    spec = importlib.util.spec_from_file_location(
+        "server_fixtures", ROOT / "tests" / "server" / "conftest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    src = data_dir.parent / "src"
+    mod.write_fixture_tileset(src)
+    TileStore(data_dir).publish("baseline", "buildings", src)
+    return mod
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Headless Chromium with the test arguments (:data:`CHROMIUM_ARGS`)."""
+    return playwright.chromium.launch(
+        executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+    )
+
+
+def collect_errors(
+    page: Any, errors: list[str], *, console: bool = True, failed: bool = False, label: str = "page"
+) -> Any:
+    """Append a page's uncaught errors (and console errors, failed requests) to ``errors``."""
+    if console:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"{label} error: {e}"))
+    if failed:
+        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+    return page

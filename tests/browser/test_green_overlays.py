@@ -18,11 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from greentwin.server.app import create_app
-from greentwin.server.config import Config
 from greentwin.server.demo import RECIPES, build_layer, cache_key
 from greentwin.server.district import District
-from gt_testing import CHROMIUM_ARGS, CITYGML, ServerThread, chromium_path
+from gt_testing import CITYGML, ServerThread, app_server, collect_errors, launch_chromium
 from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -44,8 +42,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def server(data_dir: Path) -> Iterator[ServerThread]:
-    config = Config(data_dir=data_dir, access_log=False)
-    with ServerThread(lambda: create_app(config)) as srv:
+    with app_server(data_dir) as srv:
         yield srv
 
 
@@ -87,13 +84,9 @@ def test_trees_seasons_pick_overlay_probe(server: ServerThread, tmp_path: Path) 
     shots: dict[str, Path] = {}
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
-        )
+        browser = launch_chromium(p)
         try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+            page = collect_errors(browser.new_page(viewport=VIEWPORT), errors)
             page.goto(
                 f"http://127.0.0.1:{server.port}/viewer/?fly=0", wait_until="load", timeout=60_000
             )

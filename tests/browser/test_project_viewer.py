@@ -18,10 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from greentwin.server.app import create_app
-from greentwin.server.config import Config
 from greentwin.server.project import build_project
-from gt_testing import CHROMIUM_ARGS, ROOT, ServerThread, chromium_path
+from gt_testing import ROOT, ServerThread, app_server, collect_errors, launch_chromium
 from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -47,10 +45,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture
 def server(project: tuple[Path, Path]) -> Iterator[ServerThread]:
     manifest, data = project
-    config = Config(
-        data_dir=data, demo=True, demo_inputs=manifest, demo_example=False, access_log=False
-    )
-    with ServerThread(lambda: create_app(config)) as srv:
+    with app_server(data, demo=True, demo_inputs=manifest, demo_example=False) as srv:
         yield srv
 
 
@@ -59,14 +54,10 @@ def test_viewer_and_hub_open_the_helsinki_project(server: ServerThread, tmp_path
 
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
-        )
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1024, "height": 700})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-            page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+            collect_errors(page, errors, failed=True)
             page.goto(f"{server.url}/viewer/", wait_until="load", timeout=60_000)
             page.wait_for_function("window.greentwin !== undefined", timeout=60_000)
             ready: dict[str, Any] = page.evaluate(
@@ -95,8 +86,7 @@ def test_viewer_and_hub_open_the_helsinki_project(server: ServerThread, tmp_path
                 shutil.copyfile(shot, Path(target) / "helsinki-viewer.png")
 
             hub = browser.new_page(viewport={"width": 1100, "height": 900})
-            hub.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            hub.on("pageerror", lambda e: errors.append(f"hub page error: {e}"))
+            collect_errors(hub, errors, label="hub page")
             hub.goto(f"{server.url}/hub/", wait_until="load", timeout=60_000)
             hub.wait_for_function("window.hub && window.hub.ready", timeout=60_000)
             hub.evaluate("() => window.hub.ready")

@@ -8,16 +8,18 @@ indicators over the requested years.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from greentwin.server.app import create_app
-from greentwin.server.config import Config
-from greentwin.server.store import TileStore
-from gt_testing import CHROMIUM_ARGS, ROOT, ServerThread, chromium_path
+from gt_testing import (
+    ServerThread,
+    app_server,
+    collect_errors,
+    launch_chromium,
+    publish_fixture_buildings,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -25,22 +27,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("timeline") / "var"
-    spec = importlib.util.spec_from_file_location(
-        "server_fixtures", ROOT / "tests" / "server" / "conftest.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    src = out.parent / "src"
-    mod.write_fixture_tileset(src)
-    TileStore(out).publish("baseline", "buildings", src)
+    publish_fixture_buildings(out)
     return out
 
 
 @pytest.fixture
 def server(data_dir: Path) -> Iterator[ServerThread]:
-    config = Config(data_dir=data_dir, access_log=False)
-    with ServerThread(lambda: create_app(config)) as srv:
+    with app_server(data_dir) as srv:
         yield srv
 
 
@@ -49,12 +42,10 @@ def test_maps_follow_the_time_and_the_chart_draws(server: ServerThread) -> None:
 
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
-        )
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1024, "height": 700})
-            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+            collect_errors(page, errors, console=False)
             page.goto(f"http://127.0.0.1:{server.port}/viewer/?fly=0", wait_until="load")
             page.wait_for_function("window.greentwin && window.greentwin.timeline", timeout=60_000)
             page.evaluate("() => window.greentwin.ready")

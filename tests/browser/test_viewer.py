@@ -20,10 +20,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from greentwin.server.app import create_app
-from greentwin.server.config import Config
-from greentwin.server.store import TileStore
-from gt_testing import CHROMIUM_ARGS, CITYGML, ROOT, ServerThread, chromium_path
+from gt_testing import (
+    CITYGML,
+    ServerThread,
+    app_server,
+    collect_errors,
+    launch_chromium,
+    publish_fixture_buildings,
+)
 from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -79,15 +83,7 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> District:
         x, y = _roof_point(inputs[0], gml_id)
         lon, lat = Transformer.from_crs(25833, 4326, always_xy=True).transform(x, y)
         return District(data_dir, gml_id, lon, lat, real=True)
-    spec = importlib.util.spec_from_file_location(
-        "server_fixtures", ROOT / "tests" / "server" / "conftest.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    src = data_dir.parent / "src"
-    mod.write_fixture_tileset(src)
-    TileStore(data_dir).publish("baseline", "buildings", src)
+    mod = publish_fixture_buildings(data_dir)
     # FIXTURE_BLDG_A spans east -30..-10 m, north -10..10 m of the tileset origin.
     lon = mod.LON - 20.0 / (111320.0 * np.cos(np.radians(mod.LAT)))
     return District(data_dir, mod.FIXTURE_IDS[0], lon, mod.LAT, real=False)
@@ -95,8 +91,7 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> District:
 
 @pytest.fixture
 def server(district: District) -> Iterator[ServerThread]:
-    config = Config(data_dir=district.data_dir, access_log=False)
-    with ServerThread(lambda: create_app(config)) as srv:
+    with app_server(district.data_dir) as srv:
         yield srv
 
 
@@ -113,14 +108,10 @@ def test_viewer_loads_picks_and_renders(
     errors: list[str] = []
     url = f"http://127.0.0.1:{server.port}/viewer/?fly=0"
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
-        )
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1024, "height": 700})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-            page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+            collect_errors(page, errors, failed=True)
             page.goto(url, wait_until="load", timeout=60_000)
             page.wait_for_function("window.greentwin !== undefined", timeout=60_000)
             loaded: dict[str, Any] = page.evaluate(
