@@ -320,7 +320,7 @@ class District:
 
     def tree_table(self) -> TreeTable:
         """The trees as one vectorised :class:`TreeTable` (built once per District)."""
-        table: TreeTable = _derived(self, "table", lambda: trees_to_table(self.trees))
+        table: TreeTable = _derived(self, "table", lambda: _table_of(self.trees))
         return table
 
     def to_xy(self, lon: F64 | float, lat: F64 | float) -> tuple[F64, F64]:
@@ -359,6 +359,29 @@ class District:
 
 _DERIVED: weakref.WeakKeyDictionary[District, dict[str, Any]] = weakref.WeakKeyDictionary()
 _DERIVED_LOCK = threading.Lock()
+
+
+def _same_trees(a: tuple[Tree, ...], b: tuple[Tree, ...]) -> bool:
+    """The same ``Tree`` objects in the same order (trees are frozen: same content)."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
+#: The last tree tables, newest first: a scenario's district after an edit that leaves
+#: the trees alone is a new District object with the same ``Tree`` objects.
+_TABLES: list[tuple[tuple[Tree, ...], TreeTable]] = []
+_TABLES_LOCK = threading.Lock()
+
+
+def _table_of(trees: tuple[Tree, ...]) -> TreeTable:
+    with _TABLES_LOCK:
+        for known, table in _TABLES:
+            if _same_trees(known, trees):
+                return table
+    table = trees_to_table(trees)
+    with _TABLES_LOCK:
+        _TABLES.insert(0, (trees, table))
+        del _TABLES[8:]
+    return table
 
 
 def _derived(district: District, name: str, make: Any) -> Any:
@@ -747,8 +770,7 @@ def canopy_lai_course(district: District, year: int) -> F64:
                 y == year
                 and g == grid
                 and climate is district.climate
-                and len(trees) == len(district.trees)
-                and all(a is b for a, b in zip(trees, district.trees, strict=True))
+                and _same_trees(trees, district.trees)
             ):
                 return course
     course = np.stack([canopy_lai_on(district, d) for d in dates])
