@@ -28,7 +28,10 @@ Tmrt and UTCI at 15:00 on the design day; :mod:`~greentwin.server.district_heat`
 ``legend.json``, ``meta.json`` and ``values.npy``: the grid values, float32, row 0 south,
 NaN = no data). With ``previous`` (the state of an earlier call on the same grid) only the
 changed roads, barriers and canopy are recomputed (the kernels' incremental updates) and
-only the tiles over changed cells are rendered again; the others are reused from memory.
+only the tiles over cells whose colour class changed are rendered (by
+:func:`greentwin.tiles.overlay.render_rgba`) and encoded again; the others are reused
+from memory. ``overlay_files(state, indicator)`` gives one layer's files in memory (what
+:meth:`~greentwin.server.store.TileStore.publish_files` publishes).
 With ``baseline`` (the baseline scenario's state), difference layers ``diff_<indicator>``
 (scenario minus baseline) are written too. ``OverlayState`` keeps the kernel objects
 (``NoiseMap``, ``AirMap``) for incremental updates and probes; it is used in-process
@@ -48,8 +51,10 @@ several weeks (``docs/green_model.md``), so the view changes little within a buc
 while a year has at most 24 tilesets per scenario.
 
 Heavy work (the noise map takes seconds, a vegetation tileset about a second) must run
-off the event loop: the demo computes the overlays in its build process; the server
-builds vegetation tilesets per date in a process pool (:mod:`~greentwin.server.routes_green`).
+off the event loop: the server's recompute computes the baseline overlays once in its
+worker thread (and publishes them for the demo's build), ``greentwin build`` in its build
+process; the server builds vegetation tilesets per date in a process pool
+(:mod:`~greentwin.server.routes_green`).
 """
 
 from __future__ import annotations
