@@ -5,7 +5,9 @@ welcome names the city's extent and origin, so the program plants its trees ther
 snapshot, edits with acks and updates, undo, a glb frame checked down to its JSON chunk, bad
 frames answered with errors, the scenario's shared time set (its broadcast answers, a fresh
 snapshot carries it) and the baked vegetation tileset of that date fetched over HTTP, then resume across two server restarts while another client made
-edits, and one more edit. The engine glue is compiled against stub declarations of the engine
+edits, and one more edit; both against a live server with the plain layer recompute and
+against the demo app (``greentwin demo``: the district's recompute, restarts on the same data
+dir). The engine glue is compiled against stub declarations of the engine
 APIs it uses (so type and syntax errors are caught without the engines).
 """
 
@@ -460,3 +462,110 @@ def test_demo_live_config_places_the_city_on_the_district(tmp_path: Path) -> Non
     assert place["extent"] == {"west": west, "south": south, "east": east, "north": north}
     assert place["origin"]["lon"] == pytest.approx((west + east) / 2)
     assert west < place["origin"]["lon"] < east and south < place["origin"]["lat"] < north
+
+
+# --- the same whole session against the demo district (the app ``greentwin demo`` serves) ---
+@asynccontextmanager
+async def _serve_demo(data_dir: Path, port: int = 0) -> AsyncIterator[tuple[web.Application, int]]:
+    """The full app in demo mode (district recompute, vegetation, hub) on 127.0.0.1:``port``."""
+    from greentwin.server.app import create_app
+    from greentwin.server.config import Config
+    from gt_testing import CITYGML
+
+    config = Config(
+        data_dir=data_dir, demo=True, demo_inputs=CITYGML, demo_example=False, access_log=False
+    )
+    runner = web.AppRunner(create_app(config), shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    server = site._server
+    assert server is not None
+    try:
+        yield runner.app, server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory where the demo district was built once (shared by both languages;
+    every server of the sessions below reuses it, restarts included)."""
+    from greentwin.server.keys import DEMO
+
+    data_dir = tmp_path_factory.mktemp("demo")
+
+    async def build() -> None:
+        async with _serve_demo(data_dir) as (app, _):
+            await asyncio.wait_for(app[DEMO].wait(), 240)
+
+    asyncio.run(build())
+    return data_dir
+
+
+async def _demo_session(command: list[str], data_dir: Path) -> tuple[list[dict[str, Any]], Any]:
+    """:func:`_session` against the demo app: same steps, restarts on the same data dir."""
+    from greentwin.server.auth import demo_planner_token
+    from greentwin.server.hub_setup import LIVE_CONFIG_KEY
+
+    token = demo_planner_token(data_dir)
+    steps: list[dict[str, Any]] = []
+    async with _serve_demo(data_dir) as (app, port):
+        place = Place(app[LIVE_CONFIG_KEY].extent)
+        sid = (await app[HUB_KEY].store.create("engine", author="planner")).id
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            f"ws://127.0.0.1:{port}/ws",
+            token,
+            sid,
+            f"http://127.0.0.1:{port}",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            while not steps or steps[-1]["step"] != "await_restart":
+                steps.append(await _line(proc))
+        except BaseException:
+            if proc.returncode is None:
+                proc.kill()
+            raise
+    west, south, east, north = place.extent.bounds()
+    elsewhere = (west + (east - west) / 3, south + (north - south) / 3)
+    try:
+        # restart 1, on another port: someone else edits while the program is away
+        async with _serve_demo(data_dir) as (_, other):
+            url = f"ws://127.0.0.1:{other}/ws"
+            async with GreentwinClient(url, token=token, timeout=120) as c:
+                await c.subscribe(sid)
+                missed = [await c.edit(sid, plant(*elsewhere, id=f"x{i}")) for i in range(2)]
+        # restart 2, on the program's port: it reconnects and resumes
+        async with _serve_demo(data_dir, port) as (app, _):
+            assert proc.stdin is not None
+            proc.stdin.write(f"expect {missed[-1]}\n".encode())
+            await proc.stdin.drain()
+            steps.append(await _line(proc))
+            rc = await asyncio.wait_for(proc.wait(), 120)
+            err = await proc.stderr.read() if proc.stderr is not None else b""
+            assert rc == 0, err.decode()[-3000:]
+            state = await app[HUB_KEY].store.state(sid)
+            events = await app[HUB_KEY].store.events(sid)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    steps[-1]["missed"] = missed
+    steps[-1]["scenario"] = sid
+    steps[-1]["event_seqs"] = [e.seq for e in events]
+    steps[-1]["place"] = place
+    return steps, state
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+@pytest.mark.parametrize("language", ["csharp", "cpp"])
+async def test_console_whole_session_against_the_demo(
+    language: str, demo_data: Path, request: pytest.FixtureRequest
+) -> None:
+    build: dict[str, list[str]] = request.getfixturevalue(f"{language}_build")
+    steps, state = await _demo_session(build["console"], demo_data)
+    _check_session(steps, state, steps[-1].pop("place"))
