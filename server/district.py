@@ -326,6 +326,7 @@ class District:
     def tree_table(self) -> TreeTable:
         """The trees as one vectorised :class:`TreeTable` (built once per District)."""
         table: TreeTable = _derived(self, "table", lambda: _table_of(self.trees))
+        _remember_table(self.trees, table)  # still found by a later District of these trees
         return table
 
     def to_xy(self, lon: F64 | float, lat: F64 | float) -> tuple[F64, F64]:
@@ -382,11 +383,17 @@ def _table_of(trees: tuple[Tree, ...]) -> TreeTable:
         for known, table in _TABLES:
             if _same_trees(known, trees):
                 return table
-    table = trees_to_table(trees)
+    return trees_to_table(trees)
+
+
+def _remember_table(trees: tuple[Tree, ...], table: TreeTable) -> None:
+    """Put (trees, table) first in :data:`_TABLES` (least recently used falls out)."""
     with _TABLES_LOCK:
+        if _TABLES and _TABLES[0][1] is table:
+            return
+        _TABLES[:] = [entry for entry in _TABLES if entry[1] is not table]
         _TABLES.insert(0, (trees, table))
         del _TABLES[8:]
-    return table
 
 
 def _derived(district: District, name: str, make: Any) -> Any:
@@ -770,13 +777,14 @@ def canopy_lai_course(district: District, year: int) -> F64:
     if not district.trees:
         return np.zeros((len(dates), *grid.shape))
     with _LAI_LOCK:
-        for trees, g, climate, y, course in _LAI_COURSES:
+        for i, (trees, g, climate, y, course) in enumerate(_LAI_COURSES):
             if (
                 y == year
                 and g == grid
                 and climate is district.climate
                 and _same_trees(trees, district.trees)
             ):
+                _LAI_COURSES.insert(0, _LAI_COURSES.pop(i))  # least recently used goes first
                 return course
     course = np.stack([canopy_lai_on(district, d) for d in dates])
     course.setflags(write=False)

@@ -26,3 +26,15 @@ def test_tree_derived_grids_are_shared_only_by_the_same_trees() -> None:
     fresh = np.stack([canopy_lai_on(fewer, d) for d in course_dates(year)])  # not cached
     assert np.array_equal(other, fresh) and not np.array_equal(other, course)
     assert canopy_lai_course(base, year + 1) is not course  # another year, its own course
+
+
+def test_the_baseline_table_is_found_after_other_tables_came_and_went() -> None:
+    """A long-lived District's table stays findable however many other tree sets were
+    tabled since (the cache keeps the most recently used, not the first made)."""
+    base = District.load_demo(CITYGML)
+    table = base.tree_table()
+    for k in range(1, 12):  # more tree sets than the cache holds
+        base.replace(trees=base.trees[k:]).tree_table()
+        assert base.tree_table() is table
+    same = base.replace(trees=(*base.trees,))
+    assert same.tree_table() is table
