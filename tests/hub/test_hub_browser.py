@@ -248,7 +248,12 @@ def test_comment_appears_live_and_stays_inert(server: HubServer, new_page: Any) 
     # a vote in one page updates the counts in the other
     a.click("#vote-up")
     b.wait_for_function("document.querySelector('#vote-up').textContent.includes('(1)')")
-    assert a.get_attribute("#vote-up", "aria-pressed") == "true"
+    # the voter's own page marks its vote when its POST is answered, which may come after
+    # the broadcast reached the other page: wait for it (bounded), don't sample it
+    a.wait_for_function(
+        "document.querySelector('#vote-up').getAttribute('aria-pressed') === 'true'",
+        timeout=10_000,
+    )
 
     # an admin hides it: the open page shows the reason, never the text again
     cid = int(item.get_attribute("data-id") or 0)
