@@ -63,31 +63,10 @@ void wait_for_seq(const greentwin::Session& s, const std::string& scenario, std:
 
 /// GET http://host:port/path with HTTP/1.1 and Connection: close; the body of a 200 answer.
 std::string http_get(const std::string& url) {
-    if (url.rfind("http://", 0) != 0) throw std::runtime_error("only http:// URLs are supported");
-    const std::string rest = url.substr(7);
-    const auto slash = rest.find('/');
-    const std::string authority = rest.substr(0, slash);
-    const std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
-    const auto colon = authority.rfind(':');
-    const std::string host = authority.substr(0, colon);
-    const std::string port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || found == nullptr) {
-        throw std::runtime_error("cannot resolve " + host);
-    }
-    int fd = -1;
-    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-        fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-        if (fd < 0) continue;
-        if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-        ::close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(found);
-    if (fd < 0) throw std::runtime_error("cannot connect to " + authority);
+    const wsclient::Endpoint e = wsclient::split_url(url, "http");
+    const int fd = wsclient::tcp_connect(e);
+    const std::string& path = e.path;
+    const std::string& authority = e.authority;
     timeval limit{60, 0};  // a bound on each read, not a wait
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
     const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + authority + "\r\nConnection: close\r\n\r\n";

@@ -75,6 +75,47 @@ struct Message {
     std::string data;
 };
 
+/// The parts of `scheme://host[:port]/path` (port 80 when absent, path "/" when absent).
+struct Endpoint {
+    std::string authority, host, port, path;
+};
+
+inline Endpoint split_url(const std::string& url, const std::string& scheme) {
+    const std::string prefix = scheme + "://";
+    if (url.rfind(prefix, 0) != 0) throw std::runtime_error("only " + prefix + " URLs are supported");
+    const std::string rest = url.substr(prefix.size());
+    const auto slash = rest.find('/');
+    Endpoint e;
+    e.authority = rest.substr(0, slash);
+    e.path = slash == std::string::npos ? "/" : rest.substr(slash);
+    const auto colon = e.authority.rfind(':');
+    e.host = e.authority.substr(0, colon);
+    e.port = colon == std::string::npos ? "80" : e.authority.substr(colon + 1);
+    return e;
+}
+
+/// A connected TCP socket to the endpoint's host and port (each resolved address tried).
+inline int tcp_connect(const Endpoint& e) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(e.host.c_str(), e.port.c_str(), &hints, &found) != 0 || found == nullptr) {
+        throw std::runtime_error("cannot resolve " + e.host);
+    }
+    int fd = -1;
+    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+        fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) continue;
+        if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+        ::close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    if (fd < 0) throw std::runtime_error("cannot connect to " + e.authority);
+    return fd;
+}
+
 class Client {
 public:
     static constexpr std::size_t kMaxMessage = 64u * 1024u * 1024u;
@@ -83,30 +124,10 @@ public:
 
     /// Connect and do the opening handshake; `url` is ws://host:port/path.
     void connect(const std::string& url) {
-        if (url.rfind("ws://", 0) != 0) throw std::runtime_error("only ws:// URLs are supported");
-        const std::string rest = url.substr(5);
-        const auto slash = rest.find('/');
-        const std::string authority = rest.substr(0, slash);
-        const std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
-        const auto colon = authority.rfind(':');
-        const std::string host = authority.substr(0, colon);
-        const std::string port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
-        addrinfo hints{};
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        addrinfo* found = nullptr;
-        if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || found == nullptr) {
-            throw std::runtime_error("cannot resolve " + host);
-        }
-        for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-            fd_ = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-            if (fd_ < 0) continue;
-            if (::connect(fd_, a->ai_addr, a->ai_addrlen) == 0) break;
-            ::close(fd_);
-            fd_ = -1;
-        }
-        freeaddrinfo(found);
-        if (fd_ < 0) throw std::runtime_error("cannot connect to " + authority);
+        const Endpoint e = split_url(url, "ws");
+        fd_ = tcp_connect(e);
+        const std::string& path = e.path;
+        const std::string& authority = e.authority;
         std::uint8_t nonce[16];
         for (auto& b : nonce) b = static_cast<std::uint8_t>(rng_());
         const std::string key = base64(nonce, sizeof nonce);
