@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PACKAGES := core citygml green_model tiles kernels traffic twin server
+PACKAGES := core citygml green_model tiles kernels traffic twin server cli
 
 .PHONY: setup demo test lint typecheck pytest bench system clean
 

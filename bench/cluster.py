@@ -205,7 +205,7 @@ async def _clients(
 
 def spawn_server(data: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "greentwin.server", "serve", "--port", str(port), "--data", str(data)],
+        [sys.executable, "-m", "greentwin.cli", "serve", "--port", str(port), "--data", str(data)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(data.parent / f"serve-{port}.log", "wb"),
@@ -326,8 +326,8 @@ async def _edit(url: str, sid: str, edits: int, gap: float) -> dict[int, int]:
 
 
 async def pg_rate(url: str, writers: list[int], seconds: float) -> None:
-    from greentwin.server.ops import parse_op
     from greentwin.server.pg_scenarios import PgScenarioStore
+    from greentwin.twin.ops import parse_op
 
     store = PgScenarioStore(url, pool_size=max(writers) + 2)
     await store.open()

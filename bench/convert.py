@@ -61,7 +61,7 @@ def run_convert(
     """
     summary = out.parent / "summary.json"
     cmd = [
-        sys.executable, "-m", "greentwin.server", "-q", "convert", str(path), str(out),
+        sys.executable, "-m", "greentwin.cli", "-q", "convert", str(path), str(out),
         "--jobs", str(jobs), "--no-progress", "--summary-json", str(summary),
     ]  # fmt: skip
     if scheduler:

@@ -95,9 +95,9 @@ def bench_kernel(size_m: float, cell: float, backend: str) -> None:
 
 def bench_demo(backend: str) -> None:
     from greentwin.green_model.api import Tree
-    from greentwin.server.district import District, overlay_layers
-    from greentwin.server.recompute_district import _kernel_copy
     from greentwin.server.store import TileStore
+    from greentwin.twin.district import District, overlay_layers
+    from greentwin.twin.recompute_district import _kernel_copy
 
     root = Path(__file__).resolve().parents[1] / "data" / "citygml"
     district = District.load_demo(root)

@@ -16,7 +16,7 @@ Clock: ``time.monotonic_ns`` (system-wide on Linux, comparable across processes)
 With ``--edit-to-overlay`` it measures instead the time from a road traffic change on
 the demo district (``set_road_traffic`` on the main street, a different flow each time)
 to the ``update`` that announces the new noise and air overlay versions, with the real
-recompute (:class:`~greentwin.server.recompute_district.DistrictRecompute`). The first
+recompute (:class:`~greentwin.twin.recompute_district.DistrictRecompute`). The first
 edit of a scenario also copies the baseline maps; it is reported apart.
 
 Usage: ``python bench/live.py [--clients 1000] [--edits 50] [--workers 2]``
@@ -46,10 +46,10 @@ SERVER = """
 import asyncio, logging, sys, time
 from aiohttp import web
 from greentwin.server.live import setup_live
-from greentwin.server.ws import Hub, LiveConfig
+from greentwin.server.ws import LiveHub, LiveConfig
 logging.basicConfig(level=logging.WARNING)
 FAN = []
-_fanout = Hub.fanout
+_fanout = LiveHub.fanout
 def fanout(self, scenario, text):
     # server side: from the broadcast to every subscriber's queue written out
     t0 = time.perf_counter()
@@ -63,7 +63,7 @@ def fanout(self, scenario, text):
             await asyncio.sleep(0)
         FAN.append(time.perf_counter() - t0)
     asyncio.get_running_loop().create_task(drained())
-Hub.fanout = fanout
+LiveHub.fanout = fanout
 
 async def fan_stats(request):
     return web.json_response(FAN)
@@ -75,7 +75,7 @@ async def main():
     factory = None
     if sys.argv[2] == "district":
         from pathlib import Path
-        from greentwin.server.recompute_district import DistrictRecompute
+        from greentwin.twin.recompute_district import DistrictRecompute
         from greentwin.server.store import TileStore
         def factory(store):
             tiles = TileStore(Path(sys.argv[1]).parent / "var")

@@ -120,7 +120,7 @@ class Process:
 def start_greentwin(data_dir: Path, tmp: Path) -> tuple[Process, int]:
     """``greentwin serve`` as a user runs it (access log on, logging to a file)."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "greentwin.server", "serve", "--data", str(data_dir)]
+    cmd = [sys.executable, "-m", "greentwin.cli", "serve", "--data", str(data_dir)]
     cmd += ["--port", str(port)]
     return Process(cmd, f"http://127.0.0.1:{port}/api/health", tmp / "greentwin.log"), port
 

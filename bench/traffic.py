@@ -115,8 +115,8 @@ def demo() -> None:
     """The demo district: model fit and one closure (needs the server package)."""
     from pathlib import Path
 
-    from greentwin.server.district import District
-    from greentwin.server.district_traffic import traffic_model, traffic_records
+    from greentwin.twin.district import District
+    from greentwin.twin.district_traffic import traffic_model, traffic_records
 
     root = Path(__file__).resolve().parents[1] / "data" / "citygml"
     district = District.load_demo(root)
@@ -133,9 +133,9 @@ def project(manifest: str, rgap: float) -> None:
     """A project's network: model fit, base and two edits cold and warm (module docstring)."""
     from pathlib import Path
 
-    from greentwin.server.district import District
-    from greentwin.server.district_traffic import traffic_buildings, traffic_records
     from greentwin.traffic.model import PERIODS, TrafficModel
+    from greentwin.twin.district import District
+    from greentwin.twin.district_traffic import traffic_buildings, traffic_records
 
     t0 = time.perf_counter()
     district = District.from_project(Path(manifest))

@@ -24,8 +24,8 @@ from greentwin.green_model.io import (
     vegetation_from_features,
     write_vegetation,
 )
-from greentwin.green_model.mesh import LODS, TRIANGLE_BUDGET, Look, PlantMesh, plant_mesh
 from greentwin.green_model.phenology import LEAF_PHASES, LeafPhase, leaf_phase_at, phenology_year
+from greentwin.green_model.plant_mesh import LODS, TRIANGLE_BUDGET, Look, PlantMesh, plant_mesh
 from greentwin.green_model.services import (
     AreaServices,
     ShadeFootprint,

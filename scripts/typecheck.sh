@@ -4,7 +4,7 @@
 # installed layout (greentwin.<package>). Usage: scripts/typecheck.sh [PACKAGE...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all=(core citygml green_model tiles kernels traffic twin server)
+all=(core citygml green_model tiles kernels traffic twin server cli)
 pkgs=("$@")
 [ ${#pkgs[@]} -eq 0 ] && pkgs=("${all[@]}")
 mkdir -p .typecheck/greentwin

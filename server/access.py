@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from aiohttp import web
 from greentwin.server.keys import CONFIG, LIVE_HUB
-from greentwin.server.protocol import Role, role_at_least
-from greentwin.server.scenarios import BASELINE, UnknownScenarioError
-from greentwin.server.stores import ScenarioLog
+from greentwin.twin.protocol import Role, role_at_least
+from greentwin.twin.scenarios import BASELINE, ScenarioLog, UnknownScenarioError
 
 __all__ = [
     "may_read_status",

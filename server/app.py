@@ -62,7 +62,7 @@ class JsonLine:
     """A log argument that becomes one compact JSON line when the record is formatted.
 
     Building the text is left to whoever formats the record: while ``greentwin serve``
-    runs, that is the logging thread (:func:`greentwin.server.cmd_serve.log_off_loop`),
+    runs, that is the logging thread (:func:`greentwin.server.run.log_off_loop`),
     not the event loop. The fields are not changed after the record is made.
     """
 
@@ -175,7 +175,7 @@ async def _io_pool_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
-    from greentwin.server.demo import DemoBuilder, recipes_for
+    from greentwin.twin.demo import DemoBuilder, recipes_for
 
     config = app[CONFIG]
     builder = DemoBuilder(

@@ -26,9 +26,9 @@ from typing import cast, get_args
 
 from greentwin.core import ServerError
 from greentwin.server.config import Config
-from greentwin.server.ops import WORLD, Extent
-from greentwin.server.protocol import Role
 from greentwin.server.ws import LiveConfig
+from greentwin.twin.ops import WORLD, Extent
+from greentwin.twin.protocol import Role
 
 __all__ = [
     "DEMO_ADMIN_TOKEN_FILE",
@@ -139,7 +139,7 @@ def _extent(config: Config) -> Extent:
             ) from exc
         return Extent.bbox(west, south, east, north)
     if config.demo:
-        from greentwin.server.district import District
+        from greentwin.twin.district import District
 
         return Extent.bbox(*District.load_demo(config.demo_inputs).bounds_lonlat())
     return WORLD

@@ -47,7 +47,7 @@ class Config:
     demo : build (first start) and serve the bundled demo district.
     demo_inputs : folder holding the demo district's CityGML files.
     demo_example : in demo mode, build and publish the example proposal on the first start
-        (:mod:`greentwin.server.demo_example`).
+        (:mod:`greentwin.twin.demo_example`).
     default_scenario : scenario shown when a request names none.
     access_log : write one structured line per request to the ``greentwin.access`` logger.
     shutdown_timeout : seconds that open requests get to finish on shutdown.

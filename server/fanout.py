@@ -2,7 +2,7 @@
 
 Every process publishes each update it broadcasts (and each shared ``time`` change)
 on one Redis channel and hands what the others publish to its own hub
-(:meth:`greentwin.server.ws.Hub.receive`), which delivers updates to its subscribers
+(:meth:`greentwin.server.ws.LiveHub.receive`), which delivers updates to its subscribers
 in seq order, once each. Pub/sub is fire-and-forget: a message published while a
 process was disconnected from Redis is not replayed by Redis; the hub fills such a gap
 from the scenario log in the shared database (each update is stored there right after

@@ -9,7 +9,7 @@ it after :func:`~greentwin.server.app.create_app`), or the defaults.
 
 The hub's own store (comments, votes, participants) is ``<data_dir>/hub.sqlite``.
 In demo mode (``demo_example`` on) the example proposal is built in the background on
-the first start (:mod:`greentwin.server.demo_example`).
+the first start (:mod:`greentwin.twin.demo_example`).
 The address index of the demo district is built on the first search.
 """
 
@@ -22,17 +22,20 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
-from greentwin.server.exports import DEFAULT_EXPORTERS, Exporter
 from greentwin.server.hub import HubSettings
-from greentwin.server.keys import CONFIG, DEMO
+from greentwin.server.keys import CONFIG, DEMO, STORE
 from greentwin.server.live import running_hub
-from greentwin.server.recompute_district import DistrictRecompute, recompute_for_app
+from greentwin.server.routes_green import DISTRICTS
 from greentwin.server.routes_hub import HUB_STATE, HubState
 from greentwin.server.routes_hub import routes as hub_routes
 from greentwin.server.routes_scenarios import EXPORTERS_KEY, HUB_KEY
 from greentwin.server.routes_scenarios import routes as scenario_routes
 from greentwin.server.stores import hub_store
-from greentwin.server.ws import Hub, LiveConfig
+from greentwin.server.ws import LiveConfig, LiveHub
+from greentwin.twin.exports import DEFAULT_EXPORTERS, Exporter
+from greentwin.twin.recompute import Recompute, VersionedLayersRecompute
+from greentwin.twin.recompute_district import DistrictRecompute
+from greentwin.twin.scenarios import ScenarioLog
 
 __all__ = ["HUB_SETTINGS_KEY", "LIVE_CONFIG_KEY", "default_address_sources", "setup_hub"]
 
@@ -48,7 +51,7 @@ _INSTALLED = web.AppKey("greentwin_hub_installed", bool)
 
 def default_address_sources(demo_inputs: Path) -> list[Path]:
     """The CityGML files of the demo district's (or project's) buildings layer."""
-    from greentwin.server.demo import RECIPES
+    from greentwin.twin.demo import RECIPES
 
     if demo_inputs.suffix == ".toml":  # a project: its CityGML buildings (OSM has no addresses)
         from greentwin.twin import ManifestError, load_manifest
@@ -97,7 +100,7 @@ def _install_live(app: web.Application, store_path: Path) -> None:
     app.router.add_routes(scenario_routes)
 
 
-def _start_refresh(app: web.Application, hub: Hub) -> asyncio.Task[None] | None:
+def _start_refresh(app: web.Application, hub: LiveHub) -> asyncio.Task[None] | None:
     """With the district recompute: hand it the demo build's ``overlays`` layer (it
     computes the baseline maps anyway), and send the subscribers a fresh snapshot once
     the baseline maps are computed and again once the demo build is done (a subscribe
@@ -122,16 +125,16 @@ def _start_refresh(app: web.Application, hub: Hub) -> asyncio.Task[None] | None:
     return asyncio.get_running_loop().create_task(refresh(), name="snapshot-refresh")
 
 
-def _start_example(app: web.Application, hub: Hub) -> asyncio.Task[None] | None:
+def _start_example(app: web.Application, hub: LiveHub) -> asyncio.Task[None] | None:
     """In demo mode: build the example proposal in the background (once; see
-    :func:`greentwin.server.demo_example.ensure_example`)."""
+    :func:`greentwin.twin.demo_example.ensure_example`)."""
     config = app.get(CONFIG)
     if config is None or not config.demo or not config.demo_example:
         return None
 
     async def build() -> None:
-        from greentwin.server.demo_example import ensure_example
-        from greentwin.server.district import District
+        from greentwin.twin.demo_example import ensure_example
+        from greentwin.twin.district import District
 
         try:
             loop = asyncio.get_running_loop()
@@ -203,3 +206,21 @@ def setup_hub(
 
     app.cleanup_ctx.append(hub_ctx)
     app.router.add_routes(hub_routes)
+
+
+def recompute_for_app(app: web.Application, store: ScenarioLog) -> Recompute:
+    """The live channel's recompute: the district's layers when the app serves the demo.
+
+    Without the demo (``config.demo`` off) the default GeoJSON-only recompute.
+    """
+    config = app.get(CONFIG)
+    if config is None or not config.demo:
+        return VersionedLayersRecompute(store)
+    registry = app.get(DISTRICTS)
+    return DistrictRecompute(
+        store,
+        app[STORE],
+        config.demo_inputs,
+        baseline=config.default_scenario,
+        on_district=registry.set if registry is not None else None,
+    )

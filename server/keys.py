@@ -10,9 +10,9 @@ from greentwin.server.config import Config
 from greentwin.server.store import TileStore
 
 if TYPE_CHECKING:
-    from greentwin.server.demo import DemoBuilder
     from greentwin.server.routes_tiles import FileServer
-    from greentwin.server.ws import Hub
+    from greentwin.server.ws import LiveHub
+    from greentwin.twin.demo import DemoBuilder
 
 __all__ = ["CONFIG", "DEMO", "FILES", "IO_POOL", "LIVE_HUB", "STARTED", "STORE"]
 
@@ -26,4 +26,4 @@ FILES: web.AppKey[FileServer] = web.AppKey("files")
 #: Present only when the demo district is enabled.
 DEMO: web.AppKey[DemoBuilder] = web.AppKey("demo")
 #: The live channel (scenario store, ``/ws`` fan-out, role tokens), set when it starts.
-LIVE_HUB: web.AppKey[Hub] = web.AppKey("greentwin_live_hub")
+LIVE_HUB: web.AppKey[LiveHub] = web.AppKey("greentwin_live_hub")

@@ -16,13 +16,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
-from greentwin.server.exports import DEFAULT_EXPORTERS, Exporter
 from greentwin.server.fanout import live_bus
-from greentwin.server.glb import GlbProducer, default_glb_producer
-from greentwin.server.recompute import Recompute, VersionedLayersRecompute
 from greentwin.server.routes_scenarios import EXPORTERS_KEY, HUB_KEY, routes
-from greentwin.server.stores import ScenarioLog, scenario_store
-from greentwin.server.ws import Hub, LiveConfig
+from greentwin.server.stores import scenario_store
+from greentwin.server.ws import LiveConfig, LiveHub
+from greentwin.twin.exports import DEFAULT_EXPORTERS, Exporter
+from greentwin.twin.glb import GlbProducer, default_glb_producer
+from greentwin.twin.recompute import Recompute, VersionedLayersRecompute
+from greentwin.twin.scenarios import ScenarioLog
 
 __all__ = ["HUB_KEY", "RecomputeFactory", "running_hub", "setup_live"]
 
@@ -39,7 +40,7 @@ async def running_hub(
     glb_producer: GlbProducer = default_glb_producer,
     database_url: str = "",
     redis_url: str = "",
-) -> AsyncIterator[Hub]:
+) -> AsyncIterator[LiveHub]:
     """Open the scenario store and the bus, yield the hub; close all in reverse order.
 
     ``store_path`` is the SQLite file, unused when ``database_url`` is given.
@@ -48,7 +49,7 @@ async def running_hub(
     await store.open()
     try:
         bus = live_bus(redis_url)
-        hub = Hub(store, recompute(store), config, glb_producer, bus=bus)
+        hub = LiveHub(store, recompute(store), config, glb_producer, bus=bus)
         if bus is not None:
             await bus.start(hub.receive)
         try:
@@ -89,7 +90,7 @@ def setup_live(
         Builds glb models for ``request_glb``.
     exporters : mapping, optional
         Extra export formats (``format`` name -> exporter) beside
-        :data:`~greentwin.server.exports.DEFAULT_EXPORTERS`.
+        :data:`~greentwin.twin.exports.DEFAULT_EXPORTERS`.
     database_url : str
         ``postgresql://...``: the scenario store in PostgreSQL instead of SQLite.
     redis_url : str

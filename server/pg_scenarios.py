@@ -1,7 +1,7 @@
 """The scenario store in PostgreSQL (asyncpg): the same contract as the SQLite store.
 
 Used when ``database_url`` is set, so several server processes share scenarios. Tables
-and columns are those of :mod:`greentwin.server.scenarios` (ops, states and messages
+and columns are those of :mod:`greentwin.twin.scenarios` (ops, states and messages
 stored as the same JSON text), created by versioned migrations
 (:func:`greentwin.server.pg.migrate`, component ``scenarios``).
 
@@ -28,10 +28,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from greentwin.server.ops import WORLD, EditOp, Extent, OpError, ScenarioState, op_from_dict
 from greentwin.server.pg import PooledStore, create_pool, migrate
-from greentwin.server.protocol import ScenarioTime
-from greentwin.server.scenarios import (
+from greentwin.twin.ops import WORLD, EditOp, Extent, OpError, ScenarioState, op_from_dict
+from greentwin.twin.protocol import ScenarioTime
+from greentwin.twin.scenarios import (
     BASELINE,
     INSERT_EVENT_COLUMNS,
     INSERT_SCENARIO_COLUMNS,
@@ -330,7 +330,7 @@ class PgScenarioStore(PooledStore):
         digest: str = "",
     ) -> Appended:
         """Check ``op`` against the state and append it; returns once the commit is durable
-        (see :meth:`greentwin.server.scenarios.ScenarioStore.append`)."""
+        (see :meth:`greentwin.server.sqlite_scenarios.ScenarioStore.append`)."""
         async with self.pool.acquire() as c, c.transaction():
             r = await self._row(c, sid, lock=True)
             state = ScenarioState.from_json(r["state"])

@@ -100,8 +100,8 @@ async def layers(request: web.Request) -> web.Response:
     loop = asyncio.get_running_loop()
 
     def read() -> dict[str, Any]:
-        from greentwin.server.recompute import fold_variants
         from greentwin.server.routes_overlays import overlay_entry
+        from greentwin.twin.recompute import fold_variants
 
         layers: dict[str, Any] = {
             name: (

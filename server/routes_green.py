@@ -9,7 +9,7 @@ Routes (JSON, ``Cache-Control: no-cache``; errors are JSON):
 - ``POST /api/green/area`` ``{"scenario", "date", "polygon": [[lon, lat], ...] | null}``:
   totals of the trees whose stems stand inside the polygon (null: the whole district).
 - ``GET /api/vegetation?scenario=&date=&variant=``: the vegetation tileset of the date's
-  half-month bucket (:func:`greentwin.server.district.date_bucket`), built on first request
+  half-month bucket (:func:`greentwin.twin.district.date_bucket`), built on first request
   in a process pool and cached on disk by content key; returns its immutable URL. Each
   scenario keeps at most ``vegetation_cache_size`` tilesets (configuration): the least
   recently requested one beyond that is deleted (:class:`~greentwin.server.folder_lru.FolderLru`).
@@ -41,12 +41,12 @@ import numpy as np
 from aiohttp import web
 from greentwin.core import ScenarioError, ServerError
 from greentwin.server.access import readable
-from greentwin.server.district import District, cached_vegetation_layer, date_bucket
 from greentwin.server.folder_lru import FolderLrus
 from greentwin.server.keys import CONFIG, FILES, IO_POOL, STORE
 from greentwin.server.routes_api import json_response, read_json_body
 from greentwin.server.routes_tiles import IMMUTABLE, split_segments
 from greentwin.server.store import ID_RE
+from greentwin.twin.district import District, cached_vegetation_layer, date_bucket
 
 __all__ = [
     "DISTRICTS",

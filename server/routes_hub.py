@@ -52,16 +52,16 @@ from greentwin.server.hub import (
     clean_reason,
     clean_text,
 )
-from greentwin.server.hub_effects import AreaEffects, area_effects
-from greentwin.server.hub_places import AddressIndex, changes_near, greenery, summarise
 from greentwin.server.jsonio import MAX_INT, JsonInputError, error_response, loads
 from greentwin.server.keys import STORE
-from greentwin.server.ops import ScenarioState
-from greentwin.server.protocol import Role, role_at_least
 from greentwin.server.routes_scenarios import HUB_KEY
-from greentwin.server.scenarios import BASELINE, ScenarioInfo, UnknownScenarioError
 from greentwin.server.stores import HubLog
-from greentwin.server.ws import Hub, dumps
+from greentwin.server.ws import LiveHub, dumps
+from greentwin.twin.hub_effects import AreaEffects, area_effects
+from greentwin.twin.hub_places import AddressIndex, changes_near, greenery, summarise
+from greentwin.twin.ops import ScenarioState
+from greentwin.twin.protocol import Role, role_at_least
+from greentwin.twin.scenarios import BASELINE, ScenarioInfo, UnknownScenarioError
 
 __all__ = [
     "EFFECTS_KEY",
@@ -187,7 +187,7 @@ def _limit(limiter: RateLimiter, key: str, what: str) -> None:
 # --- request helpers -------------------------------------------------------------------
 
 
-def _live(request: web.Request) -> Hub:
+def _live(request: web.Request) -> LiveHub:
     return request.app[HUB_KEY]
 
 
@@ -344,8 +344,8 @@ _NOT_COMPUTED: AreaEffects = {
 
 
 async def _compute_area(request: web.Request, scenario: str) -> AreaEffects:
-    from greentwin.server.indicators import district_indicators
-    from greentwin.server.recompute_district import DistrictRecompute
+    from greentwin.twin.indicators import district_indicators
+    from greentwin.twin.recompute_district import DistrictRecompute
 
     recompute = _live(request).recompute
     if not isinstance(recompute, DistrictRecompute):
@@ -363,7 +363,7 @@ async def _compute_area(request: web.Request, scenario: str) -> AreaEffects:
 
 async def _area(request: web.Request, info: ScenarioInfo) -> AreaEffects:
     """The proposal's area-wide noise and NO2 figures from its indicator summary
-    (:mod:`greentwin.server.hub_effects`), computed once per (scenario, seq)."""
+    (:mod:`greentwin.twin.hub_effects`), computed once per (scenario, seq)."""
     cache = _state(request)._effects
     key = (info.id, info.seq)
     future = cache.get(key)

@@ -18,7 +18,7 @@ Indicators: ``noise_lden``, ``noise_lnight`` (dB(A), "vegetation" noise mode, wi
 foliage), ``noise_lden_cnossos``, ``noise_lnight_cnossos`` (CNOSSOS-EU mode, no foliage),
 ``no2``, ``pm10`` (ug/m3) and ``diff_<indicator>``. Overlay layers are store layers of kind ``"overlay"`` whose entry
 ``meta.json`` holds unit, zoom range, bounds, grid and legend
-(:meth:`greentwin.server.district.OverlayState.meta`).
+(:meth:`greentwin.twin.district.OverlayState.meta`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ from greentwin.server.keys import CONFIG, IO_POOL, STORE
 from greentwin.server.routes_api import json_response
 from greentwin.server.routes_green import DISTRICTS, parse_lonlat
 from greentwin.server.routes_tiles import IMMUTABLE, _etag_matches, send_entry, version_index
-from greentwin.server.store import ID_RE, VERSION_RE, LayerInfo, TileStore
+from greentwin.server.store import ID_RE, VERSION_RE, TileStore
+from greentwin.twin.layers import PublishedLayer
 
 __all__ = ["INDICATOR_RE", "TRANSPARENT_PNG", "OverlayCache", "overlay_entry", "routes"]
 
@@ -113,9 +114,9 @@ class OverlayCache:
                 self._items.popitem(last=False)
         return found
 
-    def current(self, scenario: str) -> dict[str, tuple[LayerInfo, _Layer]]:
+    def current(self, scenario: str) -> dict[str, tuple[PublishedLayer, _Layer]]:
         """The scenario's current overlay layers with their data (blocking)."""
-        out: dict[str, tuple[LayerInfo, _Layer]] = {}
+        out: dict[str, tuple[PublishedLayer, _Layer]] = {}
         for name, info in self.store.layers(scenario).items():
             if info.kind != "overlay":
                 continue
@@ -137,7 +138,7 @@ def _cache(store: TileStore) -> OverlayCache:
         return cache
 
 
-def overlay_entry(store: TileStore, scenario: str, info: LayerInfo) -> dict[str, Any]:
+def overlay_entry(store: TileStore, scenario: str, info: PublishedLayer) -> dict[str, Any]:
     """The ``/api/layers`` entry of an overlay layer (blocking: reads its meta once).
 
     ``{"kind": "overlay", "version", "url": "/overlays/<name>/<scenario>/<version>/{z}/{x}/{y}.png",
@@ -202,7 +203,7 @@ async def overlay_tile(request: web.Request) -> web.StreamResponse:
 
 # --------------------------------------------------------------------------- probe
 def _value_at(layer: _Layer, lon: float, lat: float) -> float | None:
-    from greentwin.server.district import _transformer
+    from greentwin.twin.district import _transformer
 
     g = layer.meta["grid"]
     gx, gy = _transformer("EPSG:4326", g["crs"]).transform(lon, lat)
@@ -230,8 +231,8 @@ def _roof_level(layer: _Layer, district: Any, lon: float, lat: float) -> tuple[f
     """On a roof (the noise grid has no value there): the building's most exposed facade
     level, as the END reports a building's exposure, and the building's id."""
     from greentwin.kernels.raster import Grid
-    from greentwin.server.district import _transformer
-    from greentwin.server.indicators import building_at, facade_level
+    from greentwin.twin.district import _transformer
+    from greentwin.twin.indicators import building_at, facade_level
 
     g = layer.meta["grid"]
     if district is None or district.grid.crs != g["crs"]:

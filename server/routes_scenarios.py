@@ -16,17 +16,17 @@ from typing import Any
 
 from aiohttp import web
 from greentwin.server.access import may_read_status, request_role, shown_parent
-from greentwin.server.exports import (
+from greentwin.server.jsonio import JsonError, JsonInputError, loads
+from greentwin.server.keys import LIVE_HUB
+from greentwin.twin.exports import (
     Exporter,
     ExportParameterError,
     ExportRequest,
     ExportUnavailableError,
 )
-from greentwin.server.jsonio import JsonError, JsonInputError, loads
-from greentwin.server.keys import LIVE_HUB
-from greentwin.server.ops import OpError
-from greentwin.server.protocol import MessageError, Role, role_at_least
-from greentwin.server.scenarios import ScenarioInfo, UnknownScenarioError
+from greentwin.twin.ops import OpError
+from greentwin.twin.protocol import MessageError, Role, role_at_least
+from greentwin.twin.scenarios import ScenarioInfo, UnknownScenarioError
 
 __all__ = ["EXPORTERS_KEY", "HUB_KEY", "routes"]
 

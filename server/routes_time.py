@@ -4,7 +4,7 @@ Routes (JSON, ``Cache-Control: no-cache``; errors are JSON):
 
 - ``GET /api/maps?scenario=&date=``: the scenario's overlays (noise with foliage and the
   CNOSSOS-EU noise, air, heat, and their differences to the baseline on the same date)
-  for the date's half-month bucket (:func:`greentwin.server.district.date_bucket`, as
+  for the date's half-month bucket (:func:`greentwin.twin.district.date_bucket`, as
   the vegetation tilesets): trees grown to that date and in the leaf state of the date;
   air annual means of that year; heat on that year's design day. Computed on first
   request in one worker thread, then kept on disk (at most :data:`MAX_BUCKETS` buckets
@@ -15,11 +15,11 @@ Routes (JSON, ``Cache-Control: no-cache``; errors are JSON):
 - ``GET /timemaps/{scenario}/{key}/{indicator}/{z}/{x}/{y}.png`` (and ``meta.json``):
   the files of those overlays (keyed per computation, so immutable).
 - ``GET /api/course?scenario=&offsets=0,5,10,20,30``: the indicators over the years
-  (:func:`greentwin.server.time_course.course`; default offsets now, +5, +10, +20, +30
+  (:func:`greentwin.twin.time_course.course`; default offsets now, +5, +10, +20, +30
   years, at most six offsets of 0..50) for the scenario and the baseline.
 
 A scenario's district is built from its state in the scenario store
-(:func:`greentwin.server.recompute_district.district_for` over the baseline district of
+(:func:`greentwin.twin.recompute_district.district_for` over the baseline district of
 the green routes' registry), once per sequence number. A computation is keyed by the
 district object, so an edit starts new ones and the old results are dropped.
 """
@@ -45,13 +45,13 @@ import numpy as np
 import numpy.typing as npt
 from aiohttp import web
 from greentwin.core import GreentwinError, ScenarioError, ServerError
-from greentwin.server.district import District, OverlayState, date_bucket, overlay_layers
 from greentwin.server.keys import CONFIG, FILES, IO_POOL, STORE
 from greentwin.server.routes_api import json_response
 from greentwin.server.routes_green import DISTRICTS, parse_date
 from greentwin.server.routes_tiles import IMMUTABLE, split_segments
 from greentwin.server.store import ID_RE
-from greentwin.server.time_course import YEAR_OFFSETS, Course, course
+from greentwin.twin.district import District, OverlayState, date_bucket, overlay_layers
+from greentwin.twin.time_course import YEAR_OFFSETS, Course, course
 
 __all__ = [
     "MAX_BUCKETS",
@@ -228,7 +228,7 @@ async def _districts(app: web.Application, scenario: str) -> tuple[District, Dis
     """(the scenario's district, the baseline's): the scenario's is built from its state
     in the scenario store at its current sequence number (kept until the next edit)."""
     from greentwin.server.keys import LIVE_HUB
-    from greentwin.server.recompute_district import district_for
+    from greentwin.twin.recompute_district import district_for
 
     registry = app[DISTRICTS]
     default = app[CONFIG].default_scenario
@@ -300,7 +300,7 @@ def _read_layer(folder: Path, name: str) -> tuple[dict[str, Any], npt.NDArray[np
 
 def _cell(meta: dict[str, Any], lon: float, lat: float) -> tuple[float, float, int, int] | None:
     """(grid x, grid y, column, row) of a WGS 84 point, None outside the grid."""
-    from greentwin.server.district import _transformer
+    from greentwin.twin.district import _transformer
 
     g = meta["grid"]
     gx, gy = _transformer("EPSG:4326", g["crs"]).transform(lon, lat)

@@ -37,9 +37,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import TypedDict
 
 from greentwin.core import ScenarioError, TilingError
+from greentwin.twin.layers import LayerKind, PublishedLayer
 
 __all__ = [
     "ID_RE",
@@ -47,8 +48,8 @@ __all__ = [
     "VERSION_RE",
     "DisplayTime",
     "FileEntry",
-    "LayerInfo",
     "LayerKind",
+    "PublishedLayer",
     "TileStore",
     "default_time",
     "validate_time",
@@ -66,8 +67,6 @@ SEGMENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 INDEX_NAME = ".index.json"
 MANIFEST_NAME = "manifest.json"
 FORMAT = 1
-
-LayerKind = Literal["3dtiles", "overlay"]
 
 _CHUNK = 1 << 20
 
@@ -92,17 +91,6 @@ class _Manifest(TypedDict):
     revision: int
     time: DisplayTime
     layers: dict[str, _LayerRecord]
-
-
-@dataclass(frozen=True, slots=True)
-class LayerInfo:
-    """A layer's current version and the URL of its entry point."""
-
-    name: str
-    version: str
-    kind: LayerKind
-    url: str
-    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +190,10 @@ class TileStore:
         self._indexes: OrderedDict[tuple[str, str], dict[str, FileEntry]] = OrderedDict()
         self._index_cache = index_cache
 
+    def __reduce__(self) -> tuple[type[TileStore], tuple[Path, int]]:
+        # a store pickles as a handle on the same folder (a build may run in a child process)
+        return (TileStore, (self.data_dir, self._index_cache))
+
     # ----------------------------------------------------------------- layout
     def scenario_dir(self, scenario: str) -> Path:
         """Directory of one scenario (the id is validated first)."""
@@ -275,7 +267,7 @@ class TileStore:
         manifest = self._read_manifest(scenario)
         return 0 if manifest is None else manifest["revision"]
 
-    def layers(self, scenario: str) -> dict[str, LayerInfo]:
+    def layers(self, scenario: str) -> dict[str, PublishedLayer]:
         """The current version of every layer of a scenario, with its URL.
 
         Raises
@@ -286,14 +278,14 @@ class TileStore:
         manifest = self._read_manifest(scenario)
         if manifest is None:
             return {}
-        out: dict[str, LayerInfo] = {}
+        out: dict[str, PublishedLayer] = {}
         for name, rec in sorted(manifest["layers"].items()):
             version = rec.get("version", "")
             entry = rec.get("entry", "tileset.json")
             if not (ID_RE.fullmatch(name) and VERSION_RE.fullmatch(version)):
                 log.warning("manifest of %s: skipping malformed layer %r", scenario, name)
                 continue
-            out[name] = LayerInfo(
+            out[name] = PublishedLayer(
                 name=name,
                 version=version,
                 kind=rec.get("kind", "3dtiles"),

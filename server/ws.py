@@ -36,10 +36,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from greentwin.core import GreentwinError, __version__
 from greentwin.server.access import may_read_status, shown_parent
 from greentwin.server.fanout import RedisBus, text_frame
-from greentwin.server.glb import GlbProducer, default_glb_producer
 from greentwin.server.jsonio import JsonInputError, loads
-from greentwin.server.ops import WORLD, AddBuilding, Extent, OpError, op_digest, parse_op
-from greentwin.server.protocol import (
+from greentwin.twin.glb import GlbProducer, default_glb_producer
+from greentwin.twin.ops import WORLD, AddBuilding, Extent, OpError, op_digest, parse_op
+from greentwin.twin.protocol import (
     PROTOCOL,
     ROLES,
     AckMsg,
@@ -54,16 +54,16 @@ from greentwin.server.protocol import (
     role_at_least,
     validate_message,
 )
-from greentwin.server.recompute import LayerChanges, Recompute
-from greentwin.server.scenarios import (
+from greentwin.twin.recompute import LayerChanges, Recompute
+from greentwin.twin.scenarios import (
     BASELINE,
     Appended,
     ScenarioInfo,
+    ScenarioLog,
     UnknownScenarioError,
 )
-from greentwin.server.stores import ScenarioLog
 
-__all__ = ["Hub", "LiveConfig", "Session", "dumps"]
+__all__ = ["LiveConfig", "LiveHub", "Session", "dumps"]
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class Session:
             w.set_result(None)
 
 
-class Hub:
+class LiveHub:
     """Sessions, subscriptions, the edit path and the fan-out.
 
     Parameters

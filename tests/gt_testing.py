@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Self
 import pytest
 
 if TYPE_CHECKING:
-    from greentwin.server.recompute_district import DistrictRecompute
-    from greentwin.server.scenarios import ScenarioStore
+    from greentwin.server.sqlite_scenarios import ScenarioStore
     from greentwin.server.store import TileStore
+    from greentwin.twin.recompute_district import DistrictRecompute
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -146,9 +146,9 @@ async def district_recompute(
 ) -> AsyncIterator[tuple[ScenarioStore, TileStore, DistrictRecompute]]:
     """A SQLite scenario store and a tile store under ``tmp_path``, with the
     :class:`DistrictRecompute` of ``root`` (a CityGML folder or a project manifest)."""
-    from greentwin.server.recompute_district import DistrictRecompute
-    from greentwin.server.scenarios import ScenarioStore
+    from greentwin.server.sqlite_scenarios import ScenarioStore
     from greentwin.server.store import TileStore
+    from greentwin.twin.recompute_district import DistrictRecompute
 
     store = ScenarioStore(tmp_path / "s.sqlite")
     await store.open()

@@ -52,7 +52,7 @@ def library_prototype(uri: str) -> tuple[Polygon, ...]:
     """
     if not uri.startswith(PLANT_PREFIX):
         return ()
-    from greentwin.green_model.mesh import plant_mesh
+    from greentwin.green_model.plant_mesh import plant_mesh
     from greentwin.green_model.species import SpeciesLibrary
 
     species = SpeciesLibrary.default().species.get(uri[len(PLANT_PREFIX) :])

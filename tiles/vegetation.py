@@ -62,7 +62,7 @@ import numpy.typing as npt
 from greentwin.core import TilingError
 from greentwin.green_model.climate import Climate
 from greentwin.green_model.growth import StateArrays, TreeTable
-from greentwin.green_model.mesh import IMPOSTOR, Look, MeshPart, PlantMesh, plant_mesh
+from greentwin.green_model.plant_mesh import IMPOSTOR, Look, MeshPart, PlantMesh, plant_mesh
 from greentwin.green_model.services import carbon_kg
 from greentwin.green_model.species import SpeciesLibrary
 from greentwin.green_model.state import PlantCover, Tree, trees_to_table

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from greentwin.server.demo import RECIPES, build_layer, cache_key
-from greentwin.server.district import District
+from greentwin.server.store import TileStore
+from greentwin.twin.demo import RECIPES, build_layer, cache_key
+from greentwin.twin.district import District
 from gt_testing import CITYGML, ServerThread, app_server, collect_errors, launch_chromium
 from PIL import Image
 
@@ -36,7 +37,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if recipe.missing() is None:
             inputs = [CITYGML / name for name in recipe.inputs]
             key = cache_key(recipe, CITYGML)
-            build_layer(recipe.build, inputs, out, "baseline", recipe.layer, key)
+            build_layer(recipe.build, inputs, TileStore(out), "baseline", recipe.layer, key)
     return out
 
 

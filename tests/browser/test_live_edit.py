@@ -186,14 +186,14 @@ def test_edit_in_one_page_appears_in_the_other(server: ServerThread) -> None:
 @pytest.fixture
 def demo_server(tmp_path: Path) -> Iterator[ServerThread]:
     """The demo district (every layer built like the demo does) with its real recompute."""
-    from greentwin.server.demo import RECIPES, build_layer, cache_key
+    from greentwin.twin.demo import RECIPES, build_layer, cache_key
 
     data_dir = tmp_path / "var"
     for recipe in RECIPES:
         if recipe.missing() is None:
             inputs = [CITYGML / name for name in recipe.inputs]
             key = cache_key(recipe, CITYGML)
-            build_layer(recipe.build, inputs, data_dir, "baseline", recipe.layer, key)
+            build_layer(recipe.build, inputs, TileStore(data_dir), "baseline", recipe.layer, key)
     with live_server(data_dir, demo=True) as srv:
         yield srv
 

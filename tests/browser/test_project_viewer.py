@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from greentwin.server.project import build_project
+from greentwin.server.store import TileStore
+from greentwin.twin.project import build_project
 from gt_testing import ROOT, ServerThread, app_server, collect_errors, launch_chromium
 from PIL import Image
 
@@ -38,7 +39,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     text = re.sub(r"extent = \[[^\]]*\]", f"extent = {EXTENT}", text)
     manifest = folder / "project.toml"
     manifest.write_text(text.replace("margin_m = 60.0", "margin_m = 30.0"), encoding="utf-8")
-    build_project(manifest, folder / "var", progress=lambda _line: None)
+    build_project(manifest, TileStore(folder / "var"), progress=lambda _line: None)
     return manifest, folder / "var"
 
 

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from greentwin.server.store import TileStore
 from gt_testing import CHROMIUM_ARGS, ROOT, ServerThread, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(480)]
@@ -29,7 +30,7 @@ def _live_edit() -> ModuleType:
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[ServerThread, ModuleType]]:
-    from greentwin.server.demo import RECIPES, build_layer, cache_key
+    from greentwin.twin.demo import RECIPES, build_layer, cache_key
     from gt_testing import CITYGML
 
     mod = _live_edit()
@@ -38,7 +39,12 @@ def demo(tmp_path: Path) -> Iterator[tuple[ServerThread, ModuleType]]:
         if recipe.missing() is None:
             inputs = [CITYGML / name for name in recipe.inputs]
             build_layer(
-                recipe.build, inputs, data_dir, "baseline", recipe.layer, cache_key(recipe, CITYGML)
+                recipe.build,
+                inputs,
+                TileStore(data_dir),
+                "baseline",
+                recipe.layer,
+                cache_key(recipe, CITYGML),
             )
     with mod.live_server(data_dir, demo=True) as srv:
         yield srv, mod

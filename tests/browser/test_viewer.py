@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from greentwin.server.store import TileStore
 from gt_testing import (
     CITYGML,
     ServerThread,
@@ -70,14 +71,16 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> District:
     converter existed)."""
     data_dir = tmp_path_factory.mktemp("viewer") / "var"
     if _converter_available():
-        from greentwin.server.demo import RECIPES, build_layer, cache_key
+        from greentwin.twin.demo import RECIPES, build_layer, cache_key
         from pyproj import Transformer
 
         for recipe in RECIPES:  # every layer of the demo district, built like the demo does
             if recipe.missing() is None:
                 inputs = [CITYGML / name for name in recipe.inputs]
                 key = cache_key(recipe, CITYGML)
-                build_layer(recipe.build, inputs, data_dir, "baseline", recipe.layer, key)
+                build_layer(
+                    recipe.build, inputs, TileStore(data_dir), "baseline", recipe.layer, key
+                )
         inputs = [CITYGML / "berlin_testarea_lod2_buildings.gml"]
         gml_id = BERLIN_BUILDING
         x, y = _roof_point(inputs[0], gml_id)

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from greentwin.server.app import create_app
 from greentwin.server.config import Config
-from greentwin.server.district import INDICATORS, District, overlay_layers
 from greentwin.server.store import TileStore
+from greentwin.twin.district import INDICATORS, District, overlay_layers
 from gt_testing import CHROMIUM_ARGS, CITYGML, ROOT, ServerThread, chromium_path
 from PIL import Image
 

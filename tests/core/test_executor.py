@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from greentwin.cli.main import main
 from greentwin.core.executor import (
     DaskExecutor,
     ExecutorError,
@@ -18,7 +19,6 @@ from greentwin.core.executor import (
     LocalPool,
     open_executor,
 )
-from greentwin.server.cli import main
 from greentwin.tiles import convert as convert_mod
 from greentwin.tiles.convert import convert
 from gt_testing import CITYGML

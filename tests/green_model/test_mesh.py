@@ -30,7 +30,7 @@ def test_triangle_budgets(key: str) -> None:
 def test_deterministic() -> None:
     sp = LIB["Tilia"]
     plant_mesh.__wrapped__ if hasattr(plant_mesh, "__wrapped__") else None
-    from greentwin.green_model.mesh import _build
+    from greentwin.green_model.plant_mesh import _build
 
     _build.cache_clear()
     a = plant_mesh(sp, 0).foliage

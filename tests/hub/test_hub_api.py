@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from greentwin.server.hub import HubSettings, HubStore, RateLimiter, clean_text
-from greentwin.server.protocol import load_schema
+from greentwin.twin.protocol import load_schema
 from gt_hub import ADMIN, CITIZEN, HOME, PLANNER, Client, ClientFactory, make_app, publish_proposal
 from gt_testing import CITYGML
 from jsonschema import Draft202012Validator

@@ -16,20 +16,20 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from greentwin.server.demo_example import (
+from greentwin.server.hub_setup import setup_hub
+from greentwin.server.live import HUB_KEY, setup_live
+from greentwin.server.store import TileStore
+from greentwin.server.ws import LiveConfig
+from greentwin.twin.demo_example import (
     EXAMPLE_ID,
     EXAMPLE_NAME,
     EXAMPLE_TITLES,
     ensure_example,
     example_ops,
 )
-from greentwin.server.district import District
-from greentwin.server.hub_setup import setup_hub
-from greentwin.server.live import HUB_KEY, setup_live
-from greentwin.server.ops import Extent, OpError
-from greentwin.server.recompute_district import DistrictRecompute
-from greentwin.server.store import TileStore
-from greentwin.server.ws import LiveConfig
+from greentwin.twin.district import District
+from greentwin.twin.ops import Extent, OpError
+from greentwin.twin.recompute_district import DistrictRecompute
 from gt_hub import ADMIN, CITIZEN, PLANNER, TOKENS, ClientFactory
 from gt_testing import CITYGML
 

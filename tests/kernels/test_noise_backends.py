@@ -156,7 +156,7 @@ def test_numba_matches_reference_on_random_scenes(
 
 
 def _demo() -> tuple[RoadNetwork, NoiseScene, Receivers]:
-    from greentwin.server.district import District, obstacle_heights
+    from greentwin.twin.district import District, obstacle_heights
 
     d = District.load_demo(CITYGML)
     buildings, heights = obstacle_heights(d)

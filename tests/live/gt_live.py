@@ -12,9 +12,9 @@ from typing import Any
 import websockets
 from aiohttp import web
 from greentwin.server.live import HUB_KEY, setup_live
-from greentwin.server.ops import Extent
-from greentwin.server.protocol import decode_glb_frame, load_schema
-from greentwin.server.ws import Hub, LiveConfig
+from greentwin.server.ws import LiveConfig, LiveHub
+from greentwin.twin.ops import Extent
+from greentwin.twin.protocol import decode_glb_frame, load_schema
 from jsonschema import Draft202012Validator
 
 ROOT_CLIENTS = Path(__file__).resolve().parents[2] / "clients" / "python"
@@ -85,7 +85,7 @@ class LiveServer:
         self.http = f"http://127.0.0.1:{port}"
 
     @property
-    def hub(self) -> Hub:
+    def hub(self) -> LiveHub:
         return self.runner.app[HUB_KEY]
 
     async def connect(self, **kw: Any) -> Checked:

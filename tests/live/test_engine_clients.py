@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from greentwin.server.live import HUB_KEY, setup_live
-from greentwin.server.ops import Extent
-from greentwin.server.ws import Hub
+from greentwin.server.ws import LiveHub
+from greentwin.twin.ops import Extent
 from gt_live import EXTENT, ROOT_CLIENTS, live_config, plant, run_server
 
 sys.path.insert(0, str(ROOT_CLIENTS))
@@ -136,7 +136,7 @@ class Place:
 
 
 @asynccontextmanager
-async def _serve(db: Path, place: Place, port: int = 0) -> AsyncIterator[tuple[Hub, int]]:
+async def _serve(db: Path, place: Place, port: int = 0) -> AsyncIterator[tuple[LiveHub, int]]:
     """A live server on 127.0.0.1:``port`` (0: a free one) with the store at ``db``."""
     app = web.Application()
     setup_live(app, store_path=db, live_config=live_config(heartbeat_s=2.0, extent=place.extent))
@@ -453,7 +453,7 @@ async def test_welcome_names_extent_and_origin(tmp_path: Path) -> None:
 def test_demo_live_config_places_the_city_on_the_district(tmp_path: Path) -> None:
     from greentwin.server.auth import live_config_for
     from greentwin.server.config import Config
-    from greentwin.server.district import District
+    from greentwin.twin.district import District
     from gt_testing import CITYGML
 
     config = Config(data_dir=tmp_path / "var", demo=True, demo_inputs=CITYGML, access_log=False)

@@ -19,12 +19,12 @@ import pytest_asyncio
 import tifffile
 from aiohttp import web
 from greentwin.citygml.reader import CityGMLReader
-from greentwin.server.district import District
 from greentwin.server.live import HUB_KEY, setup_live
-from greentwin.server.ops import Extent
-from greentwin.server.recompute_district import DistrictRecompute
 from greentwin.server.store import TileStore
 from greentwin.server.ws import LiveConfig
+from greentwin.twin.district import District
+from greentwin.twin.ops import Extent
+from greentwin.twin.recompute_district import DistrictRecompute
 from gt_live import run_server
 from gt_testing import CITYGML, assert_valid_gltf
 from lxml import etree

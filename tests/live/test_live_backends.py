@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from greentwin.server.ops import parse_op
+from greentwin.twin.ops import parse_op
 from gt_live import EXTENT, Checked, LiveServer, plant, run_server
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]

@@ -17,10 +17,10 @@ import pytest
 import websockets
 from aiohttp import web
 from greentwin.server.live import setup_live
-from greentwin.server.ops import EditOp, OpError, ScenarioState, parse_op
-from greentwin.server.protocol import LayerInfo
-from greentwin.server.recompute import LayerChanges, VersionedLayersRecompute
-from greentwin.server.scenarios import ScenarioStore
+from greentwin.server.sqlite_scenarios import ScenarioStore
+from greentwin.twin.ops import EditOp, OpError, ScenarioState, parse_op
+from greentwin.twin.protocol import LayerInfo
+from greentwin.twin.recompute import LayerChanges, VersionedLayersRecompute
 from gt_live import ROOT_CLIENTS, TIMEOUT, Checked, LiveServer, live_config, plant, run_server
 
 sys.path.insert(0, str(ROOT_CLIENTS))

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from greentwin.server.district import values_at
-from greentwin.server.ops import parse_op
-from greentwin.server.recompute_district import DistrictRecompute, district_for
-from greentwin.server.scenarios import ScenarioStore
+from greentwin.server.sqlite_scenarios import ScenarioStore
 from greentwin.server.store import TileStore
+from greentwin.twin.district import values_at
+from greentwin.twin.ops import parse_op
+from greentwin.twin.recompute_district import DistrictRecompute, district_for
 from gt_testing import CITYGML, published_values
 
 pytestmark = [pytest.mark.timeout(240)]
@@ -147,8 +147,8 @@ async def test_edits_apply_in_order(
 
 
 def test_district_for_maps_every_kind() -> None:
-    from greentwin.server.district import District
-    from greentwin.server.ops import EditOp, PruneTree, RemoveTree, ReplaceTree, ScenarioState
+    from greentwin.twin.district import District
+    from greentwin.twin.ops import EditOp, PruneTree, RemoveTree, ReplaceTree, ScenarioState
 
     base = District.load_demo(CITYGML)
     first = base.trees[0].id

@@ -7,11 +7,11 @@ import json
 
 import numpy as np
 import pytest
-from greentwin.server.district import values_at
-from greentwin.server.ops import ScenarioState, op_from_dict, op_to_dict, parse_op
-from greentwin.server.recompute_district import DistrictRecompute, district_for
-from greentwin.server.scenarios import ScenarioStore
+from greentwin.server.sqlite_scenarios import ScenarioStore
 from greentwin.server.store import TileStore
+from greentwin.twin.district import values_at
+from greentwin.twin.ops import ScenarioState, op_from_dict, op_to_dict, parse_op
+from greentwin.twin.recompute_district import DistrictRecompute, district_for
 from gt_testing import CITYGML, published_values
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -60,7 +60,7 @@ async def test_closing_the_main_street_relieves_it_and_loads_the_parallel_street
 
 
 def test_new_road_ops_parse_and_map_onto_the_district() -> None:
-    from greentwin.server.district import District
+    from greentwin.twin.district import District
 
     base = District.load_demo(CITYGML)
     lon, lat = base.to_lonlat(np.array([396750.0, 397053.0]), np.array([5819491.0, 5819491.0]))

@@ -29,7 +29,7 @@ TOKEN = "tok-planner-two-processes"
 
 def _spawn(data: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "greentwin.server", "serve", "--port", str(port), "--data", str(data)],
+        [sys.executable, "-m", "greentwin.cli", "serve", "--port", str(port), "--data", str(data)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(data.parent / f"serve-{port}.log", "wb"),

@@ -15,7 +15,7 @@ from greentwin.server.auth import (
     load_tokens,
 )
 from greentwin.server.config import Config
-from greentwin.server.ops import WORLD
+from greentwin.twin.ops import WORLD
 
 
 def test_tokens_file_grants_roles(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from greentwin.server.demo import RECIPES, DemoBuilder, LayerRecipe, build_layer, cache_key
 from greentwin.server.store import TileStore
+from greentwin.twin.demo import RECIPES, DemoBuilder, LayerRecipe, build_layer, cache_key
 from gt_testing import CITYGML
 
 pytestmark = pytest.mark.asyncio
@@ -102,5 +102,5 @@ async def test_stop_terminates_a_running_build(tmp_path: Path) -> None:
 
 async def test_build_layer_cleans_scratch(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
-        build_layer(_broken, [], tmp_path, "baseline", "buildings", "k")
+        build_layer(_broken, [], TileStore(tmp_path), "baseline", "buildings", "k")
     assert list((tmp_path / "tmp").iterdir()) == []

@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from greentwin.server.app import JsonLine, create_app
-from greentwin.server.cmd_serve import _LateQueueHandler, serve
 from greentwin.server.config import Config
 from greentwin.server.routes_tiles import FileServer
+from greentwin.server.run import _LateQueueHandler, serve
 from greentwin.server.store import TileStore
 
 Client = TestClient[web.Request, web.Application]

@@ -13,9 +13,10 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from greentwin.server.app import create_app
 from greentwin.server.config import Config
-from greentwin.server.demo import RECIPES, build_layer, build_vegetation_baked
-from greentwin.server.district import District, vegetation_layer
-from greentwin.server.recompute import fold_variants
+from greentwin.server.store import TileStore
+from greentwin.twin.demo import RECIPES, build_layer, build_vegetation_baked
+from greentwin.twin.district import District, vegetation_layer
+from greentwin.twin.recompute import fold_variants
 from gt_testing import CITYGML, assert_valid_gltf
 
 INSTANCING = "EXT_mesh_gpu_instancing"
@@ -72,7 +73,9 @@ async def client(aiohttp_client: Any, tmp_path: Path) -> TestClient[Any, Any]:
     for recipe in RECIPES:
         if recipe.layer in ("vegetation", "vegetation_baked"):
             inputs = [CITYGML / name for name in recipe.inputs]
-            build_layer(recipe.build, inputs, config.data_dir, "baseline", recipe.layer, "test")
+            build_layer(
+                recipe.build, inputs, TileStore(config.data_dir), "baseline", recipe.layer, "test"
+            )
     c: TestClient[Any, Any] = await aiohttp_client(create_app(config))
     return c
 

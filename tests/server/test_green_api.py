@@ -10,7 +10,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from greentwin.server.app import create_app
 from greentwin.server.config import Config
-from greentwin.server.district import District, date_bucket
+from greentwin.twin.district import District, date_bucket
 from gt_testing import CITYGML
 
 TREE = "berlin_testarea_trees_veg_1"

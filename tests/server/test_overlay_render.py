@@ -7,9 +7,9 @@ import datetime as dt
 
 import numpy as np
 from greentwin.kernels.raster import Grid
-from greentwin.server.district import OverlayState, _render
 from greentwin.tiles.colormaps import get_scale
 from greentwin.tiles.overlay import render_tile
+from greentwin.twin.district import OverlayState, _render
 
 GRID = Grid(392000.0, 5818000.0, 5.0, 60, 40, "EPSG:25833")
 ZOOM = (16, 18)

@@ -15,15 +15,15 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from greentwin.server.app import create_app
 from greentwin.server.config import Config
-from greentwin.server.demo import build_layer
-from greentwin.server.district import (
+from greentwin.server.store import TileStore
+from greentwin.twin.demo import build_layer
+from greentwin.twin.district import (
     INDICATORS,
     District,
     OverlayState,
     overlay_layers,
     probe,
 )
-from greentwin.server.store import TileStore
 from gt_testing import CITYGML
 from PIL import Image
 
@@ -209,7 +209,7 @@ def test_build_layer_publishes_several_layers(tmp_path: Path) -> None:
         layers = [{"layer": n, "kind": "overlay", "entry": "meta.json"} for n in ("no2", "pm10")]
         (out_dir / "layers.json").write_text(json.dumps(layers))
 
-    versions = build_layer(build, [], tmp_path, "baseline", "overlays", "sha256:x")
+    versions = build_layer(build, [], TileStore(tmp_path), "baseline", "overlays", "sha256:x")
     layers = TileStore(tmp_path).layers("baseline")
     assert versions.split(",") == [layers["no2"].version, layers["pm10"].version]
     assert {layers["no2"].kind, layers["pm10"].kind} == {"overlay"}

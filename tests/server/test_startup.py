@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from greentwin.server import demo as demo_module
-from greentwin.server import district
 from greentwin.server.config import Config
+from greentwin.twin import demo as demo_module
+from greentwin.twin import district
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -85,7 +85,7 @@ def test_sigterm_during_the_first_build_stops_within_the_timeout(tmp_path: Path)
         "GREENTWIN_SHUTDOWN_TIMEOUT": str(timeout),
         "GREENTWIN_DEMO_EXAMPLE": "false",
     }
-    cmd = [sys.executable, "-m", "greentwin.server", "demo", "--port", "0"]
+    cmd = [sys.executable, "-m", "greentwin.cli", "demo", "--port", "0"]
     proc = subprocess.Popen(
         [*cmd, "--data", str(tmp_path / "var")],
         stdout=subprocess.PIPE,

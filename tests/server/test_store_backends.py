@@ -1,6 +1,6 @@
 """The scenario store's contract, run against SQLite (embedded) and PostgreSQL (asyncpg).
 
-Both implement :class:`~greentwin.server.stores.ScenarioLog`; every test here runs on
+Both implement :class:`~greentwin.twin.scenarios.ScenarioLog`; every test here runs on
 both. PostgreSQL runs as a real server on loopback (``gt_services``); the tests that are
 about several processes sharing one database (concurrent appends through separate
 connection pools, migrations, repair on open) run on PostgreSQL only, since SQLite is
@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from greentwin.server.ops import Extent, OpError, op_digest, parse_op
-from greentwin.server.stores import ScenarioLog, scenario_store
+from greentwin.server.stores import scenario_store
+from greentwin.twin.ops import Extent, OpError, op_digest, parse_op
+from greentwin.twin.scenarios import ScenarioLog
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 

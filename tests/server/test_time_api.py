@@ -89,7 +89,7 @@ def test_a_failed_computation_leaves_no_scratch_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from greentwin.server import routes_time
-    from greentwin.server.district import District
+    from greentwin.twin.district import District
 
     def fail(district: Any, out: Path, **_: Any) -> None:
         (Path(out) / "noise_lden").mkdir(parents=True)  # half written, then it breaks

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from greentwin.citygml.reader import MAX_ATTRIBUTES, CityGMLReader
+from greentwin.cli.main import main
 from greentwin.core import ExitCode, TilingError
-from greentwin.server.cli import main
 from greentwin.tiles.convert import convert
 
 HEAD = (

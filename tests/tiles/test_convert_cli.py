@@ -8,8 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from greentwin.cli.main import main
 from greentwin.core import ExitCode, TilingError
-from greentwin.server.cli import main
 from greentwin.tiles import content
 from greentwin.tiles.convert import convert
 from gt_testing import CITYGML, assert_valid_gltf

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pyproj.datadir
 import pytest
+from greentwin.cli.main import main
 from greentwin.core import ExitCode
-from greentwin.server.cli import main
 from greentwin.tiles import geodesy
 from greentwin.tiles.convert import convert
 from greentwin.tiles.geodesy import to_geodetic

@@ -7,13 +7,13 @@ from functools import cache
 
 import numpy as np
 import pytest
-from greentwin.server.district import District
-from greentwin.server.district_traffic import (
+from greentwin.traffic.model import TrafficModel
+from greentwin.twin.district import District
+from greentwin.twin.district_traffic import (
     apply_traffic,
     traffic_model,
     traffic_records,
 )
-from greentwin.traffic.model import TrafficModel
 from gt_testing import CITYGML
 
 pytestmark = [pytest.mark.timeout(240)]
@@ -112,8 +112,8 @@ def test_one_way_street_sends_the_other_direction_elsewhere() -> None:
 
 def test_indicator_summary_reports_traffic_figures_and_most_changed_roads() -> None:
     from greentwin.kernels.roads import PERIOD_HOURS
-    from greentwin.server.district_traffic import network_figures
-    from greentwin.server.indicators import Indicators, compare, summary_rows
+    from greentwin.twin.district_traffic import network_figures
+    from greentwin.twin.indicators import Indicators, compare, summary_rows
 
     base, model = _base()
     figures = network_figures(base)
@@ -143,9 +143,9 @@ def test_indicator_summary_reports_traffic_figures_and_most_changed_roads() -> N
 
 
 def test_hub_effects_say_where_traffic_goes() -> None:
-    from greentwin.server.district_traffic import network_figures
-    from greentwin.server.hub_effects import area_effects
-    from greentwin.server.indicators import Indicators
+    from greentwin.twin.district_traffic import network_figures
+    from greentwin.twin.hub_effects import area_effects
+    from greentwin.twin.indicators import Indicators
 
     base, model = _base()
     closed, _, _ = apply_traffic(base, _closed(base, "main-ew"), model=model)

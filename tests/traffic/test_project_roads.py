@@ -28,8 +28,8 @@ def test_ramps_have_the_reader_defaults(highway: str, capacity: float, speed: fl
 
 def test_helsinki_roads_become_traffic_records() -> None:
     """The Helsinki project has primary_link ramps; every road must give a record."""
-    from greentwin.server.district import District
-    from greentwin.server.district_traffic import traffic_records
+    from greentwin.twin.district import District
+    from greentwin.twin.district_traffic import traffic_records
 
     district = District.from_project(HELSINKI)
     classes = {str(r.extra.get("highway")) for r in district.roads.roads}
@@ -45,9 +45,9 @@ def test_helsinki_roads_become_traffic_records() -> None:
 
 def test_a_class_the_table_lacks_is_inferred() -> None:
     """A road whose class is not in the table (OSM ``road``) is classed from lanes and speed."""
-    from greentwin.server.district import District
-    from greentwin.server.district_traffic import traffic_records
     from greentwin.traffic import infer_class
+    from greentwin.twin.district import District
+    from greentwin.twin.district_traffic import traffic_records
 
     district = District.from_project(HELSINKI)
     first = district.roads.roads[0]
@@ -65,8 +65,8 @@ def test_roads_the_base_model_leaves_empty_keep_their_flows_on_an_unrelated_edit
     while the fitted model routes nothing along it; slowing Mannerheimintie, far from it,
     must not report that traffic as gone.
     """
-    from greentwin.server.district import District
-    from greentwin.server.district_traffic import CHANGE_FLOOR_VPH, apply_traffic, traffic_model
+    from greentwin.twin.district import District
+    from greentwin.twin.district_traffic import CHANGE_FLOOR_VPH, apply_traffic, traffic_model
 
     district = District.from_project(HELSINKI)
     model = traffic_model(district)
@@ -97,8 +97,8 @@ def test_closing_a_helsinki_main_road_sends_its_traffic_elsewhere() -> None:
     The road is the busiest two-way road (closing a one-way carriageway can cut a block
     zone off: docs/traffic.md, limits).
     """
-    from greentwin.server.district import District
-    from greentwin.server.district_traffic import apply_traffic, traffic_model, traffic_records
+    from greentwin.twin.district import District
+    from greentwin.twin.district_traffic import apply_traffic, traffic_model, traffic_records
 
     district = District.from_project(HELSINKI)
     model = traffic_model(district)

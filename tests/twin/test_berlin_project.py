@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from greentwin.server.district import District
+from greentwin.twin.district import District
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,9 +45,9 @@ def test_berlin_manifest_matches_the_demo_district() -> None:
 
 
 def test_demo_command_serves_the_berlin_manifest(tmp_path: Path) -> None:
-    from greentwin.server.cli import build_parser
-    from greentwin.server.cmd_demo import demo_config
-    from greentwin.server.demo import recipes_for
+    from greentwin.cli.cmd_demo import demo_config
+    from greentwin.cli.main import build_parser
+    from greentwin.twin.demo import recipes_for
 
     parser, _ = build_parser()
     config = demo_config(parser.parse_args(["demo", "--data", str(tmp_path)]))

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from greentwin.server.district import District
-from greentwin.server.project import build_project
 from greentwin.server.store import TileStore
 from greentwin.twin import ManifestError
+from greentwin.twin.district import District
+from greentwin.twin.project import build_project
 from gt_testing import district_recompute, published_values
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[st
     folder = tmp_path_factory.mktemp("helsinki")
     manifest = _small_project(folder)
     lines: list[str] = []
-    build_project(manifest, folder / "var", progress=lines.append)
+    build_project(manifest, TileStore(folder / "var"), progress=lines.append)
     return manifest, folder / "var", lines
 
 
@@ -68,7 +68,7 @@ def test_helsinki_builds_every_layer_and_is_cached(built: tuple[Path, Path, list
     assert np.nanmax(values) > 55.0  # a counted street with ~7,000 vehicles/day is loud
     assert any("[4/4] overlays: built" in line for line in lines)
     again: list[str] = []
-    build_project(manifest, data, progress=again.append)
+    build_project(manifest, TileStore(data), progress=again.append)
     assert sum("up to date" in line for line in again) == 4, again
 
 
@@ -80,7 +80,7 @@ def test_bad_manifest_publishes_nothing(tmp_path: Path) -> None:
     )
     data = tmp_path / "var"
     with pytest.raises(ManifestError, match=r"buildings\.osm: file 'missing_centre\.osm\.pbf'"):
-        build_project(manifest, data, progress=lambda _line: None)
+        build_project(manifest, TileStore(data), progress=lambda _line: None)
     assert not data.exists() or TileStore(data).layers("baseline") == {}
 
 
@@ -88,7 +88,7 @@ def test_cli_reports_a_bad_manifest_in_one_line(tmp_path: Path) -> None:
     manifest = _small_project(tmp_path)
     manifest.write_text(manifest.read_text(encoding="utf-8") + "\nspeed = 3\n", encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "greentwin.server", "build", str(manifest), "--data", str(tmp_path)],
+        [sys.executable, "-m", "greentwin.cli", "build", str(manifest), "--data", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -129,8 +129,8 @@ async def test_live_edit_on_the_project_recomputes_its_overlays(
     built: tuple[Path, Path, list[str]], tmp_path: Path
 ) -> None:
     """A scenario of the project: more traffic on counted Kaivokatu -> louder next to it."""
-    from greentwin.server.district import values_at
-    from greentwin.server.ops import parse_op
+    from greentwin.twin.district import values_at
+    from greentwin.twin.ops import parse_op
 
     manifest, _, _ = built
     async with district_recompute(tmp_path, manifest) as (store, tiles, rc):
@@ -155,7 +155,7 @@ async def test_live_edit_on_the_project_recomputes_its_overlays(
         # of the level there; f > 0.1 gives more than 1.1 dB
         assert after > before + 1.1
         # the scenario's CityGML export holds the project's (OSM) buildings
-        from greentwin.server.exports import _write_citygml
+        from greentwin.twin.exports import _write_citygml
 
         view = await rc.view(sid)
         gml = await asyncio.to_thread(

@@ -1,6 +1,6 @@
 """The ``greentwin`` command: one entry point, one subcommand per module.
 
-Each subcommand lives in its own module (``greentwin.server.cmd_<name>``) that
+Each subcommand lives in its own module (``greentwin.cli.cmd_<name>``) that
 defines ``add_parser(subparsers)`` and ``run(args) -> int``; heavy imports stay
 inside ``run`` so ``greentwin --help`` is instant. Exceptions map to the exit
 codes of :class:`greentwin.core.ExitCode`.
@@ -21,10 +21,10 @@ log = logging.getLogger(__name__)
 
 #: subcommand name -> module; the order is the order of ``--help``.
 COMMANDS: dict[str, str] = {
-    "convert": "greentwin.server.cmd_convert",
-    "serve": "greentwin.server.cmd_serve",
-    "demo": "greentwin.server.cmd_demo",
-    "build": "greentwin.server.cmd_build",
+    "convert": "greentwin.cli.cmd_convert",
+    "serve": "greentwin.cli.cmd_serve",
+    "demo": "greentwin.cli.cmd_demo",
+    "build": "greentwin.cli.cmd_build",
 }
 
 EPILOG = """exit codes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from greentwin.server.ops import Extent, OpError, parse_op
+from greentwin.twin.ops import Extent, OpError, parse_op
 
 L_SHAPE = Extent(((0.0, 0.0), (2.0, 0.0), (2.0, 1.0), (1.0, 1.0), (1.0, 2.0), (0.0, 2.0)))
 

@@ -17,7 +17,7 @@ __all__ = ["add_parser", "demo_config", "run"]
 
 def add_parser(subparsers: Any) -> None:
     """Register ``demo``."""
-    from greentwin.server.cmd_serve import add_server_arguments
+    from greentwin.cli.cmd_serve import add_server_arguments
 
     parser = subparsers.add_parser(
         "demo",
@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
 
 def demo_config(args: argparse.Namespace) -> Any:
     """The demo's configuration: the bundled Berlin project (``data/projects/berlin``)."""
-    from greentwin.server.cmd_serve import config_from_args
+    from greentwin.cli.cmd_serve import config_from_args
     from greentwin.server.config import REPO_ROOT
 
     manifest = REPO_ROOT / "data" / "projects" / "berlin" / "project.toml"
@@ -42,7 +42,7 @@ def demo_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``greentwin demo``."""
-    from greentwin.server.cmd_serve import serve
+    from greentwin.server.run import serve
 
     asyncio.run(serve(demo_config(args)))
     return int(ExitCode.OK)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tifffile
 from greentwin.kernels.raster import BuildingFootprint, Grid
-from greentwin.server.district import BuildingInfo, District
-from greentwin.server.exports import geotiff_bytes
-from greentwin.server.indicators import (
+from greentwin.twin.district import BuildingInfo, District
+from greentwin.twin.exports import geotiff_bytes
+from greentwin.twin.indicators import (
     compare,
     district_indicators,
     residential_share,

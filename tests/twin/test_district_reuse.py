@@ -5,7 +5,7 @@ trees gets its own."""
 from __future__ import annotations
 
 import numpy as np
-from greentwin.server.district import District, canopy_lai_course, canopy_lai_on, course_dates
+from greentwin.twin.district import District, canopy_lai_course, canopy_lai_on, course_dates
 from gt_testing import CITYGML
 
 

@@ -11,7 +11,7 @@ import pytest
 from greentwin.green_model.api import Tree
 from greentwin.kernels.air.compute import AirMap
 from greentwin.kernels.noise.compute import NoiseScene
-from greentwin.server.district import (
+from greentwin.twin.district import (
     District,
     _full_noise,
     air_roads,

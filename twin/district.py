@@ -23,7 +23,7 @@ summary)``: the same through a content-keyed cache folder ``cache_dir/<key>/``.
 
 ``overlay_layers(district, out_root, *, previous=None, baseline=None) -> OverlayState``:
 noise (L_den, L_night at 4 m), air (NO2, PM10 annual means) and heat (hours of shade,
-Tmrt and UTCI at 15:00 on the design day; :mod:`~greentwin.server.district_heat`) on
+Tmrt and UTCI at 15:00 on the design day; :mod:`~greentwin.twin.district_heat`) on
 ``district.grid``, written as XYZ PNG tiles per indicator into ``out_root/<indicator>/`` (plus
 ``legend.json``, ``meta.json`` and ``values.npy``: the grid values, float32, row 0 south,
 NaN = no data). With ``previous`` (the state of an earlier call on the same grid) only the
@@ -424,7 +424,7 @@ def _load_demo_cached(stamp: tuple[tuple[str, int, int], ...]) -> District:
     from greentwin.citygml.reader import CityGMLReader
     from greentwin.green_model.io import read_vegetation
     from greentwin.kernels.raster import footprints_from_features
-    from greentwin.server.demo import _ground_shift as ground_shift
+    from greentwin.twin.demo import _ground_shift as ground_shift
 
     t0 = time.perf_counter()
     buildings, trees_gml, roads_path, coeff_path = (Path(s[0]) for s in stamp)
@@ -795,7 +795,7 @@ def canopy_lai_course(district: District, year: int) -> F64:
 
 
 #: The last canopy LAI courses, newest first: a scenario edit that leaves the trees alone
-#: (the same ``Tree`` objects, as :func:`~greentwin.server.recompute_district.district_for`
+#: (the same ``Tree`` objects, as :func:`~greentwin.twin.recompute_district.district_for`
 #: keeps them) reuses its course instead of recomputing 24 dates.
 _LAI_COURSES: list[tuple[tuple[Tree, ...], Grid, Climate, int, F64]] = []
 _LAI_KEEP = 8
@@ -967,8 +967,8 @@ def overlay_layers(
     """
     from greentwin.kernels.air.compute import AirMap
     from greentwin.kernels.noise.compute import NoiseScene
-    from greentwin.server.district_heat import heat_map, heat_values
     from greentwin.tiles.overlay import default_zoom_range
+    from greentwin.twin.district_heat import heat_map, heat_values
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 from greentwin.green_model.api import Tree
-from greentwin.server.district import District
-from greentwin.server.district_heat import (
+from greentwin.twin.district import District
+from greentwin.twin.district_heat import (
     HEAT_SUBDIVISION,
     TAU_BARE,
     TAU_LEAF,

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Literal, TypedDict
 
 from greentwin.core import ServerError, __version__
-from greentwin.server.store import TileStore
+from greentwin.twin.layers import LayerStore
 
 __all__ = [
     "RECIPES",
@@ -167,7 +167,7 @@ def build_overlays(inputs: Sequence[Path], out_dir: Path) -> None:
     ``inputs`` = (buildings, trees, roads GeoJSON, CNOSSOS coefficients); writes one
     folder per indicator and ``layers.json`` naming them (published as overlay layers).
     """
-    from greentwin.server.district import INDICATORS, District, overlay_layers
+    from greentwin.twin.district import INDICATORS, District, overlay_layers
 
     district = District.load_demo(Path(inputs[0]).parent)
     state = overlay_layers(district, out_dir)
@@ -209,7 +209,7 @@ RECIPES: tuple[LayerRecipe, ...] = (
         ),
         build=build_overlays,
         code=("citygml", "green_model", "kernels", "tiles", "server"),
-        requires=("greentwin.server.district", "greentwin.kernels.noise.compute"),
+        requires=("greentwin.twin.district", "greentwin.kernels.noise.compute"),
         publishes=(
             "noise_lden",
             "noise_lnight",
@@ -227,9 +227,9 @@ RECIPES: tuple[LayerRecipe, ...] = (
 
 def recipes_for(inputs: Path) -> tuple[LayerRecipe, ...]:
     """The recipes of what ``config.demo_inputs`` names: a project manifest (``.toml``,
-    :func:`greentwin.server.project.project_recipes`) or the demo's input folder."""
+    :func:`greentwin.twin.project.project_recipes`) or the demo's input folder."""
     if Path(inputs).suffix == ".toml":
-        from greentwin.server.project import project_recipes
+        from greentwin.twin.project import project_recipes
 
         return project_recipes(Path(inputs))
     return RECIPES
@@ -270,7 +270,7 @@ def cache_key(recipe: LayerRecipe, input_dir: Path) -> str:
 
 
 def build_layer(
-    build: BuildFn, inputs: Sequence[Path], data_dir: Path, scenario: str, layer: str, key: str
+    build: BuildFn, inputs: Sequence[Path], store: LayerStore, scenario: str, layer: str, key: str
 ) -> str:
     """Build one layer into a scratch folder and publish it; returns the version.
 
@@ -279,11 +279,10 @@ def build_layer(
     ``layers.json`` (``[{"layer", "kind", "entry"}]``) publishes each named subfolder as
     its own layer instead; the versions are returned comma-separated.
     """
-    scratch = data_dir / "tmp" / f"build-{layer}-{uuid.uuid4().hex}"
+    scratch = store.data_dir / "tmp" / f"build-{layer}-{uuid.uuid4().hex}"
     scratch.mkdir(parents=True)
     try:
         build(list(inputs), scratch)
-        store = TileStore(data_dir)
         listing = scratch / "layers.json"
         if listing.is_file():
             versions = [
@@ -359,7 +358,7 @@ class DemoBuilder:
         it itself.
     """
 
-    store: TileStore
+    store: LayerStore
     input_dir: Path
     scenario: str = "baseline"
     executor: Executor | None = None
@@ -479,7 +478,7 @@ class DemoBuilder:
     async def _build(self, recipe: LayerRecipe, key: str) -> tuple[bool, str]:
         loop = asyncio.get_running_loop()
         inputs = [self.input_dir / name for name in recipe.inputs]
-        args = (recipe.build, inputs, self.store.data_dir, self.scenario, recipe.layer, key)
+        args = (recipe.build, inputs, self.store, self.scenario, recipe.layer, key)
         if not self.isolate:
             try:
                 version = await loop.run_in_executor(self.executor, build_layer, *args)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from greentwin.core import ScenarioError
-from greentwin.server.protocol import MessageError, validate_op
+from greentwin.twin.protocol import MessageError, validate_op
 
 __all__ = [
     "WORLD",

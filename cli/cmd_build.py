@@ -38,7 +38,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``greentwin build``."""
-    from greentwin.server.project import build_project
+    from greentwin.server.store import TileStore
+    from greentwin.twin.project import build_project
 
     data_dir = args.data or default_data_dir(args.project)
 
@@ -46,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
-    build_project(args.project, data_dir, progress=progress)
+    build_project(args.project, TileStore(data_dir), progress=progress)
     progress(f"built into {data_dir}; serve it with: greentwin serve {args.project}")
     return int(ExitCode.OK)

@@ -1,7 +1,7 @@
 """The course of a district's indicators over the years (now, +5, +10, +20, +30).
 
 :func:`course` computes, for each year, the district's maps on mid-July of that year
-(:func:`~greentwin.server.district.overlay_layers` with ``date``: trees grown to that
+(:func:`~greentwin.twin.district.overlay_layers` with ``date``: trees grown to that
 year, in leaf; noise in the "vegetation" mode; air annual means of that year's leaf
 course; heat on that year's design day) and reduces them to six figures:
 
@@ -10,7 +10,7 @@ course; heat on that year's design day) and reduces them to six figures:
 - ``canopy_percent``: share of the analysis area under tree crowns, %;
 - ``lden_homes``: L_den at the most exposed homes, dB(A): the facade level of each
   residential building (highest value in the ring of cells touching its footprint,
-  :func:`greentwin.server.indicators.facade_level`; END, Annex VI), averaged over the
+  :func:`greentwin.twin.indicators.facade_level`; END, Annex VI), averaged over the
   most exposed tenth of the residential buildings (at least one);
 - ``no2_homes``: the same for the NO2 annual mean, ug/m3;
 - ``shade_places``: hours of shade on the design day, mean over the most used places;
@@ -37,8 +37,8 @@ from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
-from greentwin.server.district import District, overlay_layers
-from greentwin.server.indicators import facade_level, residential_share
+from greentwin.twin.district import District, overlay_layers
+from greentwin.twin.indicators import facade_level, residential_share
 
 __all__ = [
     "PAVEMENT_M",
@@ -145,7 +145,7 @@ def course(
     district: District, offsets: Sequence[int] = YEAR_OFFSETS, backend: str = "auto"
 ) -> Course:
     """The indicators of ``district`` in each year ``survey year + offset`` (mid-July)."""
-    from greentwin.server.indicators import _green
+    from greentwin.twin.indicators import _green
 
     t0 = time.perf_counter()
     homes = home_groups(district)

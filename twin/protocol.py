@@ -245,7 +245,7 @@ def error_msg(
 @cache
 def load_schema() -> dict[str, Any]:
     """The protocol's JSON Schema (draft 2020-12) as shipped in this package."""
-    text = resources.files("greentwin.server").joinpath("protocol.schema.json").read_text("utf-8")
+    text = resources.files("greentwin.twin").joinpath("protocol.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -1,13 +1,13 @@
 """Recompute with the district's real layers: vegetation tiles, noise and air overlays.
 
-:class:`DistrictRecompute` implements :class:`~greentwin.server.recompute.Recompute`. It
-wraps :class:`~greentwin.server.recompute.VersionedLayersRecompute` (the small GeoJSON
+:class:`DistrictRecompute` implements :class:`~greentwin.twin.recompute.Recompute`. It
+wraps :class:`~greentwin.twin.recompute.VersionedLayersRecompute` (the small GeoJSON
 layers of the scenario's own changes stay as they are) and adds, per scenario:
 
 - ``vegetation`` (3D Tiles): a new version after a tree or green-area op, and with it
   ``vegetation_baked``, the same trees without ``EXT_mesh_gpu_instancing`` (every mesh
   baked into its tile) for engines that lack the extension (Cesium for Unity), announced
-  as ``vegetation.variants.baked`` (:func:`~greentwin.server.recompute.fold_variants`);
+  as ``vegetation.variants.baked`` (:func:`~greentwin.twin.recompute.fold_variants`);
 - ``noise_lden``, ``noise_lnight``, ``no2``, ``pm10`` and their ``diff_*`` layers against
   the baseline (XYZ overlays): new versions of the indicators whose values changed after
   a road, barrier or building op, and after a tree op when the canopy changes the air
@@ -15,12 +15,12 @@ layers of the scenario's own changes stay as they are) and adds, per scenario:
 - ``road_network`` (GeoJSON): the district's roads with the scenario's traffic, so a
   client can pick a road; a new version after a road op.
 
-The scenario's :class:`~greentwin.server.ops.ScenarioState` is mapped onto the baseline
-:class:`~greentwin.server.district.District` (:func:`district_for`): planted trees become
+The scenario's :class:`~greentwin.twin.ops.ScenarioState` is mapped onto the baseline
+:class:`~greentwin.twin.district.District` (:func:`district_for`): planted trees become
 green-model trees at the op's position (WGS 84 converted to the district CRS), removed and
 replaced trees get a ``Remove`` event, pruned ones a ``Prune`` event; road overrides and
 closures replace roads in the network; barriers and building volumes join the obstacles.
-Noise and air are updated incrementally (:func:`~greentwin.server.district.overlay_layers`
+Noise and air are updated incrementally (:func:`~greentwin.twin.district.overlay_layers`
 with the scenario's previous state: only the changed roads and obstacles are recomputed
 and only the tiles over changed cells are rendered again).
 
@@ -57,12 +57,11 @@ from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
 import numpy as np
-from aiohttp import web
 from greentwin.green_model.api import PlantCover, Tree
 from greentwin.green_model.events import Prune, Remove
 from greentwin.kernels.raster import BuildingFootprint
 from greentwin.kernels.roads import CATEGORIES, PERIODS, Direction, RoadNetwork
-from greentwin.server.district import (
+from greentwin.twin.district import (
     INDICATORS,
     STOREY_M,
     Barrier,
@@ -73,25 +72,22 @@ from greentwin.server.district import (
     overlay_layers,
     vegetation_layer,
 )
-from greentwin.server.ops import OP_LAYER, EditOp, ScenarioState
-from greentwin.server.protocol import LayerInfo
-from greentwin.server.recompute import (
+from greentwin.twin.layers import LayerStore
+from greentwin.twin.ops import OP_LAYER, EditOp, ScenarioState
+from greentwin.twin.protocol import LayerInfo
+from greentwin.twin.recompute import (
     FEATURE_LAYERS,
     LayerChanges,
-    Recompute,
     VersionedLayersRecompute,
     fold_variants,
 )
-from greentwin.server.scenarios import BASELINE
-from greentwin.server.store import TileStore
-from greentwin.server.stores import ScenarioLog
+from greentwin.twin.scenarios import BASELINE, ScenarioLog
 
 __all__ = [
     "OVERLAY_LAYERS",
     "DistrictRecompute",
     "ScenarioView",
     "district_for",
-    "recompute_for_app",
     "road_network_geojson",
 ]
 
@@ -565,13 +561,13 @@ class _Base:
 
 
 class DistrictRecompute:
-    """The :class:`~greentwin.server.recompute.Recompute` of the demo district's layers.
+    """The :class:`~greentwin.twin.recompute.Recompute` of the demo district's layers.
 
     Parameters
     ----------
     store : ScenarioLog
         The open scenario store (GeoJSON layers, scenario states).
-    tiles : TileStore
+    tiles : LayerStore
         Where vegetation and overlay versions are published (per scenario id).
     input_dir : Path
         The demo district's input folder (``District.load_demo``).
@@ -596,7 +592,7 @@ class DistrictRecompute:
     def __init__(
         self,
         store: ScenarioLog,
-        tiles: TileStore,
+        tiles: LayerStore,
         input_dir: Path,
         *,
         baseline: str = BASELINE,
@@ -648,7 +644,7 @@ class DistrictRecompute:
             self._base = _Base(district, overlays, seed)
             log.info("recompute: baseline maps ready (%.1f s)", time.perf_counter() - t0)
             try:  # fit the traffic model now, not on the first road edit
-                from greentwin.server.district_traffic import traffic_model
+                from greentwin.twin.district_traffic import traffic_model
 
                 traffic_model(district)
             except Exception:
@@ -842,7 +838,7 @@ class DistrictRecompute:
         district, problems = district_for(base.district, state)
         network_edit, explicit = traffic_edits(state)
         if network_edit:
-            from greentwin.server.district_traffic import apply_traffic
+            from greentwin.twin.district_traffic import apply_traffic
 
             district, sc.traffic, sc.assignment = apply_traffic(
                 base.district, district, previous=sc.district, explicit=explicit
@@ -903,7 +899,7 @@ class DistrictRecompute:
                 sc.overlays = maps
             t2 = time.perf_counter()
             if names & _ROAD_OPS:
-                from greentwin.server.district_traffic import road_times
+                from greentwin.twin.district_traffic import road_times
 
                 times = road_times(base.district, sc.assignment)
                 body = json.dumps(
@@ -949,25 +945,4 @@ def _touches_district(state: ScenarioState) -> bool:
         or state.barriers
         or state.buildings
         or state.removed_buildings
-    )
-
-
-def recompute_for_app(app: web.Application, store: ScenarioLog) -> Recompute:
-    """The live channel's recompute: the district's layers when the app serves the demo.
-
-    Without the demo (``config.demo`` off) the default GeoJSON-only recompute.
-    """
-    from greentwin.server.keys import CONFIG, STORE
-    from greentwin.server.routes_green import DISTRICTS
-
-    config = app.get(CONFIG)
-    if config is None or not config.demo:
-        return VersionedLayersRecompute(store)
-    registry = app.get(DISTRICTS)
-    return DistrictRecompute(
-        store,
-        app[STORE],
-        config.demo_inputs,
-        baseline=config.default_scenario,
-        on_district=registry.set if registry is not None else None,
     )

@@ -18,7 +18,7 @@ Formats
     ``no2``, ``pm10`` and their ``diff_*`` against the baseline, in one zip with an
     ``overlays.json`` index; with ``indicator=NAME`` one GeoTIFF alone.
 ``summary``, ``summary_csv``
-    The indicators against the baseline (:mod:`greentwin.server.indicators`): noise
+    The indicators against the baseline (:mod:`greentwin.twin.indicators`): noise
     exposure of buildings and dwellings by 5 dB class, NO2 and PM10 means, carbon,
     sequestration, canopy and plant covers on the survey date and 10 and 30 years later
     (``years=0,10,30``), as JSON or as a CSV table.
@@ -47,13 +47,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 from greentwin.core import ScenarioError
-from greentwin.server.ops import ScenarioState
-from greentwin.server.protocol import LayerInfo
-from greentwin.server.scenarios import EventRow, ScenarioInfo
+from greentwin.twin.ops import ScenarioState
+from greentwin.twin.protocol import LayerInfo
+from greentwin.twin.scenarios import EventRow, ScenarioInfo
 
 if TYPE_CHECKING:
     from greentwin.citygml.model import Feature, SourceCRS
-    from greentwin.server.recompute_district import ScenarioView
+    from greentwin.twin.recompute_district import ScenarioView
 
 __all__ = [
     "DEFAULT_EXPORTERS",
@@ -125,7 +125,7 @@ def _json_doc(req: ExportRequest) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- district
 async def _view(req: ExportRequest) -> ScenarioView:
-    from greentwin.server.recompute_district import DistrictRecompute
+    from greentwin.twin.recompute_district import DistrictRecompute
 
     rc = req.recompute
     if not isinstance(rc, DistrictRecompute):
@@ -270,7 +270,7 @@ def _citygml_features(
     buildings: Iterator[Feature],
 ) -> Iterator[Feature]:
     from greentwin.green_model.api import features_from_vegetation
-    from greentwin.server.recompute_district import ground_z_near, lonlat_to_xy
+    from greentwin.twin.recompute_district import ground_z_near, lonlat_to_xy
 
     removed = set(state.removed_buildings)
     for f in buildings:
@@ -293,7 +293,7 @@ def _citygml_features(
 def _write_citygml(view: ScenarioView, state: ScenarioState, date: dt.date, version: str) -> bytes:
     from greentwin.citygml.reader import CityGMLReader
     from greentwin.citygml.writer import write_citygml
-    from greentwin.server.district import BUILDINGS_GML
+    from greentwin.twin.district import BUILDINGS_GML
 
     v: Literal["2.0", "3.0"] = "3.0" if version == "3.0" else "2.0"
     with tempfile.TemporaryDirectory(prefix="export-") as tmp:
@@ -392,7 +392,7 @@ def geotiff_bytes(
 
 def _overlay_grids(view: ScenarioView) -> dict[str, F64]:
     """Every indicator and its difference against the baseline, on the district grid."""
-    from greentwin.server.district import INDICATORS
+    from greentwin.twin.district import INDICATORS
 
     grids: dict[str, F64] = {}
     for name in INDICATORS:
@@ -410,7 +410,7 @@ def _overlay_grids(view: ScenarioView) -> dict[str, F64]:
 
 
 def _tiffs(view: ScenarioView, names: list[str] | None = None) -> dict[str, bytes]:
-    from greentwin.server.district import UNITS
+    from greentwin.twin.district import UNITS
 
     g = view.district.grid
     grids = _overlay_grids(view)
@@ -432,7 +432,7 @@ def _tiffs(view: ScenarioView, names: list[str] | None = None) -> dict[str, byte
 
 
 def _overlay_index(view: ScenarioView, files: Mapping[str, bytes]) -> dict[str, Any]:
-    from greentwin.server.district import RECEIVER_HEIGHT_M, UNITS
+    from greentwin.twin.district import RECEIVER_HEIGHT_M, UNITS
 
     g = view.district.grid
     return {
@@ -468,7 +468,7 @@ async def geotiff_exporter(req: ExportRequest) -> Export:
 
 # --- summary ----------------------------------------------------------------------------
 def _summary(req: ExportRequest, view: ScenarioView) -> dict[str, Any]:
-    from greentwin.server.indicators import compare, district_indicators
+    from greentwin.twin.indicators import compare, district_indicators
 
     survey = view.district.survey_date
     dates = [_add_years(survey, y) for y in _years(req)]
@@ -490,7 +490,7 @@ async def summary_exporter(req: ExportRequest) -> Export:
 
 
 def _csv(doc: Mapping[str, Any]) -> bytes:
-    from greentwin.server.indicators import summary_rows
+    from greentwin.twin.indicators import summary_rows
 
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")

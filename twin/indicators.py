@@ -26,7 +26,7 @@ footprint from outside (the noise grid has no value inside buildings), so it is 
 free-field level in front of the facade at the grid's resolution.
 
 Dwellings are estimated where the data does not count them: gross floor area (footprint
-area x storeys above ground, else one storey per :data:`~greentwin.server.district.
+area x storeys above ground, else one storey per :data:`~greentwin.twin.district.
 STOREY_M` m of height) x :data:`NET_FLOOR_FRACTION` / :data:`DWELLING_M2`, for residential
 buildings; mixed-use buildings (ALKIS function codes 11xx, "Wohngebaeude mit ...") count
 all storeys but the ground floor. Function codes follow the ALKIS building-function list
@@ -54,7 +54,7 @@ import numpy.typing as npt
 import shapely
 from greentwin.green_model.api import services_for_area
 from greentwin.kernels.raster import Grid, point_in_rings
-from greentwin.server.district import STOREY_M, BuildingInfo, District
+from greentwin.twin.district import STOREY_M, BuildingInfo, District
 
 __all__ = [
     "AIR_LIMITS",
@@ -331,7 +331,7 @@ def district_indicators(
             "limit": AIR_LIMITS[name],
         }
     green = {d.isoformat(): _green(district, d) for d in dates}
-    from greentwin.server.district_traffic import network_figures
+    from greentwin.twin.district_traffic import network_figures
 
     return Indicators(buildings, air, green, network_figures(district))
 

@@ -4,11 +4,11 @@ A proposal's card and page show two figures beside "today" (the baseline):
 
 - ``noise_lden_db``: the mean over the district's dwellings of L_den at their building's
   most exposed facade, the level by which Directive 2002/49/EC (END), Annex VI, counts
-  a building's exposure (:mod:`greentwin.server.indicators` computes it per building);
+  a building's exposure (:mod:`greentwin.twin.indicators` computes it per building);
 - ``no2_ug_m3``: the dwelling-weighted mean of the annual NO2 concentration in front of
   the facades (the ``dwelling_weighted_mean`` of the indicator summary).
 
-Both come from :func:`~greentwin.server.indicators.district_indicators` over the
+Both come from :func:`~greentwin.twin.indicators.district_indicators` over the
 proposal's maps and the baseline's, the same figures as the scenario's summary export.
 Without maps (a server that does not run the district model), both are None: the hub
 then says "not computed yet" and never shows an invented number.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
-from greentwin.server.indicators import Indicators
+from greentwin.twin.indicators import Indicators
 
 __all__ = ["AreaEffects", "area_effects", "dwelling_mean"]
 
@@ -66,7 +66,7 @@ def area_effects(scenario: Indicators, today: Indicators) -> AreaEffects:
 
 def _traffic_moves(scenario: Indicators, today: Indicators) -> list[dict[str, Any]]:
     """The roads whose day flow a proposal changes most (indicator summary's list)."""
-    from greentwin.server.indicators import traffic_summary
+    from greentwin.twin.indicators import traffic_summary
 
     moved = traffic_summary(scenario.traffic, today.traffic).get("most_changed", [])
     return [{k: r[k] for k in ("id", "name", "baseline", "scenario", "change_pct")} for r in moved]

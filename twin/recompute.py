@@ -20,9 +20,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol, TypedDict
 
-from greentwin.server.ops import OP_LAYER, EditOp, ScenarioState
-from greentwin.server.protocol import ChangeSummary, LayerInfo
-from greentwin.server.stores import ScenarioLog
+from greentwin.twin.ops import OP_LAYER, EditOp, ScenarioState
+from greentwin.twin.protocol import ChangeSummary, LayerInfo
+from greentwin.twin.scenarios import ScenarioLog
 
 __all__ = [
     "FEATURE_LAYERS",

@@ -3,7 +3,7 @@
 So that the citizens' hub of a fresh demo is not empty, the demo builds one proposal
 with real edits on its first start: a row of young trees along one side of the
 district's main street and a 3 m noise barrier along the other side. The edits go
-through :meth:`greentwin.server.ws.Hub.apply_edit`, the path of every planner's edit
+through the live channel's ``apply_edit`` (:class:`EditChannel`), the path of every planner's edit
 (validation, durable log, recompute of the maps, broadcast), and the scenario is then
 published like any other.
 
@@ -15,13 +15,12 @@ log does not hold yet.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import shapely
-from greentwin.server.district import District, _transformer
-from greentwin.server.scenarios import Status, UnknownScenarioError
-from greentwin.server.ws import Hub
+from greentwin.twin.district import District, _transformer
+from greentwin.twin.scenarios import ScenarioLog, Status, UnknownScenarioError
 from shapely.ops import substring
 
 __all__ = ["EXAMPLE_ID", "EXAMPLE_NAME", "EXAMPLE_TITLES", "ensure_example", "example_ops"]
@@ -122,7 +121,15 @@ def example_ops(district: District) -> list[dict[str, Any]]:
     return ops
 
 
-async def ensure_example(hub: Hub, district: District) -> Status:
+class EditChannel(Protocol):
+    """What the example needs of the live channel: its store and the planner edit path."""
+
+    store: ScenarioLog
+
+    async def apply_edit(self, scenario: str, raw_op: Any, *, role: str, author: str) -> Any: ...
+
+
+async def ensure_example(hub: EditChannel, district: District) -> Status:
     """Create, complete and publish the example proposal unless it exists; returns its
     status (``published``, or ``archived`` when an admin archived it). Its titles per
     language are (re)written on every start."""

@@ -29,7 +29,7 @@ import numpy as np
 from greentwin.citygml.model import Feature
 from greentwin.citygml.reader import CityGMLReader
 from greentwin.core import GreentwinError
-from greentwin.server.ops import ScenarioState
+from greentwin.twin.ops import ScenarioState
 
 __all__ = [
     "EARTH_RADIUS_M",

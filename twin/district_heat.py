@@ -6,7 +6,7 @@ crown is only a few metres wide; the results are averaged over each analysis cel
 (roof cells left out) so the heat maps share the grid, tiles, probes and difference
 layers of the noise and air maps.
 
-Inputs, from :class:`~greentwin.server.district.District`:
+Inputs, from :class:`~greentwin.twin.district.District`:
 
 - buildings: the footprints' heights (``kernels.raster.building_height_grid``);
 - tree crowns on the design day of the district's year (15 July; the design day is a

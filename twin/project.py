@@ -1,15 +1,15 @@
 """The layers of a project (``greentwin build|serve PROJECT.toml``), as demo-style recipes.
 
-A project's layers are the demo's (:mod:`greentwin.server.demo`): city tiles, vegetation
+A project's layers are the demo's (:mod:`greentwin.twin.demo`): city tiles, vegetation
 (instanced and baked) and the noise/air/heat overlays, each a :class:`LayerRecipe` whose
 inputs are the manifest and every file it names, so a layer is rebuilt only when one of
 them (or the code) changes. The builders read the project through
 :func:`greentwin.twin.district_inputs`.
 
-``build_project(manifest, data_dir, progress=print) -> list[str]`` builds (or finds
+``build_project(manifest, store, progress=print) -> list[str]`` builds (or finds
 cached) every layer in this process, one stage after the other, and returns the
 summary lines; ``greentwin serve PROJECT.toml`` builds the same recipes in the background
-through :class:`~greentwin.server.demo.DemoBuilder`.
+through :class:`~greentwin.twin.demo.DemoBuilder`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from greentwin.core import ServerError
-from greentwin.server.demo import LayerRecipe, build_layer, cache_key
-from greentwin.server.store import TileStore
+from greentwin.twin.demo import LayerRecipe, build_layer, cache_key
+from greentwin.twin.layers import LayerStore
 
 __all__ = [
     "build_project",
@@ -82,7 +82,7 @@ def build_project_vegetation_baked(inputs: Sequence[Path], out_dir: Path) -> Non
 
 def build_project_overlays(inputs: Sequence[Path], out_dir: Path) -> None:
     """Noise, air and heat overlays of the project's district (one folder per indicator)."""
-    from greentwin.server.district import INDICATORS, District, overlay_layers
+    from greentwin.twin.district import INDICATORS, District, overlay_layers
 
     district = District.from_project(Path(inputs[0]))
     state = overlay_layers(district, out_dir)
@@ -99,8 +99,8 @@ def project_recipes(manifest: Path) -> tuple[LayerRecipe, ...]:
     ServerError
         The manifest is unusable.
     """
-    from greentwin.server.district import INDICATORS
     from greentwin.twin import ManifestError, load_manifest
+    from greentwin.twin.district import INDICATORS
 
     try:
         project = load_manifest(manifest)
@@ -127,12 +127,12 @@ def project_recipes(manifest: Path) -> tuple[LayerRecipe, ...]:
 
 def build_project(
     manifest: Path,
-    data_dir: Path,
+    store: LayerStore,
     *,
     scenario: str = "baseline",
     progress: Callable[[str], None] = print,
 ) -> list[str]:
-    """Build every layer of a project into ``data_dir`` (cached ones are kept).
+    """Build every layer of a project into a layer store (cached ones are kept).
 
     Reports each stage through ``progress`` (``[2/4] vegetation: built in 3.1 s``) and
     returns the project's summary of skipped and defaulted records.
@@ -159,7 +159,6 @@ def build_project(
     )
     for line in data.report:
         progress(f"      {line}")
-    store = TileStore(data_dir)
     store.ensure()
     for k, recipe in enumerate(recipes, start=1):
         stage = f"[{k}/{len(recipes)}] {recipe.layer}"
@@ -173,7 +172,7 @@ def build_project(
         progress(f"{stage}: building ...")
         try:
             build_layer(
-                recipe.build, list(map(Path, recipe.inputs)), data_dir, scenario, recipe.layer, key
+                recipe.build, list(map(Path, recipe.inputs)), store, scenario, recipe.layer, key
             )
         except ServerError:
             raise

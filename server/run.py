@@ -1,8 +1,11 @@
-"""``greentwin serve``: run the HTTP server (tiles, web viewer, JSON API)."""
+"""Run the aiohttp application until a signal: binding, logging off the event loop, shutdown.
+
+``await serve(config)`` is what ``greentwin serve`` and ``greentwin demo`` run; tests call
+it too, with ``stop`` and ``ready``.
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -11,58 +14,14 @@ import queue
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-from greentwin.core import ExitCode, ServerError
+from aiohttp import web
+from greentwin.core import ServerError
 
-__all__ = ["add_parser", "add_server_arguments", "config_from_args", "log_off_loop", "run", "serve"]
+__all__ = ["log_off_loop", "serve"]
 
 log = logging.getLogger(__name__)
-
-
-def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options ``serve`` and ``demo`` share."""
-    parser.add_argument("--host", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="TCP port (default 8765; 0 picks a free one)")
-    parser.add_argument("--data", type=Path, metavar="DIR", help="data directory (default ./var)")
-    parser.add_argument(
-        "--config", type=Path, metavar="FILE", help="TOML configuration file (see docs/server.md)"
-    )
-
-
-def add_parser(subparsers: Any) -> None:
-    """Register ``serve``."""
-    parser = subparsers.add_parser(
-        "serve",
-        help="serve tiles, the web viewer and the JSON API",
-        description="Serve the city's 3D Tiles, the planners' viewer and the JSON API.",
-    )
-    add_server_arguments(parser)
-    parser.add_argument(
-        "project",
-        nargs="?",
-        type=Path,
-        metavar="PROJECT.toml",
-        help="build (first start) and serve this project (docs/projects.md)",
-    )
-    parser.add_argument(
-        "--demo", action="store_true", default=None, help="also build and serve the demo district"
-    )
-    parser.set_defaults(demo=None)
-
-
-def config_from_args(args: argparse.Namespace, **extra: object) -> Any:
-    """The configuration: defaults < TOML file < ``GREENTWIN_*`` < command line."""
-    from greentwin.server.config import load_config
-
-    overrides: dict[str, object] = {
-        "host": args.host,
-        "port": args.port,
-        "data_dir": args.data,
-        **extra,
-    }
-    return load_config(args.config, overrides=overrides)
 
 
 def _display_url(host: str, port: int) -> str:
@@ -159,7 +118,6 @@ async def serve(
 async def _serve(
     config: Any, stop: asyncio.Event | None, ready: Callable[[int], object] | None
 ) -> None:
-    from aiohttp import web
     from greentwin.server.app import AccessLogger, create_app
     from greentwin.server.auth import DEMO_ADMIN_TOKEN_FILE, DEMO_TOKEN_FILE
 
@@ -205,19 +163,3 @@ async def _serve(
         log.info("shutting down")
     finally:
         await runner.cleanup()
-
-
-def run(args: argparse.Namespace) -> int:
-    """Entry point of ``greentwin serve``."""
-    if getattr(args, "project", None) is not None:
-        from greentwin.server.cmd_build import default_data_dir
-
-        manifest = args.project.resolve()
-        data = args.data or default_data_dir(manifest)
-        config = config_from_args(
-            args, demo=True, demo_inputs=manifest, demo_example=False, data_dir=data
-        )
-    else:
-        config = config_from_args(args, demo=args.demo)
-    asyncio.run(serve(config))
-    return int(ExitCode.OK)

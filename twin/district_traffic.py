@@ -1,6 +1,6 @@
 """The district's roads and buildings as traffic-model input, and the model's flows back.
 
-:func:`traffic_records` turns a :class:`~greentwin.server.district.District`'s roads
+:func:`traffic_records` turns a :class:`~greentwin.twin.district.District`'s roads
 into :class:`~greentwin.traffic.RoadRecord` (class from the road's ``highway`` property,
 else inferred from lanes and speed; one-way from the road's driving ``direction``;
 capacity from ``capacity_vph``; counts = the road's flows summed over vehicle categories).
@@ -35,10 +35,10 @@ from typing import Any, TypedDict
 
 import numpy as np
 from greentwin.kernels.roads import PERIODS, Road, RoadNetwork
-from greentwin.server.district import STOREY_M, District
 from greentwin.traffic import ROAD_CLASSES, RoadRecord, infer_class
 from greentwin.traffic.demand import Building
 from greentwin.traffic.model import Assignment, TrafficModel
+from greentwin.twin.district import STOREY_M, District
 
 __all__ = [
     "CHANGE_FLOOR_VPH",
