@@ -47,7 +47,7 @@ from greentwin.tiles.geodesy import (
 )
 from greentwin.tiles.mesh import build_records
 from greentwin.tiles.records import coarse_batch, coarse_record, leaf_batch, leaf_record
-from greentwin.tiles.tileset import Node, build_quadtree, geometric_errors, tileset_json
+from greentwin.tiles.tileset import Tile, split_quadtree, tileset_json
 
 __all__ = ["ConversionSummary", "HeightMode", "check_out_dir", "convert", "is_previous_output"]
 
@@ -58,6 +58,8 @@ F64 = npt.NDArray[np.float64]
 
 #: Features sent to a worker at once (single-stream path), and meshed at once.
 CHUNK = 32
+#: Safety limit on quadtree depth (a 20-level quadtree splits 1000 km into 1 m cells).
+QUADTREE_DEPTH = 20
 #: Features meshed at once within a byte range (larger batches amortise numpy calls).
 RANGE_BATCH = 256
 #: Byte range sizes: about ``size / (jobs * RANGES_PER_JOB)``, within these bounds.
@@ -598,18 +600,65 @@ def _pass1(
     return res
 
 
-def _coarse_selection(root: Node, radius: F64, max_coarse: int) -> dict[str, npt.NDArray[np.int64]]:
+def _quadtree(
+    centres: F64, sizes: npt.NDArray[np.int64], max_features: int, max_bytes: int
+) -> Tile:
+    """The tile tree over feature centres ((n, 2) root-frame metres).
+
+    Leaves hold at most ``max_features`` features and ``max_bytes`` of mesh data (a
+    single feature bigger than that gets its own leaf); inner tiles show coarse
+    prisms (:func:`_coarse_selection`) and refine with ``REPLACE``.
+    """
+
+    def too_big(idx: npt.NDArray[np.int64]) -> bool:
+        return len(idx) > max_features or int(sizes[idx].sum()) > max_bytes
+
+    root = split_quadtree(centres, too_big, max_depth=QUADTREE_DEPTH)
+    root.refine = "REPLACE"
+    return root
+
+
+def _coarse_selection(root: Tile, radius: F64, max_coarse: int) -> dict[str, npt.NDArray[np.int64]]:
     """Features shown as prisms by each inner tile: the largest ones, at most ``max_coarse``."""
     out: dict[str, npt.NDArray[np.int64]] = {}
     for node in root.walk():
         if node.is_leaf:
             continue
-        sub = node.subtree
+        sub = node.items
         if len(sub) > max_coarse:
             order = np.argsort(-radius[sub], kind="stable")[:max_coarse]
             sub = np.sort(sub[order])
         out[node.address] = sub
     return out
+
+
+def _geometric_errors(
+    root: Tile, detail_error: F64, radius: F64, coarse_of: dict[str, npt.NDArray[np.int64]]
+) -> None:
+    """Set ``error`` on every tile (leaves 0, parents strictly larger than children).
+
+    A parent's own error is the larger of the coarse prisms' deviation from the
+    buildings they stand for (``detail_error``: roof height span, footprint
+    approximation) and the size (diameter) of any feature left out of its coarse
+    content; it is then raised to at least 1.5 times its largest child's error and
+    at least 1 m, so errors strictly decrease towards the leaves.
+    """
+
+    def visit(node: Tile) -> float:
+        if node.is_leaf:
+            node.error = 0.0
+            return 0.0
+        child_max = max(visit(c) for c in node.children)
+        shown = coarse_of.get(node.address, np.zeros(0, np.int64))
+        own = float(detail_error[shown].max()) if len(shown) else 0.0
+        if len(shown) < len(node.items):
+            dropped = np.setdiff1d(node.items, shown, assume_unique=True)
+            if len(dropped):
+                own = max(own, 2.0 * float(radius[dropped].max()))
+        node.error = max(own, 1.5 * child_max, 1.0)
+        return node.error
+
+    visit(root)
 
 
 def _pass2(
@@ -646,9 +695,9 @@ def _pass2(
         at = spans[index, col : col + 2].tolist()
         return [(paths[b], a, n) for b, (a, n) in zip(block_of[index].tolist(), at, strict=True)]
 
-    root = build_quadtree(centres[:, :2], sizes, max_features=max_features, max_bytes=max_bytes)
+    root = _quadtree(centres[:, :2], sizes, max_features, max_bytes)
     coarse_of = _coarse_selection(root, radius, max_coarse)
-    geometric_errors(root, derr, radius, coarse_of)
+    _geometric_errors(root, derr, radius, coarse_of)
     (work / "tiles").mkdir()
     nodes = root.walk()
     futures: dict[str, Future[tuple[F64, F64, int]]] = {}
@@ -657,7 +706,7 @@ def _pass2(
         node.content = name
         if node.is_leaf:
             futures[node.address] = pool.submit(
-                _write_leaf, wheres(node.features, 0), root_inv, shift, str(work / name)
+                _write_leaf, wheres(node.items, 0), root_inv, shift, str(work / name)
             )
         else:
             futures[node.address] = pool.submit(
@@ -670,15 +719,12 @@ def _pass2(
     total = 0
     bar = tqdm(total=len(nodes), desc="writing tiles", unit="tile", disable=not progress)
     for node in reversed(nodes):  # children before parents
-        lo, hi, nbytes = futures[node.address].result()
+        node.lo, node.hi, nbytes = futures[node.address].result()
         bar.update(1)
         total += nbytes
-        for c in node.children:
-            lo = np.minimum(lo, c.lo)
-            hi = np.maximum(hi, c.hi)
-        node.lo, node.hi = lo, hi
     bar.close()
-    doc = tileset_json(root, to_ecef)
+    root.transform = to_ecef
+    doc = tileset_json(root)
     text = json.dumps(doc, indent=1).encode("utf-8")
     (work / "tileset.json").write_bytes(text)
     return len(nodes), total + len(text)

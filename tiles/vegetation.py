@@ -74,6 +74,7 @@ from greentwin.tiles.gltf import (
     GlbBuilder,
     feature_ids_extension,
 )
+from greentwin.tiles.tileset import Tile, split_quadtree, tileset_json
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -169,69 +170,64 @@ class _ExtGlb(GlbBuilder):
         return doc
 
 
-@dataclass(slots=True)
-class _Tile:
-    lo: F64
-    hi: F64
-    lod: int | None
-    rows: I64
-    error: float
-    children: list[_Tile] = field(default_factory=list)
-    address: str = "0"
-    uri: str | None = None
+def _lod_tiles(cell: Tile, parent_n: float, lods: Sequence[int], cap: dict[int, int]) -> Tile:
+    """The tiles of one quadtree cell and its subtree: levels of detail drawn here.
 
-
-def _quadtree(
-    en: F64,
-    rows: I64,
-    lo: F64,
-    hi: F64,
-    parent_n: float,
-    lods: Sequence[int],
-    cap: dict[int, int],
-    address: str,
-    depth: int,
-) -> _Tile:
-    n = rows.size
+    A level ``L`` is drawn by the first cell on a tree's path holding at most
+    ``cap[L]`` trees; several levels first reached in one cell form a chain of tiles
+    with the same trees, coarsest on top, the cell's children under the finest.
+    """
+    n = cell.items.size
     here = [lod for lod in sorted(lods, reverse=True) if n <= cap[lod] < parent_n]
-    finest = min(lods)
-    kids: list[_Tile] = []
-    if n > cap[finest] and depth < _MAX_DEPTH:
-        mid = (lo + hi) / 2.0
-        pts = en[rows]
-        east = pts[:, 0] >= mid[0]
-        north = pts[:, 1] >= mid[1]
-        for q, (qe, qn) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
-            m = (east == bool(qe)) & (north == bool(qn))
-            if not m.any():
-                continue
-            qlo = np.array([mid[0] if qe else lo[0], mid[1] if qn else lo[1]])
-            qhi = np.array([hi[0] if qe else mid[0], hi[1] if qn else mid[1]])
-            kids.append(_quadtree(en, rows[m], qlo, qhi, n, lods, cap, f"{address}{q}", depth + 1))
+    kids = [_lod_tiles(c, n, lods, cap) for c in cell.children]
+    cell.address = f"0{cell.address}"
+    cell.refine = "REPLACE"
+    cell.children = kids
     if not here:
-        return _Tile(lo, hi, None, rows, 0.0, kids, address)
-    # chain: coarsest content here, finer ones as same-box children
-    chain = [_Tile(lo, hi, lod, rows, 0.0, [], f"{address}l{lod}") for lod in here]
+        return cell
+    chain = [
+        Tile(
+            f"{cell.address}l{lod}",
+            cell.items,
+            refine="REPLACE",
+            level=lod,
+            centre=cell.centre,
+            half=cell.half,
+        )
+        for lod in here
+    ]
     for a, b in itertools.pairwise(chain):
         a.children = [b]
     chain[-1].children = kids
     return chain[0]
 
 
-def _walk(t: _Tile) -> list[_Tile]:
-    out = [t]
-    for c in t.children:
-        out.extend(_walk(c))
-    return out
+def _tree_tiles(en: F64, keep: I64, lods: Sequence[int], cap: dict[int, int]) -> Tile:
+    """The tile tree of the trees ``keep`` ((n, 2) east, north ``en``), errors set."""
+    lo = en[keep].min(axis=0)
+    hi = en[keep].max(axis=0)
+    side = float(max(hi - lo)) + 1e-3
+    finest = cap[min(lods)]
+    cells = split_quadtree(
+        en,
+        lambda rows: rows.size > finest,
+        max_depth=_MAX_DEPTH,
+        items=keep,
+        centre=lo + side / 2.0,
+        half=side / 2.0,
+    )
+    root = _lod_tiles(cells, float("inf"), lods, cap)
+    _finish_errors(root)
+    return root
 
 
-def _finish_errors(t: _Tile, lods: Sequence[int]) -> float:
+def _finish_errors(t: Tile) -> float:
     """Set geometric errors bottom-up; returns the tile's error."""
-    child = max((_finish_errors(c, lods) for c in t.children), default=0.0)
-    if t.lod is not None:
-        own = 0.0 if not t.children else LOD_ERROR_M[t.lod]
+    child = max((_finish_errors(c) for c in t.children), default=0.0)
+    if t.level is not None:
+        own = 0.0 if not t.children else LOD_ERROR_M[t.level]
     else:
-        own = max(float(np.linalg.norm(t.hi[:2] - t.lo[:2])) / 4.0, 2.0 * child)
+        own = max(t.half * np.sqrt(2.0) / 2.0, 2.0 * child)  # a quarter of the diagonal
     t.error = max(own, child * 1.0001 if t.children else 0.0)
     return t.error
 
@@ -398,14 +394,12 @@ def _declare_schema(b: _ExtGlb, lib: SpeciesLibrary) -> None:
         b.norm_props[("tree", prop)] = _HEIGHT_SCALE
 
 
-def _tile_glb(ctx: _Ctx, tile: _Tile) -> bytes:
-    assert tile.lod is not None
-    rows = tile.rows
+def _tile_glb(ctx: _Ctx, tile: Tile) -> bytes:
+    assert tile.level is not None and tile.centre is not None
+    rows = tile.items
     st = ctx.states
     lib = ctx.table.library
-    centre = np.array(
-        [(tile.lo[0] + tile.hi[0]) / 2, (tile.lo[1] + tile.hi[1]) / 2, ctx.enu[rows, 2].min()]
-    )
+    centre = np.array([tile.centre[0], tile.centre[1], ctx.enu[rows, 2].min()])
     b = _ExtGlb()
     _declare_schema(b, lib)
     table = b.add_property_table("tree", _property_columns(ctx, rows), rows.size, name="trees")
@@ -416,7 +410,7 @@ def _tile_glb(ctx: _Ctx, tile: _Tile) -> bytes:
     if ctx.instanced:
         b.use_extension("EXT_mesh_gpu_instancing", required=True)
         b.use_extension("EXT_instance_features")
-        mf = ctx.mesh_files[tile.lod]
+        mf = ctx.mesh_files[tile.level]
         buf = b.add_external(mf.uri, mf.length)
         vview = b.external_view(buf, 0, mf.vertex_bytes, ARRAY_BUFFER, stride=12)
         iview = b.external_view(buf, mf.vertex_bytes, mf.index_bytes, ELEMENT_ARRAY_BUFFER)
@@ -475,7 +469,7 @@ def _tile_glb(ctx: _Ctx, tile: _Tile) -> bytes:
     else:
         b.use_extension("EXT_mesh_features")
         # the finest level gets LoD2 meshes, every coarser level impostors
-        lod = max(tile.lod, NON_INSTANCED_MIN_LOD) if tile.lod == ctx.finest else IMPOSTOR
+        lod = max(tile.level, NON_INSTANCED_MIN_LOD) if tile.level == ctx.finest else IMPOSTOR
         prims = []
         for s in np.unique(species):
             local = np.nonzero(species == s)[0]
@@ -633,17 +627,6 @@ def _covers_glb(
     return b.to_bytes()
 
 
-def _box(lo: F64, hi: F64) -> list[float]:
-    c = (lo + hi) / 2.0
-    h = np.maximum((hi - lo) / 2.0, 0.05)
-    return [
-        float(c[0]), float(c[1]), float(c[2]),
-        float(h[0]), 0.0, 0.0,
-        0.0, float(h[1]), 0.0,
-        0.0, 0.0, float(h[2]),
-    ]  # fmt: skip
-
-
 def _tile_bounds(ctx: _Ctx, rows: I64) -> tuple[F64, F64]:
     st = ctx.states
     r = st.crown_diameter_m[rows] / 2.0
@@ -748,24 +731,22 @@ def build_vegetation_tileset(
             )
             name = f"lod{lod}-{digest.hexdigest()[:12]}.bin"
             ctx.mesh_files[lod] = _write_mesh_bin(meshes, out / "meshes" / name)
-    tiles_json: list[dict[str, Any]] = []
+    parts: list[Tile] = []
     n_glb = 0
     total = 0
     if keep.size:
-        lo2 = enu[keep, :2].min(axis=0)
-        hi2 = enu[keep, :2].max(axis=0)
-        side = float(max(hi2 - lo2)) + 1e-3
-        root = _quadtree(enu, keep, lo2, lo2 + side, float("inf"), lods, cap, "0", 0)
-        _finish_errors(root, lods)
-        for t in _walk(root):
-            if t.lod is None or t.rows.size == 0:
+        trees_root = _tree_tiles(enu[:, :2], keep, lods, cap)
+        for t in trees_root.walk():
+            if not t.children:  # inner tiles: the union of their children's boxes
+                t.lo, t.hi = _tile_bounds(ctx, t.items)
+            if t.level is None or t.items.size == 0:
                 continue
             data = _tile_glb(ctx, t)
-            t.uri = f"tiles/{t.address}.glb"
-            _atomic_write(out / t.uri, data)
+            t.content = f"tiles/{t.address}.glb"
+            _atomic_write(out / t.content, data)
             n_glb += 1
             total += len(data)
-        tiles_json.append(_tile_json(ctx, root))
+        parts.append(trees_root)
     if covers:
         rings = []
         start = keep.size
@@ -780,39 +761,20 @@ def build_vegetation_tileset(
         allr = np.concatenate(rings)
         lo, hi = allr.min(axis=0), allr.max(axis=0)
         hi = hi + np.array([0.0, 0.0, 2.0])
-        tiles_json.append(
-            {
-                "boundingVolume": {"box": _box(lo, hi)},
-                "geometricError": 0.0,
-                "content": {"uri": "tiles/covers.glb"},
-            }
-        )
+        parts.append(Tile("covers", lo=lo, hi=hi, content="tiles/covers.glb"))
     if instanced:
         total += sum(mf.length for mf in ctx.mesh_files.values())
-    root_lo = np.min([_json_lo(t) for t in tiles_json], axis=0)
-    root_hi = np.max([_json_hi(t) for t in tiles_json], axis=0)
-    root_error = max([t["geometricError"] for t in tiles_json] + [1.0]) * 2.0
-    root_tile: dict[str, Any] = {
-        "boundingVolume": {"box": _box(root_lo, root_hi)},
-        "geometricError": root_error,
-        "refine": "ADD",
-        "transform": [float(x) for x in to_ecef.T.reshape(-1)],
-        "children": tiles_json,
-    }
-    doc = {
-        "asset": {
-            "version": "1.1",
-            "generator": "greentwin vegetation",
-            "tilesetVersion": date.isoformat(),
-        },
-        "geometricError": root_error * 2.0,
-        "extras": {
-            "date": date.isoformat(),
-            "height_offset": height_offset,
-            "instanced": instanced,
-        },
-        "root": root_tile,
-    }
+    root_error = max([t.error for t in parts] + [1.0]) * 2.0
+    root = Tile(children=parts, error=root_error, refine="ADD", transform=to_ecef)
+    doc = tileset_json(
+        root,
+        generator="greentwin vegetation",
+        geometric_error=root_error * 2.0,
+        tileset_version=date.isoformat(),
+        extras={"date": date.isoformat(), "height_offset": height_offset, "instanced": instanced},
+        margin=0.0,
+        min_half=0.05,
+    )
     js = json.dumps(doc, separators=(",", ":")).encode("utf-8")
     _atomic_write(out / "tileset.json", js)
     total += len(js)
@@ -822,7 +784,7 @@ def build_vegetation_tileset(
         date=date.isoformat(),
         trees=n_trees,
         covers=len(covers),
-        tiles=len(tiles_json) and sum(1 for _ in _iter_json(tiles_json)),
+        tiles=len(root.walk()) - 1,
         glb_files=n_glb,
         bytes=total,
         bytes_per_tree=total / n_trees if n_trees else 0.0,
@@ -830,38 +792,6 @@ def build_vegetation_tileset(
         lods=sorted(lods),
         height_offset=float(height_offset),
     )
-
-
-def _iter_json(tiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for t in tiles:
-        out.append(t)
-        out.extend(_iter_json(t.get("children", [])))
-    return out
-
-
-def _json_lo(t: dict[str, Any]) -> F64:
-    b = t["boundingVolume"]["box"]
-    return np.array([b[0] - b[3], b[1] - b[7], b[2] - b[11]])
-
-
-def _json_hi(t: dict[str, Any]) -> F64:
-    b = t["boundingVolume"]["box"]
-    return np.array([b[0] + b[3], b[1] + b[7], b[2] + b[11]])
-
-
-def _tile_json(ctx: _Ctx, t: _Tile) -> dict[str, Any]:
-    lo, hi = _tile_bounds(ctx, t.rows)
-    out: dict[str, Any] = {
-        "boundingVolume": {"box": _box(lo, hi)},
-        "geometricError": t.error,
-        "refine": "REPLACE",
-    }
-    if t.uri:
-        out["content"] = {"uri": t.uri}
-    if t.children:
-        out["children"] = [_tile_json(ctx, c) for c in t.children]
-    return out
 
 
 def _look(states: StateArrays, s: int, lib: SpeciesLibrary) -> Look:
