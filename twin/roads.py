@@ -338,7 +338,9 @@ def build_roads(
         props: dict[str, Any] = {k: v for k, v in rec.items() if k not in ("coords",) and _plain(v)}
         if "flows" not in rec:
             aadt = rec.get("aadt")
-            source = rec.get("traffic_source")
+            source = rec.get("traffic_source") or (
+                "the road's own AADT" if aadt is not None else None
+            )
             if aadt is None and hw in tr.aadt:
                 aadt, source = tr.aadt[hw], "manifest class value"
             if aadt is None and hw in medians:
