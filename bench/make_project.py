@@ -389,9 +389,9 @@ def make_project(
                 continue
             sides = {"west": wb.highway, "east": eb.highway, "south": sb.highway}
             sides["north"] = nb.highway
-            for b in _block_buildings(bid, rect, sides, rng):
-                tile = (int((b.x0 - ox) // 1000), int((b.y0 - oy) // 1000))
-                tiles.setdefault(tile, []).append(b)
+            for bld in _block_buildings(bid, rect, sides, rng):
+                tile = (int((bld.x0 - ox) // 1000), int((bld.y0 - oy) // 1000))
+                tiles.setdefault(tile, []).append(bld)
     n_buildings = 0
     for (te, tn), blds in sorted(tiles.items()):
         top = GROUND_Z + max(b.storeys for b in blds) * STOREY_M
@@ -407,8 +407,8 @@ def make_project(
         )
         with open(out / "city" / f"tile_{te}_{tn}.gml", "w", encoding="utf-8") as fh:
             fh.write(head)
-            for b in blds:
-                fh.write(_building_gml(b))
+            for bld in blds:
+                fh.write(_building_gml(bld))
             fh.write(_GML_FOOT)
         n_buildings += len(blds)
     (out / "green_areas.geojson").write_text(_geojson(green), encoding="utf-8")
