@@ -33,9 +33,13 @@ only the tiles over cells whose colour class changed are rendered (by
 from memory. ``overlay_files(state, indicator)`` gives one layer's files in memory (what
 :meth:`~greentwin.server.store.TileStore.publish_files` publishes).
 With ``baseline`` (the baseline scenario's state), difference layers ``diff_<indicator>``
-(scenario minus baseline) are written too. ``OverlayState`` keeps the kernel objects
-(``NoiseMap``, ``AirMap``) for incremental updates and probes; it is used in-process
-(``state.portable()`` drops the kernel objects and pickles).
+(scenario minus baseline) are written too. The maps are computed per block of the grid
+(:mod:`greentwin.twin.blocks`, ``district.block_m``; a grid that fits in one block is
+computed as a whole): in this process by default, where ``OverlayState.blocks`` keeps
+each block's kernel objects (``NoiseMap``, ``AirMap``, ``HeatMap``) so that an edit
+updates only the blocks it can reach; or with ``jobs``/``scheduler`` through an executor
+(``greentwin build``), the blocks' values only coming back. ``state.portable()`` drops
+the kernel objects and pickles.
 
 ``probe(state, lon, lat) -> dict[str, float | None]``: every indicator's value at a point.
 
@@ -81,7 +85,13 @@ from greentwin.green_model.api import Climate, PlantCover, Tree, TreeTable, tree
 from greentwin.kernels.noise.emission import RoadCoefficients
 from greentwin.kernels.raster import BuildingFootprint, Grid, building_height_grid
 from greentwin.kernels.roads import Road, RoadNetwork
-from greentwin.twin.manifest import DEFAULT_CELL_M, DEFAULT_MARGIN_M, DEFAULT_STOREY_M
+from greentwin.twin.blocks import Block
+from greentwin.twin.manifest import (
+    DEFAULT_BLOCK_M,
+    DEFAULT_CELL_M,
+    DEFAULT_MARGIN_M,
+    DEFAULT_STOREY_M,
+)
 
 __all__ = [
     "BUILDINGS_GML",
@@ -233,6 +243,7 @@ class District:
     climate : growth and phenology climate.
     survey_date : the date the trees were surveyed.
     buildings : footprint id -> :class:`BuildingInfo` (building, use, storeys, ground).
+    block_m : side of the blocks the maps are computed in, m (:mod:`greentwin.twin.blocks`).
     """
 
     crs: str
@@ -247,6 +258,7 @@ class District:
     climate: Climate
     survey_date: dt.date = DEMO_DATE
     buildings: Mapping[str, BuildingInfo] = field(default_factory=dict)
+    block_m: float = DEFAULT_BLOCK_M
 
     @classmethod
     def load_demo(cls, input_dir: Path) -> District:
@@ -503,6 +515,7 @@ def _from_inputs(inputs: Any) -> District:
         climate=inputs.climate,
         survey_date=inputs.survey_date,
         buildings={k: _info_of(r) for k, r in inputs.buildings.items()},
+        block_m=float(getattr(inputs.project, "block_m", DEFAULT_BLOCK_M)),
     )
 
 
@@ -605,8 +618,44 @@ class OverlayMeta(TypedDict):
 
 
 @dataclass(slots=True, eq=False)
+class BlockMaps:
+    """One block's kernel objects and values (:mod:`greentwin.twin.blocks`).
+
+    Attributes
+    ----------
+    block : the block (windows in cells of the whole grid).
+    district : the block's inputs (grid = the block's window).
+    values : indicator -> the core's (ny, nx) values.
+    noise, noise_cnossos, air, heat : the kernel objects (``NoiseMap`` of each mode on the
+        window's obstacles with the core's receivers, ``AirMap`` on the core, ``HeatMap`` on
+        the heat window computed over the core).
+    buildings, heights : (ny, nx) building and obstacle heights of the window, m.
+    receiver_cells : (R,) int64 flat window cell of each noise receiver.
+    lai : (24, ny, nx) canopy LAI course of the core.
+    crowns : the window's ``CrownRaster`` of the "vegetation" noise map.
+    air_roads : the roads of the air map (within the air kernel's reach of the core).
+    date : the date the maps are for.
+    """
+
+    block: Block
+    district: District
+    values: dict[str, F64]
+    noise: Any = None
+    noise_cnossos: Any = None
+    air: Any = None
+    heat: Any = None
+    buildings: F64 = field(default_factory=lambda: np.zeros((0, 0)))
+    heights: F64 = field(default_factory=lambda: np.zeros((0, 0)))
+    receiver_cells: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    lai: F64 = field(default_factory=lambda: np.zeros((0, 0)))
+    crowns: Any = None
+    air_roads: Any = None
+    date: dt.date | None = None
+
+
+@dataclass(slots=True, eq=False)
 class OverlayState:
-    """The noise and air maps of one district state, with their rendered tiles.
+    """The noise, air and heat maps of one district state, with their rendered tiles.
 
     Attributes
     ----------
@@ -617,19 +666,14 @@ class OverlayState:
     zoom : (zmin, zmax) of the tiles.
     bounds : (west, south, east, north) degrees of the grid.
     tiles : indicator -> {(z, x, y): PNG bytes}.
-    noise, air : the kernel objects (``NoiseMap`` of the "vegetation" mode, ``AirMap``),
-        None after :meth:`portable`.
-    noise_cnossos : the ``NoiseMap`` of the "cnossos" mode (no foliage), None after
-        :meth:`portable`.
-    heat : the heat map (``kernels.heat.HeatMap``, ``server.district_heat``), None after
-        :meth:`portable`.
-    receiver_cells : (R,) int64 flat grid cell of each noise receiver.
-    heights : (ny, nx) obstacle heights the noise map used (buildings + barriers), m.
-    lai : (24, ny, nx) canopy leaf area index course of the year the air map used.
+    plan : the blocks the grid was computed in (:func:`greentwin.twin.blocks.plan_blocks`).
+    blocks : each block's :class:`BlockMaps` (kernel objects for incremental updates);
+        empty after :meth:`portable` or when the blocks ran in other processes.
     date : the date the maps are for (trees' sizes and leaves on that date).
-    crowns : the ``CrownRaster`` the "vegetation" noise map used.
-    air_roads : the roads the air map used (street canyons' F_b from their trees).
-    timings : seconds by step of the last call.
+    air_roads : the roads the air maps used (street canyons' F_b from their trees).
+    timings : seconds by step of the last call (kernel steps summed over the blocks; with
+        an executor ``blocks_wall`` is the wall time of all blocks), and ``blocks``: how
+        many blocks were computed.
     """
 
     district: District
@@ -638,21 +682,15 @@ class OverlayState:
     zoom: tuple[int, int]
     bounds: tuple[float, float, float, float]
     tiles: dict[str, dict[tuple[int, int, int], bytes]] = field(default_factory=dict)
-    noise: Any = None
-    air: Any = None
-    heat: Any = None
-    noise_cnossos: Any = None
-    receiver_cells: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
-    heights: F64 = field(default_factory=lambda: np.zeros((0, 0)))
-    lai: F64 = field(default_factory=lambda: np.zeros((0, 0)))
+    plan: tuple[Block, ...] = ()
+    blocks: list[BlockMaps] = field(default_factory=list)
     date: dt.date | None = None
-    crowns: Any = None
     air_roads: Any = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def portable(self) -> OverlayState:
         """A copy without the kernel objects (picklable; no incremental updates from it)."""
-        return dataclasses.replace(self, noise=None, air=None, heat=None, noise_cnossos=None)
+        return dataclasses.replace(self, blocks=[])
 
     def meta(self, indicator: str) -> OverlayMeta:
         """The ``meta.json`` content of one indicator's layer."""
@@ -876,14 +914,20 @@ def _road_changes(old: RoadNetwork, new: RoadNetwork) -> tuple[list[Road], list[
     return gone + [before[i] for i in changed], added + [after[i] for i in changed]
 
 
-def _noise_grids(state_noise: Any, grid: Grid, cells: npt.NDArray[np.int64]) -> dict[str, F64]:
+def _noise_grids(
+    state_noise: Any, grid: Grid, cells: npt.NDArray[np.int64], core: tuple[int, int, int, int]
+) -> dict[str, F64]:
+    """The noise map's L_den and L_night on ``grid`` (NaN where no receiver), cut to
+    ``core`` (row0, row1, col0, col1)."""
     ind = state_noise.indicators()
+    r0, r1, c0, c1 = core
     out: dict[str, F64] = {}
     for name, key in (("noise_lden", "L_den"), ("noise_lnight", "L_night")):
         g = np.full(grid.ny * grid.nx, np.nan)
         v = np.asarray(ind[key], dtype=np.float64)
         g[cells] = np.where(np.isfinite(v), v, np.nan)
-        out[name] = g.reshape(grid.shape)
+        full = g.reshape(grid.shape)
+        out[name] = full if core == (0, grid.ny, 0, grid.nx) else full[r0:r1, c0:c1].copy()
     return out
 
 
@@ -894,23 +938,43 @@ def _full_noise(
     backend: str,
     crowns: Any = None,
     mode: str = "cnossos",
+    core: tuple[int, int, int, int] | None = None,
 ) -> tuple[Any, Any]:
-    """The noise map of one mode (``"cnossos"``, or ``"vegetation"`` with ``crowns``)."""
-    from greentwin.kernels.noise.compute import NoiseMap, NoiseParams, NoiseScene, grid_receivers
+    """The noise map of one mode (``"cnossos"``, or ``"vegetation"`` with ``crowns``), with
+    receivers in the ``core`` cells of the district's grid only (default: all)."""
+    from greentwin.kernels.noise.compute import (
+        NoiseMap,
+        NoiseParams,
+        NoiseScene,
+        Receivers,
+        grid_receivers,
+    )
 
-    receivers, cells = grid_receivers(NoiseScene(district.grid, buildings), RECEIVER_HEIGHT_M)
+    grid = district.grid
+    receivers, cells = grid_receivers(NoiseScene(grid, buildings), RECEIVER_HEIGHT_M)
+    if core is not None and core != (0, grid.ny, 0, grid.nx):
+        r0, r1, c0, c1 = core
+        row, col = cells // grid.nx, cells % grid.nx
+        sel = (row >= r0) & (row < r1) & (col >= c0) & (col < c1)
+        receivers = Receivers(receivers.xyz[sel], receivers.skip_m[sel], receivers.facade_n[sel])
+        cells = cells[sel]
     params = NoiseParams.for_mode(mode, receiver_height_m=RECEIVER_HEIGHT_M)
-    scene = NoiseScene(district.grid, heights, crowns=crowns if mode == "vegetation" else None)
+    scene = NoiseScene(grid, heights, crowns=crowns if mode == "vegetation" else None)
     nm = NoiseMap.compute(district.roads, district.coefficients, scene, receivers, params, backend)
     return nm, cells
 
 
 def _noise_modes(
-    district: District, buildings: F64, heights: F64, backend: str, crowns: Any
+    district: District,
+    buildings: F64,
+    heights: F64,
+    backend: str,
+    crowns: Any,
+    core: tuple[int, int, int, int] | None = None,
 ) -> tuple[Any, Any, Any]:
     """(vegetation map, cnossos map, receiver cells), both computed in full."""
-    nm, cells = _full_noise(district, buildings, heights, backend, crowns, "vegetation")
-    nm_c, _ = _full_noise(district, buildings, heights, backend)
+    nm, cells = _full_noise(district, buildings, heights, backend, crowns, "vegetation", core)
+    nm_c, _ = _full_noise(district, buildings, heights, backend, core=core)
     return nm, nm_c, cells
 
 
@@ -918,6 +982,11 @@ def _crowns_differ(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is not b
     return not all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("base", "top", "density"))
+
+
+def _same_items(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    """The same objects in the same order."""
+    return a is b or (len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True)))
 
 
 _FULL_COMPUTATIONS = [0]
@@ -932,6 +1001,211 @@ def full_computations() -> int:
         return _FULL_COMPUTATIONS[0]
 
 
+def _cut(a: F64, w: tuple[int, int, int, int]) -> F64:
+    """``a[..., r0:r1, c0:c1]`` (``a`` itself when the window is all of it)."""
+    r0, r1, c0, c1 = w
+    if (r0, c0) == (0, 0) and (r1, c1) == a.shape[-2:]:
+        return a
+    return a[..., r0:r1, c0:c1]
+
+
+def _rel(
+    inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]
+) -> tuple[int, int, int, int]:
+    return (inner[0] - outer[0], inner[1] - outer[0], inner[2] - outer[2], inner[3] - outer[2])
+
+
+@dataclass(frozen=True, slots=True)
+class _BlockChanges:
+    """What changed since a block's previous maps (None: compute it from scratch)."""
+
+    old_roads: tuple[Road, ...] = ()
+    new_roads: tuple[Road, ...] = ()
+    old_air: tuple[Road, ...] = ()
+    new_air: tuple[Road, ...] = ()
+
+
+def _block_maps(
+    sub: District,
+    block: Block,
+    roads_air: RoadNetwork,
+    when: dt.date,
+    day: Any,
+    backend: str,
+    previous: BlockMaps | None = None,
+    changes: _BlockChanges | None = None,
+    timings: dict[str, float] | None = None,
+) -> BlockMaps:
+    """One block's maps: computed, or ``previous`` (same block) updated by ``changes``.
+
+    ``sub`` is the block's inputs (:func:`greentwin.twin.blocks.block_district`: grid =
+    the window), ``roads_air`` the air map's roads near the core, ``day`` the heat
+    design day of the whole grid.
+    """
+    from greentwin.kernels.air.compute import AirMap
+    from greentwin.kernels.noise.compute import NoiseScene
+    from greentwin.twin.blocks import sub_grid
+    from greentwin.twin.district_heat import HEAT_SUBDIVISION, heat_map, heat_values
+
+    tm = timings if timings is not None else {}
+
+    def tick(name: str, since: float) -> float:
+        now = time.perf_counter()
+        tm[name] = tm.get(name, 0.0) + now - since
+        return now
+
+    t = time.perf_counter()
+    grid = sub.grid
+    core = block.core_in(block.window)
+    reuse = previous is not None and changes is not None and previous.noise is not None
+    same_date = reuse and previous is not None and previous.date == when
+    if (
+        same_date
+        and previous is not None
+        and _same_items(previous.district.footprints, sub.footprints)
+        and _same_items(previous.district.barriers, sub.barriers)
+    ):
+        buildings, heights = previous.buildings, previous.heights
+    else:
+        buildings, heights = obstacle_heights(sub)
+    if same_date and previous is not None and _same_items(previous.district.trees, sub.trees):
+        lai, crowns = previous.lai, previous.crowns
+    else:
+        lai = _cut(canopy_lai_course(sub, when.year), core)
+        crowns = noise_crowns(sub, when)
+    t = tick("rasters", t)
+    if reuse:
+        assert previous is not None and changes is not None
+        nm, nm_c, am = previous.noise, previous.noise_cnossos, previous.air
+        cells = previous.receiver_cells
+        if not np.array_equal(previous.buildings, buildings):
+            # A building changed: the receiver set changes with it; recompute the noise map.
+            nm, nm_c, cells = _noise_modes(sub, buildings, heights, backend, crowns, core)
+        else:
+            if changes.old_roads or changes.new_roads:
+                nm.update_roads(list(changes.old_roads), list(changes.new_roads))
+                nm_c.update_roads(list(changes.old_roads), list(changes.new_roads))
+            if not np.array_equal(previous.heights, heights):
+                nm_c.update_scene(NoiseScene(grid, heights))
+                nm.update_scene(NoiseScene(grid, heights, crowns=crowns))
+            elif _crowns_differ(previous.crowns, crowns):
+                # planted, removed, pruned, grown or another season: crossed paths only
+                nm.update_scene(NoiseScene(grid, heights, crowns=crowns))
+        t = tick("noise", t)
+        if changes.old_air or changes.new_air:
+            am.update_roads(list(changes.old_air), list(changes.new_air))
+        if not np.array_equal(previous.lai, lai):
+            am.set_lai(lai)
+        t = tick("air", t)
+    else:
+        nm, nm_c, cells = _noise_modes(sub, buildings, heights, backend, crowns, core)
+        t = tick("noise", t)
+        core_grid = sub_grid(grid, core)
+        am = AirMap(
+            core_grid, roads_air, lai=lai, backend="numpy" if backend == "numpy" else "auto"
+        )
+        am.compute()
+        t = tick("air", t)
+    values = _noise_grids(nm, grid, cells, core)
+    values.update({f"{k}_cnossos": v for k, v in _noise_grids(nm_c, grid, cells, core).items()})
+    air = am.maps()
+    values["no2"] = air["no2"]
+    values["pm10"] = air["pm10"]
+    # the heat kernel's NumPy engine is a test reference (seconds per hour of sun on the
+    # demo grid): without a GPU the compiled CPU engine runs
+    heat_backend = "numba" if backend == "numpy" else backend
+    hw = _rel(block.heat_window, block.window)
+    heat_sub = sub if block.heat_window == block.window else sub.replace(grid=sub_grid(grid, hw))
+    heat_core = _rel(block.core, block.heat_window)
+    k = HEAT_SUBDIVISION
+    r0, r1, c0, c1 = heat_core
+    fine_core = None if block.whole else (r0 * k, r1 * k, c0 * k, c1 * k)
+    heat_prev = previous.heat if reuse and previous is not None else None
+    if (
+        heat_prev is not None
+        and previous is not None
+        and heat_prev.day.date == day.date
+        and _same_items(previous.district.footprints, sub.footprints)
+        and _same_items(previous.district.trees, sub.trees)
+    ):
+        hm = heat_prev  # nothing the heat map reads changed
+        hv = {n: previous.values[n] for n in ("shade_hours", "tmrt", "utci")}
+    else:
+        hm = heat_map(heat_sub, heat_prev, heat_backend, day=day, window=fine_core)
+        hv = {n: _cut(v, heat_core) for n, v in heat_values(hm).items()}
+    values.update(hv)
+    tick("heat", t)
+    return BlockMaps(
+        block=block,
+        district=sub,
+        values=values,
+        noise=nm,
+        noise_cnossos=nm_c,
+        air=am,
+        heat=hm,
+        buildings=buildings,
+        heights=heights,
+        receiver_cells=cells,
+        lai=lai,
+        crowns=crowns,
+        air_roads=roads_air,
+        date=when,
+    )
+
+
+def block_job(
+    sub: District, block: Block, roads_air: RoadNetwork, when: dt.date, day: Any, backend: str
+) -> tuple[dict[str, F64], dict[str, float]]:
+    """One block's values and timings, computed from scratch (a job for a
+    :class:`~greentwin.core.executor.JobExecutor`: picklable in and out)."""
+    timings: dict[str, float] = {}
+    maps = _block_maps(sub, block, roads_air, when, day, backend, timings=timings)
+    return maps.values, timings
+
+
+def _assemble(grid: Grid, parts: Sequence[tuple[Block, Mapping[str, F64]]]) -> dict[str, F64]:
+    """The blocks' core values put together into whole-grid arrays."""
+    if len(parts) == 1 and parts[0][0].whole:
+        return dict(parts[0][1])
+    out: dict[str, F64] = {}
+    for block, values in parts:
+        r0, r1, c0, c1 = block.core
+        for name, v in values.items():
+            if name not in out:
+                out[name] = np.full(grid.shape, np.nan)
+            out[name][r0:r1, c0:c1] = v
+    return out
+
+
+#: Footprint, tree and barrier boxes of the last districts' inputs (by the tuples' identity).
+_BOXES: list[tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], dict[str, F64]]] = []
+_BOXES_LOCK = threading.Lock()
+
+
+def _input_boxes(district: District) -> dict[str, F64]:
+    from greentwin.twin.blocks import input_boxes
+
+    key = (district.footprints, district.trees, district.barriers)
+    with _BOXES_LOCK:
+        for fp, tr, ba, boxes in _BOXES:
+            if fp is key[0] and tr is key[1] and ba is key[2]:
+                return boxes
+    boxes = input_boxes(district)
+    with _BOXES_LOCK:
+        _BOXES.insert(0, (*key, boxes))
+        del _BOXES[4:]
+    return boxes
+
+
+def _changed_boxes(old: Sequence[Any], new: Sequence[Any], boxes_of: Any) -> list[Any]:
+    """Boxes of the items in one sequence and not the other (by identity)."""
+    if _same_items(old, new):
+        return []
+    a, b = {id(x) for x in old}, {id(x) for x in new}
+    diff = [x for x in old if id(x) not in b] + [x for x in new if id(x) not in a]
+    return list(boxes_of(diff)) if diff else []
+
+
 def overlay_layers(
     district: District,
     out_root: Path | None,
@@ -940,8 +1214,10 @@ def overlay_layers(
     baseline: OverlayState | None = None,
     backend: str = "auto",
     date: dt.date | None = None,
+    jobs: int | None = 1,
+    scheduler: str | None = None,
 ) -> OverlayState:
-    """Compute (or update) the noise and air maps and write their tiles.
+    """Compute (or update) the noise, air and heat maps and write their tiles.
 
     Parameters
     ----------
@@ -949,9 +1225,10 @@ def overlay_layers(
     out_root : folder that receives ``<indicator>/`` per layer (``{z}/{x}/{y}.png``,
         ``legend.json``, ``meta.json``, ``values.npy``); None computes without writing.
     previous : the state of an earlier call for this scenario on the same grid: roads
-        that changed (by id and content), barriers and canopy are applied incrementally
-        and unchanged tiles are reused. Its kernel objects are updated in place and move
-        to the returned state (do not use ``previous`` afterwards).
+        that changed (by id and content), barriers and canopy are applied incrementally,
+        in the blocks they can reach only, and unchanged tiles are reused. Its kernel
+        objects are updated in place and move to the returned state (do not use
+        ``previous`` afterwards).
     baseline : the baseline's state: also writes ``diff_<indicator>`` layers.
     backend : noise kernel backend (``"auto"``: CUDA where usable, else compiled CPU).
     date : the date the maps are for (default: the survey date): the trees' crowns and
@@ -960,93 +1237,124 @@ def overlay_layers(
         that date's year (leaf area over the year's seasonal course, street canyons'
         tree factors from the trees of that year). With ``previous`` of another date only
         what changed is recomputed (crowns: the pairs whose paths cross them).
+    jobs, scheduler : where the blocks (:mod:`greentwin.twin.blocks`, of
+        ``district.block_m``) are computed: ``jobs=1`` and no scheduler (the default) in
+        this process, keeping every block's kernel objects for incremental updates;
+        otherwise through a :class:`~greentwin.core.executor.JobExecutor` (``jobs``
+        local processes, None: one per core up to 8, or the Dask ``scheduler``), each
+        block's values coming back and no kernel objects kept (a build).
 
     Returns
     -------
     The new :class:`OverlayState`.
     """
-    from greentwin.kernels.air.compute import AirMap
-    from greentwin.kernels.noise.compute import NoiseScene
     from greentwin.tiles.overlay import default_zoom_range
-    from greentwin.twin.district_heat import heat_map, heat_values
+    from greentwin.twin.blocks import (
+        AIR_REACH_M,
+        OBSTACLE_MARGIN_M,
+        barrier_boxes,
+        block_district,
+        footprint_boxes,
+        heat_reach_m,
+        plan_blocks,
+        roads_near,
+        tree_boxes,
+        window_bounds,
+    )
+    from greentwin.twin.district_heat import district_day
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     grid = district.grid
-    buildings, heights = obstacle_heights(district)
     when = date or district.survey_date
-    lai = canopy_lai_course(district, when.year)
-    crowns = noise_crowns(district, when)
     roads_air = air_roads(district, when)
-    timings["rasters"] = time.perf_counter() - t0
+    day = district_day(district, when.year)
     reuse = (
         previous is not None
-        and previous.noise is not None
-        and previous.air is not None
+        and bool(previous.blocks)
         and previous.grid == grid
+        and all(b.noise is not None for b in previous.blocks)
     )
-    t1 = time.perf_counter()
     if reuse:
         assert previous is not None
-        nm, am, cells = previous.noise, previous.air, previous.receiver_cells
-        nm_c = previous.noise_cnossos
+        plan = previous.plan
+    else:
+        heat_m = heat_reach_m(district, day)
+        plan = plan_blocks(grid, district.block_m, OBSTACLE_MARGIN_M, heat_m)
+    boxes = _input_boxes(district) if len(plan) > 1 else None
+    timings["rasters"] = time.perf_counter() - t0
+
+    def sub_of(block: Block) -> tuple[District, RoadNetwork]:
+        if block.whole:
+            return district, roads_air
+        core = window_bounds(grid, block.core)
+        return block_district(district, block, boxes), roads_near(roads_air, core, AIR_REACH_M)
+
+    parts: list[tuple[Block, Mapping[str, F64]]] = []
+    kept: list[BlockMaps] = []
+    if reuse:
+        assert previous is not None
         old_roads, new_roads = _road_changes(previous.district.roads, district.roads)
-        prev_buildings = np.where(previous.heights > 0, 1, 0)
-        if (
-            nm_c is None
-            or not np.array_equal(prev_buildings, np.where(buildings > 0, 1, 0))
-            or not np.array_equal(
-                building_height_grid(grid, list(previous.district.footprints)), buildings
-            )
-        ):
-            # A building changed: the receiver set changes with it; recompute the noise map.
-            nm, nm_c, cells = _noise_modes(district, buildings, heights, backend, crowns)
-        else:
-            if old_roads or new_roads:
-                nm.update_roads(old_roads, new_roads)
-                nm_c.update_roads(old_roads, new_roads)
-            if not np.array_equal(previous.heights, heights):
-                nm_c.update_scene(NoiseScene(grid, heights))
-                nm.update_scene(NoiseScene(grid, heights, crowns=crowns))
-            elif _crowns_differ(previous.crowns, crowns):
-                # planted, removed, pruned, grown or another season: crossed paths only
-                nm.update_scene(NoiseScene(grid, heights, crowns=crowns))
-        timings["noise"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
         prev_air = previous.air_roads if previous.air_roads is not None else previous.district.roads
         old_air, new_air = _road_changes(prev_air, roads_air)
-        if old_air or new_air:
-            am.update_roads(old_air, new_air)
-        if not np.array_equal(previous.lai, lai):
-            am.set_lai(lai)
-        timings["air"] = time.perf_counter() - t2
+        road_boxes = [r.bounds() for r in (*old_roads, *new_roads, *old_air, *new_air)]
+        obstacle_boxes = [
+            *_changed_boxes(previous.district.footprints, district.footprints, footprint_boxes),
+            *_changed_boxes(previous.district.barriers, district.barriers, barrier_boxes),
+            *_changed_boxes(previous.district.trees, district.trees, tree_boxes),
+        ]
+        every = previous.date != when
+        done = 0
+        for bm in previous.blocks:
+            b = bm.block
+            core = window_bounds(grid, b.core)
+            win = window_bounds(grid, b.window)
+            hit = every or any(_near(box, core, AIR_REACH_M) for box in road_boxes)
+            hit = hit or any(_near(box, win, 0.0) for box in obstacle_boxes)
+            if not hit:
+                kept.append(bm)
+                parts.append((b, bm.values))
+                continue
+            sub, sub_air = sub_of(b)
+            ids = {r.id for r in sub.roads.roads}
+            prev_ids = {r.id for r in bm.district.roads.roads}
+            air_ids = {r.id for r in sub_air.roads}
+            prev_air_ids = {r.id for r in bm.air_roads.roads}
+            changes = _BlockChanges(
+                tuple(r for r in old_roads if r.id in prev_ids),
+                tuple(r for r in new_roads if r.id in ids),
+                tuple(r for r in old_air if r.id in prev_air_ids),
+                tuple(r for r in new_air if r.id in air_ids),
+            )
+            new = _block_maps(sub, b, sub_air, when, day, backend, bm, changes, timings)
+            kept.append(new)
+            parts.append((b, new.values))
+            done += 1
+        timings["blocks"] = float(done)
         zoom, bounds = previous.zoom, previous.bounds
     else:
         with _FULL_LOCK:
             _FULL_COMPUTATIONS[0] += 1
             count = _FULL_COMPUTATIONS[0]
-        log.info("overlays: computing every map from scratch (%d in this process)", count)
-        nm, nm_c, cells = _noise_modes(district, buildings, heights, backend, crowns)
-        timings["noise"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        am = AirMap(grid, roads_air, lai=lai, backend="numpy" if backend == "numpy" else "auto")
-        am.compute()
-        timings["air"] = time.perf_counter() - t2
+        log.info(
+            "overlays: computing every map from scratch in %d blocks (%d in this process)",
+            len(plan),
+            count,
+        )
+        if jobs == 1 and not scheduler:
+            for b in plan:
+                sub, sub_air = sub_of(b)
+                bm = _block_maps(sub, b, sub_air, when, day, backend, timings=timings)
+                kept.append(bm)
+                parts.append((b, bm.values))
+        else:
+            t_run = time.perf_counter()
+            parts = _run_blocks(plan, sub_of, when, day, backend, jobs, scheduler, timings)
+            timings["blocks_wall"] = time.perf_counter() - t_run
+        timings["blocks"] = float(len(plan))
         zoom = default_zoom_range(grid)
         bounds = district.bounds_lonlat()
-    values = _noise_grids(nm, grid, cells)
-    values.update({f"{k}_cnossos": v for k, v in _noise_grids(nm_c, grid, cells).items()})
-    air = am.maps()
-    values["no2"] = air["no2"]
-    values["pm10"] = air["pm10"]
-    t_heat = time.perf_counter()
-    # the heat kernel's NumPy engine is a test reference (seconds per hour of sun on the
-    # demo grid): without a GPU the compiled CPU engine runs
-    heat_backend = "numba" if backend == "numpy" else backend
-    heat_prev = previous.heat if reuse and previous is not None else None
-    hm = heat_map(district, heat_prev, heat_backend, year=when.year)
-    values.update(heat_values(hm))
-    timings["heat"] = time.perf_counter() - t_heat
+    values = _assemble(grid, parts)
     if baseline is not None:
         if baseline.grid != grid:
             raise ServerError("the baseline's overlays use another grid; cannot difference them")
@@ -1058,15 +1366,9 @@ def overlay_layers(
         values=values,
         zoom=zoom,
         bounds=bounds,
-        noise=nm,
-        noise_cnossos=nm_c,
-        air=am,
-        heat=hm,
-        receiver_cells=cells,
-        heights=heights,
-        lai=lai,
+        plan=plan,
+        blocks=kept,
         date=when,
-        crowns=crowns,
         air_roads=roads_air,
         timings=timings,
     )
@@ -1078,11 +1380,60 @@ def overlay_layers(
         write_overlays(state, Path(out_root))
         timings["write"] = time.perf_counter() - t4
     log.info(
-        "overlays: %s (%s)",
+        "overlays: %s (%s); %d of %d blocks computed",
         ", ".join(sorted(values)),
-        ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()),
+        ", ".join(f"{k} {v:.2f} s" for k, v in timings.items() if k != "blocks"),
+        int(timings["blocks"]),
+        len(plan),
     )
     return state
+
+
+def _near(box: tuple[float, ...], bounds: tuple[float, float, float, float], reach: float) -> bool:
+    return (
+        box[0] <= bounds[2] + reach
+        and box[2] >= bounds[0] - reach
+        and box[1] <= bounds[3] + reach
+        and box[3] >= bounds[1] - reach
+    )
+
+
+def _run_blocks(
+    plan: Sequence[Block],
+    sub_of: Any,
+    when: dt.date,
+    day: Any,
+    backend: str,
+    jobs: int | None,
+    scheduler: str | None,
+    timings: dict[str, float],
+) -> list[tuple[Block, Mapping[str, F64]]]:
+    """Every block's values through an executor (at most ``workers + 1`` in flight, so
+    the parent holds few blocks' inputs at once)."""
+    from concurrent.futures import FIRST_COMPLETED, Future, wait
+
+    from greentwin.twin.blocks import open_block_executor
+
+    executor = open_block_executor(jobs, scheduler, len(plan))
+    out: dict[int, Mapping[str, F64]] = {}
+    try:
+        pending: dict[Future[Any], Block] = {}
+        todo = list(plan)
+        while todo or pending:
+            while todo and len(pending) <= executor.workers:
+                b = todo.pop(0)
+                sub, sub_air = sub_of(b)
+                pending[executor.submit(block_job, sub, b, sub_air, when, day, backend)] = b
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                b = pending.pop(fut)
+                values, tm = fut.result()
+                out[b.index] = values
+                for k, v in tm.items():
+                    timings[k] = timings.get(k, 0.0) + v
+    finally:
+        executor.close()
+    return [(b, out[b.index]) for b in plan]
 
 
 def _render(state: OverlayState, previous: OverlayState | None) -> None:

@@ -109,14 +109,24 @@ def heat_scene(district: Any, date: dt.date) -> HeatScene:
 
 
 def heat_map(
-    district: Any, previous: HeatMap | None = None, backend: str = "auto", year: int | None = None
+    district: Any,
+    previous: HeatMap | None = None,
+    backend: str = "auto",
+    year: int | None = None,
+    *,
+    day: DesignDay | None = None,
+    window: tuple[int, int, int, int] | None = None,
 ) -> HeatMap:
     """The district's heat map on the design day of ``year`` (default: the survey year).
 
     ``previous`` (same grid and day) is updated in place: only the blocks the changed
-    buildings and crowns can reach are recomputed.
+    buildings and crowns can reach are recomputed. ``day`` overrides the design day (a
+    block of a larger grid takes its city's day, :mod:`greentwin.twin.blocks`);
+    ``window`` (heat cells, row0, row1, col0, col1) limits a first computation to those
+    cells (the rest of the raster only casts shadows and closes the sky).
     """
-    day = district_day(district, year)
+    if day is None:
+        day = district_day(district, year)
     scene = heat_scene(district, day.date)
     if (
         previous is not None
@@ -126,7 +136,7 @@ def heat_map(
     ):
         previous.update(scene)
         return previous
-    return HeatMap(scene, day, backend=backend).compute()
+    return HeatMap(scene, day, backend=backend).compute(window)
 
 
 def _block_mean(a: F64, k: int) -> F64:

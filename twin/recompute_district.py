@@ -21,8 +21,9 @@ green-model trees at the op's position (WGS 84 converted to the district CRS), r
 replaced trees get a ``Remove`` event, pruned ones a ``Prune`` event; road overrides and
 closures replace roads in the network; barriers and building volumes join the obstacles.
 Noise and air are updated incrementally (:func:`~greentwin.twin.district.overlay_layers`
-with the scenario's previous state: only the changed roads and obstacles are recomputed
-and only the tiles over changed cells are rendered again).
+with the scenario's previous state: only the changed roads and obstacles are recomputed,
+in the grid's blocks they can reach (:mod:`greentwin.twin.blocks`), and only the tiles
+over changed cells are rendered again).
 
 Trees and noise: the CNOSSOS-EU method (Directive (EU) 2015/996, Annex II, 2.5) has no
 foliage attenuation, so tree ops never change the noise layers; they change the

@@ -185,10 +185,15 @@ class HeatMap:
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ full and windowed
-    def compute(self) -> HeatMap:
-        """Compute every map over the whole raster."""
+    def compute(self, window: Window | None = None) -> HeatMap:
+        """Compute every map over the whole raster, or over ``window`` only (a block of
+        cells; the rest of the raster is the obstacles around it, its maps stay unset).
+
+        After a windowed computation, :meth:`update` keeps the window's cells right
+        (what they read was computed); cells outside it may hold partial values.
+        """
         ny, nx = self.scene.shape
-        whole = (0, ny, 0, nx)
+        whole = (0, ny, 0, nx) if window is None else _clip(window, (ny, nx))
         self._run([whole] * len(self.day.hours), whole, whole)
         return self
 
