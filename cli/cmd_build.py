@@ -34,6 +34,36 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--data", type=Path, metavar="DIR", help="data directory (default var/projects/NAME)"
     )
+    parser.add_argument(
+        "--jobs",
+        type=_positive,
+        help=(
+            "worker processes for the overlays' blocks (default: the manifest's "
+            "[compute] jobs, else one per core)"
+        ),
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help=(
+            "compute the overlays' blocks on this Dask scheduler's workers (needs "
+            "greentwin[dask]); default: the manifest's [compute] scheduler, else the "
+            "configuration's scheduler, else local processes"
+        ),
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML configuration file; its scheduler key is used (see docs/deploy.md)",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +77,20 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
-    build_project(args.project, TileStore(data_dir), progress=progress)
+    scheduler = args.scheduler
+    if not scheduler:
+        from greentwin.server.config import load_config
+        from greentwin.twin import load_manifest
+
+        scheduler = load_manifest(args.project).scheduler or (
+            load_config(args.config).scheduler or None
+        )
+    build_project(
+        args.project,
+        TileStore(data_dir),
+        progress=progress,
+        jobs=args.jobs,
+        scheduler=scheduler,
+    )
     progress(f"built into {data_dir}; serve it with: greentwin serve {args.project}")
     return int(ExitCode.OK)

@@ -22,6 +22,7 @@ from typing import Any
 from greentwin.core import ExitCode, GreentwinError
 
 __all__ = [
+    "DEFAULT_BLOCK_M",
     "DEFAULT_CELL_M",
     "DEFAULT_MARGIN_M",
     "DEFAULT_STOREY_M",
@@ -39,6 +40,8 @@ __all__ = [
 #: Analysis grid defaults (the demo's: 5 m cells, 150 m margin around the buildings).
 DEFAULT_CELL_M = 5.0
 DEFAULT_MARGIN_M = 150.0
+#: Side of the blocks the noise, air and heat maps are computed in, m (twin/blocks.py).
+DEFAULT_BLOCK_M = 1000.0
 #: Storey height for OSM ``building:levels`` and where storeys are unknown, m.
 DEFAULT_STOREY_M = 3.0
 #: Height of an OSM building with neither ``height`` nor ``building:levels``, m
@@ -160,6 +163,9 @@ class Project:
     trees: TreeSources
     green: GreenSources
     roads: RoadSources
+    block_m: float = DEFAULT_BLOCK_M
+    jobs: int | None = None
+    scheduler: str | None = None
 
     def inputs(self) -> list[Path]:
         """Every file the project reads (the manifest first), for cache keys."""
@@ -264,6 +270,7 @@ def load_manifest(path: str | Path) -> Project:
     survey = proj.get("survey_date", "2023-07-01")
     survey_date = survey if isinstance(survey, dt.date) else dt.date.fromisoformat(str(survey))
     grid = doc.get("grid", {})
+    compute = doc.get("compute", {})
     b = doc.get("buildings", {})
     t = doc.get("trees", {})
     g = doc.get("green", {})
@@ -344,6 +351,9 @@ def load_manifest(path: str | Path) -> Project:
         trees=trees,
         green=green,
         roads=roads,
+        block_m=float(grid.get("block_m", DEFAULT_BLOCK_M)),
+        jobs=int(compute["jobs"]) if "jobs" in compute else None,
+        scheduler=str(compute["scheduler"]) if compute.get("scheduler") else None,
     )
 
 

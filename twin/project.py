@@ -14,6 +14,7 @@ through :class:`~greentwin.twin.demo.DemoBuilder`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import tempfile
@@ -80,12 +81,34 @@ def build_project_vegetation_baked(inputs: Sequence[Path], out_dir: Path) -> Non
     _vegetation(inputs, out_dir, instanced=False)
 
 
-def build_project_overlays(inputs: Sequence[Path], out_dir: Path) -> None:
-    """Noise, air and heat overlays of the project's district (one folder per indicator)."""
+def build_project_overlays(
+    inputs: Sequence[Path],
+    out_dir: Path,
+    *,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+) -> None:
+    """Noise, air and heat overlays of the project's district (one folder per indicator).
+
+    The grid's blocks (``[grid] block_m``, :mod:`greentwin.twin.blocks`) are computed
+    through an executor: the Dask ``scheduler`` when given (else the manifest's
+    ``[compute] scheduler``), else ``jobs`` local worker processes (else the manifest's
+    ``[compute] jobs``, else one per core); a builder that runs in a daemon process (the
+    server's background build) computes them in its own process. The files do not depend
+    on where the blocks ran.
+    """
+    import multiprocessing
+
+    from greentwin.twin import load_manifest
     from greentwin.twin.district import INDICATORS, District, overlay_layers
 
+    project = load_manifest(Path(inputs[0]))
     district = District.from_project(Path(inputs[0]))
-    state = overlay_layers(district, out_dir)
+    scheduler = scheduler or project.scheduler
+    jobs = jobs if jobs is not None else project.jobs
+    if not scheduler and multiprocessing.current_process().daemon:
+        jobs = 1  # a daemon process cannot start worker processes
+    state = overlay_layers(district, out_dir, jobs=jobs, scheduler=scheduler)
     layers = [{"layer": name, "kind": "overlay", "entry": "meta.json"} for name in INDICATORS]
     (out_dir / "layers.json").write_text(json.dumps(layers), encoding="utf-8")
     log.info("project overlays computed: %s", state.timings)
@@ -131,11 +154,14 @@ def build_project(
     *,
     scenario: str = "baseline",
     progress: Callable[[str], None] = print,
+    jobs: int | None = None,
+    scheduler: str | None = None,
 ) -> list[str]:
     """Build every layer of a project into a layer store (cached ones are kept).
 
     Reports each stage through ``progress`` (``[2/4] vegetation: built in 3.1 s``) and
-    returns the project's summary of skipped and defaulted records.
+    returns the project's summary of skipped and defaulted records. ``jobs`` and
+    ``scheduler`` say where the overlays' blocks run (:func:`build_project_overlays`).
 
     Raises
     ------
@@ -170,10 +196,11 @@ def build_project(
             continue
         t = time.perf_counter()
         progress(f"{stage}: building ...")
+        build = recipe.build
+        if build is build_project_overlays:
+            build = functools.partial(build_project_overlays, jobs=jobs, scheduler=scheduler)
         try:
-            build_layer(
-                recipe.build, list(map(Path, recipe.inputs)), store, scenario, recipe.layer, key
-            )
+            build_layer(build, list(map(Path, recipe.inputs)), store, scenario, recipe.layer, key)
         except ServerError:
             raise
         except Exception as exc:
