@@ -33,6 +33,7 @@ from greentwin.server.store import ID_RE, SEGMENT_RE, VERSION_RE, FileEntry
 __all__ = [
     "IMMUTABLE",
     "FileServer",
+    "accepts_gzip",
     "content_type_for",
     "routes",
     "send_entry",
@@ -118,7 +119,12 @@ def _etag_matches(header: str, etag: str) -> bool:
 
 
 def _accepts_gzip(request: web.BaseRequest) -> bool:
-    for item in request.headers.get(hdrs.ACCEPT_ENCODING, "").split(","):
+    return accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value lets gzip through (``gzip`` or ``*``, q > 0)."""
+    for item in accept_encoding.split(","):
         name, _, params = item.strip().partition(";")
         if name.strip().lower() in ("gzip", "*"):
             q = params.strip().replace(" ", "")
@@ -193,6 +199,14 @@ class FileServer:
             if blob is not None:
                 self._blobs.move_to_end(key)
             return blob
+
+    def cached_blob(self, path: Path, size: int) -> _Blob | None:
+        """The cached content of an immutable file (known hash and size), or None.
+
+        Only what :meth:`respond` has read already (after its confinement and size
+        checks) is found here; no disk access.
+        """
+        return self._get((str(path), 0, size))
 
     def _put(self, key: tuple[str, int, int], blob: _Blob) -> None:
         cost = len(blob.data) + (len(blob.gz) if blob.gz is not None else 0)

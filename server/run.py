@@ -95,16 +95,20 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     ready: Callable[[int], object] | None = None,
+    tile_shortcut: bool = True,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (or ``stop``), then shut down gracefully.
 
     Log records are written by a thread (:func:`log_off_loop`), not on the event loop.
+    Cached immutable tiles are answered by :class:`~greentwin.server.fastpath.TileSite`
+    before aiohttp sees the request (the same answers, several times faster).
 
     Parameters
     ----------
     config : the server configuration.
     stop : set it to stop the server (besides SIGINT/SIGTERM).
     ready : called with the bound port once the server listens.
+    tile_shortcut : False sends every request through aiohttp (for comparisons).
 
     Raises
     ------
@@ -112,26 +116,35 @@ async def serve(
         The address cannot be bound or the data directory cannot be created.
     """
     with log_off_loop():
-        await _serve(config, stop, ready)
+        await _serve(config, stop, ready, tile_shortcut)
 
 
 async def _serve(
-    config: Any, stop: asyncio.Event | None, ready: Callable[[int], object] | None
+    config: Any,
+    stop: asyncio.Event | None,
+    ready: Callable[[int], object] | None,
+    tile_shortcut: bool,
 ) -> None:
     from greentwin.server.app import AccessLogger, create_app
     from greentwin.server.auth import DEMO_ADMIN_TOKEN_FILE, DEMO_TOKEN_FILE
+    from greentwin.server.fastpath import TileSite
 
     app = create_app(config)
+    access_log = logging.getLogger("greentwin.access") if config.access_log else None
     runner = web.AppRunner(
         app,
         access_log_class=AccessLogger,
-        access_log=logging.getLogger("greentwin.access") if config.access_log else None,
+        access_log=access_log,
         shutdown_timeout=config.shutdown_timeout,
         handle_signals=False,
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port)
+        site = (
+            TileSite(runner, config.host, config.port, access_log=access_log)
+            if tile_shortcut
+            else web.TCPSite(runner, config.host, config.port)
+        )
         try:
             await site.start()
         except OSError as exc:
