@@ -2,7 +2,8 @@
 
 Usage::
 
-    python bench/serve.py [--seconds 5] [--concurrency 32] [--data DIR] [--client auto|wrk|python]
+    python bench/serve.py [--seconds 5] [--concurrency 32] [--rounds 3] [--data DIR]
+                          [--client auto|wrk|python]
 
 greentwin runs as a user starts it: ``greentwin serve`` in its own process, with the
 default JSON access log on (written to a log file, as with ``2> serve.log``). Every
@@ -11,16 +12,23 @@ server gets the same files: those of the published buildings tileset of at most
 
 1. greentwin, plain GET (200, ``Accept-Encoding: gzip``);
 2. greentwin, ``If-None-Match`` with the current ETag (304);
-3. nginx (when installed), one worker process, its default access log on, GET and 304
+3. the same server with its tile shortcut off (``serve(..., tile_shortcut=False)``:
+   every request through aiohttp's routing, middlewares and handler), GET and 304;
+4. nginx (when installed), one worker process, its default access log on, GET and 304
    with nginx's own ETags (``sendfile``, ``open_file_cache``: a static-file setup);
-4. Python's ``http.server`` (``ThreadingHTTPServer``, HTTP/1.1) and aiohttp's
+5. two floors of a Python server on this machine, no log, every answer prebuilt in
+   memory: a one-handler aiohttp app and a bare ``asyncio.Protocol`` (what any
+   answer costs there: the first is greentwin's ceiling without the shortcut, the
+   second with it);
+6. Python's ``http.server`` (``ThreadingHTTPServer``, HTTP/1.1) and aiohttp's
    ``add_static``, GET.
 
 The load comes from ``wrk`` when installed (``--client auto``; one thread,
 ``--concurrency`` connections, a Lua script cycling through the files), else from a
 bounded aiohttp client in this process. Prints requests per second, p50 and p99 latency
 and the ratios greentwin / nginx, and the machine's load average (other work on the
-machine lowers every figure alike, but not exactly alike).
+machine lowers every figure alike, but not exactly alike: ``--rounds`` repeats the
+whole sequence and reports each server's median run).
 The tileset is the demo's (``--data``, default ``./var``) or, when missing, the Berlin
 buildings converted into a temporary folder.
 """
@@ -86,7 +94,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], seconds: float = 60.0) -
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 r.read()
@@ -117,12 +125,30 @@ class Process:
         self.log.close()
 
 
-def start_greentwin(data_dir: Path, tmp: Path) -> tuple[Process, int]:
-    """``greentwin serve`` as a user runs it (access log on, logging to a file)."""
+def start_greentwin(data_dir: Path, tmp: Path, shortcut: bool = True) -> tuple[Process, int]:
+    """``greentwin serve`` as a user runs it (access log on, logging to a file); with
+    ``shortcut`` False, the same through ``serve(config, tile_shortcut=False)``."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "greentwin.cli", "serve", "--data", str(data_dir)]
-    cmd += ["--port", str(port)]
-    return Process(cmd, f"http://127.0.0.1:{port}/api/health", tmp / "greentwin.log"), port
+    if shortcut:
+        cmd = [sys.executable, "-m", "greentwin.cli", "serve", "--data", str(data_dir)]
+        cmd += ["--port", str(port)]
+    else:
+        cmd = [sys.executable, "-c", _NO_SHORTCUT, str(data_dir), str(port)]
+    log = tmp / ("greentwin.log" if shortcut else "greentwin-aiohttp.log")
+    return Process(cmd, f"http://127.0.0.1:{port}/api/health", log), port
+
+
+#: ``greentwin serve`` (the command line's logging set-up) with the tile shortcut off.
+_NO_SHORTCUT = """
+import asyncio, sys
+from pathlib import Path
+from greentwin.cli.main import configure_logging
+from greentwin.server.config import load_config
+from greentwin.server.run import serve
+configure_logging(0, False)
+config = load_config(None, overrides={"data_dir": Path(sys.argv[1]), "port": int(sys.argv[2])})
+asyncio.run(serve(config, tile_shortcut=False))
+"""
 
 
 #: nginx in front of the immutable trees (the same settings as docs/deploy.md's).
@@ -195,6 +221,76 @@ def _serve_aiohttp_static(conn: multiprocessing.connection.Connection, root: str
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         conn.send(int(runner.addresses[0][1]))
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _responses(root: str) -> dict[bytes, bytes]:
+    """Every file under ``root`` as a whole HTTP/1.1 answer, keyed by its URL path."""
+    out = {}
+    for path in Path(root).rglob("*"):
+        if path.is_file():
+            body = path.read_bytes()
+            head = (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                f"Cache-Control: public, max-age=31536000, immutable\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            out["/" + path.relative_to(root).as_posix()] = head.encode() + body
+    return {k.encode(): v for k, v in out.items()}
+
+
+def _serve_aiohttp_floor(conn: multiprocessing.connection.Connection, root: str) -> None:
+    """One aiohttp handler answering from a dict of bodies: no routing rules, no
+    middleware, no log (what an aiohttp answer costs at least)."""
+    from aiohttp import web
+
+    bodies = {k.decode(): v.partition(b"\r\n\r\n")[2] for k, v in _responses(root).items()}
+
+    async def handler(request: web.Request) -> web.Response:
+        body = bodies.get(request.path)
+        if body is None:
+            return web.Response(status=404)
+        return web.Response(body=body, content_type="application/octet-stream")
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        conn.send(int(runner.addresses[0][1]))
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _serve_asyncio_floor(conn: multiprocessing.connection.Connection, root: str) -> None:
+    """A bare ``asyncio.Protocol``: finds the end of each request head, looks the path
+    up in a dict of whole answers and writes it (what any Python answer costs at least)."""
+    answers = _responses(root)
+    missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+    class Answer(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+            self.buffer = b""
+
+        def data_received(self, data: bytes) -> None:
+            buffer = self.buffer + data
+            while (end := buffer.find(b"\r\n\r\n")) >= 0:
+                target = buffer[: buffer.find(b"\r\n")].split(b" ")[1]
+                self.transport.write(answers.get(target, missing))
+                buffer = buffer[end + 4 :]
+            self.buffer = buffer
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Answer, "127.0.0.1", 0)
+        conn.send(int(server.sockets[0].getsockname()[1]))
         await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -381,6 +477,12 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=Path("var"), help="data directory (demo cache)")
     ap.add_argument("--max-kb", type=float, default=64.0, help="largest file requested (kB)")
     ap.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every server this many times, interleaved; report each one's median",
+    )
     args = ap.parse_args()
 
     from greentwin.server.store import TileStore
@@ -399,7 +501,7 @@ def main() -> int:
         flush=True,
     )
     version_dir = str(data_dir / "tiles" / scenario / version)
-    results: dict[str, Result] = {}
+    runs: dict[str, list[Result]] = {}
 
     with tempfile.TemporaryDirectory(prefix="greentwin-bench-serve-") as tmp_name:
         tmp = Path(tmp_name)
@@ -413,40 +515,51 @@ def main() -> int:
                 r = asyncio.run(
                     load(name, base, rels, args.seconds, args.concurrency, etags, expect)
                 )
-            results[name] = r
+            runs.setdefault(name, []).append(r)
             load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
             print(f"  {name:<18}{r.rps:>9.0f} req/s  (load average {load_avg})", flush=True)
 
-        gt, port = start_greentwin(data_dir, tmp)
-        try:
-            base = f"http://127.0.0.1:{port}/tiles/{scenario}/{version}/"
-            run("greentwin GET", base)
-            run("greentwin 304", base, asyncio.run(fetch_etags(base, rels)))
-        finally:
-            gt.stop()
-        logged = sum(1 for _ in open(tmp / "greentwin.log", "rb"))
-        print(f"  (greentwin wrote {logged} log lines: the access log was on)")
-        nginx = start_nginx(data_dir, tmp)
-        if nginx is None:
-            print("  nginx is not installed: no nginx comparison")
-        else:
-            proc, port = nginx
-            try:
-                base = f"http://127.0.0.1:{port}/tiles/{scenario}/{version}/"
-                run("nginx GET", base)
-                run("nginx 304", base, asyncio.run(fetch_etags(base, rels)))
-            finally:
-                proc.stop()
-        for label, target in (
-            ("http.server GET", _serve_http_server),
-            ("aiohttp static GET", _serve_aiohttp_static),
-        ):
-            child = Child(target, version_dir)
-            try:
-                run(label, f"http://127.0.0.1:{child.port}/")
-            finally:
-                child.stop()
+        for round_no in range(args.rounds):
+            if args.rounds > 1:
+                print(f"round {round_no + 1} of {args.rounds}", flush=True)
+            for shortcut, label in ((True, "greentwin"), (False, "gt aiohttp-only")):
+                gt, port = start_greentwin(data_dir, tmp, shortcut)
+                try:
+                    base = f"http://127.0.0.1:{port}/tiles/{scenario}/{version}/"
+                    run(f"{label} GET", base)
+                    run(f"{label} 304", base, asyncio.run(fetch_etags(base, rels)))
+                finally:
+                    gt.stop()
+                log = tmp / ("greentwin.log" if shortcut else "greentwin-aiohttp.log")
+                logged = sum(1 for _ in open(log, "rb"))
+                print(f"  ({label} wrote {logged} log lines: the access log was on)")
+            nginx = start_nginx(data_dir, tmp)
+            if nginx is None:
+                print("  nginx is not installed: no nginx comparison")
+            else:
+                proc, port = nginx
+                try:
+                    base = f"http://127.0.0.1:{port}/tiles/{scenario}/{version}/"
+                    run("nginx GET", base)
+                    run("nginx 304", base, asyncio.run(fetch_etags(base, rels)))
+                finally:
+                    proc.stop()
+            for label, target in (
+                ("aiohttp floor GET", _serve_aiohttp_floor),
+                ("asyncio floor GET", _serve_asyncio_floor),
+                ("http.server GET", _serve_http_server),
+                ("aiohttp static GET", _serve_aiohttp_static),
+            ):
+                child = Child(target, version_dir)
+                try:
+                    run(label, f"http://127.0.0.1:{child.port}/")
+                finally:
+                    child.stop()
 
+    # each server's median run (by req/s) over the rounds
+    results = {name: sorted(rs, key=lambda r: r.rps)[len(rs) // 2] for name, rs in runs.items()}
+    if args.rounds > 1:
+        print(f"\nmedian of {args.rounds} interleaved rounds per server:")
     print(f"\n{'server':<20}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
     for r in results.values():
         print(
@@ -457,11 +570,17 @@ def main() -> int:
         get = results["greentwin GET"].rps / results["nginx GET"].rps
         nm = results["greentwin 304"].rps / results["nginx 304"].rps
         print(f"\ngreentwin / nginx: GET {get:.2f}x, 304 {nm:.2f}x (target 0.5x or better)")
+        get = results["gt aiohttp-only GET"].rps / results["nginx GET"].rps
+        nm = results["gt aiohttp-only 304"].rps / results["nginx 304"].rps
+        print(f"greentwin without the tile shortcut / nginx: GET {get:.2f}x, 304 {nm:.2f}x")
+        for floor in ("aiohttp floor GET", "asyncio floor GET"):
+            ratio = results[floor].rps / results["nginx GET"].rps
+            print(f"{floor} / nginx GET: {ratio:.2f}x (a ceiling, not a server)")
     gt_get = results["greentwin GET"].rps
     print(f"greentwin GET / http.server: {gt_get / results['http.server GET'].rps:.2f}x req/s")
     load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average {load_avg} on {os.cpu_count()} CPUs")
-    return 1 if any(r.errors for r in results.values()) else 0
+    return 1 if any(r.errors for rs in runs.values() for r in rs) else 0
 
 
 if __name__ == "__main__":
