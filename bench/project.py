@@ -320,7 +320,11 @@ async def live_session(
     base = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
     async with websockets.connect(
-        f"ws://127.0.0.1:{port}/ws", max_size=2**24, compression=None, open_timeout=30
+        f"ws://127.0.0.1:{port}/ws",
+        max_size=2**24,
+        compression=None,
+        open_timeout=30,
+        ping_interval=None,  # a server busy recomputing may not answer pings; waits are bounded
     ) as ws:
         await ws.send(json.dumps({"type": "hello", "protocol": "greentwin/1", "token": token}))
         welcome = await _recv(ws, 30)
@@ -539,6 +543,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-serve", action="store_true", help="build only")
     ap.add_argument("--no-rebuild", action="store_true", help="skip the second (cached) build")
     ap.add_argument(
+        "--serve-only",
+        action="store_true",
+        help="skip both builds: serve what --work DIR already holds (with --synthetic: "
+        "its project, regenerated identically)",
+    )
+    ap.add_argument(
         "--fresh-serve",
         action="store_true",
         help="serve from an empty data directory (the server builds every layer itself)",
@@ -567,10 +577,12 @@ def main(argv: list[str] | None = None) -> int:
             manifest = args.manifest.resolve()
         report["manifest"] = str(manifest)
         data = work / "data"
-        build = run_build(cmd, manifest, data, args.build_timeout, args.verbose)
-        report["build"] = asdict(build)
-        ok = build.rc == 0 and not build.timed_out
-        if ok and not args.no_rebuild:
+        ok = True
+        if not args.serve_only:
+            build = run_build(cmd, manifest, data, args.build_timeout, args.verbose)
+            report["build"] = asdict(build)
+            ok = build.rc == 0 and not build.timed_out
+        if ok and not args.no_rebuild and not args.serve_only:
             report["rebuild"] = asdict(
                 run_build(cmd, manifest, data, args.build_timeout, args.verbose)
             )
@@ -587,8 +599,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(table(report))
-    b = report["build"]
-    return 0 if b["rc"] == 0 and not b["timed_out"] else 1
+    b = report.get("build")
+    return 0 if b is None or (b["rc"] == 0 and not b["timed_out"]) else 1
 
 
 if __name__ == "__main__":
