@@ -669,6 +669,8 @@ class OverlayState:
     plan : the blocks the grid was computed in (:func:`greentwin.twin.blocks.plan_blocks`).
     blocks : each block's :class:`BlockMaps` (kernel objects for incremental updates);
         empty after :meth:`portable` or when the blocks ran in other processes.
+    borrowed : indices of the blocks shared with another state (:meth:`borrow`): copied
+        before an update changes them.
     date : the date the maps are for (trees' sizes and leaves on that date).
     air_roads : the roads the air maps used (street canyons' F_b from their trees).
     timings : seconds by step of the last call (kernel steps summed over the blocks; with
@@ -687,10 +689,22 @@ class OverlayState:
     date: dt.date | None = None
     air_roads: Any = None
     timings: dict[str, float] = field(default_factory=dict)
+    borrowed: frozenset[int] = frozenset()
 
     def portable(self) -> OverlayState:
         """A copy without the kernel objects (picklable; no incremental updates from it)."""
-        return dataclasses.replace(self, blocks=[])
+        return dataclasses.replace(self, blocks=[], borrowed=frozenset())
+
+    def borrow(self) -> OverlayState:
+        """A state to update from (``previous``) that leaves this one as it is: it shares
+        this state's blocks, and an update copies a block before changing it (copy on
+        write), so the blocks an edit does not reach are never copied."""
+        return dataclasses.replace(
+            self,
+            tiles=dict(self.tiles),
+            blocks=list(self.blocks),
+            borrowed=frozenset(b.block.index for b in self.blocks),
+        )
 
     def meta(self, indicator: str) -> OverlayMeta:
         """The ``meta.json`` content of one indicator's layer."""
@@ -1292,6 +1306,7 @@ def overlay_layers(
 
     parts: list[tuple[Block, Mapping[str, F64]]] = []
     kept: list[BlockMaps] = []
+    borrowed: frozenset[int] = frozenset()
     if reuse:
         assert previous is not None
         old_roads, new_roads = _road_changes(previous.district.roads, district.roads)
@@ -1304,7 +1319,7 @@ def overlay_layers(
             *_changed_boxes(previous.district.trees, district.trees, tree_boxes),
         ]
         every = previous.date != when
-        done = 0
+        updated: set[int] = set()
         for bm in previous.blocks:
             b = bm.block
             core = window_bounds(grid, b.core)
@@ -1315,6 +1330,8 @@ def overlay_layers(
                 kept.append(bm)
                 parts.append((b, bm.values))
                 continue
+            if b.index in previous.borrowed:
+                bm = _copy_block(bm)
             sub, sub_air = sub_of(b)
             ids = {r.id for r in sub.roads.roads}
             prev_ids = {r.id for r in bm.district.roads.roads}
@@ -1329,8 +1346,9 @@ def overlay_layers(
             new = _block_maps(sub, b, sub_air, when, day, backend, bm, changes, timings)
             kept.append(new)
             parts.append((b, new.values))
-            done += 1
-        timings["blocks"] = float(done)
+            updated.add(b.index)
+        timings["blocks"] = float(len(updated))
+        borrowed = previous.borrowed - updated
         zoom, bounds = previous.zoom, previous.bounds
     else:
         with _FULL_LOCK:
@@ -1371,6 +1389,7 @@ def overlay_layers(
         date=when,
         air_roads=roads_air,
         timings=timings,
+        borrowed=borrowed,
     )
     t3 = time.perf_counter()
     _render(state, previous if reuse else None)
@@ -1387,6 +1406,33 @@ def overlay_layers(
         len(plan),
     )
     return state
+
+
+def _copy_block(bm: BlockMaps) -> BlockMaps:
+    """An independent copy of a block's kernel objects (inputs and rasters shared: they
+    are not changed in place). The kernel objects refer to array-namespace modules, which
+    cannot be copied: every loaded module is put in the memo so the copy shares them."""
+    import copy
+    import sys
+
+    memo: dict[int, Any] = {id(m): m for m in list(sys.modules.values()) if m is not None}
+    shared: list[Any] = [bm.district, bm.buildings, bm.heights, bm.lai, bm.crowns, bm.air_roads]
+    for nm in (bm.noise, bm.noise_cnossos):
+        if nm is not None:
+            shared += [nm.network, nm.coeffs, nm.scene, nm.receivers, nm.params, nm.backend]
+    if bm.heat is not None:
+        shared += [bm.heat.scene, bm.heat.day, bm.heat.params]
+    for obj in shared:
+        memo[id(obj)] = obj
+    kernels = copy.deepcopy((bm.noise, bm.noise_cnossos, bm.air, bm.heat), memo)
+    return dataclasses.replace(
+        bm,
+        values=dict(bm.values),
+        noise=kernels[0],
+        noise_cnossos=kernels[1],
+        air=kernels[2],
+        heat=kernels[3],
+    )
 
 
 def _near(box: tuple[float, ...], bounds: tuple[float, float, float, float], reach: float) -> bool:

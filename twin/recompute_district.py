@@ -638,7 +638,7 @@ class DistrictRecompute:
             seed = overlay_layers(
                 district,
                 None,
-                previous=_kernel_copy(overlays),
+                previous=overlays.borrow(),
                 baseline=overlays,
                 backend=self.backend,
             )
@@ -867,7 +867,7 @@ class DistrictRecompute:
             needs_maps = bool(names & (_ROAD_OPS | _OBSTACLE_OPS | _TREE_OPS))
             map_timings: dict[str, float] = {}
             if needs_maps:
-                previous = sc.overlays if sc.overlays is not None else _kernel_copy(base.seed)
+                previous = sc.overlays if sc.overlays is not None else base.seed.borrow()
                 before = dict(previous.values)  # the kernel objects move on; the grids stay
                 maps = overlay_layers(
                     district, None, previous=previous, baseline=base.overlays, backend=self.backend

@@ -142,14 +142,25 @@ def test_edit_recomputes_only_the_blocks_within_reach(long_district: District) -
     road = max(d.roads.roads, key=lambda r: r.bounds()[2])
     edited = d.replace(roads=d.roads.with_road(road.with_flows(np.asarray(road.flows) * 0.5)))
     kept = {b.block.index: b for b in state.blocks}
-    new = overlay_layers(edited, None, previous=state)
+    values = {k: v.copy() for k, v in state.values.items()}
+    energy = [b.noise.energy.copy() for b in state.blocks]
+    new = overlay_layers(edited, None, previous=state.borrow())
     xmax = road.bounds()[2]
     reached = [b.index for b in new.plan if window_bounds(d.grid, b.core)[0] <= xmax + AIR_REACH_M]
     assert 0 < len(reached) < len(new.plan)
     assert new.timings["blocks"] == len(reached)
     for bm in new.blocks:  # the blocks out of reach keep their objects and values
         assert (bm is kept[bm.block.index]) == (bm.block.index not in reached)
+    assert new.borrowed == frozenset(b.index for b in new.plan) - set(reached)
     _compare(overlay_layers(edited, None), new)
+    # the borrowed state is as it was: the reached blocks were copied before the update
+    for bm, e in zip(state.blocks, energy, strict=True):
+        assert np.array_equal(bm.noise.energy, e)
+    for name, v in values.items():
+        np.testing.assert_array_equal(state.values[name], v)
+    # and the edit undone from the new state gives the first maps back
+    back = overlay_layers(d, None, previous=new)
+    _compare(state, back)
 
 
 def test_blocks_through_a_process_pool_give_the_same_files(
