@@ -190,9 +190,9 @@ class TileStore:
         self._indexes: OrderedDict[tuple[str, str], dict[str, FileEntry]] = OrderedDict()
         self._index_cache = index_cache
 
-    def __reduce__(self) -> tuple[type[TileStore], tuple[Path, int]]:
+    def __reduce__(self) -> tuple[Callable[[Path, int], TileStore], tuple[Path, int]]:
         # a store pickles as a handle on the same folder (a build may run in a child process)
-        return (TileStore, (self.data_dir, self._index_cache))
+        return (_reopen, (self.data_dir, self._index_cache))
 
     # ----------------------------------------------------------------- layout
     def scenario_dir(self, scenario: str) -> Path:
@@ -553,6 +553,11 @@ class TileStore:
         """One file of a version by its relative path, or None; see :meth:`load_index`."""
         index = self.load_index(scenario, version)
         return None if index is None else index.get(rel)
+
+
+def _reopen(data_dir: Path, index_cache: int) -> TileStore:
+    """A store on the same folder (what a pickled :class:`TileStore` becomes)."""
+    return TileStore(data_dir, index_cache=index_cache)
 
 
 def _empty_manifest() -> _Manifest:

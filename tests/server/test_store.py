@@ -127,3 +127,14 @@ def test_display_time_round_trip(tmp_path: Path) -> None:
 def test_invalid_times_are_refused(bad: object) -> None:
     with pytest.raises(ScenarioError):
         validate_time(bad)
+
+
+def test_a_store_pickles_as_a_handle_on_its_folder(tmp_path: Path) -> None:
+    """Builds run in child processes with the store they publish into."""
+    import pickle
+
+    store = TileStore(tmp_path, index_cache=7)
+    again = pickle.loads(pickle.dumps(store))
+    assert isinstance(again, TileStore)
+    assert again.data_dir == store.data_dir
+    assert again._index_cache == 7
