@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, ClassVar
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -35,6 +36,9 @@ from greentwin.server.routes_hub import EFFECTS_KEY
 from greentwin.server.routes_tiles import FileServer
 from greentwin.server.routes_time import setup_time
 from greentwin.server.store import TileStore
+
+if TYPE_CHECKING:
+    from greentwin.server.run import AccessLog
 
 __all__ = ["AccessLogger", "create_app", "json_errors", "redact_query"]
 
@@ -82,8 +86,20 @@ class AccessLogger(AbstractAccessLogger):
     """One JSON line per request on the ``greentwin.access`` logger.
 
     Fields: ``method``, ``path``, ``query`` (redacted), ``status``, ``bytes``, ``ms``,
-    ``remote``. Headers are never logged (they may carry tokens).
+    ``remote``. Headers are never logged (they may carry tokens). A class made by
+    :meth:`batched` puts its lines in an :class:`~greentwin.server.run.AccessLog`
+    (written in batches) instead of logging a record per request.
     """
+
+    #: Where the lines go in batches; None: one record per line on ``self.logger``.
+    lines: ClassVar[AccessLog | None] = None
+
+    @classmethod
+    def batched(cls, lines: AccessLog) -> type[AccessLogger]:
+        """A subclass that puts its lines in ``lines`` (aiohttp makes one logger per
+        connection from the class it is given)."""
+        made: type[AccessLogger] = type(f"Batched{cls.__name__}", (cls,), {"lines": lines})
+        return made
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         """Write the line (called by aiohttp after each response)."""
@@ -100,7 +116,10 @@ class AccessLogger(AbstractAccessLogger):
         }
         if query:
             record["query"] = query
-        self.logger.info("%s", JsonLine(record))
+        if self.lines is not None:
+            self.lines.write(JsonLine(record))
+        else:
+            self.logger.info("%s", JsonLine(record))
 
     @property
     def enabled(self) -> bool:

@@ -16,7 +16,8 @@ these holds:
   in the file cache (:class:`~greentwin.server.routes_tiles.FileServer`).
 
 The answer is the one the aiohttp route gives (same status, headers, ETag, gzip choice,
-access-log line). Any other request, every error included, goes to an aiohttp
+access-log line; the line goes to the access log's buffer,
+:class:`~greentwin.server.run.AccessLog`, written in batches). Any other request, every error included, goes to an aiohttp
 ``RequestHandler`` made for the connection, and so do the requests read while that
 handler is busy: answers keep their order, pipelined or not, and every other rule stays
 in one place. Once the handler waits for the next request again, answering here
@@ -48,6 +49,7 @@ from greentwin.server.routes_tiles import (
     content_type_for,
     split_segments,
 )
+from greentwin.server.run import AccessLog
 from greentwin.server.store import ID_RE, VERSION_RE, FileEntry
 
 __all__ = ["TileShortcut", "TileSite"]
@@ -104,10 +106,10 @@ class TileShortcut:
     Parameters
     ----------
     app : the application (store, file cache, configuration).
-    access_log : the access logger, None when the access log is off.
+    access_log : where access-log lines go, None when the access log is off.
     """
 
-    def __init__(self, app: web.Application, access_log: logging.Logger | None) -> None:
+    def __init__(self, app: web.Application, access_log: AccessLog | None) -> None:
         self.app = app
         self.access_log = access_log
         self.scenario = app[CONFIG].default_scenario
@@ -389,15 +391,14 @@ class _Connection(asyncio.Protocol):
             self._answered()
             pos = end + 4
             access = shortcut.access_log
-            if access is not None and access.isEnabledFor(logging.INFO):
+            if access is not None and access.enabled:
                 # the line AccessLogger writes, as text: the path passed the route's
                 # name rules and the address is an IP, so neither needs JSON escapes
                 ms = round((time.perf_counter() - t0) * 1000.0, 2)
-                access.info(
-                    "%s",
+                access.write(
                     f'{{"method":"{"HEAD" if parsed[0] else "GET"}","path":"{parsed[1]}",'
                     f'"status":{status},"bytes":{len(response)},"ms":{ms!r},'
-                    f'"remote":"{self.remote}"}}',
+                    f'"remote":"{self.remote}"}}'
                 )
             if parsed[4]:  # Connection: close
                 self.buffer = b""
@@ -482,7 +483,10 @@ class TileSite(web.TCPSite):
     ----------
     runner : the set-up ``web.AppRunner``.
     host, port : where to listen.
-    access_log : the access logger (None: no access log), as given to the runner.
+    access_log : where access-log lines go (None: no access log); best the buffer the
+        runner's access logger writes to too (:meth:`AccessLogger.batched
+        <greentwin.server.app.AccessLogger.batched>`), so that lines keep their order. A
+        ``logging.Logger`` gets a buffer of the site's own, emptied when it stops.
     keepalive_timeout : seconds an idle connection stays open (aiohttp's default).
     """
 
@@ -492,11 +496,14 @@ class TileSite(web.TCPSite):
         host: str | None,
         port: int,
         *,
-        access_log: logging.Logger | None,
+        access_log: AccessLog | logging.Logger | None,
         keepalive_timeout: float = 75.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(runner, host, port, **kwargs)
+        self.own_log: AccessLog | None = None
+        if isinstance(access_log, logging.Logger):
+            access_log = self.own_log = AccessLog(access_log)
         self.shortcut = TileShortcut(runner.app, access_log)
         self.keepalive_timeout = keepalive_timeout
         self.connections: set[_Connection] = set()
@@ -532,3 +539,5 @@ class TileSite(web.TCPSite):
         await super().stop()
         for conn in list(self.connections):
             conn.close()
+        if self.own_log is not None:
+            self.own_log.close()

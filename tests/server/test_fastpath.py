@@ -4,8 +4,10 @@ connection; everything else still reaches aiohttp."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -303,3 +305,47 @@ async def test_serve_logs_shortcut_answers_and_closes_idle_connections(tmp_path:
         k: second[k] for k in ("method", "path", "status", "remote")
     }
     assert first["bytes"] - len(first["path"]) == second["bytes"] - len(second["path"])
+
+
+async def test_serve_writes_access_lines_in_batches_in_order(tmp_path: Path) -> None:
+    """``greentwin serve``'s log set-up (a stream, the command line's format): every
+    access line, shortcut or aiohttp, in request order, one record's text each, all of
+    them written before the shutdown's line and before the server returns."""
+    data = tmp_path / "var"
+    tiles, _ = _publish(data)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    )
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    glb = f"/tiles/baseline/{tiles}/buildings/tiles/a.glb"
+    sent = [glb, glb, "/api/health", glb, glb + "?x=1", glb, "/nothing", glb]
+    try:
+        loop = asyncio.get_running_loop()
+        port: asyncio.Future[int] = loop.create_future()
+        stop = asyncio.Event()
+        config = Config(data_dir=data, port=0, access_log=True)
+        task = asyncio.create_task(serve(config, stop=stop, ready=port.set_result))
+        bound = await asyncio.wait_for(port, 30)
+        reader, writer = await asyncio.open_connection("127.0.0.1", bound)
+        for path in sent:
+            writer.write(_request("GET", path))
+            await _read(reader)
+        stop.set()  # at once: the lines are still buffered
+        await asyncio.wait_for(task, 30)
+        writer.close()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    written = stream.getvalue().splitlines()
+    access = [x for x in written if " INFO greentwin.access: " in x]
+    assert [json.loads(x.split(": ", 1)[1])["path"] for x in access] == [
+        p.partition("?")[0] for p in sent
+    ]
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d INFO greentwin.access: \{.*\}", x) for x in access)
+    shutting = next(i for i, x in enumerate(written) if x.endswith("shutting down"))
+    assert written.index(access[-1]) < shutting
