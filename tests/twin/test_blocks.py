@@ -198,3 +198,30 @@ def test_blocks_on_dask_are_byte_identical(demo: District, scheduler: str, tmp_p
     files = _digest(tmp_path / "dask")
     assert any(n.endswith("values.npy") for n in files) and any(n.endswith(".png") for n in files)
     assert files == _digest(tmp_path / "local")
+
+
+def test_manifest_block_and_compute_settings(tmp_path: Path) -> None:
+    from greentwin.twin import ManifestError, load_manifest
+
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "make_project.py"),
+            "--size-km",
+            "0.4",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    path = tmp_path / "project.toml"
+    text = path.read_text(encoding="utf-8")
+    assert load_manifest(path).block_m == 1000.0 and load_manifest(path).scheduler is None
+    settings = 'block_m = 400.0\n\n[compute]\njobs = 2\nscheduler = "tcp://127.0.0.1:8786"\n'
+    path.write_text(text.replace("margin_m = 100.0\n", f"margin_m = 100.0\n{settings}"))
+    project = load_manifest(path)
+    assert (project.block_m, project.jobs, project.scheduler) == (400.0, 2, "tcp://127.0.0.1:8786")
+    assert District.from_project(path).block_m == 400.0
+    path.write_text(text.replace("margin_m = 100.0\n", "margin_m = 100.0\nblock_m = 10.0\n"))
+    with pytest.raises(ManifestError, match="block_m"):
+        load_manifest(path)
