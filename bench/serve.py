@@ -3,7 +3,7 @@
 Usage::
 
     python bench/serve.py [--seconds 5] [--concurrency 32] [--rounds 3] [--data DIR]
-                          [--client auto|wrk|python]
+                          [--client auto|wrk|python] [--only greentwin,no-log,nginx,...]
 
 greentwin runs as a user starts it: ``greentwin serve`` in its own process, with the
 default JSON access log on (written to a log file, as with ``2> serve.log``). Every
@@ -28,7 +28,10 @@ The load comes from ``wrk`` when installed (``--client auto``; one thread,
 bounded aiohttp client in this process. Prints requests per second, p50 and p99 latency
 and the ratios greentwin / nginx, and the machine's load average (other work on the
 machine lowers every figure alike, but not exactly alike: ``--rounds`` repeats the
-whole sequence and reports each server's median run).
+whole sequence and reports each server's median run). Each server's CPU time per
+request (its process and its children's user + system time during the run, from
+``/proc``) is printed too: other work sways it much less than requests per second, so
+the ratio of nginx's to greentwin's is the steadier comparison.
 The tileset is the demo's (``--data``, default ``./var``) or, when missing, the Berlin
 buildings converted into a temporary folder.
 """
@@ -70,10 +73,18 @@ class Result:
 
     p50: float | None = None
     p99: float | None = None
+    cpu_s: float | None = None  # CPU seconds the server used during the run
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU time per request, microseconds (NaN where not measured)."""
+        if self.cpu_s is None or not self.requests:
+            return float("nan")
+        return self.cpu_s / self.requests * 1e6
 
     def pct(self, q: float) -> float:
         known = {0.5: self.p50, 0.99: self.p99}.get(q)
@@ -84,6 +95,31 @@ class Result:
 
 
 # ------------------------------------------------------------------ servers (child processes)
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process and its children (nginx's worker), from
+    ``/proc``; None where there is no ``/proc``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    found = False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        # after the command: state, ppid, ..., utime (12th), stime (13th)
+        if int(entry) == pid or int(fields[1]) == pid:
+            found = True
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total if found else None
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -110,9 +146,11 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], seconds: float = 60.0) -
 class Process:
     """A server run as a command, stopped with SIGTERM."""
 
-    def __init__(self, cmd: list[str], probe: str, log: Path) -> None:
+    def __init__(
+        self, cmd: list[str], probe: str, log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.log = open(log, "wb")
-        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
+        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         _wait_http(probe, self.process)
 
     def stop(self) -> None:
@@ -125,17 +163,20 @@ class Process:
         self.log.close()
 
 
-def start_greentwin(data_dir: Path, tmp: Path, shortcut: bool = True) -> tuple[Process, int]:
-    """``greentwin serve`` as a user runs it (access log on, logging to a file); with
-    ``shortcut`` False, the same through ``serve(config, tile_shortcut=False)``."""
+def start_greentwin(
+    data_dir: Path, log: Path, shortcut: bool = True, access_log: bool = True
+) -> tuple[Process, int]:
+    """``greentwin serve`` as a user runs it (access log on, logging to ``log``); with
+    ``shortcut`` False, the same through ``serve(config, tile_shortcut=False)``; with
+    ``access_log`` False, with ``GREENTWIN_ACCESS_LOG=false``."""
     port = _free_port()
     if shortcut:
         cmd = [sys.executable, "-m", "greentwin.cli", "serve", "--data", str(data_dir)]
         cmd += ["--port", str(port)]
     else:
         cmd = [sys.executable, "-c", _NO_SHORTCUT, str(data_dir), str(port)]
-    log = tmp / ("greentwin.log" if shortcut else "greentwin-aiohttp.log")
-    return Process(cmd, f"http://127.0.0.1:{port}/api/health", log), port
+    env = None if access_log else dict(os.environ, GREENTWIN_ACCESS_LOG="false")
+    return Process(cmd, f"http://127.0.0.1:{port}/api/health", log, env), port
 
 
 #: ``greentwin serve`` (the command line's logging set-up) with the tile shortcut off.
@@ -468,6 +509,12 @@ def ensure_tileset(data_dir: Path) -> tuple[Path, str, str]:
     return data_dir, "baseline", info.version
 
 
+#: What ``--only`` chooses from: greentwin as started by ``greentwin serve``, the same
+#: with ``access_log = false``, the same without the tile shortcut, nginx, the two Python
+#: floors, ``http.server`` and aiohttp's ``add_static``.
+GROUPS = ("greentwin", "no-log", "aiohttp-only", "nginx", "floors", "others")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -483,7 +530,15 @@ def main() -> int:
         default=1,
         help="run every server this many times, interleaved; report each one's median",
     )
+    ap.add_argument(
+        "--only",
+        default=",".join(g for g in GROUPS if g != "no-log"),
+        help=f"comma-separated servers to run, of: {', '.join(GROUPS)} (default: all but no-log)",
+    )
     args = ap.parse_args()
+    only = set(args.only.split(","))
+    if not only <= set(GROUPS):
+        ap.error(f"--only: unknown {', '.join(sorted(only - set(GROUPS)))}")
 
     from greentwin.server.store import TileStore
 
@@ -506,8 +561,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="greentwin-bench-serve-") as tmp_name:
         tmp = Path(tmp_name)
 
-        def run(name: str, base: str, etags: dict[str, str] | None = None) -> None:
+        def run(name: str, base: str, pid: int, etags: dict[str, str] | None = None) -> None:
             asyncio.run(warm(base, rels))
+            cpu0 = cpu_seconds(pid)
             if use_wrk:
                 r = wrk_load(name, base, rels, args.seconds, args.concurrency, tmp, etags)
             else:
@@ -515,44 +571,62 @@ def main() -> int:
                 r = asyncio.run(
                     load(name, base, rels, args.seconds, args.concurrency, etags, expect)
                 )
+            cpu1 = cpu_seconds(pid)
+            if cpu0 is not None and cpu1 is not None:
+                r.cpu_s = cpu1 - cpu0
             runs.setdefault(name, []).append(r)
             load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-            print(f"  {name:<18}{r.rps:>9.0f} req/s  (load average {load_avg})", flush=True)
+            print(
+                f"  {name:<18}{r.rps:>9.0f} req/s {r.cpu_us:>6.1f} CPU us/req"
+                f"  (load average {load_avg})",
+                flush=True,
+            )
 
         for round_no in range(args.rounds):
             if args.rounds > 1:
                 print(f"round {round_no + 1} of {args.rounds}", flush=True)
-            for shortcut, label in ((True, "greentwin"), (False, "gt aiohttp-only")):
-                gt, port = start_greentwin(data_dir, tmp, shortcut)
+            for group, label, shortcut, access_log in (
+                ("greentwin", "greentwin", True, True),
+                ("no-log", "gt no access log", True, False),
+                ("aiohttp-only", "gt aiohttp-only", False, True),
+            ):
+                if group not in only:
+                    continue
+                log = tmp / f"{group}.log"
+                gt, port = start_greentwin(data_dir, log, shortcut, access_log)
                 try:
                     base = f"http://127.0.0.1:{port}/tiles/{scenario}/{version}/"
-                    run(f"{label} GET", base)
-                    run(f"{label} 304", base, asyncio.run(fetch_etags(base, rels)))
+                    pid = gt.process.pid
+                    run(f"{label} GET", base, pid)
+                    run(f"{label} 304", base, pid, asyncio.run(fetch_etags(base, rels)))
                 finally:
                     gt.stop()
-                log = tmp / ("greentwin.log" if shortcut else "greentwin-aiohttp.log")
                 logged = sum(1 for _ in open(log, "rb"))
-                print(f"  ({label} wrote {logged} log lines: the access log was on)")
-            nginx = start_nginx(data_dir, tmp)
-            if nginx is None:
+                print(f"  ({label} wrote {logged} log lines)")
+            nginx = start_nginx(data_dir, tmp) if "nginx" in only else None
+            if nginx is None and "nginx" in only:
                 print("  nginx is not installed: no nginx comparison")
-            else:
+            elif nginx is not None:
                 proc, port = nginx
                 try:
                     base = f"http://127.0.0.1:{port}/tiles/{scenario}/{version}/"
-                    run("nginx GET", base)
-                    run("nginx 304", base, asyncio.run(fetch_etags(base, rels)))
+                    pid = proc.process.pid
+                    run("nginx GET", base, pid)
+                    run("nginx 304", base, pid, asyncio.run(fetch_etags(base, rels)))
                 finally:
                     proc.stop()
-            for label, target in (
-                ("aiohttp floor GET", _serve_aiohttp_floor),
-                ("asyncio floor GET", _serve_asyncio_floor),
-                ("http.server GET", _serve_http_server),
-                ("aiohttp static GET", _serve_aiohttp_static),
+            for group, label, target in (
+                ("floors", "aiohttp floor GET", _serve_aiohttp_floor),
+                ("floors", "asyncio floor GET", _serve_asyncio_floor),
+                ("others", "http.server GET", _serve_http_server),
+                ("others", "aiohttp static GET", _serve_aiohttp_static),
             ):
+                if group not in only:
+                    continue
                 child = Child(target, version_dir)
                 try:
-                    run(label, f"http://127.0.0.1:{child.port}/")
+                    assert child.process.pid is not None
+                    run(label, f"http://127.0.0.1:{child.port}/", child.process.pid)
                 finally:
                     child.stop()
 
@@ -560,24 +634,39 @@ def main() -> int:
     results = {name: sorted(rs, key=lambda r: r.rps)[len(rs) // 2] for name, rs in runs.items()}
     if args.rounds > 1:
         print(f"\nmedian of {args.rounds} interleaved rounds per server:")
-    print(f"\n{'server':<20}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    # and each server's median CPU time per request (less swayed by other work)
+    cpu = {name: sorted(r.cpu_us for r in rs)[len(rs) // 2] for name, rs in runs.items()}
+    print(
+        f"\n{'server':<20}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'CPU us/req':>12}"
+    )
     for r in results.values():
         print(
             f"{r.name:<20}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}"
-            f"{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}"
+            f"{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}{cpu[r.name]:>12.1f}"
         )
     if "nginx GET" in results:
-        get = results["greentwin GET"].rps / results["nginx GET"].rps
-        nm = results["greentwin 304"].rps / results["nginx 304"].rps
-        print(f"\ngreentwin / nginx: GET {get:.2f}x, 304 {nm:.2f}x (target 0.5x or better)")
-        get = results["gt aiohttp-only GET"].rps / results["nginx GET"].rps
-        nm = results["gt aiohttp-only 304"].rps / results["nginx 304"].rps
-        print(f"greentwin without the tile shortcut / nginx: GET {get:.2f}x, 304 {nm:.2f}x")
+        print()
+        for label, what in (
+            ("greentwin", "greentwin / nginx"),
+            ("gt no access log", "greentwin, access log off / nginx"),
+            ("gt aiohttp-only", "greentwin without the tile shortcut / nginx"),
+        ):
+            if f"{label} GET" in results:
+                get = results[f"{label} GET"].rps / results["nginx GET"].rps
+                nm = results[f"{label} 304"].rps / results["nginx 304"].rps
+                aim = " (target 0.5x or better)" if label == "greentwin" else ""
+                print(f"{what}: GET {get:.2f}x, 304 {nm:.2f}x{aim}")
+                get = cpu["nginx GET"] / cpu[f"{label} GET"]
+                nm = cpu["nginx 304"] / cpu[f"{label} 304"]
+                print(f"  CPU per request, nginx's / its: GET {get:.2f}x, 304 {nm:.2f}x")
         for floor in ("aiohttp floor GET", "asyncio floor GET"):
-            ratio = results[floor].rps / results["nginx GET"].rps
-            print(f"{floor} / nginx GET: {ratio:.2f}x (a ceiling, not a server)")
-    gt_get = results["greentwin GET"].rps
-    print(f"greentwin GET / http.server: {gt_get / results['http.server GET'].rps:.2f}x req/s")
+            if floor in results:
+                ratio = results[floor].rps / results["nginx GET"].rps
+                print(f"{floor} / nginx GET: {ratio:.2f}x (a ceiling, not a server)")
+    if "greentwin GET" in results and "http.server GET" in results:
+        gt_get = results["greentwin GET"].rps
+        print(f"greentwin GET / http.server: {gt_get / results['http.server GET'].rps:.2f}x req/s")
     load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average {load_avg} on {os.cpu_count()} CPUs")
     return 1 if any(r.errors for rs in runs.values() for r in rs) else 0
