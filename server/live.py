@@ -11,6 +11,8 @@ given; with ``redis_url`` the hub shares updates with other processes through Re
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +31,9 @@ __all__ = ["HUB_KEY", "RecomputeFactory", "running_hub", "setup_live"]
 
 #: Builds the recompute once the store is open (it usually writes layer versions there).
 RecomputeFactory = Callable[[ScenarioLog], Recompute]
+
+#: The hub whose :meth:`~LiveHub.steady_gc` runs (the collector is one per process).
+_gc_owner: LiveHub | None = None
 
 
 @asynccontextmanager
@@ -52,9 +57,19 @@ async def running_hub(
         hub = LiveHub(store, recompute(store), config, glb_producer, bus=bus)
         if bus is not None:
             await bus.start(hub.receive)
+        global _gc_owner
+        steady: asyncio.Task[None] | None = None
+        if _gc_owner is None:  # one collector schedule per process
+            _gc_owner = hub
+            steady = asyncio.create_task(hub.steady_gc(), name="live-steady-gc")
         try:
             yield hub
         finally:
+            if steady is not None:
+                steady.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await steady
+                _gc_owner = None
             if bus is not None:
                 await bus.close()
             await hub.close_all()
