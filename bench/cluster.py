@@ -7,7 +7,19 @@ fan-out
     for every client the time from sending the edit to receiving its ``update`` is
     recorded (``time.monotonic_ns``, one clock for every process on Linux). Reported:
     p50/p99/max over all (client, edit) pairs, for the clients on A (local fan-out) and
-    on B (through Redis) apart. The open-file limit is raised to its hard limit first.
+    on B (through Redis) apart, each edit's ack time and its p50/max, the part after the
+    ack (the fan-out alone), whether any client saw an update out of order, and the CPU
+    time of the servers and of the client processes. The open-file limit is raised to
+    its hard limit first.
+
+    The clients share the machine with the servers, so what they spend reading is taken
+    from the servers: by default (``--client raw``) each is a few protocol callbacks
+    (hello, subscribe, pongs to the server's pings) and, during the edits, one ``epoll``
+    per client process reads the sockets and finds each update's seq without decoding
+    its JSON; the client processes run as ``SCHED_BATCH`` (``--client-sched``), so one
+    woken by a server's write does not preempt that server in the middle of a fan-out.
+    ``--client aiohttp`` is aiohttp's client with a task per connection and
+    ``json.loads`` per update (about four times the CPU per update received).
 
 postgres
     Appends edits with durability on (``fsync`` and ``synchronous_commit`` as
@@ -15,7 +27,7 @@ postgres
     ``W`` concurrent writers, each on its own scenario, then all on one scenario (the
     row lock serialises them), for ``--seconds`` each; edits/s and p50/p99 per append.
 
-Usage: ``python bench/cluster.py [--clients 10000] [--edits 20] [--workers 2]``
+Usage: ``python bench/cluster.py [--clients 10000] [--edits 20] [--workers 2] [--client raw]``
        ``python bench/cluster.py --only postgres [--writers 1,4,16] [--seconds 5]``
 """
 
@@ -23,12 +35,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import glob
 import json
 import multiprocessing as mp
 import os
 import pwd
+import re
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -118,10 +133,11 @@ def services(root: Path) -> Iterator[tuple[str, str]]:
         redis.wait(10)
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux ``/proc``)."""
+def cpu_s(pid: int, kernel: bool = False) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``); with
+    ``kernel``, the system part alone."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[12]) + (0 if kernel else int(fields[11]))) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -141,20 +157,34 @@ def summary(ms: list[float]) -> str:
 # --- fan-out ------------------------------------------------------------------------------
 
 
-def client_worker(urls: list[str], first: int, count: int, sid: str, edits: int, conn: Any) -> None:
-    """``count`` clients (client k on ``urls[k % 2]``); sends back receive times."""
-    asyncio.run(_clients(urls, first, count, sid, edits, conn))
+def client_worker(
+    urls: list[str], first: int, count: int, sid: str, edits: int, conn: Any, kind: str,
+    batch: bool,
+) -> None:  # fmt: skip
+    """``count`` clients (client k on ``urls[k % 2]``); sends back receive times.
+
+    ``batch``: the process runs as ``SCHED_BATCH`` (Linux), so a client woken by a
+    server's write waits for the scheduler tick instead of preempting that server in the
+    middle of its fan-out, as clients on other machines would not.
+    """
+    if batch:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    run = _raw_clients if kind == "raw" else _clients
+    asyncio.run(run(urls, first, count, sid, edits, conn))
 
 
 async def _clients(
     urls: list[str], first: int, count: int, sid: str, edits: int, conn: Any
 ) -> None:
+    """aiohttp's client: one task per connection, each update decoded with ``json``."""
     import aiohttp
 
     got: list[tuple[int, int, int]] = []  # (server index, seq, monotonic ns)
+    disorder = [0]  # updates that came after a later one, or twice
     ready = 0
     gate = asyncio.Semaphore(64)
     all_ready = asyncio.Event()
+    bye = asyncio.Event()
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
     async def one(k: int) -> None:
@@ -178,15 +208,19 @@ async def _clients(
         ready += 1
         if ready == count:
             all_ready.set()
-        n = 0
+        n, last = 0, -1
         while n < edits:
             msg = await ws.receive()
             t = time.monotonic_ns()
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
             if msg.data.startswith('{"type":"update"'):
-                got.append((idx, json.loads(msg.data)["seq"], t))
+                seq = json.loads(msg.data)["seq"]
+                got.append((idx, seq, t))
+                disorder[0] += seq <= last
+                last = seq
                 n += 1
+        await bye.wait()  # close after the servers' CPU time is read
         await ws.close()
 
     tasks = [asyncio.create_task(one(first + i)) for i in range(count)]
@@ -196,11 +230,208 @@ async def _clients(
         pass
     conn.send(("ready", ready))
     conn.recv()  # "go": nothing to do but wait for updates
-    await asyncio.wait(tasks, timeout=120 + 2 * edits)
+    await _until(lambda: len(got) >= ready * edits, 120 + 2 * edits)
+    conn.send(("times", got, disorder[0]))
+    conn.recv()  # "bye"
+    bye.set()
+    await asyncio.wait(tasks, timeout=30)
     for t in tasks:
         t.cancel()
     await session.close()
-    conn.send(("times", got))
+
+
+async def _until(done: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
+def masked(opcode: int, payload: bytes) -> bytes:
+    """One client frame (RFC 6455, section 5.2: FIN, ``opcode``, masked payload)."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
+    key = os.urandom(4)
+    body = bytes(c ^ key[i & 3] for i, c in enumerate(payload))  # small frames only
+    return head + key + body
+
+
+_SEQ = re.compile(rb'"seq":(\d+)')
+
+
+class RawClient(asyncio.Protocol):
+    """A lean WebSocket client on the bare event loop: no task, no JSON per update.
+
+    It says hello and subscribes, answers pings with pongs (the server's heartbeat)
+    and records, for each ``update`` frame, the clock when the bytes holding its end
+    were handed to the process (``data_received``) and the seq read from its start.
+    """
+
+    def __init__(self, idx: int, host: str, sid: str, got: list[tuple[int, int, int]]) -> None:
+        self.idx, self.host, self.sid, self.got = idx, host, sid, got
+        self.last = -1  # the seq of the last update
+        self.disorder = 0  # updates that came after a later one, or twice
+        self.buf = bytearray()
+        self.state = "upgrade"
+        self.transport: asyncio.Transport | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(
+            f"GET /ws HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        assert self.transport is not None
+        self.transport.write(masked(0x1, json.dumps(msg).encode()))
+
+    def data_received(self, data: bytes) -> None:
+        t = time.monotonic_ns()
+        buf = self.buf
+        buf += data
+        if self.state == "upgrade":
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buf.startswith(b"HTTP/1.1 101"):
+                self._fail(f"upgrade refused: {bytes(buf[:60])!r}")
+                return
+            del buf[: end + 4]
+            self.state = "welcome"
+            self._send({"type": "hello", "protocol": "greentwin/1", "token": TOKEN})
+        at = 0
+        size = len(buf)
+        while size - at >= 2:
+            b0, b1 = buf[at], buf[at + 1]
+            n, head = b1 & 0x7F, 2
+            if n == 126:
+                if size - at < 4:
+                    break
+                n, head = int.from_bytes(buf[at + 2 : at + 4], "big"), 4
+            elif n == 127:
+                if size - at < 10:
+                    break
+                n, head = int.from_bytes(buf[at + 2 : at + 10], "big"), 10
+            if size - at < head + n:
+                break
+            start = at + head
+            at = start + n
+            opcode = b0 & 0x0F
+            if opcode == 0x1:
+                if self.state == "updates":
+                    if buf.startswith(b'{"type":"update"', start):
+                        m = _SEQ.search(buf, start, at)
+                        if m is not None:
+                            seq = int(m.group(1))
+                            self.got.append((self.idx, seq, t))
+                            self.disorder += seq <= self.last
+                            self.last = seq
+                elif self.state == "welcome":
+                    self.state = "snapshot"
+                    self._send({"type": "subscribe", "scenario": self.sid})
+                elif buf.startswith(b'{"type":"snapshot"', start):
+                    self.state = "updates"
+                    self.ready.set_result(None)
+            elif opcode == 0x9 and self.transport is not None:  # ping: pong, same payload
+                self.transport.write(masked(0xA, bytes(buf[start:at])))
+            elif opcode == 0x8:
+                self._fail("closed by the server")
+                return
+        del buf[:at]
+
+    def _fail(self, why: str) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(why))
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(str(exc)))
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def _read_updates(clients: list[RawClient], want: int, timeout: float) -> None:
+    """Read every client's socket with one ``epoll`` until ``want`` updates came.
+
+    The connections leave asyncio's selector for this (``pause_reading``): a ready
+    socket costs one ``os.read`` and the frame parsing, without the event loop's
+    handle, callback and transport layers for each, so 5,000 connections a process
+    are read about as fast as the servers write them. Pongs are still written through
+    the transports.
+    """
+    by_fd: dict[int, RawClient] = {}
+    ep = select.epoll()
+    for c in clients:
+        assert c.transport is not None
+        c.transport.pause_reading()
+        fd = c.transport.get_extra_info("socket").fileno()
+        by_fd[fd] = c
+        ep.register(fd, select.EPOLLIN)
+    got = clients[0].got if clients else []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < want and time.monotonic() < deadline:
+            for fd, _ in ep.poll(0.2):
+                try:
+                    data = os.read(fd, 1 << 18)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if data:
+                    by_fd[fd].data_received(data)
+                else:
+                    ep.unregister(fd)
+    finally:
+        ep.close()
+
+
+async def _raw_clients(
+    urls: list[str], first: int, count: int, sid: str, edits: int, conn: Any
+) -> None:
+    """:class:`RawClient` connections; the same protocol exchange as :func:`_clients`."""
+    loop = asyncio.get_running_loop()
+    got: list[tuple[int, int, int]] = []
+    gate = asyncio.Semaphore(64)
+    clients: list[RawClient] = []
+
+    async def one(k: int) -> None:
+        idx = k % 2
+        host, port = urls[idx].split("/")[2].split(":")
+        async with gate:
+            for attempt in range(5):
+                try:
+                    _, proto = await loop.create_connection(
+                        lambda: RawClient(idx, f"{host}:{port}", sid, got), host, int(port)
+                    )
+                    await asyncio.wait_for(proto.ready, 60)
+                    clients.append(proto)
+                    return
+                except (OSError, ConnectionError, TimeoutError):
+                    await asyncio.sleep(0.5 * (attempt + 1))
+
+    await asyncio.wait([asyncio.create_task(one(first + i)) for i in range(count)], timeout=600)
+    conn.send(("ready", len(clients)))
+    conn.recv()  # "go"
+    _read_updates(clients, len(clients) * edits, 120 + 2 * edits)
+    conn.send(("times", got, sum(c.disorder for c in clients)))
+    conn.recv()  # "bye": close after the servers' CPU time is read
+    for c in clients:
+        if c.transport is not None:
+            c.transport.write(masked(0x8, (1000).to_bytes(2, "big")))
+            c.transport.close()
 
 
 def spawn_server(data: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -255,7 +486,17 @@ def fanout(args: argparse.Namespace, db_url: str, redis_url: str, root: Path) ->
         for w in range(args.workers):
             mine, theirs = ctx.Pipe()
             p = ctx.Process(
-                target=client_worker, args=(urls, w * per, per, sid, args.edits, theirs)
+                target=client_worker,
+                args=(
+                    urls,
+                    w * per,
+                    per,
+                    sid,
+                    args.edits,
+                    theirs,
+                    args.client,
+                    args.client_sched == "batch",
+                ),
             )
             p.start()
             pipes.append(mine)
@@ -265,15 +506,34 @@ def fanout(args: argparse.Namespace, db_url: str, redis_url: str, root: Path) ->
               f"{time.monotonic() - t0:.0f} s")  # fmt: skip
         for pipe in pipes:
             pipe.send("go")
+        idle0 = [cpu_s(server.pid) for server in procs]
+        time.sleep(args.idle)
+        idle = [
+            (cpu_s(server.pid) - c) * 1e3 / args.idle
+            for server, c in zip(procs, idle0, strict=True)
+        ]
         cpu0 = [cpu_s(server.pid) for server in procs]
-        sent = asyncio.run(_edit(urls[0], sid, args.edits, args.gap))
+        sys0 = [cpu_s(server.pid, kernel=True) for server in procs]
+        wcpu0 = [cpu_s(p.pid or 0) for p in workers]
+        acked: dict[int, int] = {}
+        sent = asyncio.run(_edit(urls[0], sid, args.edits, args.gap, acked))
         cpu = [
             (cpu_s(server.pid) - c) * 1e3 / args.edits
             for server, c in zip(procs, cpu0, strict=True)
         ]
+        ksys = [
+            (cpu_s(server.pid, kernel=True) - c) * 1e3 / args.edits
+            for server, c in zip(procs, sys0, strict=True)
+        ]
+        wcpu = sum(cpu_s(p.pid or 0) - c for p, c in zip(workers, wcpu0, strict=True))
         times: list[tuple[int, int, int]] = []
+        disorder = 0
         for pipe in pipes:
-            times += pipe.recv()[1]
+            _, got, bad = pipe.recv()
+            times += got
+            disorder += bad
+        for pipe in pipes:
+            pipe.send("bye")
         for p in workers:
             p.join(30)
         lat: dict[int, list[float]] = {0: [], 1: []}
@@ -281,12 +541,24 @@ def fanout(args: argparse.Namespace, db_url: str, redis_url: str, root: Path) ->
             if seq in sent:
                 lat[idx].append((t - sent[seq]) / 1e6)
         delivered = len(times)
-        print(f"updates delivered: {delivered} of {ready * args.edits}")
+        print(f"updates delivered: {delivered} of {ready * args.edits}; out of order: {disorder}")
         print(f"edit -> update, all clients:         {summary(lat[0] + lat[1])}")
         print(f"  clients on server A (the editor's): {summary(lat[0])}")
         print(f"  clients on server B (via Redis):    {summary(lat[1])}")
-        print(f"server CPU per edit (edit phase, heartbeats included): A {cpu[0]:.0f} ms, "
-              f"B {cpu[1]:.0f} ms")  # fmt: skip
+        per_seq: dict[int, list[float]] = {}
+        for _idx, seq, t in times:
+            if seq in sent:
+                per_seq.setdefault(seq, []).append((t - sent[seq]) / 1e6)
+        print("per edit, ack and p50/max ms: " + ", ".join(
+            f"{(acked[q] - sent[q]) / 1e6:.0f} {pct(v, 0.5):.0f}/{max(v):.0f}"
+            for q, v in sorted(per_seq.items())))  # fmt: skip
+        after_ack = [(t - acked[seq]) / 1e6 for _idx, seq, t in times if seq in acked]
+        print(f"ack -> update (the fan-out alone):   {summary(after_ack)}")
+        print(f"server CPU per edit (edit phase, heartbeats included): A {cpu[0]:.0f} ms "
+              f"({ksys[0]:.0f} in the kernel), B {cpu[1]:.0f} ms ({ksys[1]:.0f}); "
+              f"client processes together {wcpu * 1e3 / args.edits:.0f} ms")  # fmt: skip
+        print(f"server CPU per second before the edits (heartbeats): A {idle[0]:.0f} ms, "
+              f"B {idle[1]:.0f} ms")  # fmt: skip
     finally:
         for server in procs:
             server.send_signal(signal.SIGTERM)
@@ -297,7 +569,11 @@ def fanout(args: argparse.Namespace, db_url: str, redis_url: str, root: Path) ->
                 server.kill()
 
 
-async def _edit(url: str, sid: str, edits: int, gap: float) -> dict[int, int]:
+async def _edit(
+    url: str, sid: str, edits: int, gap: float, acked: dict[int, int]
+) -> dict[int, int]:
+    """Send the edits; seq -> monotonic ns when each was sent (``acked``: when the ack,
+    sent once the edit is durably stored, came back)."""
     import aiohttp
 
     sent: dict[int, int] = {}
@@ -315,6 +591,7 @@ async def _edit(url: str, sid: str, edits: int, gap: float) -> dict[int, int]:
                 msg = json.loads((await ws.receive()).data)
                 if msg["type"] == "ack":
                     sent[int(msg["seq"])] = t
+                    acked[int(msg["seq"])] = time.monotonic_ns()
                     break
                 if msg["type"] == "error":
                     raise RuntimeError(msg)
@@ -377,7 +654,20 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=10_000)
     ap.add_argument("--edits", type=int, default=20)
     ap.add_argument("--gap", type=float, default=1.0, help="seconds between edits")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--idle", type=float, default=3.0, help="seconds measured before the edits")
+    ap.add_argument("--workers", type=int, default=2, help="client processes")
+    ap.add_argument(
+        "--client",
+        choices=["raw", "aiohttp"],
+        default="raw",
+        help="raw: lean protocol callbacks; aiohttp: a task and json.loads per client",
+    )
+    ap.add_argument(
+        "--client-sched",
+        choices=["batch", "normal"],
+        default="batch",
+        help="scheduling policy of the client processes (batch: they do not preempt servers)",
+    )
     ap.add_argument("--writers", default="1,4,16")
     ap.add_argument("--seconds", type=float, default=5.0)
     args = ap.parse_args()
