@@ -23,7 +23,7 @@ from greentwin.core import GreentwinError, ScenarioError, ServerError
 from greentwin.server import routes_api, routes_overlays, routes_tiles, routes_web
 from greentwin.server.auth import live_config_for
 from greentwin.server.config import Config
-from greentwin.server.hub_setup import LIVE_CONFIG_KEY, setup_hub
+from greentwin.server.hub_setup import setup_hub
 from greentwin.server.jsonio import (
     JsonError,
     JsonInputError,
@@ -31,6 +31,7 @@ from greentwin.server.jsonio import (
     status_code,
 )
 from greentwin.server.keys import CONFIG, DEMO, FILES, IO_POOL, STARTED, STORE
+from greentwin.server.live import LIVE_CONFIG_KEY
 from greentwin.server.routes_green import setup_green
 from greentwin.server.routes_hub import EFFECTS_KEY
 from greentwin.server.routes_tiles import FileServer

@@ -16,7 +16,6 @@ The address index of the demo district is built on the first search.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -24,15 +23,13 @@ from pathlib import Path
 from aiohttp import web
 from greentwin.server.hub import HubSettings
 from greentwin.server.keys import CONFIG, DEMO, STORE
-from greentwin.server.live import running_hub
+from greentwin.server.live import LIVE_CONFIG_KEY, setup_live
 from greentwin.server.routes_green import DISTRICTS
 from greentwin.server.routes_hub import HUB_STATE, HubState
 from greentwin.server.routes_hub import routes as hub_routes
-from greentwin.server.routes_scenarios import EXPORTERS_KEY, HUB_KEY
-from greentwin.server.routes_scenarios import routes as scenario_routes
+from greentwin.server.routes_scenarios import EXPORTERS_KEY
 from greentwin.server.stores import hub_store
-from greentwin.server.ws import LiveConfig, LiveHub
-from greentwin.twin.exports import DEFAULT_EXPORTERS, Exporter
+from greentwin.server.ws import LiveHub
 from greentwin.twin.recompute import Recompute, VersionedLayersRecompute
 from greentwin.twin.recompute_district import DistrictRecompute
 from greentwin.twin.scenarios import ScenarioLog
@@ -42,7 +39,6 @@ __all__ = ["HUB_SETTINGS_KEY", "LIVE_CONFIG_KEY", "default_address_sources", "se
 log = logging.getLogger(__name__)
 
 #: The live channel's configuration used when ``setup_hub`` installs it (read at start-up).
-LIVE_CONFIG_KEY = web.AppKey("greentwin_hub_live_config", LiveConfig)
 #: The hub's limits, read at start-up (wins over the ``settings`` argument).
 HUB_SETTINGS_KEY = web.AppKey("greentwin_hub_settings", HubSettings)
 #: Set once ``setup_hub`` ran (a second call does nothing).
@@ -64,40 +60,12 @@ def default_address_sources(demo_inputs: Path) -> list[Path]:
 
 
 def _install_live(app: web.Application, store_path: Path) -> None:
-    exporters: dict[str, Exporter] = dict(DEFAULT_EXPORTERS)
-    app[EXPORTERS_KEY] = exporters
-
-    async def live_ctx(app: web.Application) -> AsyncIterator[None]:
-        config = app.get(LIVE_CONFIG_KEY) or LiveConfig()
-        server = app.get(CONFIG)
-        async with running_hub(
-            store_path=store_path,
-            config=config,
-            recompute=lambda store: recompute_for_app(app, store),  # district layers in demo
-            database_url=server.database_url if server is not None else "",
-            redis_url=server.redis_url if server is not None else "",
-        ) as hub:
-            app[HUB_KEY] = hub
-            refresh = _start_refresh(app, hub)
-            example = _start_example(app, hub)
-            try:
-                yield
-            finally:
-                for task in (example, refresh):
-                    if task is not None:  # an interrupted build continues on the next start
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
-                await hub.close_all()
-                if isinstance(hub.recompute, DistrictRecompute):
-                    hub.recompute.close()
-
-    async def ws_handler(request: web.Request) -> web.StreamResponse:
-        return await request.app[HUB_KEY].handle(request)
-
-    app.cleanup_ctx.append(live_ctx)
-    app.router.add_get("/ws", ws_handler)
-    app.router.add_routes(scenario_routes)
+    setup_live(
+        app,
+        store_path=store_path,
+        recompute=lambda store: recompute_for_app(app, store),  # district layers in demo
+        background=lambda app, hub: (_start_example(app, hub), _start_refresh(app, hub)),
+    )
 
 
 def _start_refresh(app: web.Application, hub: LiveHub) -> asyncio.Task[None] | None:
