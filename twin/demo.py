@@ -208,7 +208,7 @@ RECIPES: tuple[LayerRecipe, ...] = (
             "../noise/cnossos_road_coefficients.json",
         ),
         build=build_overlays,
-        code=("citygml", "green_model", "kernels", "tiles", "server"),
+        code=("citygml", "green_model", "kernels", "tiles", "traffic", "twin"),
         requires=("greentwin.twin.district", "greentwin.kernels.noise.compute"),
         publishes=(
             "noise_lden",

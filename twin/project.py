@@ -141,7 +141,7 @@ def project_recipes(manifest: Path) -> tuple[LayerRecipe, ...]:
             "overlays",
             files,
             build_project_overlays,
-            (*code, "server"),
+            code,
             ("greentwin.kernels.noise.compute",),
             publishes=INDICATORS,
         ),
