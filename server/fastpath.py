@@ -15,6 +15,12 @@ these holds:
 - the answer is a 304 from the recorded content hash, or the file's bytes are already
   in the file cache (:class:`~greentwin.server.routes_tiles.FileServer`).
 
+A request whose head (every byte of it) repeats one answered here before gets the
+answer kept for that head, with the Date line of the current second: a dictionary look-up
+instead of parsing the head and building the answer again (versions never change, so
+neither do their answers). At most 4096 answers and 32 MiB are kept; when either bound is
+reached, all are forgotten.
+
 The answer is the one the aiohttp route gives (same status, headers, ETag, gzip choice,
 access-log line; the line goes to the access log's buffer,
 :class:`~greentwin.server.run.AccessLog`, written in batches). Any other request, every error included, goes to an aiohttp
@@ -55,6 +61,8 @@ from greentwin.server.store import ID_RE, VERSION_RE, FileEntry
 __all__ = ["TileShortcut", "TileSite"]
 
 log = logging.getLogger(__name__)
+_time = time.time
+_perf_counter = time.perf_counter
 
 #: Largest request head read here; a longer one goes to aiohttp (which limits lines).
 _MAX_HEAD = 8190
@@ -100,6 +108,32 @@ class _Target:
     overlay: str | None  # the indicator's ``meta.json`` key that must be in the index
 
 
+@dataclass(slots=True)
+class _Answer:
+    """A whole answer kept for repeats of one request head: the response is ``before``,
+    the Date line, ``after``; ``response`` is the one made for ``second``."""
+
+    before: bytes
+    after: bytes
+    close: bool  # Connection: close
+    log_start: str  # the access-log line up to the time taken
+    second: int
+    response: bytes
+
+
+#: Bounds of the answers kept by request head.
+_ANSWERS = 4096
+_ANSWERS_BYTES = 32 * 1024 * 1024
+_ANSWER_MAX = 256 * 1024
+_Parsed = tuple[bool, str, bytes | None, bytes | None, bool]
+
+
+def _ms_text(seconds: float) -> str:
+    """The access log's ``ms`` value, as ``AccessLogger`` writes it."""
+    ms = seconds * 1000.0
+    return "0.0" if ms < 0.005 else repr(round(ms, 2))
+
+
 class TileShortcut:
     """Answers for one application: request head in, response bytes out (or None).
 
@@ -117,13 +151,49 @@ class TileShortcut:
         self._heads: dict[tuple[str, str, bool, bool], bytes] = {}
         self._date = b""
         self._date_second = -1
+        #: Answers by request head (the bytes before the blank line), for repeats.
+        self.answers: dict[bytes, _Answer] = {}
+        self._answers_size = 0
+        #: Requests answered here (for tests and benchmarks).
+        self.answered = 0
 
-    def _date_line(self) -> bytes:
-        now = int(time.time())
+    def _date_line(self, now: int | None = None) -> bytes:
+        if now is None:
+            now = int(time.time())
         if now != self._date_second:
             self._date_second = now
             self._date = f"Date: {formatdate(now, usegmt=True)}\r\n".encode("ascii")
         return self._date
+
+    def remember(self, head: bytes, parsed: _Parsed, status: int, response: bytes) -> None:
+        """Keep an answer for the next request with the very same head (its Date line
+        is put in afresh each second). Bounded: at most ``_ANSWERS`` answers and
+        ``_ANSWERS_BYTES`` bytes, all forgotten when either is reached."""
+        date = self._date
+        at = response.find(date)
+        if at < 0 or len(response) > _ANSWER_MAX:
+            return
+        size = len(head) + 2 * len(response) + 200
+        if len(self.answers) >= _ANSWERS or self._answers_size + size > _ANSWERS_BYTES:
+            self.answers.clear()
+            self._answers_size = 0
+        head_only, path, _, _, close = parsed
+        method = "HEAD" if head_only else "GET"
+        self.answers[head] = _Answer(
+            response[:at],
+            response[at + len(date) :],
+            close,
+            f'{{"method":"{method}","path":"{path}","status":{status},'
+            f'"bytes":{len(response)},"ms":',
+            self._date_second,
+            response,
+        )
+        self._answers_size += size
+
+    def anonymous_allowed(self) -> bool:
+        """Whether the server answers anonymous callers (else aiohttp says 401)."""
+        hub = self.app.get(LIVE_HUB)
+        return hub is None or bool(hub.config.allow_anonymous)
 
     def _target(self, path: str) -> _Target | None:
         """What a ``/tiles`` or ``/overlays`` path names, if it is answerable here
@@ -192,8 +262,7 @@ class TileShortcut:
         target = self._target(path)
         if target is None:
             return None
-        hub = self.app.get(LIVE_HUB)
-        if hub is not None and not hub.config.allow_anonymous:
+        if not self.anonymous_allowed():
             return None  # 401 for anonymous callers: aiohttp says so
         index = self.app[STORE].cached_index(target.scenario, target.version)
         if index is None or (target.overlay is not None and target.overlay not in index):
@@ -222,7 +291,7 @@ class TileShortcut:
         return 200, start if head_only else start + body
 
 
-def _parse(head: bytes) -> tuple[bool, str, bytes | None, bytes | None, bool] | None:
+def _parse(head: bytes) -> _Parsed | None:
     """(HEAD?, path, If-None-Match, Accept-Encoding, close?) of a head this path takes."""
     lines = head.split(b"\r\n")
     n = len(lines) - 1
@@ -312,6 +381,7 @@ class _Connection(asyncio.Protocol):
         self.handler: Any = None  # aiohttp's RequestHandler, made on first need
         self.buffer = b""
         self.remote = ""
+        self.log_end = ',"remote":""}'  # the access-log line's end
         self.write_paused = False
         self.read_paused = False
         self.last = 0.0
@@ -324,6 +394,7 @@ class _Connection(asyncio.Protocol):
         tcp_nodelay(transport, True)
         peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
+        self.log_end = f',"remote":"{self.remote}"}}'
         self.site.connections.add(self)
         loop = self.site.loop
         self.last = loop.time()
@@ -361,25 +432,55 @@ class _Connection(asyncio.Protocol):
             return
         buffer = self.buffer + data if self.buffer else data
         shortcut = self.shortcut
+        answers = shortcut.answers
+        site = self.site
         pos = 0
         while not self.write_paused:
             end = buffer.find(b"\r\n\r\n", pos, pos + _MAX_HEAD + 4)
             if end < 0:
                 break
             handler = self.handler
-            if handler is not None and (self.site.closing or not _idle(handler)):
-                got = None  # aiohttp is still at work here: this request queues behind
-                parsed = None
-            else:
-                t0 = time.perf_counter()
-                try:
-                    parsed = _parse(buffer[pos:end])
-                    got = None if parsed is None else shortcut.answer(*parsed)
-                except Exception:  # a bug here must not cost the request: aiohttp answers
-                    log.exception("tile shortcut failed; aiohttp answers")
-                    got = parsed = None
+            if handler is not None and (site.closing or not _idle(handler)):
+                # aiohttp is still at work here: this request queues behind
+                if site.closing or not _ends_at_head(buffer[pos:end]):
+                    self._hand_over(buffer[pos:])
+                    return
+                self._to_aiohttp(buffer[pos : end + 4])
+                pos = end + 4
+                continue
+            t0 = _perf_counter()
+            head = buffer[pos:end]
+            kept = answers.get(head)
+            if kept is not None and shortcut.anonymous_allowed():
+                # a repeat of a request answered before: the same answer, dated now
+                now = int(_time())
+                if kept.second != now:
+                    date = shortcut._date_line(now)
+                    kept.response = kept.before + date + kept.after
+                    kept.second = now
+                response = kept.response
+                transport.write(response)
+                shortcut.answered += 1
+                pos = end + 4
+                access = shortcut.access_log
+                if access is not None and access.enabled:
+                    access.write(kept.log_start + _ms_text(_perf_counter() - t0) + self.log_end)
+                if kept.close:
+                    self._answered()
+                    self.buffer = b""
+                    transport.close()
+                    return
+                continue
+            try:
+                parsed = _parse(head)
+                got = None if parsed is None else shortcut.answer(*parsed)
+            except Exception:  # a bug here must not cost the request: aiohttp answers
+                log.exception("tile shortcut failed; aiohttp answers")
+                got = parsed = None
             if got is None:
-                if self.site.closing or not _ends_at_head(buffer[pos:end]):
+                if site.closing or not _ends_at_head(head):
+                    if pos:
+                        self._answered()
                     self._hand_over(buffer[pos:])
                     return
                 self._to_aiohttp(buffer[pos : end + 4])
@@ -388,22 +489,25 @@ class _Connection(asyncio.Protocol):
             assert parsed is not None
             status, response = got
             transport.write(response)
-            self._answered()
+            shortcut.answered += 1
+            shortcut.remember(head, parsed, status, response)
             pos = end + 4
             access = shortcut.access_log
             if access is not None and access.enabled:
                 # the line AccessLogger writes, as text: the path passed the route's
                 # name rules and the address is an IP, so neither needs JSON escapes
-                ms = round((time.perf_counter() - t0) * 1000.0, 2)
                 access.write(
                     f'{{"method":"{"HEAD" if parsed[0] else "GET"}","path":"{parsed[1]}",'
-                    f'"status":{status},"bytes":{len(response)},"ms":{ms!r},'
-                    f'"remote":"{self.remote}"}}'
+                    f'"status":{status},"bytes":{len(response)},'
+                    f'"ms":{_ms_text(_perf_counter() - t0)}{self.log_end}'
                 )
             if parsed[4]:  # Connection: close
+                self._answered()
                 self.buffer = b""
                 transport.close()
                 return
+        if pos:
+            self._answered()
         rest = buffer[pos:] if pos else buffer
         if len(rest) > _MAX_HEAD + 4 and rest.find(b"\r\n\r\n", 0, _MAX_HEAD + 4) < 0:
             self._hand_over(rest)  # an over-long head: aiohttp answers it

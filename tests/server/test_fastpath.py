@@ -10,11 +10,11 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from greentwin.server import fastpath
 from greentwin.server.app import create_app
 from greentwin.server.config import Config
 from greentwin.server.fastpath import TileSite
@@ -49,15 +49,11 @@ class Count:
     """Counts the requests the shortcut answered."""
 
     def __init__(self, site: TileSite) -> None:
-        self.n = 0
-        answer = site.shortcut.answer
+        self.shortcut = site.shortcut
 
-        def counted(*args: Any) -> Any:
-            got = answer(*args)
-            self.n += got is not None
-            return got
-
-        site.shortcut.answer = counted  # type: ignore[method-assign,assignment]
+    @property
+    def n(self) -> int:
+        return self.shortcut.answered
 
 
 @pytest_asyncio.fixture
@@ -176,12 +172,53 @@ async def test_the_shortcut_answers_as_aiohttp_does(
         ("POST", glb, {"Content_Length": "0"}),
     ]
     before = count.n
-    for method, path, headers in cases:
-        raw = _request(method, path, **headers)
-        got = [(await _exchange(port, raw, [method == "HEAD"]))[0] for port in (fast, slow)]
-        _same(*got)
+    for _ in range(2):  # the second time, from the answers kept by request head
+        for method, path, headers in cases:
+            raw = _request(method, path, **headers)
+            got = [(await _exchange(port, raw, [method == "HEAD"]))[0] for port in (fast, slow)]
+            _same(*got)
     # 200s and 304s of cached files came from the shortcut; none of the others did
-    assert count.n - before == 14
+    assert count.n - before == 2 * 14
+    assert len(count.shortcut.answers) >= 14
+
+
+async def test_a_kept_answer_is_dated_afresh(
+    servers: tuple[int, int, Count, tuple[str, str]],
+) -> None:
+    fast, _, count, (tiles, _) = servers
+    glb = f"/tiles/baseline/{tiles}/buildings/tiles/a.glb"
+    raw = _request("GET", glb)
+    await _exchange(fast, raw, [False])  # fills the file cache
+    ((_, first, body),) = await _exchange(fast, raw, [False])
+    kept = count.shortcut.answers[raw[:-4]]
+    kept.second -= 3600  # as if made an hour ago (its Date line is that old now)
+    kept.response = kept.response.replace(b"Date: ", b"Date: x", 1)
+    ((_, again, body_again),) = await _exchange(fast, raw, [False])
+    assert body_again == body == GLB
+    assert not again["date"].startswith("x")
+    assert again["date"][-3:] == "GMT" and again["date"][:4] == first["date"][:4]
+    assert kept.second == count.shortcut._date_second
+
+
+async def test_the_kept_answers_are_bounded(
+    servers: tuple[int, int, Count, tuple[str, str]],
+) -> None:
+    fast, slow, count, (tiles, _) = servers
+    glb = f"/tiles/baseline/{tiles}/buildings/tiles/a.glb"
+    await _exchange(fast, _request("GET", glb), [False])  # fills the file cache
+    shortcut = count.shortcut
+    for i in range(fastpath._ANSWERS + 10):  # heads that differ in a plain header
+        shortcut.remember(
+            f"GET {glb} HTTP/1.1\r\nUser-Agent: {i}".encode(),
+            (False, glb, None, None, False),
+            200,
+            b"HTTP/1.1 200 OK\r\n" + shortcut._date_line() + b"\r\n",
+        )
+        assert len(shortcut.answers) <= fastpath._ANSWERS
+    raw = _request("GET", glb, User_Agent="test")
+    for _ in range(2):
+        got = [(await _exchange(port, raw, [False]))[0] for port in (fast, slow)]
+        _same(*got)
 
 
 async def test_pipelined_answers_keep_their_order(
@@ -287,7 +324,7 @@ async def test_serve_logs_shortcut_answers_and_closes_idle_connections(tmp_path:
         bound = await asyncio.wait_for(port, 30)
         glb = f"/tiles/baseline/{tiles}/buildings/tiles/a.glb"
         reader, writer = await asyncio.open_connection("127.0.0.1", bound)
-        for _ in range(2):  # aiohttp's answer, then the shortcut's
+        for _ in range(3):  # aiohttp's answer, the shortcut's, its kept answer
             writer.write(_request("GET", glb))
             assert (await _read(reader))[2] == GLB
         stop.set()
@@ -297,14 +334,16 @@ async def test_serve_logs_shortcut_answers_and_closes_idle_connections(tmp_path:
     finally:
         root.removeHandler(catch)
         root.setLevel(level)
-    assert len(lines) == 2, lines
-    first, second = (json.loads(x) for x in lines)
-    for line in (first, second):
+    assert len(lines) == 3, lines
+    first, second, third = (json.loads(x) for x in lines)
+    for line in (first, second, third):
         assert set(line) == {"method", "path", "status", "bytes", "ms", "remote"}
-    assert {k: first[k] for k in ("method", "path", "status", "remote")} == {
-        k: second[k] for k in ("method", "path", "status", "remote")
-    }
-    assert first["bytes"] - len(first["path"]) == second["bytes"] - len(second["path"])
+        assert isinstance(line["ms"], float) and line["ms"] >= 0
+    for line in (second, third):
+        assert {k: first[k] for k in ("method", "path", "status", "remote")} == {
+            k: line[k] for k in ("method", "path", "status", "remote")
+        }
+        assert first["bytes"] - len(first["path"]) == line["bytes"] - len(line["path"])
 
 
 async def test_serve_writes_access_lines_in_batches_in_order(tmp_path: Path) -> None:
