@@ -110,15 +110,15 @@ class _Target:
 
 @dataclass(slots=True)
 class _Answer:
-    """A whole answer kept for repeats of one request head: the response is ``before``,
-    the Date line, ``after``; ``response`` is the one made for ``second``."""
+    """A whole answer kept for repeats of one request head: ``response``, made in
+    ``second``, its Date line ``date_len`` bytes long from ``date_at``."""
 
-    before: bytes
-    after: bytes
+    response: bytes
+    second: int
+    date_at: int
+    date_len: int
     close: bool  # Connection: close
     log_start: str  # the access-log line up to the time taken
-    second: int
-    response: bytes
 
 
 #: Bounds of the answers kept by request head.
@@ -173,20 +173,20 @@ class TileShortcut:
         at = response.find(date)
         if at < 0 or len(response) > _ANSWER_MAX:
             return
-        size = len(head) + 2 * len(response) + 200
+        size = len(head) + len(response) + 300
         if len(self.answers) >= _ANSWERS or self._answers_size + size > _ANSWERS_BYTES:
             self.answers.clear()
             self._answers_size = 0
         head_only, path, _, _, close = parsed
         method = "HEAD" if head_only else "GET"
         self.answers[head] = _Answer(
-            response[:at],
-            response[at + len(date) :],
+            response,
+            self._date_second,
+            at,
+            len(date),
             close,
             f'{{"method":"{method}","path":"{path}","status":{status},'
             f'"bytes":{len(response)},"ms":',
-            self._date_second,
-            response,
         )
         self._answers_size += size
 
@@ -435,7 +435,8 @@ class _Connection(asyncio.Protocol):
         answers = shortcut.answers
         site = self.site
         pos = 0
-        while not self.write_paused:
+        size = len(buffer)
+        while pos < size and not self.write_paused:
             end = buffer.find(b"\r\n\r\n", pos, pos + _MAX_HEAD + 4)
             if end < 0:
                 break
@@ -456,7 +457,9 @@ class _Connection(asyncio.Protocol):
                 now = int(_time())
                 if kept.second != now:
                     date = shortcut._date_line(now)
-                    kept.response = kept.before + date + kept.after
+                    old, at = kept.response, kept.date_at
+                    kept.response = old[:at] + date + old[at + kept.date_len :]
+                    kept.date_len = len(date)
                     kept.second = now
                 response = kept.response
                 transport.write(response)
