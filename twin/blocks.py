@@ -27,9 +27,11 @@ Windows are ``(row0, row1, col0, col1)``, half-open, in cells of the grid they r
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,7 +45,10 @@ __all__ = [
     "OBSTACLE_MARGIN_M",
     "TREE_REACH_M",
     "Block",
+    "BlockCache",
     "BlockPool",
+    "BlocksStopped",
+    "PoolStop",
     "Window",
     "block_district",
     "changed_blocks",
@@ -317,7 +322,12 @@ def heat_reach_m(district: Any, day: Any, svf_radius_m: float = 100.0) -> float:
 
 
 def _worker_threads(n: int) -> None:
-    """Give each block worker its share of the cores for the compiled kernels."""
+    """Give each block worker its share of the cores for the compiled kernels, and stop
+    it when its parent (the fork server, which ends with the process that started it)
+    is gone: a block is minutes of work nobody would read."""
+    import os
+    import threading
+
     try:
         import numba
 
@@ -325,6 +335,16 @@ def _worker_threads(n: int) -> None:
         numba.set_num_threads(max(1, min(n, limit)))
     except ImportError:  # pragma: no cover - numba is a dependency
         pass
+    parent = os.getppid()
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class BlockPool:
@@ -358,6 +378,158 @@ class BlockPool:
     def close(self) -> None:
         """Cancel queued jobs, wait for running ones, stop the workers."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def terminate(self) -> None:
+        """Stop the workers now (running jobs are lost; their futures fail) without
+        waiting."""
+        processes = list(getattr(self._pool, "_processes", {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            proc.terminate()
+
+
+class BlocksStopped(RuntimeError):
+    """The computation of the blocks was stopped (:meth:`PoolStop.stop`)."""
+
+
+class PoolStop:
+    """Lets another thread stop the block computation running with this token: the
+    worker processes are terminated at once (a server shutting down)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._pools: list[Any] = []
+        self.stopped = False
+
+    def attach(self, executor: Any) -> None:
+        """Register ``executor`` (terminated and :class:`BlocksStopped` if already
+        stopped)."""
+        with self._lock:
+            if not self.stopped:
+                self._pools.append(executor)
+                return
+        _terminate(executor)
+        raise BlocksStopped("the block computation was stopped")
+
+    def detach(self, executor: Any) -> None:
+        """Forget ``executor`` (closed by its owner)."""
+        with self._lock:
+            if executor in self._pools:
+                self._pools.remove(executor)
+
+    def stop(self) -> None:
+        """Terminate the registered executors' workers; later ones are refused."""
+        with self._lock:
+            self.stopped = True
+            pools, self._pools = self._pools, []
+        for executor in pools:
+            _terminate(executor)
+
+    def check(self) -> None:
+        """Raise :class:`BlocksStopped` once stopped."""
+        if self.stopped:
+            raise BlocksStopped("the block computation was stopped")
+
+
+def _terminate(executor: Any) -> None:
+    stop = getattr(executor, "terminate", None)
+    if stop is not None:
+        stop()
+
+
+class BlockCache:
+    """Blocks' kernel state kept on disk between server starts.
+
+    One file per block, ``<folder>/<key>.pkl`` (pickle protocol 5), the key a SHA-256 of
+    the code of the packages that compute the maps and of the block's inputs (its
+    District, air roads, window, date, design day and backend). A file is written to a
+    temporary name and renamed, so a reader never sees half of one; a file that cannot be
+    read is deleted and its block recomputed. :meth:`prune` deletes the folder's files
+    of other keys (``folder`` is one project's: the stale states of that project go).
+
+    Disk use: about the size of the blocks' kernel objects in memory (for 5 m cells,
+    mostly the heat map's hourly sun and Tmrt rasters on the quarter-size cells).
+    """
+
+    def __init__(self, folder: Path, code: str) -> None:
+        self.folder = Path(folder)
+        self.code = code
+
+    def key(self, *inputs: Any) -> str:
+        """The key of a block's inputs (picklable values)."""
+        import hashlib
+        import pickle
+
+        digest = hashlib.sha256(f"greentwin-block 1\n{self.code}\n".encode())
+        digest.update(pickle.dumps(inputs, protocol=5))
+        return digest.hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.pkl"
+
+    def load(self, key: str) -> Any:
+        """The value stored under ``key``, or None (missing, unreadable or corrupt: the
+        file is deleted)."""
+        import logging
+        import pickle
+
+        path = self.path(key)
+        try:
+            with path.open("rb") as fh:
+                return pickle.load(fh)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:
+            logging.getLogger(__name__).warning(
+                "block cache: %s cannot be read (%s: %s); the block is recomputed",
+                path.name,
+                type(exc).__name__,
+                exc,
+            )
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+
+    def save(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` (atomically; a failure is logged, not raised)."""
+        import logging
+        import os
+        import pickle
+        import tempfile
+
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pkl", dir=self.folder)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    pickle.dump(value, fh, protocol=5)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.path(key))
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except Exception as exc:
+            logging.getLogger(__name__).warning(
+                "block cache: %s cannot be written (%s: %s)", key[:12], type(exc).__name__, exc
+            )
+
+    def prune(self, keep: Iterable[str]) -> int:
+        """Delete the folder's files of other keys (and left-over temporary files);
+        returns how many."""
+        names = {f"{k}.pkl" for k in keep}
+        n = 0
+        if not self.folder.is_dir():
+            return 0
+        for path in self.folder.iterdir():
+            if path.suffix == ".pkl" and path.name not in names:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    n += 1
+        return n
 
 
 def open_block_executor(jobs: int | None, scheduler: str | None, blocks: int) -> Any:

@@ -1230,6 +1230,9 @@ def overlay_layers(
     date: dt.date | None = None,
     jobs: int | None = 1,
     scheduler: str | None = None,
+    keep: bool = False,
+    cache: Any = None,
+    stop: Any = None,
 ) -> OverlayState:
     """Compute (or update) the noise, air and heat maps and write their tiles.
 
@@ -1257,6 +1260,13 @@ def overlay_layers(
         otherwise through a :class:`~greentwin.core.executor.JobExecutor` (``jobs``
         local processes, None: one per core up to 8, or the Dask ``scheduler``), each
         block's values coming back and no kernel objects kept (a build).
+    keep : with ``jobs``/``scheduler``: the blocks' kernel objects come back from the
+        workers (pickled) and are kept, as in this process (a server's baseline).
+    cache : a :class:`~greentwin.twin.blocks.BlockCache`: with kernel objects kept, each
+        block's are loaded from it when stored under the key of the block's inputs, and
+        stored there once computed (its other keys are deleted).
+    stop : a :class:`~greentwin.twin.blocks.PoolStop` that stops the computation from
+        another thread (worker processes terminated; raises ``BlocksStopped``).
 
     Returns
     -------
@@ -1359,12 +1369,13 @@ def overlay_layers(
             len(plan),
             count,
         )
-        if jobs == 1 and not scheduler:
-            for b in plan:
-                sub, sub_air = sub_of(b)
-                bm = _block_maps(sub, b, sub_air, when, day, backend, timings=timings)
-                kept.append(bm)
-                parts.append((b, bm.values))
+        if keep or (jobs == 1 and not scheduler):
+            t_run = time.perf_counter()
+            kept = _kept_blocks(
+                plan, sub_of, when, day, backend, jobs, scheduler, cache, stop, timings
+            )
+            parts = [(bm.block, bm.values) for bm in kept]
+            timings["blocks_wall"] = time.perf_counter() - t_run
         else:
             t_run = time.perf_counter()
             parts = _run_blocks(plan, sub_of, when, day, backend, jobs, scheduler, timings)
@@ -1442,6 +1453,129 @@ def _near(box: tuple[float, ...], bounds: tuple[float, float, float, float], rea
         and box[1] <= bounds[3] + reach
         and box[3] >= bounds[1] - reach
     )
+
+
+def block_maps_job(
+    sub: District, block: Block, roads_air: RoadNetwork, when: dt.date, day: Any, backend: str
+) -> tuple[BlockMaps, dict[str, float]]:
+    """One block's :class:`BlockMaps` (kernel objects included) and timings, computed
+    from scratch (a job for a worker process: picklable in and out)."""
+    timings: dict[str, float] = {}
+    maps = _block_maps(sub, block, roads_air, when, day, backend, timings=timings)
+    return maps, timings
+
+
+#: BlockMaps fields stored in the block cache (the block, its District and air roads are
+#: the caller's: identical objects let the updates compare inputs by identity).
+_CACHED_FIELDS = (
+    "values",
+    "noise",
+    "noise_cnossos",
+    "air",
+    "heat",
+    "buildings",
+    "heights",
+    "receiver_cells",
+    "lai",
+    "crowns",
+    "date",
+)
+
+
+def _from_cache(data: Any, block: Block, sub: District, sub_air: RoadNetwork) -> BlockMaps | None:
+    if not isinstance(data, dict) or set(data) != set(_CACHED_FIELDS):
+        return None
+    if not isinstance(data["values"], dict) or data["noise"] is None or data["heat"] is None:
+        return None
+    return BlockMaps(block=block, district=sub, air_roads=sub_air, **data)
+
+
+def _kept_blocks(
+    plan: Sequence[Block],
+    sub_of: Any,
+    when: dt.date,
+    day: Any,
+    backend: str,
+    jobs: int | None,
+    scheduler: str | None,
+    cache: Any,
+    stop: Any,
+    timings: dict[str, float],
+) -> list[BlockMaps]:
+    """Every block's :class:`BlockMaps`: from ``cache`` where stored, the others computed
+    in this process (one job, or one block) or in worker processes (their kernel objects
+    pickled back; at most ``workers + 1`` in flight), then stored in ``cache``."""
+    from concurrent.futures import FIRST_COMPLETED, Future, wait
+
+    from greentwin.twin.blocks import open_block_executor
+
+    out: dict[int, BlockMaps] = {}
+    keys: dict[int, str] = {}
+    todo: list[Block] = []
+    t0 = time.perf_counter()
+    for b in plan:
+        if stop is not None:
+            stop.check()
+        if cache is None:
+            todo.append(b)
+            continue
+        sub, sub_air = sub_of(b)
+        keys[b.index] = key = cache.key(sub, sub_air, b, when, day, backend)
+        bm = _from_cache(cache.load(key), b, sub, sub_air)
+        if bm is None:
+            todo.append(b)
+        else:
+            out[b.index] = bm
+    if cache is not None:
+        timings["cache_load"] = time.perf_counter() - t0
+        timings["blocks_cached"] = float(len(out))
+        log.info("overlays: %d of %d blocks from the block cache", len(out), len(plan))
+
+    def done(b: Block, bm: BlockMaps) -> None:
+        out[b.index] = bm
+        if cache is not None:
+            t = time.perf_counter()
+            cache.save(keys[b.index], {name: getattr(bm, name) for name in _CACHED_FIELDS})
+            timings["cache_save"] = timings.get("cache_save", 0.0) + time.perf_counter() - t
+
+    if todo:
+        n = 1 if (jobs == 1 and not scheduler) else len(todo)
+        executor = open_block_executor(jobs, scheduler, n)
+        if stop is not None:
+            stop.attach(executor)
+        try:
+            if executor.shares_process:
+                for b in todo:
+                    if stop is not None:
+                        stop.check()
+                    sub, sub_air = sub_of(b)
+                    done(b, _block_maps(sub, b, sub_air, when, day, backend, timings=timings))
+            else:
+                pending: dict[Future[Any], tuple[Block, District, RoadNetwork]] = {}
+                queue = list(todo)
+                while queue or pending:
+                    while queue and len(pending) <= executor.workers:
+                        b = queue.pop(0)
+                        sub, sub_air = sub_of(b)
+                        fut = executor.submit(block_maps_job, sub, b, sub_air, when, day, backend)
+                        pending[fut] = (b, sub, sub_air)
+                    finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        b, sub, sub_air = pending.pop(fut)
+                        if stop is not None:
+                            stop.check()
+                        bm, tm = fut.result()
+                        # the parent's inputs: the updates compare them by identity
+                        done(b, dataclasses.replace(bm, district=sub, air_roads=sub_air))
+                        for k, v in tm.items():
+                            timings[k] = timings.get(k, 0.0) + v
+        finally:
+            if stop is not None:
+                stop.detach(executor)
+            executor.close()
+    if cache is not None:
+        cache.prune(keys.values())
+    return [out[b.index] for b in plan]
 
 
 def _run_blocks(

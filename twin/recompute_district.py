@@ -42,6 +42,7 @@ import concurrent.futures
 import copy
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import logging
 import math
@@ -62,6 +63,7 @@ from greentwin.green_model.api import PlantCover, Tree
 from greentwin.green_model.events import Prune, Remove
 from greentwin.kernels.raster import BuildingFootprint
 from greentwin.kernels.roads import CATEGORIES, PERIODS, Direction, RoadNetwork
+from greentwin.twin.blocks import BlockCache, PoolStop
 from greentwin.twin.district import (
     INDICATORS,
     STOREY_M,
@@ -613,6 +615,7 @@ class DistrictRecompute:
         self._scenarios: dict[str, _Scenario] = {}
         self._base: _Base | None = None
         self._base_lock = threading.Lock()
+        self._stop = PoolStop()
         self._base_future = self._pool.submit(self._load_base)
         self.timings: dict[str, float] = {}
 
@@ -624,8 +627,25 @@ class DistrictRecompute:
         return lk
 
     def close(self) -> None:
-        """Stop the worker thread (pending work is dropped)."""
+        """Stop the worker thread (pending work is dropped) and the baseline blocks'
+        worker processes."""
+        self._stop.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _block_cache(self) -> BlockCache | None:
+        """The baseline blocks' cache: ``<data_dir>/cache/blocks/<project>/`` (the
+        project by its input path), keyed by the code of the packages that compute the
+        maps and each block's inputs."""
+        from greentwin.twin.demo import _code_digest
+
+        try:
+            where = str(self.input_dir.resolve())
+            project = hashlib.sha256(where.encode()).hexdigest()[:16]
+            code = _code_digest(("core", "kernels", "twin", "green_model"))
+        except OSError as exc:
+            log.warning("recompute: no block cache (%s)", exc)
+            return None
+        return BlockCache(self.tiles.data_dir / "cache" / "blocks" / project, code)
 
     # --- baseline ----------------------------------------------------------------------
     def _load_base(self) -> _Base:
@@ -634,7 +654,17 @@ class DistrictRecompute:
                 return self._base
             t0 = time.perf_counter()
             district = District.load_demo(self.input_dir)
-            overlays = overlay_layers(district, None, backend=self.backend)
+            # the blocks in worker processes (one per core), their kernel objects coming
+            # back; from the block cache when this project's inputs were computed before
+            overlays = overlay_layers(
+                district,
+                None,
+                backend=self.backend,
+                jobs=None,
+                keep=True,
+                cache=self._block_cache(),
+                stop=self._stop,
+            )
             seed = overlay_layers(
                 district,
                 None,
@@ -659,6 +689,11 @@ class DistrictRecompute:
     def ready(self) -> bool:
         """Whether the baseline maps are computed (or failed)."""
         return self._base_future.done()
+
+    async def _base_async(self) -> _Base:
+        """The baseline (waiting for it without queueing behind the recomputes running
+        on the worker thread: a snapshot never waits for another scenario's edit)."""
+        return await asyncio.wrap_future(self._base_future)
 
     async def wait_ready(self) -> None:
         """Wait until the baseline maps are computed (raises what their computation raised)."""
@@ -756,8 +791,7 @@ class DistrictRecompute:
         if scenario != self.baseline and scenario not in self._scenarios:
             info = await self.store.get(scenario)
             await self.snapshot(scenario, info.seq)  # rebuilds it from its log if needed
-        loop = asyncio.get_running_loop()
-        base = await loop.run_in_executor(self._pool, self.base)
+        base = await self._base_async()
         async with self.lock(scenario):
             sc = self._scenarios.get(scenario) if scenario != self.baseline else None
             district = sc.district if sc is not None and sc.district is not None else None
@@ -799,9 +833,13 @@ class DistrictRecompute:
 
     async def _road_layer(self, scenario: str) -> dict[str, LayerInfo]:
         """The baseline road network as the scenario's ``road_network`` layer (version 0)."""
-        loop = asyncio.get_running_loop()
-        base = await loop.run_in_executor(self._pool, self.base)
-        body = json.dumps(road_network_geojson(base.district), separators=(",", ":")).encode()
+        base = await self._base_async()
+
+        def encode() -> bytes:
+            return json.dumps(road_network_geojson(base.district), separators=(",", ":")).encode()
+
+        # a city's network is megabytes of JSON: encoded off the event loop
+        body = await asyncio.to_thread(encode)
         layers = await self._put_geojson(scenario, {"road_network": (0, body)})
         known = self._scenarios.get(scenario)
         if known is not None:

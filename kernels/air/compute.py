@@ -155,6 +155,22 @@ class AirMap:
         self.set_lai(lai)
         self._computed = False
 
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """The state with the array module by name and without the receivers'
+        coordinates (both rebuilt on loading): a map computed in a worker process comes
+        back whole, and can be kept on disk."""
+        state = dict(self.__dict__)
+        state["xp"] = self.backend
+        del state["_xs"], state["_ys"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.xp = get_backend(state["xp"]).xp
+        self._xs = self.xp.asarray(self.grid.xs())
+        self._ys = self.xp.asarray(self.grid.ys())
+
     # ------------------------------------------------------------------ state
     @property
     def roads(self) -> tuple[Road, ...]:

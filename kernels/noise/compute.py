@@ -1093,6 +1093,18 @@ class NoiseMap:
         )
         return m
 
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields, with the array backend by name (its module cannot be pickled):
+        a map computed in a worker process comes back whole, and can be kept on disk."""
+        state = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        state["backend"] = self.backend.name
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, get_backend(value) if name == "backend" else value)
+
     # ------------------------------------------------------------------ internals
     def _add(self, part: _RoadPart, sign: float) -> None:
         if len(part.rec):
