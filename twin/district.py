@@ -90,6 +90,7 @@ from greentwin.twin.manifest import (
     DEFAULT_BLOCK_M,
     DEFAULT_CELL_M,
     DEFAULT_MARGIN_M,
+    DEFAULT_RECEIVER_HEIGHT_M,
     DEFAULT_STOREY_M,
 )
 
@@ -127,8 +128,9 @@ DEMO_DATE = dt.date(2023, 7, 1)
 #: Analysis grid: 5 m cells over the buildings plus a 150 m margin (a project's defaults).
 GRID_CELL_M = DEFAULT_CELL_M
 GRID_MARGIN_M = DEFAULT_MARGIN_M
-#: Noise receiver height above ground, m (Directive 2002/49/EC, Annex I: 4 m).
-RECEIVER_HEIGHT_M = 4.0
+#: Noise receiver height above ground, m (Directive 2002/49/EC, Annex I: 4 m); a project
+#: may set its own (``[grid] receiver_height_m``, :attr:`District.receiver_height_m`).
+RECEIVER_HEIGHT_M = DEFAULT_RECEIVER_HEIGHT_M
 
 #: Storey height assumed where a building's storeys are unknown, m.
 STOREY_M = DEFAULT_STOREY_M
@@ -244,6 +246,9 @@ class District:
     survey_date : the date the trees were surveyed.
     buildings : footprint id -> :class:`BuildingInfo` (building, use, storeys, ground).
     block_m : side of the blocks the maps are computed in, m (:mod:`greentwin.twin.blocks`).
+    receiver_height_m : height of the noise receivers above ground, m.
+    backgrounds : urban background concentrations replacing the air model's defaults,
+        ``(name, ug/m3)`` pairs (``no2``, ``nox``, ``o3``, ``pm10``, ``pm25``).
     """
 
     crs: str
@@ -259,6 +264,8 @@ class District:
     survey_date: dt.date = DEMO_DATE
     buildings: Mapping[str, BuildingInfo] = field(default_factory=dict)
     block_m: float = DEFAULT_BLOCK_M
+    receiver_height_m: float = RECEIVER_HEIGHT_M
+    backgrounds: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def load_demo(cls, input_dir: Path) -> District:
@@ -516,7 +523,20 @@ def _from_inputs(inputs: Any) -> District:
         survey_date=inputs.survey_date,
         buildings={k: _info_of(r) for k, r in inputs.buildings.items()},
         block_m=float(getattr(inputs.project, "block_m", DEFAULT_BLOCK_M)),
+        receiver_height_m=float(
+            getattr(inputs.project, "receiver_height_m", DEFAULT_RECEIVER_HEIGHT_M)
+        ),
+        backgrounds=tuple(getattr(inputs.project, "backgrounds", ())),
     )
+
+
+def air_config(district: District) -> Any:
+    """The air model's settings: its defaults, with the project's background concentrations."""
+    from greentwin.kernels.air.compute import AirConfig, Backgrounds
+
+    if not district.backgrounds:
+        return AirConfig()
+    return AirConfig(backgrounds=Backgrounds(**dict(district.backgrounds)))
 
 
 def _info_of(record: Any) -> BuildingInfo:
@@ -965,14 +985,14 @@ def _full_noise(
     )
 
     grid = district.grid
-    receivers, cells = grid_receivers(NoiseScene(grid, buildings), RECEIVER_HEIGHT_M)
+    receivers, cells = grid_receivers(NoiseScene(grid, buildings), district.receiver_height_m)
     if core is not None and core != (0, grid.ny, 0, grid.nx):
         r0, r1, c0, c1 = core
         row, col = cells // grid.nx, cells % grid.nx
         sel = (row >= r0) & (row < r1) & (col >= c0) & (col < c1)
         receivers = Receivers(receivers.xyz[sel], receivers.skip_m[sel], receivers.facade_n[sel])
         cells = cells[sel]
-    params = NoiseParams.for_mode(mode, receiver_height_m=RECEIVER_HEIGHT_M)
+    params = NoiseParams.for_mode(mode, receiver_height_m=district.receiver_height_m)
     scene = NoiseScene(grid, heights, crowns=crowns if mode == "vegetation" else None)
     nm = NoiseMap.compute(district.roads, district.coefficients, scene, receivers, params, backend)
     return nm, cells
@@ -1116,7 +1136,11 @@ def _block_maps(
         t = tick("noise", t)
         core_grid = sub_grid(grid, core)
         am = AirMap(
-            core_grid, roads_air, lai=lai, backend="numpy" if backend == "numpy" else "auto"
+            core_grid,
+            roads_air,
+            air_config(sub),
+            lai=lai,
+            backend="numpy" if backend == "numpy" else "auto",
         )
         am.compute()
         t = tick("air", t)

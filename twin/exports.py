@@ -432,7 +432,7 @@ def _tiffs(view: ScenarioView, names: list[str] | None = None) -> dict[str, byte
 
 
 def _overlay_index(view: ScenarioView, files: Mapping[str, bytes]) -> dict[str, Any]:
-    from greentwin.twin.district import RECEIVER_HEIGHT_M, UNITS
+    from greentwin.twin.district import UNITS
 
     g = view.district.grid
     return {
@@ -442,7 +442,7 @@ def _overlay_index(view: ScenarioView, files: Mapping[str, bytes]) -> dict[str, 
         "origin_sw": [g.x0, g.y0],
         "size": [g.nx, g.ny],
         "no_data": "NaN",
-        "noise_receiver_height_m": RECEIVER_HEIGHT_M,
+        "noise_receiver_height_m": view.district.receiver_height_m,
         "files": {
             name: {"unit": UNITS.get(name.removesuffix(".tif").removeprefix("diff_"), "")}
             for name in files

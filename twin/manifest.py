@@ -42,6 +42,8 @@ DEFAULT_CELL_M = 5.0
 DEFAULT_MARGIN_M = 150.0
 #: Side of the blocks the noise, air and heat maps are computed in, m (twin/blocks.py).
 DEFAULT_BLOCK_M = 1000.0
+#: Noise receiver height above ground, m (Directive 2002/49/EC, Annex I: 4 m).
+DEFAULT_RECEIVER_HEIGHT_M = 4.0
 #: Storey height for OSM ``building:levels`` and where storeys are unknown, m.
 DEFAULT_STOREY_M = 3.0
 #: Height of an OSM building with neither ``height`` nor ``building:levels``, m
@@ -166,6 +168,11 @@ class Project:
     block_m: float = DEFAULT_BLOCK_M
     jobs: int | None = None
     scheduler: str | None = None
+    #: Height of the noise receivers above ground, m (END: 4 m).
+    receiver_height_m: float = DEFAULT_RECEIVER_HEIGHT_M
+    #: Urban background concentrations that replace the air model's defaults, ug/m3
+    #: (``no2``, ``nox``, ``o3``, ``pm10``, ``pm25``; sorted pairs).
+    backgrounds: tuple[tuple[str, float], ...] = ()
 
     def inputs(self) -> list[Path]:
         """Every file the project reads (the manifest first), for cache keys."""
@@ -271,6 +278,7 @@ def load_manifest(path: str | Path) -> Project:
     survey_date = survey if isinstance(survey, dt.date) else dt.date.fromisoformat(str(survey))
     grid = doc.get("grid", {})
     compute = doc.get("compute", {})
+    air = doc.get("air", {})
     b = doc.get("buildings", {})
     t = doc.get("trees", {})
     g = doc.get("green", {})
@@ -354,6 +362,8 @@ def load_manifest(path: str | Path) -> Project:
         block_m=float(grid.get("block_m", DEFAULT_BLOCK_M)),
         jobs=int(compute["jobs"]) if "jobs" in compute else None,
         scheduler=str(compute["scheduler"]) if compute.get("scheduler") else None,
+        receiver_height_m=float(grid.get("receiver_height_m", DEFAULT_RECEIVER_HEIGHT_M)),
+        backgrounds=tuple(sorted((k, float(v)) for k, v in air.get("background", {}).items())),
     )
 
 
