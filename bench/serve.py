@@ -4,6 +4,7 @@ Usage::
 
     python bench/serve.py [--seconds 5] [--concurrency 32] [--rounds 3] [--data DIR]
                           [--client auto|wrk|python] [--only greentwin,no-log,nginx,...]
+                          [--distinct-heads]
 
 greentwin runs as a user starts it: ``greentwin serve`` in its own process, with the
 default JSON access log on (written to a log file, as with ``2> serve.log``). Every
@@ -32,6 +33,9 @@ whole sequence and reports each server's median run). Each server's CPU time per
 request (its process and its children's user + system time during the run, from
 ``/proc``) is printed too: other work sways it much less than requests per second, so
 the ratio of nginx's to greentwin's is the steadier comparison.
+The load repeats the same few request heads, as a benchmark does; greentwin keeps its
+answers by request head, so ``--distinct-heads`` (a header of its own on every request)
+measures the other case, heads never seen before (a browser's first visit to each tile).
 The tileset is the demo's (``--data``, default ``./var``) or, when missing, the Berlin
 buildings converted into a temporary folder.
 """
@@ -151,7 +155,12 @@ class Process:
     ) -> None:
         self.log = open(log, "wb")
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
-        _wait_http(probe, self.process)
+        try:
+            _wait_http(probe, self.process)
+        except RuntimeError as exc:
+            self.log.close()
+            tail = log.read_text(errors="replace").splitlines()[-20:]
+            raise RuntimeError("\n".join([str(exc), "its log ends:", *tail])) from None
 
     def stop(self) -> None:
         self.process.terminate()
@@ -363,6 +372,7 @@ async def load(
     concurrency: int,
     etags: dict[str, str] | None = None,
     expect: int = 200,
+    distinct: bool = False,
 ) -> Result:
     latencies: list[float] = []
     errors = 0
@@ -384,6 +394,8 @@ async def load(
                 headers = {"Accept-Encoding": "gzip"}
                 if etags is not None:
                     headers["If-None-Match"] = etags[p]
+                if distinct:
+                    headers["X-Request-Id"] = str(i)
                 t0 = time.perf_counter()
                 async with session.get(base + p, headers=headers) as r:
                     await r.read()
@@ -424,12 +436,14 @@ async def fetch_etags(base: str, paths: list[str]) -> dict[str, str]:
 _WRK_SCRIPT = r"""
 local paths = {paths}
 local etags = {etags}
+local distinct = {distinct}
 local i = 0
 request = function()
   i = i + 1
   local k = (i % #paths) + 1
   local h = {{["Accept-Encoding"] = "gzip"}}
   if #etags > 0 then h["If-None-Match"] = etags[k] end
+  if distinct then h["X-Request-Id"] = tostring(i) end
   return wrk.format("GET", paths[k], h)
 end
 done = function(summary, latency, requests)
@@ -455,14 +469,17 @@ def wrk_load(
     concurrency: int,
     tmp: Path,
     etags: dict[str, str] | None = None,
+    distinct: bool = False,
 ) -> Result:
-    """One ``wrk`` run (1 thread, ``concurrency`` connections) cycling through ``paths``."""
+    """One ``wrk`` run (1 thread, ``concurrency`` connections) cycling through ``paths``
+    (``distinct``: each request with a header of its own, ``X-Request-Id: <n>``)."""
     prefix = "/" + base.split("/", 3)[3]
     script = tmp / f"wrk-{re.sub(r'[^a-z0-9]+', '-', name.lower())}.lua"
     script.write_text(
         _WRK_SCRIPT.format(
             paths=_lua_list([prefix + p for p in paths]),
             etags=_lua_list([etags[p] for p in paths] if etags else []),
+            distinct="true" if distinct else "false",
         )
     )
     host = base.split("/", 3)[2]
@@ -535,6 +552,12 @@ def main() -> int:
         default=",".join(g for g in GROUPS if g != "no-log"),
         help=f"comma-separated servers to run, of: {', '.join(GROUPS)} (default: all but no-log)",
     )
+    ap.add_argument(
+        "--distinct-heads",
+        action="store_true",
+        help="give every request a header of its own (X-Request-Id: <n>), so that no two "
+        "request heads are alike (greentwin keeps answers by request head)",
+    )
     args = ap.parse_args()
     only = set(args.only.split(","))
     if not only <= set(GROUPS):
@@ -565,11 +588,29 @@ def main() -> int:
             asyncio.run(warm(base, rels))
             cpu0 = cpu_seconds(pid)
             if use_wrk:
-                r = wrk_load(name, base, rels, args.seconds, args.concurrency, tmp, etags)
+                r = wrk_load(
+                    name,
+                    base,
+                    rels,
+                    args.seconds,
+                    args.concurrency,
+                    tmp,
+                    etags,
+                    args.distinct_heads,
+                )
             else:
                 expect = 304 if etags else 200
                 r = asyncio.run(
-                    load(name, base, rels, args.seconds, args.concurrency, etags, expect)
+                    load(
+                        name,
+                        base,
+                        rels,
+                        args.seconds,
+                        args.concurrency,
+                        etags,
+                        expect,
+                        args.distinct_heads,
+                    )
                 )
             cpu1 = cpu_seconds(pid)
             if cpu0 is not None and cpu1 is not None:
