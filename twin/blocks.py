@@ -41,6 +41,8 @@ from greentwin.kernels.roads import Road, RoadNetwork
 
 __all__ = [
     "AIR_REACH_M",
+    "CODE_MODULES",
+    "CODE_PACKAGES",
     "NOISE_REACH_M",
     "OBSTACLE_MARGIN_M",
     "TREE_REACH_M",
@@ -52,6 +54,7 @@ __all__ = [
     "Window",
     "block_district",
     "changed_blocks",
+    "code_digest",
     "heat_reach_m",
     "open_block_executor",
     "plan_blocks",
@@ -437,6 +440,35 @@ def _terminate(executor: Any) -> None:
     stop = getattr(executor, "terminate", None)
     if stop is not None:
         stop()
+
+
+#: What computes a block's kernel state from its inputs: these packages, and these
+#: modules of ``twin`` (the loaders are not in it: the inputs are hashed by content).
+CODE_PACKAGES = ("core", "green_model", "kernels")
+CODE_MODULES = ("twin/blocks.py", "twin/district.py", "twin/district_heat.py")
+
+
+def code_digest() -> str:
+    """SHA-256 of the package version and the code that computes the blocks' maps
+    (:data:`CODE_PACKAGES`, :data:`CODE_MODULES`)."""
+    import hashlib
+    import importlib.util
+
+    from greentwin.core import __version__
+
+    digest = hashlib.sha256(f"greentwin {__version__}\n".encode())
+    files: list[tuple[str, Path]] = []
+    for pkg in CODE_PACKAGES:
+        spec = importlib.util.find_spec(f"greentwin.{pkg}")
+        for location in list(spec.submodule_search_locations or []) if spec else []:
+            for src in sorted(Path(location).rglob("*.py")):
+                files.append((f"{pkg}/{src.relative_to(location).as_posix()}", src))
+    twin = Path(__file__).resolve().parent
+    files += [(name, twin / name.removeprefix("twin/")) for name in CODE_MODULES]
+    for name, src in files:
+        digest.update(f"{name}\n".encode())
+        digest.update(src.read_bytes())
+    return digest.hexdigest()
 
 
 class BlockCache:

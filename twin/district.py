@@ -1593,6 +1593,10 @@ def _kept_blocks(
                         done(b, dataclasses.replace(bm, district=sub, air_roads=sub_air))
                         for k, v in tm.items():
                             timings[k] = timings.get(k, 0.0) + v
+        except Exception as exc:
+            if stop is not None and stop.stopped:  # the pool was shut down under us
+                stop.check()
+            raise exc
         finally:
             if stop is not None:
                 stop.detach(executor)

@@ -63,7 +63,7 @@ from greentwin.green_model.api import PlantCover, Tree
 from greentwin.green_model.events import Prune, Remove
 from greentwin.kernels.raster import BuildingFootprint
 from greentwin.kernels.roads import CATEGORIES, PERIODS, Direction, RoadNetwork
-from greentwin.twin.blocks import BlockCache, PoolStop
+from greentwin.twin.blocks import BlockCache, PoolStop, code_digest
 from greentwin.twin.district import (
     INDICATORS,
     STOREY_M,
@@ -636,12 +636,10 @@ class DistrictRecompute:
         """The baseline blocks' cache: ``<data_dir>/cache/blocks/<project>/`` (the
         project by its input path), keyed by the code of the packages that compute the
         maps and each block's inputs."""
-        from greentwin.twin.demo import _code_digest
-
         try:
             where = str(self.input_dir.resolve())
             project = hashlib.sha256(where.encode()).hexdigest()[:16]
-            code = _code_digest(("core", "kernels", "twin", "green_model"))
+            code = code_digest()
         except OSError as exc:
             log.warning("recompute: no block cache (%s)", exc)
             return None

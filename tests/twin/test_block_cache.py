@@ -29,7 +29,9 @@ ATOL = 1e-9
 def _compare(a: OverlayState, b: OverlayState) -> None:
     assert a.values.keys() == b.values.keys()
     for name, x in a.values.items():
-        np.testing.assert_allclose(b.values[name], x, rtol=0, atol=ATOL, equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(
+            b.values[name], x, rtol=0, atol=ATOL, equal_nan=True, err_msg=name
+        )
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +106,23 @@ def test_cache_round_trip_prune_and_corrupt_files(
 
 
 def _workers() -> list[psutil.Process]:
+    """This process's descendants."""
     me = psutil.Process()
     return [p for p in me.children(recursive=True) if p.is_running()]
+
+
+def _pool_workers() -> list[psutil.Process]:
+    """The block workers: the fork server's children (the fork server itself and the
+    resource tracker stay until this process ends)."""
+    out = []
+    for p in _workers():
+        try:
+            parent = p.parent()
+            if parent is not None and "forkserver" in " ".join(parent.cmdline()):
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
 
 
 def test_stop_terminates_the_workers(long_district: District) -> None:
@@ -118,22 +135,20 @@ def test_stop_terminates_the_workers(long_district: District) -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    before = {p.pid for p in _workers()}
     thread = threading.Thread(target=run)
     thread.start()
     deadline = time.monotonic() + 60
-    while len({p.pid for p in _workers()} - before) < 2 and time.monotonic() < deadline:
+    while len(_pool_workers()) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)  # the workers started (and are computing)
     time.sleep(1.0)
     t0 = time.monotonic()
     stop.stop()
     thread.join(30)
     assert not thread.is_alive() and time.monotonic() - t0 < 5.0
-    assert errors and isinstance(errors[0], BlocksStopped | Exception)
+    assert errors and isinstance(errors[0], BlocksStopped), errors
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        left = [p for p in _workers() if p.pid not in before]
-        left = [p for p in left if "forkserver" not in " ".join(p.cmdline())]
+        left = _pool_workers()
         if not left:
             break
         time.sleep(0.1)
@@ -175,3 +190,31 @@ async def test_second_start_of_a_project_loads_the_baseline_blocks(
     assert second.timings["blocks_cached"] == n, second.timings
     _compare(first, second)
     assert took < 30.0
+
+
+@pytest.mark.asyncio
+async def test_close_during_the_baseline_stops_its_workers(project: Path, tmp_path: Path) -> None:
+    async with district_recompute(tmp_path, project) as (_, _, rc):
+        deadline = time.monotonic() + 120
+        while len(_pool_workers()) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)  # both workers started
+        assert not rc.ready()
+        t0 = time.monotonic()
+    # closed (what a server's shutdown does): the workers are terminated, not awaited
+    with pytest.raises(BlocksStopped):
+        await asyncio.wait_for(rc.wait_ready(), 30)
+    assert time.monotonic() - t0 < 10.0
+    deadline = time.monotonic() + 10
+    left: list[psutil.Process] = []
+    while time.monotonic() < deadline:
+        left = _pool_workers()
+        if not left:
+            break
+        await asyncio.sleep(0.1)
+    assert not left, left
+
+
+def test_code_digest_is_stable() -> None:
+    from greentwin.twin.blocks import code_digest
+
+    assert code_digest() == code_digest() and len(code_digest()) == 64
