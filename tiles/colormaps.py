@@ -114,13 +114,27 @@ class ColorScale:
         idx = np.digitize(v, np.asarray(self.edges), right=False).astype(np.int64)
         return np.where(np.isnan(v), -1, idx)
 
-    def colorize(self, values: npt.ArrayLike, alpha: int = 255) -> U8:
-        """RGBA colours, shape ``values.shape + (4,)`` uint8; NaN -> fully transparent."""
-        idx = self.classify(values)
+    def palette(self, alpha: int = 255) -> U8:
+        """RGBA palette, ``(n + 1, 4)`` uint8: the n class colours with opacity ``alpha``,
+        then one fully transparent entry (no data), the index :meth:`palette_index` gives
+        NaN."""
+        if not 0 <= alpha <= 255:
+            raise TilingError(f"colour scale {self.name!r}: alpha {alpha} is not within 0..255")
         lut = np.zeros((len(self.colors) + 1, 4), dtype=np.uint8)
         lut[:-1, :3] = np.asarray(self.colors, dtype=np.uint8)
         lut[:-1, 3] = alpha
-        return lut[idx]  # index -1 hits the transparent last row
+        return lut
+
+    def palette_index(self, values: npt.ArrayLike) -> U8:
+        """Index into :meth:`palette` of each value, uint8: its class, or ``n`` (the
+        transparent entry) for NaN."""
+        v = np.asarray(values, dtype=np.float64)
+        idx = np.digitize(v, np.asarray(self.edges), right=False).astype(np.uint8)
+        return np.where(np.isnan(v), np.uint8(len(self.colors)), idx)
+
+    def colorize(self, values: npt.ArrayLike, alpha: int = 255) -> U8:
+        """RGBA colours, shape ``values.shape + (4,)`` uint8; NaN -> fully transparent."""
+        return self.palette(alpha)[self.palette_index(values)]
 
     def legend(self) -> LegendJSON:
         """The legend as JSON-serialisable data (classes, colours, labels, unit)."""

@@ -6,6 +6,12 @@ transformed from EPSG:3857 to the grid's CRS with pyproj (vectorised per tile) a
 the grid is sampled there (nearest cell, or bilinear between cell centres). Pixels
 outside the grid or on NaN cells are fully transparent.
 
+Tile format: every pixel's colour is the colour class of its sampled value, so a tile is
+an 8-bit palette image (PNG colour type 3, 4 bits per pixel for up to 16 entries): the
+scale's class colours with the overlay's opacity in a ``tRNS`` chunk, and one fully
+transparent entry for no data (:func:`render_indexed`, :func:`encode_png_indexed`).
+Decoded to RGBA it is exactly the pixels of :func:`render_rgba`.
+
 Grids: any object with ``x0, y0, cell, nx, ny, crs`` (for example
 ``greentwin.kernels.raster.Grid``, or :class:`RasterGrid`), with values of shape
 ``(ny, nx)`` whose **row 0 is the southern edge** (``y0``).
@@ -19,8 +25,10 @@ import logging
 import math
 import os
 import shutil
+import struct
 import threading
 import uuid
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +45,7 @@ from pyproj import Transformer
 
 __all__ = [
     "CELL_CACHE_BYTES",
+    "PALETTE_LEVEL",
     "TILE_SIZE",
     "GridLike",
     "ProbeResult",
@@ -45,8 +54,10 @@ __all__ = [
     "default_zoom_range",
     "difference",
     "encode_png",
+    "encode_png_indexed",
     "legend",
     "probe",
+    "render_indexed",
     "render_rgba",
     "render_tile",
     "tile_bounds_3857",
@@ -173,7 +184,7 @@ def render_tile(
     sampling: Literal["nearest", "bilinear"] = "nearest",
     alpha: int = 200,
 ) -> bytes:
-    """One 256 x 256 RGBA PNG tile of a grid, colour-classified by ``scale``.
+    """One 256 x 256 PNG tile of a grid, colour-classified by ``scale``.
 
     Parameters
     ----------
@@ -186,9 +197,11 @@ def render_tile(
 
     Returns
     -------
-    PNG bytes; pixels outside the grid or on NaN are transparent.
+    PNG bytes, a palette image (:func:`encode_png_indexed`) whose RGBA is
+    :func:`render_rgba`; pixels outside the grid or on NaN are transparent.
     """
-    return encode_png(render_rgba(grid, values, z, x, y, scale, sampling, alpha))
+    index = render_indexed(grid, values, z, x, y, scale, sampling)
+    return encode_png_indexed(index, scale.palette(alpha))
 
 
 def render_rgba(
@@ -205,6 +218,22 @@ def render_rgba(
     return _render_rgba(grid, _check(grid, values), z, x, y, scale, sampling, alpha)
 
 
+def render_indexed(
+    grid: GridLike,
+    values: npt.ArrayLike,
+    z: int,
+    x: int,
+    y: int,
+    scale: ColorScale,
+    sampling: Literal["nearest", "bilinear"] = "nearest",
+) -> npt.NDArray[np.uint8]:
+    """The pixels of :func:`render_tile` as indices into ``scale.palette(alpha)``,
+    (256, 256) uint8: each pixel's colour class, ``len(scale.colors)`` (the transparent
+    entry) outside the grid or on NaN. ``scale.palette(alpha)[index]`` is
+    :func:`render_rgba`."""
+    return _render_index(grid, _check(grid, values), z, x, y, scale, sampling)
+
+
 def encode_png(rgba: npt.NDArray[np.uint8]) -> bytes:
     """PNG bytes of an RGBA tile (zlib level 6, no optimisation pass)."""
     buf = io.BytesIO()
@@ -212,7 +241,59 @@ def encode_png(rgba: npt.NDArray[np.uint8]) -> bytes:
     return buf.getvalue()
 
 
-_encode = encode_png
+#: zlib level of :func:`encode_png_indexed` (see ``docs/overlays.md`` for the figures).
+PALETTE_LEVEL = 6
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def encode_png_indexed(
+    index: npt.NDArray[np.uint8], palette: npt.NDArray[np.uint8], level: int = PALETTE_LEVEL
+) -> bytes:
+    """PNG bytes of a palette image (colour type 3; PNG specification, 3rd ed., 11.2).
+
+    Parameters
+    ----------
+    index : (h, w) uint8, palette index per pixel.
+    palette : (n, 4) uint8 RGBA, n <= 256; the alphas go into a ``tRNS`` chunk (left out
+        when all are 255).
+    level : zlib level of the image data.
+
+    Up to 16 entries are written 4 bits per pixel (2 bits up to 4, 1 bit up to 2), rows
+    without filtering (filter type 0: a palette index is not a quantity to predict).
+    """
+    idx = np.ascontiguousarray(index, dtype=np.uint8)
+    pal = np.asarray(palette, dtype=np.uint8)
+    n = len(pal)
+    if idx.ndim != 2 or pal.ndim != 2 or pal.shape[1] != 4 or not 1 <= n <= 256:
+        raise TilingError(f"palette image of shape {idx.shape} with palette {pal.shape}")
+    h, w = idx.shape
+    bits = 1 if n <= 2 else 2 if n <= 4 else 4 if n <= 16 else 8
+    if bits < 8:
+        per = 8 // bits
+        padded = np.zeros((h, -(-w // per) * per), dtype=np.uint8)
+        padded[:, :w] = idx
+        packed = np.zeros((h, padded.shape[1] // per), dtype=np.uint8)
+        for k in range(per):
+            packed |= padded[:, k::per] << (8 - bits * (k + 1))
+        idx = packed
+    rows = np.zeros((h, idx.shape[1] + 1), dtype=np.uint8)  # filter byte 0 per row
+    rows[:, 1:] = idx
+    alpha = pal[:, 3]
+    head = struct.pack(">IIBBBBB", w, h, bits, 3, 0, 0, 0)
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _chunk(b"IHDR", head),
+            _chunk(b"PLTE", pal[:, :3].tobytes()),
+            _chunk(b"tRNS", alpha.tobytes()) if (alpha != 255).any() else b"",
+            _chunk(b"IDAT", zlib.compress(rows.tobytes(), level)),
+            _chunk(b"IEND", b""),
+        )
+    )
+
 
 #: Bytes of pixel -> cell lookups :func:`tile_cells` keeps between calls (least recently
 #: used first out). One tile costs 320 KiB (int32 cell index and a mask per pixel).
@@ -307,19 +388,28 @@ def tiles_touching(
     return out
 
 
-def _render_rgba(
-    grid: GridLike, v: F64, z: int, x: int, y: int, scale: ColorScale, sampling: str, alpha: int
+def _render_index(
+    grid: GridLike, v: F64, z: int, x: int, y: int, scale: ColorScale, sampling: str
 ) -> npt.NDArray[np.uint8]:
     if sampling == "nearest":
         idx, inside = tile_cells(grid, z, x, y)
-        return scale.colorize(np.where(inside, v.ravel()[idx], np.nan), alpha=alpha)
+        if v.size <= TILE_SIZE * TILE_SIZE:  # fewer cells than pixels: classify the cells
+            cls = scale.palette_index(v).ravel()
+            return np.where(inside, cls[idx], np.uint8(len(scale.colors)))
+        return scale.palette_index(np.where(inside, v.ravel()[idx], np.nan))
     xmin, _, _, ymax = tile_bounds_3857(z, x, y)
     res = 2 * ORIGIN_SHIFT / 2**z / TILE_SIZE
     centres = (np.arange(TILE_SIZE) + 0.5) * res
     mx, my = np.meshgrid(xmin + centres, ymax - centres)
     gx, gy = _transformer("EPSG:3857", grid.crs).transform(mx, my)
     sampled = _sample(grid, v, np.asarray(gx), np.asarray(gy), sampling)
-    return scale.colorize(sampled, alpha=alpha)
+    return scale.palette_index(sampled)
+
+
+def _render_rgba(
+    grid: GridLike, v: F64, z: int, x: int, y: int, scale: ColorScale, sampling: str, alpha: int
+) -> npt.NDArray[np.uint8]:
+    return scale.palette(alpha)[_render_index(grid, v, z, x, y, scale, sampling)]
 
 
 def _lonlat_to_tile(
@@ -415,14 +505,16 @@ def write_tiles(
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
     count = 0
+    palette = scale.palette(alpha)
+    opaque = palette[:, 3] > 0
     try:
         for z, x, y in tiles_for_grid(grid, zmin, zmax):
-            rgba = _render_rgba(grid, v, z, x, y, scale, sampling, alpha)
-            if skip_empty and not rgba[..., 3].any():
+            index = _render_index(grid, v, z, x, y, scale, sampling)
+            if skip_empty and not opaque[index].any():
                 continue
             path = tmp / str(z) / str(x)
             path.mkdir(parents=True, exist_ok=True)
-            (path / f"{y}.png").write_bytes(_encode(rgba))
+            (path / f"{y}.png").write_bytes(encode_png_indexed(index, palette))
             count += 1
         (tmp / "legend.json").write_text(json.dumps(legend(scale), indent=1), encoding="utf-8")
         old: Path | None = None

@@ -41,8 +41,8 @@ def pattern() -> np.ndarray:
 
 def decode(png: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(png)) as im:
-        assert im.size == (TILE_SIZE, TILE_SIZE) and im.mode == "RGBA"
-        return np.asarray(im)
+        assert im.size == (TILE_SIZE, TILE_SIZE) and im.mode == "P"  # palette tile
+        return np.asarray(im.convert("RGBA"))
 
 
 def pixel_to_grid(z: int, x: int, y: int, i: int, j: int) -> tuple[float, float]:
