@@ -1645,14 +1645,19 @@ def _run_blocks(
 
 
 def _render(state: OverlayState, previous: OverlayState | None) -> None:
-    """Render every indicator's tiles (:func:`greentwin.tiles.overlay.render_rgba`,
-    nearest cell); reuse the previous tiles where no pixel's colour changed.
+    """Render every indicator's tiles (:func:`greentwin.tiles.overlay.render_indexed`,
+    nearest cell, as palette PNGs); reuse the previous tiles where no pixel's colour changed.
 
     A pixel's colour is its cell's colour class, so a tile is rendered and encoded again
     only when a cell under one of its pixels changed class; the others keep their bytes.
     """
     from greentwin.tiles.colormaps import get_scale
-    from greentwin.tiles.overlay import encode_png, render_rgba, tiles_for_grid, tiles_touching
+    from greentwin.tiles.overlay import (
+        encode_png_indexed,
+        render_indexed,
+        tiles_for_grid,
+        tiles_touching,
+    )
 
     zmin, zmax = state.zoom
     grid = state.grid
@@ -1660,6 +1665,7 @@ def _render(state: OverlayState, previous: OverlayState | None) -> None:
     for name, v in state.values.items():
         base = name.removeprefix("diff_")
         scale = get_scale(_SCALES[base] if base == name else f"diff_{_SCALES[base]}")
+        palette = scale.palette(200)
         todo: list[tuple[int, int, int]] = all_tiles
         old_tiles = previous.tiles.get(name) if previous is not None else None
         if previous is not None and old_tiles is not None and name in previous.values:
@@ -1672,7 +1678,7 @@ def _render(state: OverlayState, previous: OverlayState | None) -> None:
         else:
             tiles = {}
         for key in todo:
-            tiles[key] = encode_png(render_rgba(grid, v, *key, scale, "nearest", alpha=200))
+            tiles[key] = encode_png_indexed(render_indexed(grid, v, *key, scale), palette)
         state.tiles[name] = tiles
 
 
