@@ -617,6 +617,7 @@ class DistrictRecompute:
         self._base_lock = threading.Lock()
         self._stop = PoolStop()
         self._base_future = self._pool.submit(self._load_base)
+        self._pool.submit(self._fit_traffic)  # next on the worker thread
         self.timings: dict[str, float] = {}
 
     def lock(self, scenario: str) -> asyncio.Lock:
@@ -672,13 +673,17 @@ class DistrictRecompute:
             )
             self._base = _Base(district, overlays, seed)
             log.info("recompute: baseline maps ready (%.1f s)", time.perf_counter() - t0)
-            try:  # fit the traffic model now, not on the first road edit
-                from greentwin.twin.district_traffic import traffic_model
-
-                traffic_model(district)
-            except Exception:
-                log.exception("recompute: the traffic model cannot be fitted")
             return self._base
+
+    def _fit_traffic(self) -> None:
+        """Fit the traffic model now, not on the first road edit (after the baseline
+        maps: on a city it takes tens of seconds the snapshots need not wait for)."""
+        try:
+            from greentwin.twin.district_traffic import traffic_model
+
+            traffic_model(self.base().district)
+        except Exception:
+            log.exception("recompute: the traffic model cannot be fitted")
 
     def base(self) -> _Base:
         """The baseline district and maps (blocking until computed)."""
