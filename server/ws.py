@@ -71,6 +71,9 @@ log = logging.getLogger(__name__)
 _RESYNC: Final = object()
 _CLOSE: Final = object()
 _CLOSE_NO_HELLO: Final = object()
+#: Text frames read but not handled yet, per session; a fuller inbox stops the reading
+#: (the rate limit refuses frames beyond ``burst`` long before that).
+_INBOX_FRAMES: Final = 64
 
 
 def dumps(msg: Mapping[str, Any]) -> str:
@@ -632,19 +635,29 @@ class LiveHub:
         s.transport = request.transport
         self.sessions.add(s)
         writer = asyncio.create_task(self._writer(s), name=f"ws-writer-{s.id}")
+        # Frames are read here and handled in order by another task, so the connection
+        # keeps reading (and answering the WebSocket's pings) while an edit recomputes.
+        inbox: asyncio.Queue[str | None] = asyncio.Queue(_INBOX_FRAMES)
+        handler = asyncio.create_task(self._handle_frames(s, inbox), name=f"ws-frames-{s.id}")
         no_hello = asyncio.get_running_loop().call_later(cfg.hello_timeout_s, self._no_hello, s)
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    await self._on_text(s, msg.data)
+                    await inbox.put(msg.data)
                 elif msg.type == WSMsgType.BINARY:
                     self._error(s, "schema", "binary frames go from server to client only")
-                if s.closing:
+                if s.closing or handler.done():
                     break
+            if not handler.done():  # what arrived before the client closed is still handled
+                await inbox.put(None)
+                await handler
             if s.closing:
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(asyncio.shield(writer), 2.0)
         finally:
+            handler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await handler
             no_hello.cancel()
             for scenario in list(s.subs):
                 self._remove(s, scenario)
@@ -656,6 +669,19 @@ class LiveHub:
             if not ws.closed:
                 await ws.close()
         return ws
+
+    async def _handle_frames(self, s: Session, inbox: asyncio.Queue[str | None]) -> None:
+        """Handle a session's text frames one after another, in arrival order, until
+        ``None`` or the session closes."""
+        try:
+            while not s.closing:
+                data = await inbox.get()
+                if data is None:
+                    return
+                await self._on_text(s, data)
+        finally:
+            while not inbox.empty():  # a reader waiting to queue a frame goes on
+                inbox.get_nowait()
 
     async def _writer(self, s: Session) -> None:
         ws = s.ws
