@@ -9,25 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from gt_projects import BASE, BERLIN_GML, ROAD_INSIDE
 
 REPO = Path(__file__).resolve().parents[2]
-BERLIN_GML = REPO / "data" / "citygml" / "berlin_testarea_lod2_buildings.gml"
 
-BASE = f"""
-[project]
-name = "t"
-crs = "EPSG:25833"
-city = "Berlin"
 
-[buildings]
-citygml = "{BERLIN_GML}"
-"""
-
-ROAD_INSIDE = {
-    "type": "Feature",
-    "properties": {"highway": "secondary", "aadt": 9000},
-    "geometry": {"type": "LineString", "coordinates": [[13.4785, 52.5155], [13.4830, 52.5170]]},
-}
 ROAD_FAR = {
     "type": "FeatureCollection",
     "features": [

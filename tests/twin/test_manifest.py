@@ -12,27 +12,16 @@ import pytest
 from greentwin.twin import ManifestError, district_inputs, load_manifest
 from greentwin.twin.readers import Report, read_buildings, read_trees
 from greentwin.twin.roads import hourly_flows
+from gt_projects import BASE, BERLIN_GML
 
 REPO = Path(__file__).resolve().parents[2]
 HELSINKI = REPO / "data" / "projects" / "helsinki"
-BERLIN_GML = REPO / "data" / "citygml" / "berlin_testarea_lod2_buildings.gml"
 
 
 def _write(folder: Path, text: str, name: str = "project.toml") -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path
-
-
-BASE = f"""
-[project]
-name = "t"
-crs = "EPSG:25833"
-city = "Berlin"
-
-[buildings]
-citygml = "{BERLIN_GML}"
-"""
 
 
 def test_unknown_key_is_named_with_the_file(tmp_path: Path) -> None:

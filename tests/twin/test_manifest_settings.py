@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,26 +12,12 @@ from greentwin.kernels.raster import Grid
 from greentwin.kernels.roads import RoadNetwork
 from greentwin.twin import ManifestError, load_manifest
 from greentwin.twin.district import RECEIVER_HEIGHT_M, District, air_config
+from gt_projects import BASE, ROAD_INSIDE
 
 REPO = Path(__file__).resolve().parents[2]
-BERLIN_GML = REPO / "data" / "citygml" / "berlin_testarea_lod2_buildings.gml"
-
-BASE = f"""
-[project]
-name = "t"
-crs = "EPSG:25833"
-city = "Berlin"
-
-[buildings]
-citygml = "{BERLIN_GML}"
-"""
 
 
-ROADS = (
-    '{"type": "FeatureCollection", "features": [{"type": "Feature", '
-    '"properties": {"highway": "secondary", "aadt": 9000}, "geometry": {"type": "LineString", '
-    '"coordinates": [[13.4785, 52.5155], [13.4830, 52.5170]]}}]}'
-)
+ROADS = json.dumps({"type": "FeatureCollection", "features": [ROAD_INSIDE]})
 
 
 def _manifest(tmp_path: Path, extra: str) -> Path:
