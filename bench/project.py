@@ -226,13 +226,13 @@ def parse_build(lines: list[tuple[float, str]]) -> tuple[list[Stage], dict[str, 
     return list(stages.values()), extra
 
 
-def run_build(
-    cmd: list[str], manifest: Path, data: Path, timeout_s: float, echo: bool
-) -> BuildResult:
-    """Run one build under the RSS sampler; kill its process group after ``timeout_s``."""
-    t0 = time.perf_counter()
+def _launch(
+    args: list[str], t0: float, echo: bool
+) -> tuple[subprocess.Popen[str], RssSampler, LineReader]:
+    """Start a ``greentwin`` command in its own process group, its RSS sampled and its
+    output read line by line."""
     proc = subprocess.Popen(
-        [*cmd, "build", str(manifest), "--data", str(data)],
+        args,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -243,6 +243,15 @@ def run_build(
     sampler.start()
     reader = LineReader(proc.stdout, t0, echo)
     reader.start()
+    return proc, sampler, reader
+
+
+def run_build(
+    cmd: list[str], manifest: Path, data: Path, timeout_s: float, echo: bool
+) -> BuildResult:
+    """Run one build under the RSS sampler; kill its process group after ``timeout_s``."""
+    t0 = time.perf_counter()
+    proc, sampler, reader = _launch([*cmd, "build", str(manifest), "--data", str(data)], t0, echo)
     timed_out = False
     try:
         proc.wait(timeout_s)
@@ -404,18 +413,11 @@ def run_serve(
     """Start ``greentwin serve``, run the live session, stop the server with SIGTERM."""
     res = ServeResult()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
+    proc, sampler, reader = _launch(
         [*cmd, "serve", str(manifest), "--data", str(data), "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
+        t0,
+        echo,
     )
-    sampler = RssSampler(proc.pid)
-    sampler.start()
-    reader = LineReader(proc.stdout, t0, echo)
-    reader.start()
     try:
         deadline = time.perf_counter() + 180.0
         while res.port is None:

@@ -263,9 +263,16 @@ def _serve_http_server(conn: multiprocessing.connection.Connection, root: str) -
 def _serve_aiohttp_static(conn: multiprocessing.connection.Connection, root: str) -> None:
     from aiohttp import web
 
+    app = web.Application()
+    app.router.add_static("/", root)
+    _run_app_forever(app, conn)
+
+
+def _run_app_forever(app: Any, conn: multiprocessing.connection.Connection) -> None:
+    """Serve an aiohttp app on a free loopback port (sent through ``conn``), without log."""
+    from aiohttp import web
+
     async def main() -> None:
-        app = web.Application()
-        app.router.add_static("/", root)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -304,17 +311,9 @@ def _serve_aiohttp_floor(conn: multiprocessing.connection.Connection, root: str)
             return web.Response(status=404)
         return web.Response(body=body, content_type="application/octet-stream")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/{tail:.*}", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        conn.send(int(runner.addresses[0][1]))
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    _run_app_forever(app, conn)
 
 
 def _serve_asyncio_floor(conn: multiprocessing.connection.Connection, root: str) -> None:
