@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,3 +26,14 @@ ROAD_INSIDE = {
     "properties": {"highway": "secondary", "aadt": 9000},
     "geometry": {"type": "LineString", "coordinates": [[13.4785, 52.5155], [13.4830, 52.5170]]},
 }
+
+
+def small_project(folder: Path) -> Path:
+    """A synthetic 0.4 km x 0.4 km project (``bench/make_project.py``) written into
+    ``folder``; returns its manifest."""
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "make_project.py"), "--size-km", "0.4", str(folder)],
+        check=True,
+        capture_output=True,
+    )
+    return folder / "project.toml"

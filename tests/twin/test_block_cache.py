@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,11 +16,11 @@ import pytest
 from greentwin.kernels.raster import Grid
 from greentwin.twin.blocks import BlockCache, BlocksStopped, PoolStop
 from greentwin.twin.district import District, OverlayState, overlay_layers
+from gt_projects import small_project
 from gt_testing import CITYGML, district_recompute
 
 pytestmark = [pytest.mark.timeout(300)]
 
-ROOT = Path(__file__).resolve().parents[2]
 ATOL = 1e-9
 
 
@@ -160,12 +158,7 @@ def test_stop_terminates_the_workers(long_district: District) -> None:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("project")
-    subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "make_project.py"), "--size-km", "0.4", str(folder)],
-        check=True,
-        capture_output=True,
-    )
-    manifest = folder / "project.toml"
+    manifest = small_project(folder)
     text = manifest.read_text()
     manifest.write_text(text.replace("margin_m = 100.0\n", "margin_m = 100.0\nblock_m = 320.0\n"))
     return manifest

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +20,9 @@ from greentwin.twin.blocks import (
     window_bounds,
 )
 from greentwin.twin.district import District, OverlayState, overlay_layers, write_overlays
+from gt_projects import small_project
 from gt_testing import CITYGML
 
-ROOT = Path(__file__).resolve().parents[2]
 #: Float tolerance of a block's core against the whole grid (the sums' order differs).
 ATOL = 1e-9
 
@@ -106,17 +104,7 @@ def test_demo_split_in_2x2_blocks_equals_the_whole_grid(
 
 
 def test_synthetic_project_split_in_2x2_blocks_equals_one_block(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "make_project.py"),
-            "--size-km",
-            "0.4",
-            str(tmp_path),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    small_project(tmp_path)
     d = District.from_project(tmp_path / "project.toml")
     one = overlay_layers(d.replace(block_m=5000.0), None)
     split = overlay_layers(d.replace(block_m=d.grid.nx * d.grid.cell / 2.0), None)
@@ -203,17 +191,7 @@ def test_blocks_on_dask_are_byte_identical(demo: District, scheduler: str, tmp_p
 def test_manifest_block_and_compute_settings(tmp_path: Path) -> None:
     from greentwin.twin import ManifestError, load_manifest
 
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "make_project.py"),
-            "--size-km",
-            "0.4",
-            str(tmp_path),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    small_project(tmp_path)
     path = tmp_path / "project.toml"
     text = path.read_text(encoding="utf-8")
     assert load_manifest(path).block_m == 1000.0 and load_manifest(path).scheduler is None
