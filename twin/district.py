@@ -28,10 +28,11 @@ Tmrt and UTCI at 15:00 on the design day; :mod:`~greentwin.twin.district_heat`) 
 ``legend.json``, ``meta.json`` and ``values.npy``: the grid values, float32, row 0 south,
 NaN = no data). With ``previous`` (the state of an earlier call on the same grid) only the
 changed roads, barriers and canopy are recomputed (the kernels' incremental updates) and
-only the tiles over cells whose colour class changed are rendered (by
-:func:`greentwin.tiles.overlay.render_rgba`) and encoded again; the others are reused
-from memory. ``overlay_files(state, indicator)`` gives one layer's files in memory (what
-:meth:`~greentwin.server.store.TileStore.publish_files` publishes).
+only the tiles over cells whose colour class changed are rendered (palette PNGs:
+:func:`greentwin.tiles.overlay.render_indexed`, :func:`~greentwin.tiles.overlay.encode_png_indexed`)
+and encoded again; the others are reused from memory. ``overlay_files(state, indicator)``
+gives one layer's files in memory (what a :class:`~greentwin.twin.layers.LayerStore`'s
+``publish_files`` publishes).
 With ``baseline`` (the baseline scenario's state), difference layers ``diff_<indicator>``
 (scenario minus baseline) are written too. The maps are computed per block of the grid
 (:mod:`greentwin.twin.blocks`, ``district.block_m``; a grid that fits in one block is
