@@ -161,9 +161,7 @@ def setup_live(
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await hub.close_all()
-                close = getattr(hub.recompute, "close", None)
-                if callable(close):
-                    close()
+                hub.recompute.close()
 
     app.cleanup_ctx.append(live_ctx)
 

@@ -85,6 +85,10 @@ class Recompute(Protocol):
         """Every layer's current URL and version for the scenario at ``seq``."""
         ...
 
+    def close(self) -> None:
+        """Stop what it runs in the background (the live channel closes it on shutdown)."""
+        ...
+
 
 def _point(pos: Sequence[float] | None) -> dict[str, Any] | None:
     return {"type": "Point", "coordinates": list(pos)} if pos else None
@@ -155,6 +159,9 @@ class VersionedLayersRecompute:
         self.store = store
         self.base_url = base_url.rstrip("/")
         self._snapshots: dict[str, tuple[int, dict[str, LayerInfo]]] = {}
+
+    def close(self) -> None:
+        """Nothing runs in the background."""
 
     def url(self, scenario: str, layer: str, version: int) -> str:
         return f"{self.base_url}/{scenario}/layers/{layer}/{version}.geojson"
